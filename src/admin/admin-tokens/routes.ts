@@ -1,0 +1,46 @@
+import { Elysia, t } from "elysia";
+import type { AdminTokenService } from "../../vault/admin-tokens.ts";
+import { adminAuth, type AdminAuthDeps } from "../auth.ts";
+import { errorResponses, unwrap } from "../errors.ts";
+import { PageQuery, readCursor } from "../pagination.ts";
+import { AdminTokenPage, AdminTokenView, adminTokenView, CreateAdminTokenBody, CreatedAdminTokenView } from "./model.ts";
+
+const IdParams = t.Object({ id: t.String({ maxLength: 64, description: "Admin token id" }) });
+
+export function adminTokenRoutes(auth: AdminAuthDeps, service: AdminTokenService) {
+  const now = () => auth.clock.now();
+  return new Elysia({ name: "admin.admin-tokens", prefix: "/admin-tokens", detail: { tags: ["Admin tokens"] } })
+    .use(adminAuth(auth))
+    .post(
+      "",
+      async ({ body, actor, status }) => {
+        const created = unwrap(await service.create(actor.id, body));
+        return status(201, { ...adminTokenView(created.row, now()), token: created.token });
+      },
+      {
+        scope: "admin",
+        body: CreateAdminTokenBody,
+        response: { 201: CreatedAdminTokenView, ...errorResponses(400, 401, 403, 409, 422) },
+        detail: { summary: "Create an admin token", description: "Returns the full `kwa_…` token once." },
+      },
+    )
+    .get(
+      "",
+      ({ query }) => {
+        const page = service.list(query.limit ?? 50, readCursor(query.cursor));
+        return { data: page.rows.map((r) => adminTokenView(r, now())), next_cursor: page.nextCursor };
+      },
+      {
+        scope: "admin",
+        query: t.Object(PageQuery),
+        response: { 200: AdminTokenPage, ...errorResponses(401, 403, 422) },
+        detail: { summary: "List admin tokens" },
+      },
+    )
+    .post("/:id/revoke", ({ params, actor }) => adminTokenView(unwrap(service.revoke(actor.id, params.id)), now()), {
+      scope: "admin",
+      params: IdParams,
+      response: { 200: AdminTokenView, ...errorResponses(401, 403, 404, 422) },
+      detail: { summary: "Revoke an admin token", description: "Takes effect on the next request. Idempotent." },
+    });
+}

@@ -1,0 +1,77 @@
+import { Elysia } from "elysia";
+import type { Clock } from "../clock.ts";
+import type { Store } from "../db/store.ts";
+import { adminTokenStatus, type Scope } from "../vault/admin-tokens.ts";
+import { parseKey } from "../vault/key-format.ts";
+import type { SecretVerifier } from "../vault/verifier.ts";
+import { ApiError } from "./errors.ts";
+
+export interface AdminActor {
+  /** Admin token id; also the actor recorded in the audit log. */
+  id: string;
+  scopes: readonly Scope[];
+}
+
+export interface AdminAuthDeps {
+  store: Store;
+  clock: Clock;
+  verifier: SecretVerifier;
+}
+
+/** Which scopes satisfy a route's requirement: `admin` does everything, `read` only reads. */
+function allows(held: readonly Scope[], required: Scope): boolean {
+  if (held.includes("admin")) return true;
+  return held.includes(required);
+}
+
+const unauthorized = (message: string) => new ApiError({ code: "unauthorized", message });
+
+function bearer(header: string | undefined): string | undefined {
+  if (!header) return undefined;
+  const match = /^Bearer[ ]+(\S+)\s*$/i.exec(header);
+  return match?.[1];
+}
+
+/**
+ * Authenticates an admin token from `Authorization: Bearer` (never from the
+ * query string). The token row is read on every call, so a revoke applies to
+ * the very next request; only the argon2 check is cached.
+ */
+export async function authenticateAdmin(deps: AdminAuthDeps, header: string | undefined): Promise<AdminActor> {
+  const token = bearer(header);
+  if (!token) throw unauthorized("Cannot authenticate: send an admin token as Authorization: Bearer kwa_…");
+  if (token.startsWith("kwp_")) {
+    throw unauthorized("Cannot authenticate: proxy keys (kwp_) cannot call the admin API; use an admin token (kwa_)");
+  }
+  const parsed = parseKey("admin", token);
+  if (!parsed) throw unauthorized("Cannot authenticate: admin token is malformed");
+  const row = deps.store.adminTokens.byId(parsed.id);
+  if (!row) throw unauthorized("Cannot authenticate: admin token is invalid");
+  const outcome = await deps.verifier.verify(parsed.id, parsed.token, parsed.secret, row.secretHash);
+  if (outcome !== "valid") throw unauthorized("Cannot authenticate: admin token is invalid");
+  const status = adminTokenStatus(row, deps.clock.now());
+  if (status !== "active") throw unauthorized(`Cannot authenticate: admin token is ${status}`);
+  return { id: row.id, scopes: row.scopes as Scope[] };
+}
+
+/**
+ * The `scope` macro: `{ scope: "read" }` on a route resolves `actor` or
+ * answers 401/403 before the handler runs.
+ */
+export function adminAuth(deps: AdminAuthDeps) {
+  return new Elysia({ name: "admin.auth" }).macro({
+    scope: (required: Scope) => ({
+      async resolve({ headers }) {
+        const actor = await authenticateAdmin(deps, headers.authorization);
+        if (!allows(actor.scopes, required)) {
+          throw new ApiError({
+            code: "forbidden",
+            message: `Cannot perform this operation: it needs the ${required} scope, the token has ${actor.scopes.join(", ")}`,
+          });
+        }
+        return { actor };
+      },
+      detail: { security: [{ bearerAuth: [] }] },
+    }),
+  });
+}

@@ -1,0 +1,36 @@
+import { swagger } from "@elysiajs/swagger";
+
+/**
+ * The OpenAPI document at `/docs/json`, generated from the routes' `t.*`
+ * models. The plugin's own UI page (CDN-based) is parked on a hidden path;
+ * `/docs` is served offline by `swagger-ui.ts`.
+ */
+export function openApiSpec(version: string) {
+  return swagger({
+    provider: "swagger-ui",
+    path: "/docs/cdn-ui",
+    specPath: "/docs/json",
+    excludeStaticFile: true,
+    exclude: [/^\/docs/, /^\/v1/],
+    documentation: {
+      info: {
+        title: "keyward admin API",
+        version,
+        description:
+          "Manage provider keys, proxy keys and admin tokens. Click **Authorize** and paste an admin token (`kwa_…`). Proxy keys (`kwp_…`) are for `/v1/*` only and are refused here.",
+      },
+      tags: [
+        { name: "Provider keys", description: "Real provider API keys, encrypted at rest and never returned" },
+        { name: "Proxy keys", description: "Keys handed to people and jobs instead of provider keys" },
+        { name: "Admin tokens", description: "Tokens for this API, with scopes" },
+        { name: "Audit", description: "Who changed what" },
+        { name: "Operations", description: "Health and readiness probes" },
+      ],
+      components: {
+        securitySchemes: {
+          bearerAuth: { type: "http", scheme: "bearer", bearerFormat: "kwa_<id>_<secret><crc>" },
+        },
+      },
+    },
+  });
+}

@@ -1,0 +1,38 @@
+import { t } from "elysia";
+import { decodeCursor } from "../db/cursor.ts";
+import type { PageCursor } from "../db/store.ts";
+import { ApiError } from "./errors.ts";
+
+export const PageQuery = {
+  limit: t.Optional(
+    t.Integer({ minimum: 1, maximum: 200, default: 50, description: "Page size (1 to 200)" }),
+  ),
+  cursor: t.Optional(
+    t.String({ maxLength: 200, description: "`next_cursor` from the previous page" }),
+  ),
+};
+
+export function readCursor(text: string | undefined): PageCursor | undefined {
+  if (text === undefined || text === "") return undefined;
+  const cursor = decodeCursor(text);
+  if (!cursor) {
+    throw new ApiError({ code: "validation_failed", message: "Cannot list: cursor is not one this server issued", field: "cursor" });
+  }
+  return cursor;
+}
+
+/** Every list answers `{data, next_cursor}`. */
+export function pageModel<T extends ReturnType<typeof t.Object>>(item: T, title: string) {
+  return t.Object(
+    {
+      data: t.Array(item),
+      next_cursor: t.Union([t.String(), t.Null()], { description: "Pass as `cursor` for the next page; null on the last" }),
+    },
+    { title },
+  );
+}
+
+export const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
+
+/** For names and labels: printable text only (works without the regex `u` flag). */
+export const NO_CONTROL_CHARS = "^[^\\u0000-\\u001f\\u007f]+$";

@@ -1,0 +1,109 @@
+import { Elysia, t } from "elysia";
+import type { Clock } from "../../clock.ts";
+import type { ProxyKeyFilter, ProxyKeyRow, Store } from "../../db/store.ts";
+import { proxyKeyStatus, type ProxyKeyService, type ProxyKeyStatus } from "../../vault/proxy-keys.ts";
+import { adminAuth, type AdminAuthDeps } from "../auth.ts";
+import { errorResponses, unwrap } from "../errors.ts";
+import { PageQuery, readCursor } from "../pagination.ts";
+import {
+  CreatedProxyKeyView,
+  CreateProxyKeyBody,
+  ProxyKeyListQuery,
+  ProxyKeyPage,
+  ProxyKeyView,
+  proxyKeyView,
+  UpdateProxyKeyBody,
+} from "./model.ts";
+
+const IdParams = t.Object({ id: t.String({ maxLength: 64, description: "Proxy key id", examples: ["Zk3a9QmP0xYb"] }) });
+
+/** Maps a derived status to the stored facts the store can filter on. */
+function statusFilter(status: ProxyKeyStatus | undefined, now: number): ProxyKeyFilter {
+  switch (status) {
+    case undefined:
+      return {};
+    case "revoked":
+      return { revoked: true };
+    case "expired":
+      return { revoked: false, expiredBefore: now };
+    case "provider-disabled":
+      return { revoked: false, activeAt: now, providerDisabled: true };
+    case "active":
+      return { revoked: false, activeAt: now, providerDisabled: false };
+  }
+}
+
+export function proxyKeyRoutes(auth: AdminAuthDeps & { store: Store; clock: Clock }, service: ProxyKeyService) {
+  const view = (row: ProxyKeyRow) => {
+    const providerDisabled = auth.store.providerKeys.byId(row.providerKeyId)?.disabled ?? false;
+    return proxyKeyView(row, proxyKeyStatus(row, providerDisabled, auth.clock.now()));
+  };
+  return new Elysia({ name: "admin.proxy-keys", prefix: "/proxy-keys", detail: { tags: ["Proxy keys"] } })
+    .use(adminAuth(auth))
+    .post(
+      "",
+      async ({ body, actor, status }) => {
+        const created = unwrap(await service.create(actor.id, body));
+        return status(201, { ...view(created.row), key: created.key });
+      },
+      {
+        scope: "admin",
+        body: CreateProxyKeyBody,
+        response: { 201: CreatedProxyKeyView, ...errorResponses(400, 401, 403, 404, 422) },
+        detail: {
+          summary: "Mint a proxy key",
+          description:
+            "Returns the full `kwp_…` key once. Give `expires_at` or `ttl_seconds` (not both) for a key that dies on its own.",
+        },
+      },
+    )
+    .get(
+      "",
+      ({ query }) => {
+        const filter = { ...statusFilter(query.status, auth.clock.now()), providerKeyId: query.provider_key_id };
+        const page = service.list(query.limit ?? 50, readCursor(query.cursor), filter);
+        return { data: page.rows.map(view), next_cursor: page.nextCursor };
+      },
+      {
+        scope: "read",
+        query: t.Object({ ...PageQuery, ...ProxyKeyListQuery.properties }),
+        response: { 200: ProxyKeyPage, ...errorResponses(401, 403, 422) },
+        detail: { summary: "List proxy keys", description: "Newest first; filter by provider key and status." },
+      },
+    )
+    .get("/:id", ({ params }) => view(unwrap(service.get(params.id))), {
+      scope: "read",
+      params: IdParams,
+      response: { 200: ProxyKeyView, ...errorResponses(401, 403, 404, 422) },
+      detail: { summary: "Get a proxy key" },
+    })
+    .patch("/:id", ({ params, body, actor }) => view(unwrap(service.update(actor.id, params.id, body))), {
+      scope: "admin",
+      params: IdParams,
+      body: UpdateProxyKeyBody,
+      response: { 200: ProxyKeyView, ...errorResponses(400, 401, 403, 404, 409, 422) },
+      detail: { summary: "Update a proxy key", description: "Rename, change expiry (null clears it) or metadata." },
+    })
+    .post("/:id/revoke", ({ params, actor }) => view(unwrap(service.revoke(actor.id, params.id))), {
+      scope: "admin",
+      params: IdParams,
+      response: { 200: ProxyKeyView, ...errorResponses(401, 403, 404, 422) },
+      detail: { summary: "Revoke a proxy key", description: "Takes effect on the next request. Idempotent." },
+    })
+    .delete(
+      "/:id",
+      ({ params, actor }) => {
+        unwrap(service.remove(actor.id, params.id));
+        return { deleted: true as const, id: params.id };
+      },
+      {
+        scope: "admin",
+        params: IdParams,
+        response: {
+          200: t.Object({ deleted: t.Literal(true), id: t.String() }, { title: "DeletedProxyKey" }),
+          ...errorResponses(401, 403, 404, 422),
+        },
+        detail: { summary: "Delete a proxy key", description: "Removes the record; the audit log keeps the id." },
+      },
+    );
+}

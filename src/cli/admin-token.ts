@@ -1,0 +1,58 @@
+import { systemClock } from "../clock.ts";
+import { ConfigError, loadServeConfig, parseFlags, type Env } from "../config.ts";
+import { openDatabase } from "../db/open.ts";
+import { createSqliteStore } from "../db/sqlite-store.ts";
+import { detectRuntime } from "../runtime/index.ts";
+import { AdminTokenService } from "../vault/admin-tokens.ts";
+import { VaultEvents } from "../vault/events.ts";
+import { generateKey } from "../vault/key-format.ts";
+
+/**
+ * `keyward admin-token create|generate`. `create` writes straight to the
+ * database file, which is safe while a server runs on it (WAL, busy timeout,
+ * and the server reads admin tokens from the database on every request).
+ */
+export async function adminTokenCommand(args: string[], env: Env): Promise<number> {
+  const [sub, ...rest] = args;
+  if (sub === "generate") {
+    const flags = parseFlags(rest, {});
+    if (flags.positionals.length > 0) throw new ConfigError(`Unexpected argument "${flags.positionals[0]}"`);
+    process.stdout.write(`${generateKey("admin").token}\n`);
+    return 0;
+  }
+  if (sub !== "create") throw new ConfigError(`Unknown admin-token command "${sub ?? ""}": use create or generate`);
+
+  const flags = parseFlags(rest, {
+    "data-dir": { type: "string" },
+    name: { type: "string" },
+    scopes: { type: "string" },
+    "expires-at": { type: "string" },
+  });
+  if (flags.positionals.length > 0) throw new ConfigError(`Unexpected argument "${flags.positionals[0]}"`);
+  const name = flags.values.name;
+  if (typeof name !== "string" || !name.trim()) throw new ConfigError("Missing value for --name");
+  const scopesFlag = flags.values.scopes;
+  if (typeof scopesFlag !== "string" || !scopesFlag.trim()) throw new ConfigError("Missing value for --scopes (admin, keys:issue, read)");
+  const { dataDir } = loadServeConfig({ "data-dir": flags.values["data-dir"] }, env);
+
+  const runtime = await detectRuntime();
+  const opened = openDatabase(runtime, dataDir);
+  const store = createSqliteStore(opened.db, () => opened.client.close());
+  try {
+    const service = new AdminTokenService({ store, clock: systemClock, events: new VaultEvents() });
+    const expiresAt = flags.values["expires-at"];
+    const created = await service.create("cli", {
+      name: name.trim(),
+      scopes: scopesFlag.split(",").map((s) => s.trim()).filter(Boolean),
+      expires_at: typeof expiresAt === "string" ? expiresAt : undefined,
+    });
+    if (!created.ok) {
+      const flag = created.error.field === "scopes" ? "--scopes" : created.error.field === "expires_at" ? "--expires-at" : "--name";
+      throw new ConfigError(`Invalid ${flag}: ${created.error.message}`);
+    }
+    process.stdout.write(`${created.value.token}\n`);
+    return 0;
+  } finally {
+    store.close();
+  }
+}

@@ -1,0 +1,31 @@
+import type { PageCursor } from "./store.ts";
+
+/** Opaque to clients: base64url of `<createdAt>.<id>`. */
+export function encodeCursor(cursor: PageCursor): string {
+  return btoa(`${cursor.createdAt}.${cursor.id}`).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
+}
+
+/** `undefined` for anything that is not a cursor this server produced. */
+export function decodeCursor(text: string): PageCursor | undefined {
+  if (!/^[A-Za-z0-9_-]{1,200}$/.test(text)) return undefined;
+  let plain: string;
+  try {
+    plain = atob(text.replaceAll("-", "+").replaceAll("_", "/"));
+  } catch {
+    return undefined;
+  }
+  const match = /^(\d{1,16})\.([A-Za-z0-9_]{1,64})$/.exec(plain);
+  if (!match) return undefined;
+  return { createdAt: Number(match[1]), id: match[2] as string };
+}
+
+/** Fetches one row more than asked to know whether a next page exists. */
+export function pageOf<T extends { createdAt: number; id: string }>(
+  rows: T[],
+  limit: number,
+): { rows: T[]; nextCursor: string | null } {
+  if (rows.length <= limit) return { rows, nextCursor: null };
+  const page = rows.slice(0, limit);
+  const last = page[page.length - 1] as T;
+  return { rows: page, nextCursor: encodeCursor({ createdAt: last.createdAt, id: last.id }) };
+}

@@ -1,0 +1,39 @@
+/**
+ * Migrations embedded in the program: the journal as JSON and each SQL file
+ * as text, so a compiled binary (and Deno) needs no `drizzle/` folder beside it.
+ * `test/unit/migrations.test.ts` fails when a generated migration is missing here.
+ */
+import { createHash } from "node:crypto";
+import type { MigrationMeta } from "drizzle-orm/migrator";
+import journal from "../../drizzle/meta/_journal.json" with { type: "json" };
+import m0000 from "../../drizzle/0000_vault_core.sql" with { type: "text" };
+
+export const MIGRATION_SQL: Record<string, string> = {
+  "0000_vault_core": m0000,
+};
+
+export interface JournalEntry {
+  idx: number;
+  when: number;
+  tag: string;
+  breakpoints: boolean;
+}
+
+export const JOURNAL: JournalEntry[] = journal.entries;
+
+/** The same records drizzle's `readMigrationFiles` builds from the folder, hashes included. */
+export function embeddedMigrations(): MigrationMeta[] {
+  return JOURNAL.map((entry) => {
+    const query = MIGRATION_SQL[entry.tag];
+    if (query === undefined) throw new Error(`Cannot migrate: migration ${entry.tag} is not embedded`);
+    return {
+      sql: query.split("--> statement-breakpoint"),
+      bps: entry.breakpoints,
+      folderMillis: entry.when,
+      hash: createHash("sha256").update(query).digest("hex"),
+    };
+  });
+}
+
+/** Newest schema this build knows; a database with a newer one is refused. */
+export const LATEST_MIGRATION_MILLIS = Math.max(...JOURNAL.map((e) => e.when));

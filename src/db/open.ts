@@ -1,0 +1,80 @@
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import type { Runtime, SqliteClient } from "../runtime/index.ts";
+import { createDb, type Db } from "./client.ts";
+import { embeddedMigrations, LATEST_MIGRATION_MILLIS } from "./migrations.ts";
+
+export class DatabaseVersionError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "DatabaseVersionError";
+  }
+}
+
+export interface OpenedDatabase {
+  db: Db;
+  client: SqliteClient;
+  path: string;
+  /** Number of migrations applied by this open (0 when already current). */
+  applied: number;
+}
+
+const MIGRATIONS_TABLE = "__drizzle_migrations";
+
+/**
+ * Applies embedded migrations under `BEGIN IMMEDIATE`, so a CLI command and a
+ * server starting on the same fresh data dir cannot both try to create tables.
+ * Uses drizzle's own bookkeeping table, so `drizzle-kit` sees the same history.
+ */
+export function migrate(client: SqliteClient): number {
+  client.exec(
+    `CREATE TABLE IF NOT EXISTS ${MIGRATIONS_TABLE} (id SERIAL PRIMARY KEY, hash text NOT NULL, created_at numeric)`,
+  );
+  let applied = 0;
+  client
+    .transaction(() => {
+      const last = client
+        .prepare(`SELECT created_at FROM ${MIGRATIONS_TABLE} ORDER BY created_at DESC LIMIT 1`)
+        .values()[0]?.[0];
+      const lastMillis = last === undefined ? -1 : Number(last);
+      if (lastMillis > LATEST_MIGRATION_MILLIS) {
+        throw new DatabaseVersionError(
+          "Cannot open database: it was written by a newer keyward (schema is ahead of this binary); upgrade keyward",
+        );
+      }
+      for (const migration of embeddedMigrations()) {
+        if (migration.folderMillis <= lastMillis) continue;
+        for (const statement of migration.sql) {
+          if (statement.trim()) client.exec(statement);
+        }
+        client
+          .prepare(`INSERT INTO ${MIGRATIONS_TABLE} (hash, created_at) VALUES (?, ?)`)
+          .run(migration.hash, migration.folderMillis);
+        applied++;
+      }
+    })
+    .immediate();
+  return applied;
+}
+
+/**
+ * Opens `<dataDir>/keyward.db` (creating the dir 0700), sets the pragmas
+ * keyward relies on and migrates. `synchronous=FULL`: a key, a revocation or
+ * spend acknowledged to a client must survive power loss, not only a crash.
+ */
+export function openDatabase(runtime: Runtime, dataDir: string): OpenedDatabase {
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const path = join(dataDir, "keyward.db");
+  const client = runtime.openSqlite(path);
+  try {
+    client.exec("PRAGMA busy_timeout = 5000");
+    client.exec("PRAGMA journal_mode = WAL");
+    client.exec("PRAGMA synchronous = FULL");
+    client.exec("PRAGMA foreign_keys = ON");
+    const applied = migrate(client);
+    return { db: createDb(client), client, path, applied };
+  } catch (err) {
+    client.close();
+    throw err;
+  }
+}

@@ -1,0 +1,146 @@
+import { and, count, desc, eq, gt, inArray, isNotNull, isNull, lt, lte, or, sql, type SQL } from "drizzle-orm";
+import type { SQLiteColumn } from "drizzle-orm/sqlite-core";
+import type { Db } from "./client.ts";
+import { adminTokens, auditLog, meta, providerKeys, proxyKeys } from "./schema.ts";
+import type { PageQuery, ProxyKeyFilter, Store } from "./store.ts";
+
+/** `(created_at, id) < cursor` for newest-first keyset pagination. */
+function before(createdAt: SQLiteColumn, id: SQLiteColumn, query: PageQuery): SQL | undefined {
+  if (!query.after) return undefined;
+  return or(
+    lt(createdAt, query.after.createdAt),
+    and(eq(createdAt, query.after.createdAt), lt(id, query.after.id)),
+  );
+}
+
+function notExpired(now: number): SQL | undefined {
+  return or(isNull(proxyKeys.expiresAt), gt(proxyKeys.expiresAt, now));
+}
+
+/** The SQLite implementation of `Store`, over a drizzle database or transaction. */
+export function createSqliteStore(db: Db, close: () => void = () => {}): Store {
+  const store: Store = {
+    providerKeys: {
+      insert: (row) => void db.insert(providerKeys).values(row).run(),
+      update: (id, patch) => void db.update(providerKeys).set(patch).where(eq(providerKeys.id, id)).run(),
+      delete: (id) => void db.delete(providerKeys).where(eq(providerKeys.id, id)).run(),
+      byId: (id) => db.select().from(providerKeys).where(eq(providerKeys.id, id)).get(),
+      byName: (name) => db.select().from(providerKeys).where(eq(providerKeys.name, name)).get(),
+      page: (query) =>
+        db
+          .select()
+          .from(providerKeys)
+          .where(before(providerKeys.createdAt, providerKeys.id, query))
+          .orderBy(desc(providerKeys.createdAt), desc(providerKeys.id))
+          .limit(query.limit)
+          .all(),
+      all: () => db.select().from(providerKeys).all(),
+    },
+    proxyKeys: {
+      insert: (row) => void db.insert(proxyKeys).values(row).run(),
+      update: (id, patch) => void db.update(proxyKeys).set(patch).where(eq(proxyKeys.id, id)).run(),
+      delete: (id) => void db.delete(proxyKeys).where(eq(proxyKeys.id, id)).run(),
+      byId: (id) => db.select().from(proxyKeys).where(eq(proxyKeys.id, id)).get(),
+      page: (query, filter: ProxyKeyFilter) =>
+        db
+          .select()
+          .from(proxyKeys)
+          .where(
+            and(
+              before(proxyKeys.createdAt, proxyKeys.id, query),
+              filter.providerKeyId === undefined
+                ? undefined
+                : eq(proxyKeys.providerKeyId, filter.providerKeyId),
+              filter.revoked === undefined
+                ? undefined
+                : filter.revoked
+                  ? isNotNull(proxyKeys.revokedAt)
+                  : isNull(proxyKeys.revokedAt),
+              filter.expiredBefore === undefined
+                ? undefined
+                : lte(proxyKeys.expiresAt, filter.expiredBefore),
+              filter.activeAt === undefined ? undefined : notExpired(filter.activeAt),
+              filter.providerDisabled === undefined
+                ? undefined
+                : inArray(
+                    proxyKeys.providerKeyId,
+                    db
+                      .select({ id: providerKeys.id })
+                      .from(providerKeys)
+                      .where(eq(providerKeys.disabled, filter.providerDisabled)),
+                  ),
+            ),
+          )
+          .orderBy(desc(proxyKeys.createdAt), desc(proxyKeys.id))
+          .limit(query.limit)
+          .all(),
+      activeIdsForProviderKey: (providerKeyId, now) =>
+        db
+          .select({ id: proxyKeys.id })
+          .from(proxyKeys)
+          .where(
+            and(eq(proxyKeys.providerKeyId, providerKeyId), isNull(proxyKeys.revokedAt), notExpired(now)),
+          )
+          .all()
+          .map((r) => r.id),
+      countForProviderKey: (providerKeyId) =>
+        db.select({ n: count() }).from(proxyKeys).where(eq(proxyKeys.providerKeyId, providerKeyId)).get()
+          ?.n ?? 0,
+      revokeForProviderKey: (providerKeyId, now) =>
+        db
+          .update(proxyKeys)
+          .set({ revokedAt: now, updatedAt: now })
+          .where(and(eq(proxyKeys.providerKeyId, providerKeyId), isNull(proxyKeys.revokedAt)))
+          .returning({ id: proxyKeys.id })
+          .all()
+          .map((r) => r.id),
+      deleteForProviderKey: (providerKeyId) =>
+        void db.delete(proxyKeys).where(eq(proxyKeys.providerKeyId, providerKeyId)).run(),
+    },
+    adminTokens: {
+      insert: (row) => void db.insert(adminTokens).values(row).run(),
+      update: (id, patch) => void db.update(adminTokens).set(patch).where(eq(adminTokens.id, id)).run(),
+      byId: (id) => db.select().from(adminTokens).where(eq(adminTokens.id, id)).get(),
+      page: (query) =>
+        db
+          .select()
+          .from(adminTokens)
+          .where(before(adminTokens.createdAt, adminTokens.id, query))
+          .orderBy(desc(adminTokens.createdAt), desc(adminTokens.id))
+          .limit(query.limit)
+          .all(),
+      count: () => db.select({ n: count() }).from(adminTokens).get()?.n ?? 0,
+    },
+    audit: {
+      append: (row) => void db.insert(auditLog).values(row).run(),
+      page: (limit, beforeId) =>
+        db
+          .select()
+          .from(auditLog)
+          .where(beforeId === undefined ? undefined : lt(auditLog.id, beforeId))
+          .orderBy(desc(auditLog.id))
+          .limit(limit)
+          .all(),
+    },
+    meta: {
+      get: (key) => db.select().from(meta).where(eq(meta.key, key)).get()?.value,
+      set: (key, value, now) =>
+        void db
+          .insert(meta)
+          .values({ key, value, updatedAt: now })
+          .onConflictDoUpdate({ target: meta.key, set: { value, updatedAt: now } })
+          .run(),
+    },
+    transaction: (fn) =>
+      db.transaction((tx) => fn(createSqliteStore(tx as unknown as Db)), { behavior: "immediate" }),
+    ping: () => {
+      try {
+        return db.values<[number]>(sql`select 1`)[0]?.[0] === 1;
+      } catch {
+        return false;
+      }
+    },
+    close,
+  };
+  return store;
+}

@@ -1,0 +1,90 @@
+/**
+ * The storage interface the services use. Narrow on purpose: a PostgreSQL
+ * backend for several replicas implements these methods and nothing in
+ * `src/admin` or `src/vault` changes. All methods are synchronous because
+ * bun:sqlite transactions are; a networked backend would run the same
+ * callbacks inside its own connection-pinned transaction.
+ */
+import type { adminTokens, auditLog, providerKeys, proxyKeys } from "./schema.ts";
+
+export type ProviderKeyRow = typeof providerKeys.$inferSelect;
+export type ProxyKeyRow = typeof proxyKeys.$inferSelect;
+export type AdminTokenRow = typeof adminTokens.$inferSelect;
+export type AuditRow = typeof auditLog.$inferSelect;
+export type NewAuditRow = typeof auditLog.$inferInsert;
+
+/** Keyset pagination position: newest first, ties broken by id. */
+export interface PageCursor {
+  createdAt: number;
+  id: string;
+}
+
+export interface PageQuery {
+  limit: number;
+  after?: PageCursor;
+}
+
+export interface ProxyKeyFilter {
+  providerKeyId?: string;
+  /** Derived statuses need the clock; the store filters on the stored facts. */
+  revoked?: boolean;
+  expiredBefore?: number;
+  activeAt?: number;
+  /** Keys whose provider key is (or is not) disabled. */
+  providerDisabled?: boolean;
+}
+
+export interface ProviderKeyRepo {
+  insert(row: ProviderKeyRow): void;
+  update(id: string, patch: Partial<Omit<ProviderKeyRow, "id">>): void;
+  delete(id: string): void;
+  byId(id: string): ProviderKeyRow | undefined;
+  byName(name: string): ProviderKeyRow | undefined;
+  page(query: PageQuery): ProviderKeyRow[];
+  all(): ProviderKeyRow[];
+}
+
+export interface ProxyKeyRepo {
+  insert(row: ProxyKeyRow): void;
+  update(id: string, patch: Partial<Omit<ProxyKeyRow, "id">>): void;
+  delete(id: string): void;
+  byId(id: string): ProxyKeyRow | undefined;
+  page(query: PageQuery, filter: ProxyKeyFilter): ProxyKeyRow[];
+  /** Ids of keys of a provider key that are neither revoked nor expired at `now`. */
+  activeIdsForProviderKey(providerKeyId: string, now: number): string[];
+  countForProviderKey(providerKeyId: string): number;
+  revokeForProviderKey(providerKeyId: string, now: number): string[];
+  deleteForProviderKey(providerKeyId: string): void;
+}
+
+export interface AdminTokenRepo {
+  insert(row: AdminTokenRow): void;
+  update(id: string, patch: Partial<Omit<AdminTokenRow, "id">>): void;
+  byId(id: string): AdminTokenRow | undefined;
+  page(query: PageQuery): AdminTokenRow[];
+  count(): number;
+}
+
+export interface AuditRepo {
+  append(row: NewAuditRow): void;
+  /** Newest first; `beforeId` continues a listing. */
+  page(limit: number, beforeId?: number): AuditRow[];
+}
+
+export interface MetaRepo {
+  get(key: string): string | undefined;
+  set(key: string, value: string, now: number): void;
+}
+
+export interface Store {
+  providerKeys: ProviderKeyRepo;
+  proxyKeys: ProxyKeyRepo;
+  adminTokens: AdminTokenRepo;
+  audit: AuditRepo;
+  meta: MetaRepo;
+  /** Runs `fn` atomically. `fn` must be synchronous: never await inside. */
+  transaction<T>(fn: (store: Store) => T): T;
+  /** True when the database answers a trivial query. */
+  ping(): boolean;
+  close(): void;
+}

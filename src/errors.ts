@@ -1,0 +1,32 @@
+/**
+ * Typed service errors with a closed list of codes. Services return
+ * `Result`s so callers see every failure a call can have; HTTP layers map codes
+ * to statuses in one exhaustive switch (`src/admin/errors.ts`).
+ */
+
+export type ErrorCode =
+  | "invalid_request"
+  | "validation_failed"
+  | "unauthorized"
+  | "forbidden"
+  | "not_found"
+  | "conflict"
+  | "payload_too_large"
+  | "internal_error";
+
+export interface AppError {
+  code: ErrorCode;
+  message: string;
+  /** The request field at fault, for validation errors. */
+  field?: string;
+}
+
+export type Result<T> = { ok: true; value: T } | { ok: false; error: AppError };
+
+export function ok<T>(value: T): Result<T> {
+  return { ok: true, value };
+}
+
+export function fail<T = never>(code: ErrorCode, message: string, field?: string): Result<T> {
+  return { ok: false, error: field === undefined ? { code, message } : { code, message, field } };
+}

@@ -1,0 +1,49 @@
+/**
+ * keyward's entry point: `bun src/main.ts`, the compiled binary, or
+ * `deno run -A src/main.ts`. Parses the command and runs it; exit code 2 for
+ * usage mistakes, 1 for failures.
+ */
+import { adminTokenCommand } from "./cli/admin-token.ts";
+import { helpText } from "./cli/help.ts";
+import { serveCommand } from "./cli/serve.ts";
+import { ConfigError, readEnv } from "./config.ts";
+import { SCHEMA_VERSION, VERSION } from "./version.ts";
+
+async function run(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  const env = readEnv();
+  switch (command) {
+    case undefined:
+      return serveCommand([], env);
+    case "serve":
+      return serveCommand(rest, env);
+    case "admin-token":
+      return adminTokenCommand(rest, env);
+    case "version":
+    case "--version":
+      process.stdout.write(`keyward ${VERSION} (schema ${SCHEMA_VERSION})\n`);
+      return 0;
+    case "help":
+    case "--help":
+    case "-h":
+      process.stdout.write(helpText());
+      return 0;
+    default:
+      if (command.startsWith("-")) return serveCommand(argv, env);
+      throw new ConfigError(`Unknown command "${command}" (see keyward --help)`);
+  }
+}
+
+try {
+  process.exitCode = await run(process.argv.slice(2));
+} catch (err) {
+  if (err instanceof ConfigError) {
+    process.stderr.write(`keyward: ${err.message}\n`);
+    process.exitCode = 2;
+  } else {
+    process.stderr.write(`keyward: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exitCode = 1;
+  }
+}
+// Bun keeps the process alive for pending handles after a command finished; serve resolves only at shutdown.
+process.exit(process.exitCode ?? 0);

@@ -1,0 +1,9 @@
+import type { ProviderAdapter } from "./types.ts";
+
+/** Base URL is per resource, e.g. `https://RESOURCE.openai.azure.com/openai/v1`. */
+export const azureOpenai: ProviderAdapter = {
+  id: "azure-openai",
+  auth: "api-key",
+  passHeaders: [],
+  openaiStyleStreams: true,
+};

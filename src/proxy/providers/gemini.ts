@@ -1,0 +1,10 @@
+import type { ProviderAdapter } from "./types.ts";
+
+/** Google's OpenAI-compatible endpoint, so OpenAI SDKs work unchanged. */
+export const gemini: ProviderAdapter = {
+  id: "gemini",
+  defaultBaseUrl: "https://generativelanguage.googleapis.com/v1beta/openai",
+  auth: "bearer",
+  passHeaders: [],
+  openaiStyleStreams: true,
+};

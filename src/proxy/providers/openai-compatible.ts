@@ -1,0 +1,9 @@
+import type { ProviderAdapter } from "./types.ts";
+
+/** Any host speaking the OpenAI API: vLLM, Ollama, OpenRouter, Groq… */
+export const openaiCompatible: ProviderAdapter = {
+  id: "openai-compatible",
+  auth: "bearer",
+  passHeaders: [],
+  openaiStyleStreams: true,
+};

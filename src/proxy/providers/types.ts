@@ -1,0 +1,11 @@
+export interface ProviderAdapter {
+  id: string;
+  /** Includes the version segment; `undefined` means admins must supply one. */
+  defaultBaseUrl?: string;
+  /** How the provider key is attached to upstream requests. */
+  auth: "bearer" | "x-api-key" | "api-key";
+  /** Extra client headers this provider understands and we pass on. */
+  passHeaders: readonly string[];
+  /** Whether chat streams are OpenAI-style (usage via `stream_options.include_usage`). */
+  openaiStyleStreams: boolean;
+}

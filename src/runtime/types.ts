@@ -1,0 +1,46 @@
+/**
+ * The only seam between keyward and its JavaScript runtime: serving HTTP and
+ * opening SQLite. Everything else is plain Web-standard TypeScript.
+ */
+
+/** The subset of `bun:sqlite`'s statement that drizzle's bun-sqlite session calls. */
+export interface SqliteStatement {
+  run(...params: unknown[]): unknown;
+  all(...params: unknown[]): unknown[];
+  get(...params: unknown[]): unknown;
+  values(...params: unknown[]): unknown[][];
+}
+
+/** The subset of `bun:sqlite`'s `Database` that drizzle's bun-sqlite session calls. */
+export interface SqliteClient {
+  exec(sql: string): void;
+  prepare(sql: string): SqliteStatement;
+  transaction(fn: () => void): {
+    deferred(): void;
+    immediate(): void;
+    exclusive(): void;
+  };
+  close(): void;
+}
+
+export interface ServeOptions {
+  port: number;
+  hostname: string;
+  fetch(request: Request, info: { remoteAddress?: string }): Response | Promise<Response>;
+  /** Requests for which the server must not close a quiet connection (long streams). */
+  keepQuietConnection?(request: Request): boolean;
+  tls?: { cert: string; key: string };
+}
+
+export interface ServerHandle {
+  readonly port: number;
+  readonly hostname: string;
+  /** Stops accepting; resolves when in-flight requests finish (or at once with `force`). */
+  stop(force?: boolean): Promise<void>;
+}
+
+export interface Runtime {
+  readonly name: "bun" | "deno";
+  openSqlite(path: string): SqliteClient;
+  serve(options: ServeOptions): Promise<ServerHandle>;
+}

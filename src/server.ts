@@ -1,0 +1,112 @@
+import { createApp, type AppDeps } from "./app.ts";
+import { systemClock, type Clock } from "./clock.ts";
+import type { ServeConfig } from "./config.ts";
+import { openDatabase } from "./db/open.ts";
+import { createSqliteStore } from "./db/sqlite-store.ts";
+import type { Runtime } from "./runtime/index.ts";
+import type { Logger } from "./telemetry/logger.ts";
+import { openKeyring } from "./vault/keyring.ts";
+import { loadMasterKey } from "./vault/master-key.ts";
+import { VERSION } from "./version.ts";
+
+export interface RunningServer {
+  url: string;
+  port: number;
+  services: ReturnType<typeof createApp>["services"];
+  /** Stops accepting, waits for in-flight requests up to the shutdown timeout, closes the database. */
+  stop(): Promise<void>;
+}
+
+export interface StartOptions {
+  config: ServeConfig;
+  runtime: Runtime;
+  logger: Logger;
+  /** Where the one-time root token banner goes (stdout by default). */
+  print?: (text: string) => void;
+  clock?: Clock;
+  fetch?: typeof fetch;
+}
+
+function banner(token: string): string {
+  const line = "=".repeat(78);
+  return [
+    line,
+    "keyward created a root admin token. It is shown only this once; store it now:",
+    "",
+    `    ${token}`,
+    "",
+    "Use it as `Authorization: Bearer <token>` on /api/* or in Swagger UI at /docs.",
+    "Set KEYWARD_ADMIN_TOKEN to choose the root token yourself instead.",
+    line,
+    "",
+  ].join("\n");
+}
+
+/** Wires the real parts (SQLite file, master key, clock, fetch) and listens. */
+export async function startServer(options: StartOptions): Promise<RunningServer> {
+  const { config, runtime, logger } = options;
+  const clock = options.clock ?? systemClock;
+  const opened = openDatabase(runtime, config.dataDir);
+  const store = createSqliteStore(opened.db, () => opened.client.close());
+  try {
+    if (opened.applied > 0) logger.info("Database migrated", { path: opened.path, migrations: opened.applied });
+    const masterKey = loadMasterKey(config, true);
+    if (masterKey.generatedAt) {
+      logger.warn("Generated a new master key; back it up, provider keys cannot be decrypted without it", {
+        path: masterKey.generatedAt,
+      });
+    }
+    const sealer = await openKeyring(store, masterKey.bytes, clock);
+    const deps: AppDeps = {
+      store,
+      sealer,
+      clock,
+      fetch: options.fetch ?? fetch,
+      logger,
+      config: {
+        allowHttpUpstreams: config.allowHttpUpstreams,
+        upstreamTimeoutMs: config.upstreamTimeoutMs,
+        maxBodyBytes: config.maxBodyBytes,
+        version: VERSION,
+      },
+    };
+    const { app, services } = createApp(deps);
+    const boot = await services.adminTokens.bootstrap(config.adminToken);
+    if (!boot.ok) throw new Error(boot.error.message);
+    if (boot.value.generated) (options.print ?? ((t) => process.stdout.write(t)))(banner(boot.value.generated));
+    if (boot.value.registered) logger.info("Registered KEYWARD_ADMIN_TOKEN as root admin token", { id: boot.value.registered });
+
+    const handle = await runtime.serve({
+      port: config.port,
+      hostname: config.host,
+      fetch: (request) => app.handle(request),
+      // Streams may be quiet for longer than any idle timeout; the proxy keeps its own first-byte timeout.
+      keepQuietConnection: (request) => request.url.includes("/v1/"),
+    });
+    const host = config.host === "0.0.0.0" || config.host === "::" ? "127.0.0.1" : config.host;
+    const url = `http://${host.includes(":") ? `[${host}]` : host}:${handle.port}`;
+    logger.info("keyward listening", { url, runtime: runtime.name, version: VERSION, data_dir: config.dataDir });
+
+    return {
+      url,
+      port: handle.port,
+      services,
+      async stop() {
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const deadline = new Promise<"timeout">((resolve) => {
+          timer = setTimeout(() => resolve("timeout"), config.shutdownTimeoutMs);
+        });
+        const outcome = await Promise.race([handle.stop(false).then(() => "drained" as const), deadline]);
+        clearTimeout(timer);
+        if (outcome === "timeout") {
+          logger.warn("Shutdown timeout reached; closing remaining connections");
+          await handle.stop(true);
+        }
+        store.close();
+      },
+    };
+  } catch (err) {
+    store.close();
+    throw err;
+  }
+}

@@ -1,0 +1,24 @@
+/**
+ * Synchronous change notifications from the vault services, emitted after a
+ * write commits. The proxy's in-memory key cache listens, so a revoke or a
+ * provider-key rotation is visible to the very next request (write-through).
+ */
+export type VaultEvent =
+  | { kind: "provider-key"; id: string }
+  | { kind: "proxy-key"; id: string }
+  | { kind: "admin-token"; id: string };
+
+export type VaultListener = (event: VaultEvent) => void;
+
+export class VaultEvents {
+  private readonly listeners = new Set<VaultListener>();
+
+  on(listener: VaultListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  emit(event: VaultEvent): void {
+    for (const listener of this.listeners) listener(event);
+  }
+}

@@ -1,0 +1,23 @@
+import { hash, verify } from "@node-rs/argon2";
+
+/**
+ * OWASP's argon2id baseline. Spelled out rather than relying on the library's
+ * defaults so that a dependency upgrade cannot silently weaken stored hashes.
+ * `algorithm: 2` is Argon2id (the package exports it as a const enum, which
+ * isolated modules cannot import).
+ */
+const ARGON2ID = { algorithm: 2, memoryCost: 19456, timeCost: 2, parallelism: 1 } as const;
+
+/** Returns a `$argon2id$…` PHC string. */
+export function hashSecret(secret: string): Promise<string> {
+  return hash(secret, ARGON2ID);
+}
+
+/** Never throws for a malformed hash: a corrupt row must read as "wrong secret". */
+export async function verifySecret(phc: string, secret: string): Promise<boolean> {
+  try {
+    return await verify(phc, secret);
+  } catch {
+    return false;
+  }
+}

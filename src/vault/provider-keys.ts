@@ -1,0 +1,203 @@
+import { Buffer } from "node:buffer";
+import { pageOf } from "../db/cursor.ts";
+import type { PageCursor, ProviderKeyRow, Store } from "../db/store.ts";
+import { fail, ok, type Result } from "../errors.ts";
+import type { Clock } from "../clock.ts";
+import { isProviderId, PROVIDER_IDS, PROVIDERS, type ProviderId } from "../proxy/providers/index.ts";
+import { recordAudit, type ActorId } from "./audit.ts";
+import { normalizeBaseUrl } from "./base-url.ts";
+import type { VaultEvents } from "./events.ts";
+import { providerKeyHint, randomBase62 } from "./key-format.ts";
+import type { Sealer } from "./sealing.ts";
+
+export interface CreateProviderKeyInput {
+  name: string;
+  provider: string;
+  key: string;
+  base_url?: string;
+  disabled?: boolean;
+}
+
+export interface UpdateProviderKeyInput {
+  name?: string;
+  key?: string;
+  base_url?: string;
+  disabled?: boolean;
+}
+
+export interface ProviderKeyServiceDeps {
+  store: Store;
+  sealer: Sealer;
+  clock: Clock;
+  events: VaultEvents;
+  allowHttpUpstreams: boolean;
+}
+
+/** The associated-data context that binds a sealed key to its row. */
+export function providerKeyContext(id: string): string {
+  return `provider_keys:${id}`;
+}
+
+function cleanSecret(key: string): Result<string> {
+  const trimmed = key.trim();
+  if (!trimmed) return fail("validation_failed", "Cannot store provider key: key is empty", "key");
+  if (/[\s\p{Cc}]/u.test(trimmed)) {
+    return fail("validation_failed", "Cannot store provider key: key contains whitespace or control characters", "key");
+  }
+  return ok(trimmed);
+}
+
+function resolveBaseUrl(provider: ProviderId, baseUrl: string | undefined, allowHttp: boolean): Result<string> {
+  if (baseUrl === undefined) {
+    const fallback = PROVIDERS[provider].defaultBaseUrl;
+    if (fallback === undefined) {
+      return fail("validation_failed", `Cannot store provider key: base_url is required for provider ${provider}`, "base_url");
+    }
+    return ok(fallback);
+  }
+  return normalizeBaseUrl(baseUrl, allowHttp);
+}
+
+/** Provider keys: sealed with the master key, never returned, replaceable in place. */
+export class ProviderKeyService {
+  constructor(private readonly deps: ProviderKeyServiceDeps) {}
+
+  async create(actor: ActorId, input: CreateProviderKeyInput): Promise<Result<ProviderKeyRow>> {
+    const { store, sealer, clock } = this.deps;
+    if (!isProviderId(input.provider)) {
+      return fail("validation_failed", `Cannot store provider key: provider must be one of ${PROVIDER_IDS.join(", ")}`, "provider");
+    }
+    const secret = cleanSecret(input.key);
+    if (!secret.ok) return secret;
+    const baseUrl = resolveBaseUrl(input.provider, input.base_url, this.deps.allowHttpUpstreams);
+    if (!baseUrl.ok) return baseUrl;
+
+    const id = `pk_${randomBase62(12)}`;
+    const sealed = await sealer.seal(secret.value, providerKeyContext(id));
+    const now = clock.now();
+    const row: ProviderKeyRow = {
+      id,
+      name: input.name,
+      provider: input.provider,
+      baseUrl: baseUrl.value,
+      keyVersion: sealed.keyVersion,
+      nonce: Buffer.from(sealed.nonce),
+      ciphertext: Buffer.from(sealed.ciphertext),
+      keyHint: providerKeyHint(secret.value),
+      disabled: input.disabled ?? false,
+      createdAt: now,
+      updatedAt: now,
+    };
+    const created = store.transaction((tx) => {
+      if (tx.providerKeys.byName(input.name)) {
+        return fail<ProviderKeyRow>("conflict", `Cannot create provider key: name "${input.name}" is taken`, "name");
+      }
+      tx.providerKeys.insert(row);
+      recordAudit(tx, actor, now, {
+        action: "provider_key.create",
+        targetType: "provider_key",
+        targetId: id,
+        details: { name: row.name, provider: row.provider },
+      });
+      return ok(row);
+    });
+    return created;
+  }
+
+  list(limit: number, after?: PageCursor): { rows: ProviderKeyRow[]; nextCursor: string | null } {
+    return pageOf(this.deps.store.providerKeys.page({ limit: limit + 1, after }), limit);
+  }
+
+  get(id: string): Result<ProviderKeyRow> {
+    const row = this.deps.store.providerKeys.byId(id);
+    return row ? ok(row) : fail("not_found", `Cannot find provider key ${id}`);
+  }
+
+  async update(actor: ActorId, id: string, input: UpdateProviderKeyInput): Promise<Result<ProviderKeyRow>> {
+    const { store, sealer, clock, events } = this.deps;
+    const current = store.providerKeys.byId(id);
+    if (!current) return fail("not_found", `Cannot find provider key ${id}`);
+    const patch: Partial<ProviderKeyRow> = {};
+    if (input.key !== undefined) {
+      const secret = cleanSecret(input.key);
+      if (!secret.ok) return secret;
+      const sealed = await sealer.seal(secret.value, providerKeyContext(id));
+      patch.keyVersion = sealed.keyVersion;
+      patch.nonce = Buffer.from(sealed.nonce);
+      patch.ciphertext = Buffer.from(sealed.ciphertext);
+      patch.keyHint = providerKeyHint(secret.value);
+    }
+    if (input.base_url !== undefined) {
+      const baseUrl = normalizeBaseUrl(input.base_url, this.deps.allowHttpUpstreams);
+      if (!baseUrl.ok) return baseUrl;
+      patch.baseUrl = baseUrl.value;
+    }
+    if (input.name !== undefined) patch.name = input.name;
+    if (input.disabled !== undefined) patch.disabled = input.disabled;
+    const now = clock.now();
+    patch.updatedAt = now;
+
+    const result = store.transaction((tx) => {
+      if (!tx.providerKeys.byId(id)) return fail<ProviderKeyRow>("not_found", `Cannot find provider key ${id}`);
+      if (input.name !== undefined) {
+        const holder = tx.providerKeys.byName(input.name);
+        if (holder && holder.id !== id) {
+          return fail<ProviderKeyRow>("conflict", `Cannot rename provider key: name "${input.name}" is taken`, "name");
+        }
+      }
+      tx.providerKeys.update(id, patch);
+      recordAudit(tx, actor, now, {
+        action: "provider_key.update",
+        targetType: "provider_key",
+        targetId: id,
+        // Field names only: the key itself must never reach the audit log.
+        details: { fields: Object.keys(input).filter((k) => input[k as keyof UpdateProviderKeyInput] !== undefined) },
+      });
+      return ok(tx.providerKeys.byId(id) as ProviderKeyRow);
+    });
+    if (result.ok) events.emit({ kind: "provider-key", id });
+    return result;
+  }
+
+  /**
+   * Deleting a provider key removes its proxy keys' rows too (they could never
+   * work again); without `cascade`, keys still active block the delete.
+   */
+  remove(actor: ActorId, id: string, cascade: boolean): Result<{ revokedProxyKeyIds: string[] }> {
+    const { store, clock, events } = this.deps;
+    const now = clock.now();
+    const result = store.transaction((tx) => {
+      if (!tx.providerKeys.byId(id)) return fail<{ revokedProxyKeyIds: string[] }>("not_found", `Cannot find provider key ${id}`);
+      const active = tx.proxyKeys.activeIdsForProviderKey(id, now);
+      if (active.length > 0 && !cascade) {
+        return fail<{ revokedProxyKeyIds: string[] }>(
+          "conflict",
+          `Cannot delete provider key: ${active.length} active proxy key(s) use it; revoke them first or pass cascade=true`,
+        );
+      }
+      const revoked = cascade ? tx.proxyKeys.revokeForProviderKey(id, now) : [];
+      tx.proxyKeys.deleteForProviderKey(id);
+      tx.providerKeys.delete(id);
+      recordAudit(tx, actor, now, {
+        action: "provider_key.delete",
+        targetType: "provider_key",
+        targetId: id,
+        details: { cascade, revoked_proxy_key_ids: revoked },
+      });
+      return ok({ revokedProxyKeyIds: revoked });
+    });
+    if (result.ok) {
+      events.emit({ kind: "provider-key", id });
+      for (const proxyKeyId of result.value.revokedProxyKeyIds) events.emit({ kind: "proxy-key", id: proxyKeyId });
+    }
+    return result;
+  }
+
+  /** The plaintext provider key, for the proxy only; never for an API response. */
+  async reveal(row: ProviderKeyRow): Promise<string> {
+    return this.deps.sealer.open(
+      { keyVersion: row.keyVersion, nonce: row.nonce, ciphertext: row.ciphertext },
+      providerKeyContext(row.id),
+    );
+  }
+}

@@ -1,0 +1,190 @@
+import { pageOf } from "../db/cursor.ts";
+import type { PageCursor, ProxyKeyFilter, ProxyKeyRow, Store } from "../db/store.ts";
+import { fail, ok, type Result } from "../errors.ts";
+import type { Clock } from "../clock.ts";
+import { recordAudit, type ActorId } from "./audit.ts";
+import type { VaultEvents } from "./events.ts";
+import { hashSecret } from "./hashing.ts";
+import { generateKey, keyHint } from "./key-format.ts";
+
+export const PROXY_KEY_STATUSES = ["active", "expired", "revoked", "provider-disabled"] as const;
+export type ProxyKeyStatus = (typeof PROXY_KEY_STATUSES)[number];
+
+/** Revocation is final and outranks everything; a disabled provider key outranks expiry. */
+export function proxyKeyStatus(row: ProxyKeyRow, providerDisabled: boolean, now: number): ProxyKeyStatus {
+  if (row.revokedAt !== null) return "revoked";
+  if (row.expiresAt !== null && row.expiresAt <= now) return "expired";
+  if (providerDisabled) return "provider-disabled";
+  return "active";
+}
+
+export interface ExpiryInput {
+  expires_at?: string | null;
+  ttl_seconds?: number;
+}
+
+export interface CreateProxyKeyInput extends ExpiryInput {
+  name: string;
+  provider_key_id: string;
+  metadata?: Record<string, unknown>;
+}
+
+export interface UpdateProxyKeyInput extends ExpiryInput {
+  name?: string;
+  metadata?: Record<string, unknown> | null;
+}
+
+export interface ProxyKeyServiceDeps {
+  store: Store;
+  clock: Clock;
+  events: VaultEvents;
+}
+
+/** Ten years: far enough for "never", near enough to stay a valid date everywhere. */
+const MAX_TTL_SECONDS = 10 * 365 * 24 * 3600;
+
+/** `undefined` leaves the expiry alone, `null` clears it. */
+function resolveExpiry(input: ExpiryInput, now: number): Result<number | null | undefined> {
+  if (input.expires_at !== undefined && input.ttl_seconds !== undefined) {
+    return fail("validation_failed", "Cannot set expiry: give expires_at or ttl_seconds, not both", "ttl_seconds");
+  }
+  if (input.ttl_seconds !== undefined) {
+    if (!Number.isInteger(input.ttl_seconds) || input.ttl_seconds < 1 || input.ttl_seconds > MAX_TTL_SECONDS) {
+      return fail("validation_failed", `Cannot set expiry: ttl_seconds must be an integer from 1 to ${MAX_TTL_SECONDS}`, "ttl_seconds");
+    }
+    return ok(now + input.ttl_seconds * 1000);
+  }
+  if (input.expires_at === null) return ok(null);
+  if (input.expires_at === undefined) return ok(undefined);
+  const at = Date.parse(input.expires_at);
+  if (!/^\d{4}-\d{2}-\d{2}T/.test(input.expires_at) || Number.isNaN(at)) {
+    return fail("validation_failed", "Cannot set expiry: expires_at must be an ISO 8601 date-time", "expires_at");
+  }
+  if (at <= now) return fail("validation_failed", "Cannot set expiry: expires_at is in the past", "expires_at");
+  if (at > now + MAX_TTL_SECONDS * 1000) {
+    return fail("validation_failed", "Cannot set expiry: expires_at is more than ten years away", "expires_at");
+  }
+  return ok(at);
+}
+
+export interface CreatedProxyKey {
+  row: ProxyKeyRow;
+  /** The full key, returned once and never stored. */
+  key: string;
+}
+
+/** Proxy keys: argon2id-hashed, shown once, many per provider key. */
+export class ProxyKeyService {
+  constructor(private readonly deps: ProxyKeyServiceDeps) {}
+
+  async create(actor: ActorId, input: CreateProxyKeyInput): Promise<Result<CreatedProxyKey>> {
+    const { store, clock } = this.deps;
+    const expiry = resolveExpiry(input, clock.now());
+    if (!expiry.ok) return expiry;
+    if (!store.providerKeys.byId(input.provider_key_id)) {
+      return fail("not_found", `Cannot create proxy key: provider key ${input.provider_key_id} does not exist`, "provider_key_id");
+    }
+    const key = generateKey("proxy");
+    const secretHash = await hashSecret(key.secret);
+    const now = clock.now();
+    const row: ProxyKeyRow = {
+      id: key.id,
+      name: input.name,
+      providerKeyId: input.provider_key_id,
+      secretHash,
+      keyHint: keyHint(key),
+      expiresAt: expiry.value ?? null,
+      revokedAt: null,
+      metadata: input.metadata ?? null,
+      createdBy: actor,
+      createdAt: now,
+      updatedAt: now,
+    };
+    return store.transaction((tx) => {
+      // Re-checked inside the transaction: the provider key may have gone while we hashed.
+      if (!tx.providerKeys.byId(input.provider_key_id)) {
+        return fail<CreatedProxyKey>("not_found", `Cannot create proxy key: provider key ${input.provider_key_id} does not exist`, "provider_key_id");
+      }
+      tx.proxyKeys.insert(row);
+      recordAudit(tx, actor, now, {
+        action: "proxy_key.create",
+        targetType: "proxy_key",
+        targetId: row.id,
+        details: { name: row.name, provider_key_id: row.providerKeyId },
+      });
+      return ok({ row, key: key.token });
+    });
+  }
+
+  list(limit: number, after: PageCursor | undefined, filter: ProxyKeyFilter): { rows: ProxyKeyRow[]; nextCursor: string | null } {
+    return pageOf(this.deps.store.proxyKeys.page({ limit: limit + 1, after }, filter), limit);
+  }
+
+  get(id: string): Result<ProxyKeyRow> {
+    const row = this.deps.store.proxyKeys.byId(id);
+    return row ? ok(row) : fail("not_found", `Cannot find proxy key ${id}`);
+  }
+
+  update(actor: ActorId, id: string, input: UpdateProxyKeyInput): Result<ProxyKeyRow> {
+    const { store, clock, events } = this.deps;
+    const now = clock.now();
+    const expiry = resolveExpiry(input, now);
+    if (!expiry.ok) return expiry;
+    const patch: Partial<ProxyKeyRow> = { updatedAt: now };
+    if (input.name !== undefined) patch.name = input.name;
+    if (input.metadata !== undefined) patch.metadata = input.metadata;
+    if (expiry.value !== undefined) patch.expiresAt = expiry.value;
+    const result = store.transaction((tx) => {
+      const current = tx.proxyKeys.byId(id);
+      if (!current) return fail<ProxyKeyRow>("not_found", `Cannot find proxy key ${id}`);
+      if (current.revokedAt !== null && expiry.value !== undefined) {
+        return fail<ProxyKeyRow>("conflict", `Cannot change expiry of proxy key ${id}: key is revoked`);
+      }
+      tx.proxyKeys.update(id, patch);
+      recordAudit(tx, actor, now, {
+        action: "proxy_key.update",
+        targetType: "proxy_key",
+        targetId: id,
+        details: { fields: Object.keys(input).filter((k) => input[k as keyof UpdateProxyKeyInput] !== undefined) },
+      });
+      return ok(tx.proxyKeys.byId(id) as ProxyKeyRow);
+    });
+    if (result.ok) events.emit({ kind: "proxy-key", id });
+    return result;
+  }
+
+  /** Idempotent: revoking a revoked key returns it unchanged. */
+  revoke(actor: ActorId, id: string): Result<ProxyKeyRow> {
+    const { store, clock, events } = this.deps;
+    const now = clock.now();
+    const result = store.transaction((tx) => {
+      const current = tx.proxyKeys.byId(id);
+      if (!current) return fail<ProxyKeyRow>("not_found", `Cannot find proxy key ${id}`);
+      if (current.revokedAt !== null) return ok(current);
+      tx.proxyKeys.update(id, { revokedAt: now, updatedAt: now });
+      recordAudit(tx, actor, now, { action: "proxy_key.revoke", targetType: "proxy_key", targetId: id });
+      return ok(tx.proxyKeys.byId(id) as ProxyKeyRow);
+    });
+    if (result.ok) events.emit({ kind: "proxy-key", id });
+    return result;
+  }
+
+  remove(actor: ActorId, id: string): Result<null> {
+    const { store, clock, events } = this.deps;
+    const now = clock.now();
+    const result = store.transaction((tx) => {
+      const current = tx.proxyKeys.byId(id);
+      if (!current) return fail<null>("not_found", `Cannot find proxy key ${id}`);
+      tx.proxyKeys.delete(id);
+      recordAudit(tx, actor, now, {
+        action: "proxy_key.delete",
+        targetType: "proxy_key",
+        targetId: id,
+        details: { name: current.name },
+      });
+      return ok(null);
+    });
+    if (result.ok) events.emit({ kind: "proxy-key", id });
+    return result;
+  }
+}

@@ -1,0 +1,120 @@
+import { createHash, timingSafeEqual } from "node:crypto";
+import type { Clock } from "../clock.ts";
+import { verifySecret } from "./hashing.ts";
+
+export interface VerifierOptions {
+  clock: Clock;
+  /** argon2 verifications allowed at once; the rest queue. */
+  maxConcurrent: number;
+  /** Unverified attempts per key id within `failureWindowMs` before that id is throttled. */
+  maxFailures: number;
+  failureWindowMs: number;
+}
+
+interface FailureState {
+  count: number;
+  windowStart: number;
+}
+
+export type VerifyOutcome = "valid" | "invalid" | "throttled";
+
+function digest(token: string): Buffer {
+  return createHash("sha256").update(token).digest();
+}
+
+/**
+ * Verifies key secrets against their argon2id hashes with the protections
+ * DESIGN §3 asks for: a verified-secret cache (key id → SHA-256 of the full
+ * token) so argon2 runs once per key per process; concurrent first requests
+ * for one token share one argon2 run; bounded argon2 concurrency; and a
+ * per-key-id failure throttle that answers without running argon2, so a flood
+ * of wrong secrets can neither burn the CPU nor lock out a verified client
+ * (the cache is consulted before the throttle).
+ */
+export class SecretVerifier {
+  private readonly verified = new Map<string, Buffer>();
+  private readonly inflight = new Map<string, Promise<boolean>>();
+  private readonly failures = new Map<string, FailureState>();
+  private running = 0;
+  private readonly queue: Array<() => void> = [];
+  /** How many argon2 verifications ran; exposed for tests and metrics. */
+  argon2Runs = 0;
+
+  constructor(private readonly options: VerifierOptions) {}
+
+  /** Cache hit only: no argon2, no await. `undefined` means "not known yet". */
+  checkCached(id: string, token: string): boolean | undefined {
+    const known = this.verified.get(id);
+    if (!known) return undefined;
+    return timingSafeEqual(known, digest(token));
+  }
+
+  async verify(id: string, token: string, secret: string, phc: string): Promise<VerifyOutcome> {
+    const tokenDigest = digest(token);
+    const known = this.verified.get(id);
+    if (known && timingSafeEqual(known, tokenDigest)) return "valid";
+    if (this.isThrottled(id)) return "throttled";
+
+    const flightKey = `${id}:${tokenDigest.toString("hex")}`;
+    let pending = this.inflight.get(flightKey);
+    if (!pending) {
+      // Counted when started, not when failed: otherwise a burst of wrong
+      // secrets would all start argon2 before the first failure is recorded.
+      this.recordAttempt(id);
+      pending = this.runLimited(() => verifySecret(phc, secret)).finally(() => this.inflight.delete(flightKey));
+      this.inflight.set(flightKey, pending);
+    }
+    const valid = await pending;
+    if (valid) {
+      this.verified.set(id, tokenDigest);
+      this.failures.delete(id);
+      return "valid";
+    }
+    return "invalid";
+  }
+
+  /** Drop what is known about a key (revoked, deleted, secret replaced). */
+  forget(id: string): void {
+    this.verified.delete(id);
+    this.failures.delete(id);
+  }
+
+  private isThrottled(id: string): boolean {
+    const state = this.failures.get(id);
+    if (!state) return false;
+    if (this.options.clock.now() - state.windowStart >= this.options.failureWindowMs) {
+      this.failures.delete(id);
+      return false;
+    }
+    return state.count >= this.options.maxFailures;
+  }
+
+  private recordAttempt(id: string): void {
+    const now = this.options.clock.now();
+    const state = this.failures.get(id);
+    if (!state || now - state.windowStart >= this.options.failureWindowMs) {
+      this.failures.set(id, { count: 1, windowStart: now });
+    } else {
+      state.count++;
+    }
+    // Bound memory under a flood of random ids: forget the oldest entries.
+    if (this.failures.size > 100_000) {
+      const oldest = this.failures.keys().next();
+      if (!oldest.done) this.failures.delete(oldest.value);
+    }
+  }
+
+  private async runLimited<T>(task: () => Promise<T>): Promise<T> {
+    if (this.running >= this.options.maxConcurrent) {
+      await new Promise<void>((resolve) => this.queue.push(resolve));
+    }
+    this.running++;
+    this.argon2Runs++;
+    try {
+      return await task();
+    } finally {
+      this.running--;
+      this.queue.shift()?.();
+    }
+  }
+}
