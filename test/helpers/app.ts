@@ -1,0 +1,110 @@
+/**
+ * In-process keyward for tests: a real SQLite file in a temp dir, a real
+ * master key, an adjustable clock, and a root admin token.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createApp, type AppConfig } from "../../src/app.ts";
+import type { Clock } from "../../src/clock.ts";
+import { openDatabase } from "../../src/db/open.ts";
+import { createSqliteStore } from "../../src/db/sqlite-store.ts";
+import { detectRuntime } from "../../src/runtime/index.ts";
+import { silentLogger } from "../../src/telemetry/logger.ts";
+import { openKeyring } from "../../src/vault/keyring.ts";
+
+export class TestClock implements Clock {
+  constructor(public current = Date.UTC(2026, 0, 15, 12, 0, 0)) {}
+  now(): number {
+    return this.current;
+  }
+  advance(ms: number): void {
+    this.current += ms;
+  }
+}
+
+export interface TestAppOptions {
+  clock?: Clock;
+  config?: Partial<AppConfig>;
+  fetch?: typeof fetch;
+  /** Reuse a data dir (e.g. to reopen a database). */
+  dataDir?: string;
+  masterKey?: Uint8Array;
+}
+
+export async function createTestApp(options: TestAppOptions = {}) {
+  const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), "keyward-test-"));
+  const runtime = await detectRuntime();
+  const opened = openDatabase(runtime, dataDir);
+  const store = createSqliteStore(opened.db, () => opened.client.close());
+  const clock = options.clock ?? new TestClock();
+  const masterKey = options.masterKey ?? crypto.getRandomValues(new Uint8Array(32));
+  const sealer = await openKeyring(store, masterKey, clock);
+  const { app, services } = createApp({
+    store,
+    sealer,
+    clock,
+    fetch: options.fetch ?? fetch,
+    logger: silentLogger,
+    config: {
+      allowHttpUpstreams: true,
+      upstreamTimeoutMs: 5_000,
+      maxBodyBytes: 1024 * 1024,
+      version: "test",
+      ...options.config,
+    },
+  });
+  const boot = await services.adminTokens.bootstrap(undefined);
+  if (!boot.ok || !boot.value.generated) throw new Error("Cannot bootstrap test admin token");
+  const rootToken = boot.value.generated;
+
+  /** JSON request through `app.handle`; `token: null` sends no Authorization. */
+  async function call(
+    method: string,
+    path: string,
+    body?: unknown,
+    opts: { token?: string | null; headers?: Record<string, string>; raw?: string } = {},
+  ) {
+    const headers: Record<string, string> = { ...opts.headers };
+    const token = opts.token === undefined ? rootToken : opts.token;
+    if (token !== null) headers.authorization = `Bearer ${token}`;
+    if (body !== undefined || opts.raw !== undefined) headers["content-type"] ??= "application/json";
+    const response = await app.handle(
+      new Request(`http://localhost${path}`, {
+        method,
+        headers,
+        body: opts.raw ?? (body === undefined ? undefined : JSON.stringify(body)),
+      }),
+    );
+    const text = await response.text();
+    let json: unknown;
+    try {
+      json = text ? JSON.parse(text) : undefined;
+    } catch {
+      json = undefined;
+    }
+    // biome-ignore lint: tests index into arbitrary JSON
+    return { status: response.status, headers: response.headers, text, json: json as any };
+  }
+
+  return {
+    app,
+    services,
+    store,
+    clock,
+    dataDir,
+    masterKey,
+    dbPath: opened.path,
+    rootToken,
+    call,
+    close() {
+      store.close();
+    },
+    cleanup() {
+      store.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export type TestApp = Awaited<ReturnType<typeof createTestApp>>;

@@ -1,0 +1,95 @@
+/**
+ * Builds `dist/keyward` once per test run and runs copies of it as
+ * subprocesses on port 0, reading the URL from its "keyward listening" log.
+ */
+import { spawn, type Subprocess } from "bun";
+import { copyFileSync, mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+
+const ROOT = resolve(import.meta.dir, "../..");
+let built: Promise<string> | undefined;
+
+/** Path of the compiled binary, built on first use. */
+export function buildBinary(): Promise<string> {
+  built ??= (async () => {
+    const proc = spawn(["bun", "run", "build"], { cwd: ROOT, stdout: "pipe", stderr: "pipe" });
+    const code = await proc.exited;
+    if (code !== 0) throw new Error(`bun run build failed: ${await new Response(proc.stderr).text()}`);
+    return join(ROOT, "dist", "keyward");
+  })();
+  return built;
+}
+
+/** Copies the binary alone into a fresh empty directory, as on a clean VM. */
+export async function isolatedBinary(): Promise<{ dir: string; bin: string }> {
+  const source = await buildBinary();
+  const dir = mkdtempSync(join(tmpdir(), "keyward-bin-"));
+  const bin = join(dir, "keyward");
+  copyFileSync(source, bin);
+  return { dir, bin };
+}
+
+export interface RunningBinary {
+  proc: Subprocess<"ignore", "pipe", "pipe">;
+  url: string;
+  /** Everything printed on stdout so far (root token banner). */
+  stdout: () => string;
+  stderr: () => string;
+  /** The root admin token from the first-start banner, if one was printed. */
+  rootToken(): string | undefined;
+  stop(signal?: NodeJS.Signals): Promise<number>;
+}
+
+async function collect(stream: ReadableStream<Uint8Array>, sink: { text: string }, onChunk: () => void) {
+  const decoder = new TextDecoder();
+  for await (const chunk of stream) {
+    sink.text += decoder.decode(chunk, { stream: true });
+    onChunk();
+  }
+}
+
+/** Starts `cmd` (binary or `deno run …`) and waits for its listening line. */
+export async function startKeyward(
+  cmd: string[],
+  opts: { cwd?: string; env?: Record<string, string>; timeoutMs?: number } = {},
+): Promise<RunningBinary> {
+  const proc = spawn(cmd, {
+    cwd: opts.cwd,
+    env: { ...process.env, ...opts.env },
+    stdin: "ignore",
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const out = { text: "" };
+  const err = { text: "" };
+  let notify = () => {};
+  void collect(proc.stdout, out, () => notify());
+  void collect(proc.stderr, err, () => notify());
+  const url = await new Promise<string>((resolveUrl, reject) => {
+    const timer = setTimeout(() => reject(new Error(`keyward did not start: ${err.text}`)), opts.timeoutMs ?? 30_000);
+    const check = () => {
+      const match = /"msg":"keyward listening","url":"([^"]+)"/.exec(err.text) ?? /keyward listening url=(\S+)/.exec(err.text);
+      if (match?.[1]) {
+        clearTimeout(timer);
+        resolveUrl(match[1]);
+      }
+    };
+    notify = check;
+    proc.exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`keyward exited with ${code} before listening: ${err.text}`));
+    });
+  });
+  return {
+    proc,
+    url,
+    stdout: () => out.text,
+    stderr: () => err.text,
+    rootToken: () => /^\s+(kwa_\S+)$/m.exec(out.text)?.[1],
+    async stop(signal = "SIGTERM") {
+      proc.kill(signal);
+      return proc.exited;
+    },
+  };
+}
