@@ -6,6 +6,9 @@ import { auditRoutes } from "./admin/audit/routes.ts";
 import { docsRoutes } from "./admin/docs/index.ts";
 import { providerKeyRoutes } from "./admin/provider-keys/routes.ts";
 import { proxyKeyRoutes } from "./admin/proxy-keys/routes.ts";
+import { KeyCache } from "./proxy/key-cache.ts";
+import { ProxyError } from "./proxy/errors.ts";
+import { proxyRoutes } from "./proxy/routes.ts";
 import { healthRoutes } from "./telemetry/health.ts";
 import type { Clock } from "./clock.ts";
 import type { Store } from "./db/store.ts";
@@ -31,6 +34,8 @@ export interface AppDeps {
   fetch: typeof fetch;
   config: AppConfig;
   logger: Logger;
+  /** The runtime's client-disconnect signal; defaults to `request.signal` (reliable on Bun). */
+  disconnectSignal?: (request: Request) => AbortSignal | undefined;
 }
 
 export function createServices(deps: AppDeps) {
@@ -40,10 +45,16 @@ export function createServices(deps: AppDeps) {
   events.on((event) => {
     if (event.kind === "admin-token") adminVerifier.forget(event.id);
   });
+  const providerKeys = new ProviderKeyService({ ...common, sealer: deps.sealer, allowHttpUpstreams: deps.config.allowHttpUpstreams });
+  // Proxy keys: argon2 at most twice at once on 2 cores, and 5 unverified tries per id per minute.
+  const proxyVerifier = new SecretVerifier({ clock: deps.clock, maxConcurrent: 2, maxFailures: 5, failureWindowMs: 60_000 });
+  const keyCache = new KeyCache(deps.store, events, (row) => providerKeys.reveal(row), (id) => proxyVerifier.forget(id));
   return {
     events,
     adminVerifier,
-    providerKeys: new ProviderKeyService({ ...common, sealer: deps.sealer, allowHttpUpstreams: deps.config.allowHttpUpstreams }),
+    proxyVerifier,
+    keyCache,
+    providerKeys,
     proxyKeys: new ProxyKeyService(common),
     adminTokens: new AdminTokenService(common),
   };
@@ -55,8 +66,13 @@ export function createApp(deps: AppDeps) {
   const services = createServices(deps);
   const auth = { store: deps.store, clock: deps.clock, verifier: services.adminVerifier };
   const app = new Elysia({ normalize: false })
-    .onError(({ code, error }) => {
+    .onError(({ code, error, path }) => {
       if (error instanceof ApiError) return error.toResponse();
+      if (path.startsWith("/v1")) {
+        if (error instanceof ProxyError) return error.toResponse();
+        deps.logger.error("Unhandled proxy error", { code: String(code) });
+        return new ProxyError(code === "NOT_FOUND" ? "not_found" : "internal_error", "Cannot forward request").toResponse();
+      }
       if (error instanceof ValidationError) return adminErrorResponse(validationError(error));
       if (code === "PARSE") return adminErrorResponse({ code: "invalid_request", message: "Cannot parse request body: it is not valid JSON" });
       if (code === "NOT_FOUND") return adminErrorResponse({ code: "not_found", message: "Cannot find this route" });
@@ -65,6 +81,18 @@ export function createApp(deps: AppDeps) {
     })
     .use(docsRoutes(deps.config.version))
     .use(healthRoutes(deps.store))
+    .use(
+      proxyRoutes({
+        cache: services.keyCache,
+        verifier: services.proxyVerifier,
+        clock: deps.clock,
+        fetch: deps.fetch,
+        logger: deps.logger,
+        upstreamTimeoutMs: deps.config.upstreamTimeoutMs,
+        maxBodyBytes: deps.config.maxBodyBytes,
+        disconnectSignal: deps.disconnectSignal ?? ((request) => request.signal),
+      }),
+    )
     .group("/api", { parse: "application/json" }, (api) =>
       api
         .use(providerKeyRoutes(auth, services.providerKeys))

@@ -63,6 +63,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
       clock,
       fetch: options.fetch ?? fetch,
       logger,
+      disconnectSignal: (request) => runtime.disconnectSignal(request),
       config: {
         allowHttpUpstreams: config.allowHttpUpstreams,
         upstreamTimeoutMs: config.upstreamTimeoutMs,

@@ -56,19 +56,27 @@ export async function authenticateAdmin(deps: AdminAuthDeps, header: string | un
 
 /**
  * The `scope` macro: `{ scope: "read" }` on a route resolves `actor` or
- * answers 401/403 before the handler runs.
+ * answers 401/403 before the handler runs. Authentication happens in
+ * `transform`, which Elysia runs before body/query/params validation, so a
+ * caller without a valid token gets 401 and never a validation report.
  */
 export function adminAuth(deps: AdminAuthDeps) {
+  const actors = new WeakMap<Request, AdminActor>();
   return new Elysia({ name: "admin.auth" }).macro({
     scope: (required: Scope) => ({
-      async resolve({ headers }) {
-        const actor = await authenticateAdmin(deps, headers.authorization);
+      async transform({ request }) {
+        const actor = await authenticateAdmin(deps, request.headers.get("authorization") ?? undefined);
         if (!allows(actor.scopes, required)) {
           throw new ApiError({
             code: "forbidden",
             message: `Cannot perform this operation: it needs the ${required} scope, the token has ${actor.scopes.join(", ")}`,
           });
         }
+        actors.set(request, actor);
+      },
+      resolve({ request }) {
+        const actor = actors.get(request);
+        if (!actor) throw unauthorized("Cannot authenticate: send an admin token as Authorization: Bearer kwa_…");
         return { actor };
       },
       detail: { security: [{ bearerAuth: [] }] },

@@ -34,5 +34,11 @@ export function pageModel<T extends ReturnType<typeof t.Object>>(item: T, title:
 
 export const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
 
-/** For names and labels: printable text only (works without the regex `u` flag). */
-export const NO_CONTROL_CHARS = "^[^\\u0000-\\u001f\\u007f]+$";
+/**
+ * For names and labels: printable, well-formed text only. Refuses C0 controls,
+ * DEL and lone UTF-16 surrogates (SQLite would store those as U+FFFD, so the
+ * stored name would differ from the one sent). Written to mean the same with
+ * and without the regex `u` flag.
+ */
+export const NO_CONTROL_CHARS =
+  "^(?:[^\\u0000-\\u001f\\u007f\\ud800-\\udfff]|[\\ud800-\\udbff][\\udc00-\\udfff])+$";

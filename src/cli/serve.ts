@@ -15,6 +15,8 @@ export async function serveCommand(args: string[], env: Env): Promise<number> {
   const config = loadServeConfig(flags.values, env);
   const logger = createLogger(config.logFormat, config.logLevel);
   const runtime = await detectRuntime();
+  const supervised = runtime.superviseIfNeeded(env, ["serve", ...args]);
+  if (supervised) return supervised;
   const server = await startServer({ config, runtime, logger });
 
   return new Promise<number>((resolve) => {

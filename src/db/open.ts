@@ -1,4 +1,4 @@
-import { mkdirSync } from "node:fs";
+import { closeSync, mkdirSync, openSync } from "node:fs";
 import { join } from "node:path";
 import type { Runtime, SqliteClient } from "../runtime/index.ts";
 import { createDb, type Db } from "./client.ts";
@@ -58,13 +58,17 @@ export function migrate(client: SqliteClient): number {
 }
 
 /**
- * Opens `<dataDir>/keyward.db` (creating the dir 0700), sets the pragmas
+ * Opens `<dataDir>/keyward.db` (creating the dir 0700 and the file 0600), sets the pragmas
  * keyward relies on and migrates. `synchronous=FULL`: a key, a revocation or
  * spend acknowledged to a client must survive power loss, not only a crash.
  */
 export function openDatabase(runtime: Runtime, dataDir: string): OpenedDatabase {
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const path = join(dataDir, "keyward.db");
+  // Create the file owner-only before SQLite opens it: it holds sealed provider keys
+  // and token hashes, and SQLite gives the -wal/-shm files the database file's mode.
+  // `a` never truncates a database another process created meanwhile.
+  closeSync(openSync(path, "a", 0o600));
   const client = runtime.openSqlite(path);
   try {
     client.exec("PRAGMA busy_timeout = 5000");

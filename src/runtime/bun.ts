@@ -1,4 +1,5 @@
 import { Database } from "bun:sqlite";
+import { superviseIfNeeded } from "./supervise.ts";
 import type { Runtime, ServeOptions, ServerHandle, SqliteClient } from "./types.ts";
 
 function openSqlite(path: string): SqliteClient {
@@ -25,4 +26,11 @@ async function serve(options: ServeOptions): Promise<ServerHandle> {
   };
 }
 
-export const bunRuntime: Runtime = { name: "bun", openSqlite, serve };
+export const bunRuntime: Runtime = {
+  name: "bun",
+  openSqlite,
+  serve,
+  // On Bun, request.signal aborts within milliseconds of a client disconnect.
+  disconnectSignal: (request) => request.signal,
+  superviseIfNeeded,
+};

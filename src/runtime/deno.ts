@@ -92,4 +92,12 @@ async function serve(options: ServeOptions): Promise<ServerHandle> {
   };
 }
 
-export const denoRuntime: Runtime = { name: "deno", openSqlite, serve };
+export const denoRuntime: Runtime = {
+  name: "deno",
+  openSqlite,
+  serve,
+  // Deno fires request.signal after every response, not only on disconnect;
+  // there, a disconnect shows as the response body stream being cancelled.
+  disconnectSignal: () => undefined,
+  superviseIfNeeded: () => undefined,
+};

@@ -43,4 +43,12 @@ export interface Runtime {
   readonly name: "bun" | "deno";
   openSqlite(path: string): SqliteClient;
   serve(options: ServeOptions): Promise<ServerHandle>;
+  /** A signal that fires when the client of `request` disconnects, where the runtime has a reliable one. */
+  disconnectSignal(request: Request): AbortSignal | undefined;
+  /**
+   * Runs the server in a child process when the runtime needs settings that
+   * only apply at process start; resolves with the child's exit code, or
+   * `undefined` when this process should serve itself.
+   */
+  superviseIfNeeded(env: Record<string, string | undefined>, args: string[]): Promise<number> | undefined;
 }

@@ -28,7 +28,13 @@ export function decodeMasterKey(text: string, origin: string): Uint8Array {
   if (!/^[A-Za-z0-9+/]+={0,2}$/.test(trimmed)) {
     throw new MasterKeyError(`Cannot use master key from ${origin}: it is not base64`);
   }
-  const bytes = Uint8Array.from(atob(trimmed), (c) => c.charCodeAt(0));
+  let bytes: Uint8Array;
+  try {
+    bytes = Uint8Array.from(atob(trimmed), (c) => c.charCodeAt(0));
+  } catch {
+    // atob refuses a length that no base64 encoder produces (e.g. 45 characters).
+    throw new MasterKeyError(`Cannot use master key from ${origin}: it is not base64`);
+  }
   if (bytes.byteLength !== 32) {
     throw new MasterKeyError(
       `Cannot use master key from ${origin}: it decodes to ${bytes.byteLength} bytes, 32 are required`,

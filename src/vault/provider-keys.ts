@@ -41,8 +41,9 @@ export function providerKeyContext(id: string): string {
 function cleanSecret(key: string): Result<string> {
   const trimmed = key.trim();
   if (!trimmed) return fail("validation_failed", "Cannot store provider key: key is empty", "key");
-  if (/[\s\p{Cc}]/u.test(trimmed)) {
-    return fail("validation_failed", "Cannot store provider key: key contains whitespace or control characters", "key");
+  // \p{Cs} with the `u` flag matches lone surrogates only, which would be sealed as U+FFFD.
+  if (/[\s\p{Cc}\p{Cs}]/u.test(trimmed)) {
+    return fail("validation_failed", "Cannot store provider key: key contains whitespace, control characters or lone surrogates", "key");
   }
   return ok(trimmed);
 }

@@ -100,7 +100,7 @@ export class ProxyKeyService {
       createdAt: now,
       updatedAt: now,
     };
-    return store.transaction((tx) => {
+    const created = store.transaction((tx) => {
       // Re-checked inside the transaction: the provider key may have gone while we hashed.
       if (!tx.providerKeys.byId(input.provider_key_id)) {
         return fail<CreatedProxyKey>("not_found", `Cannot create proxy key: provider key ${input.provider_key_id} does not exist`, "provider_key_id");
@@ -114,6 +114,9 @@ export class ProxyKeyService {
       });
       return ok({ row, key: key.token });
     });
+    // Clears any "unknown id" memory the proxy may hold for this id.
+    if (created.ok) this.deps.events.emit({ kind: "proxy-key", id: row.id });
+    return created;
   }
 
   list(limit: number, after: PageCursor | undefined, filter: ProxyKeyFilter): { rows: ProxyKeyRow[]; nextCursor: string | null } {

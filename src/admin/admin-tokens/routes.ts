@@ -31,7 +31,7 @@ export function adminTokenRoutes(auth: AdminAuthDeps, service: AdminTokenService
         return { data: page.rows.map((r) => adminTokenView(r, now())), next_cursor: page.nextCursor };
       },
       {
-        scope: "admin",
+        scope: "read",
         query: t.Object(PageQuery),
         response: { 200: AdminTokenPage, ...errorResponses(401, 403, 422) },
         detail: { summary: "List admin tokens" },

@@ -6,4 +6,5 @@ export const anthropic: ProviderAdapter = {
   auth: "x-api-key",
   passHeaders: ["anthropic-version", "anthropic-beta"],
   openaiStyleStreams: false,
+  paths: /^\/(messages(\/[^?]*)?|models(\/[^?]*)?|complete)$/,
 };

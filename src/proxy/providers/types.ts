@@ -8,4 +8,6 @@ export interface ProviderAdapter {
   passHeaders: readonly string[];
   /** Whether chat streams are OpenAI-style (usage via `stream_options.include_usage`). */
   openaiStyleStreams: boolean;
+  /** Paths (after `/v1`) this provider serves; others get 404 without a round trip. Absent: all. */
+  paths?: RegExp;
 }

@@ -1,0 +1,55 @@
+import type { Clock } from "../clock.ts";
+import type { ProxyKeyRow } from "../db/store.ts";
+import { parseKey } from "../vault/key-format.ts";
+import type { SecretVerifier } from "../vault/verifier.ts";
+import { readCredential } from "./credentials.ts";
+import { ProxyError } from "./errors.ts";
+import type { CachedProviderKey, KeyCache } from "./key-cache.ts";
+
+export interface Authenticated {
+  proxyKey: ProxyKeyRow;
+  providerKey: CachedProviderKey;
+}
+
+const invalid = (why: string) => new ProxyError("invalid_api_key", `Cannot verify proxy key: ${why}`);
+
+/**
+ * DESIGN §3 steps 1-4 and the key-state part of step 5, cheapest first:
+ * shape and checksum (no I/O), cached record, status, then the secret
+ * (cached SHA-256, argon2 only on a miss). Unknown ids and wrong secrets get
+ * the same message so the answer does not reveal which ids exist.
+ */
+export async function authenticate(
+  headers: Headers,
+  cache: KeyCache,
+  verifier: SecretVerifier,
+  clock: Clock,
+): Promise<Authenticated> {
+  const credential = readCredential(headers);
+  if (credential === undefined) {
+    throw invalid("no key given; send it as Authorization: Bearer kwp_…");
+  }
+  const parsed = parseKey("proxy", credential);
+  if (!parsed) throw invalid("key is malformed (expected kwp_…)");
+  const row = cache.proxyKey(parsed.id);
+  if (!row) throw invalid("key is invalid");
+
+  const cached = verifier.checkCached(parsed.id, parsed.token);
+  if (cached !== true) {
+    const outcome = await verifier.verify(parsed.id, parsed.token, parsed.secret, row.secretHash);
+    if (outcome !== "valid") throw invalid("key is invalid");
+  }
+  // Re-read after the await: an admin may have revoked the key meanwhile.
+  const current = cache.proxyKey(parsed.id);
+  if (!current) throw invalid("key is invalid");
+  if (current.revokedAt !== null) throw invalid("key is revoked");
+  if (current.expiresAt !== null && current.expiresAt <= clock.now()) {
+    throw invalid(`key expired at ${new Date(current.expiresAt).toISOString()}`);
+  }
+  const providerKey = cache.providerKey(current.providerKeyId);
+  if (!providerKey) throw invalid("key is invalid");
+  if (providerKey.row.disabled) {
+    throw new ProxyError("provider_key_disabled", "Cannot forward request: the provider key behind this proxy key is disabled");
+  }
+  return { proxyKey: current, providerKey };
+}

@@ -1,0 +1,91 @@
+/**
+ * Errors keyward itself produces on `/v1/*`, in the OpenAI shape every SDK
+ * already knows how to surface: `{"error":{"message","type","code"}}`.
+ * Upstream errors never pass through here; they are forwarded unchanged.
+ */
+
+export type ProxyErrorCode =
+  | "invalid_api_key"
+  | "provider_key_disabled"
+  | "model_not_allowed"
+  | "model_price_unknown"
+  | "not_found"
+  | "invalid_request"
+  | "request_too_large"
+  | "rate_limit_exceeded"
+  | "insufficient_quota"
+  | "upstream_unreachable"
+  | "upstream_redirect"
+  | "upstream_timeout"
+  | "internal_error";
+
+const STATUS: Record<ProxyErrorCode, number> = {
+  invalid_api_key: 401,
+  provider_key_disabled: 403,
+  model_not_allowed: 403,
+  model_price_unknown: 403,
+  not_found: 404,
+  invalid_request: 400,
+  request_too_large: 413,
+  rate_limit_exceeded: 429,
+  insufficient_quota: 429,
+  upstream_unreachable: 502,
+  upstream_redirect: 502,
+  upstream_timeout: 504,
+  internal_error: 500,
+};
+
+/** OpenAI's `type` field: the class of error, which some SDKs switch on. */
+function typeOf(code: ProxyErrorCode): string {
+  switch (code) {
+    case "invalid_api_key":
+      return "authentication_error";
+    case "provider_key_disabled":
+    case "model_not_allowed":
+    case "model_price_unknown":
+      return "permission_error";
+    case "not_found":
+      return "not_found_error";
+    case "invalid_request":
+    case "request_too_large":
+      return "invalid_request_error";
+    case "rate_limit_exceeded":
+      return "rate_limit_error";
+    case "insufficient_quota":
+      return "insufficient_quota";
+    case "upstream_unreachable":
+    case "upstream_redirect":
+    case "upstream_timeout":
+    case "internal_error":
+      return "api_error";
+  }
+}
+
+export function statusOfProxyError(code: ProxyErrorCode): number {
+  return STATUS[code];
+}
+
+export class ProxyError extends Error {
+  constructor(
+    readonly code: ProxyErrorCode,
+    message: string,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+    this.name = "ProxyError";
+  }
+
+  get status(): number {
+    return STATUS[this.code];
+  }
+
+  toResponse(extraHeaders?: Headers): Response {
+    const headers = new Headers(extraHeaders);
+    headers.set("content-type", "application/json");
+    for (const [k, v] of Object.entries(this.headers)) headers.set(k, v);
+    return new Response(
+      JSON.stringify({ error: { message: this.message, type: typeOf(this.code), param: null, code: this.code } }),
+      { status: this.status, headers },
+    );
+  }
+}

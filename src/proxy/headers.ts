@@ -1,0 +1,52 @@
+/**
+ * Header hygiene for forwarding. Requests: an allow-list, so a client's
+ * cookies, credentials and proxy headers never reach the provider. Responses:
+ * hop-by-hop headers (RFC 9110 §7.6.1, plus any named in `Connection`),
+ * `set-cookie`, and the encoding/length headers that no longer describe a
+ * body fetch has already decoded.
+ */
+
+const HOP_BY_HOP = new Set([
+  "connection",
+  "keep-alive",
+  "proxy-authenticate",
+  "proxy-authorization",
+  "proxy-connection",
+  "te",
+  "trailer",
+  "transfer-encoding",
+  "upgrade",
+]);
+
+const REQUEST_ALLOW = new Set(["content-type", "accept", "user-agent", "idempotency-key", "x-request-id"]);
+
+/** Headers listed in `Connection` are hop-by-hop for this message only. */
+function connectionListed(headers: Headers): Set<string> {
+  const listed = new Set<string>();
+  const value = headers.get("connection");
+  if (value) for (const name of value.split(",")) listed.add(name.trim().toLowerCase());
+  return listed;
+}
+
+/** Client headers worth forwarding; `extra` holds the adapter's own (e.g. `anthropic-version`). */
+export function forwardRequestHeaders(incoming: Headers, extra: readonly string[]): Headers {
+  const listed = connectionListed(incoming);
+  const out = new Headers();
+  for (const [name, value] of incoming) {
+    if (listed.has(name) || HOP_BY_HOP.has(name)) continue;
+    // SDK telemetry headers (x-stainless-*) carry no secrets and help providers debug.
+    if (REQUEST_ALLOW.has(name) || extra.includes(name) || name.startsWith("x-stainless-")) out.set(name, value);
+  }
+  return out;
+}
+
+export function forwardResponseHeaders(upstream: Headers): Headers {
+  const listed = connectionListed(upstream);
+  const out = new Headers();
+  for (const [name, value] of upstream) {
+    if (listed.has(name) || HOP_BY_HOP.has(name)) continue;
+    if (name === "set-cookie" || name === "content-encoding" || name === "content-length") continue;
+    out.append(name, value);
+  }
+  return out;
+}

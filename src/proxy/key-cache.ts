@@ -1,0 +1,101 @@
+import type { ProviderKeyRow, ProxyKeyRow, Store } from "../db/store.ts";
+import type { VaultEvents } from "../vault/events.ts";
+import { PROVIDERS, isProviderId, type ProviderAdapter } from "./providers/index.ts";
+
+export interface CachedProviderKey {
+  row: ProviderKeyRow;
+  adapter: ProviderAdapter;
+  /** Decrypted on first use, then held; dropped when an admin changes the key. */
+  secret?: Promise<string>;
+}
+
+/** Unknown ids are remembered (bounded) so a flood of made-up ids cannot turn into SQLite reads. */
+const MAX_NEGATIVE = 10_000;
+
+/**
+ * In-memory key records for the hot path. Misses read SQLite once; admin
+ * writes arrive as vault events and update the entry synchronously
+ * (write-through), so a revoke or disable applies to the very next request
+ * and steady-state traffic never reads the database.
+ */
+export class KeyCache {
+  private readonly proxyKeys = new Map<string, ProxyKeyRow>();
+  private readonly unknownProxyKeys = new Set<string>();
+  private readonly providerKeys = new Map<string, CachedProviderKey>();
+
+  constructor(
+    private readonly store: Store,
+    events: VaultEvents,
+    private readonly reveal: (row: ProviderKeyRow) => Promise<string>,
+    private readonly onProxyKeyGone: (id: string) => void = () => {},
+  ) {
+    events.on((event) => {
+      if (event.kind === "proxy-key") this.refreshProxyKey(event.id);
+      else if (event.kind === "provider-key") this.refreshProviderKey(event.id);
+    });
+  }
+
+  proxyKey(id: string): ProxyKeyRow | undefined {
+    const cached = this.proxyKeys.get(id);
+    if (cached) return cached;
+    if (this.unknownProxyKeys.has(id)) return undefined;
+    const row = this.store.proxyKeys.byId(id);
+    if (row) {
+      this.proxyKeys.set(id, row);
+      return row;
+    }
+    if (this.unknownProxyKeys.size >= MAX_NEGATIVE) this.unknownProxyKeys.clear();
+    this.unknownProxyKeys.add(id);
+    return undefined;
+  }
+
+  providerKey(id: string): CachedProviderKey | undefined {
+    const cached = this.providerKeys.get(id);
+    if (cached) return cached;
+    const row = this.store.providerKeys.byId(id);
+    if (!row || !isProviderId(row.provider)) return undefined;
+    const entry: CachedProviderKey = { row, adapter: PROVIDERS[row.provider] };
+    this.providerKeys.set(id, entry);
+    return entry;
+  }
+
+  /** The plaintext provider key, decrypted once per process (or per admin change). */
+  providerSecret(entry: CachedProviderKey): Promise<string> {
+    if (!entry.secret) {
+      const pending = this.reveal(entry.row);
+      // A failed decrypt must not stick: the next request tries again.
+      pending.catch(() => {
+        if (entry.secret === pending) entry.secret = undefined;
+      });
+      entry.secret = pending;
+    }
+    return entry.secret;
+  }
+
+  private refreshProxyKey(id: string): void {
+    this.unknownProxyKeys.delete(id);
+    const row = this.store.proxyKeys.byId(id);
+    if (row) {
+      if (this.proxyKeys.has(id)) this.proxyKeys.set(id, row);
+      if (row.revokedAt !== null) this.onProxyKeyGone(id);
+    } else {
+      this.proxyKeys.delete(id);
+      this.onProxyKeyGone(id);
+    }
+  }
+
+  private refreshProviderKey(id: string): void {
+    const row = this.store.providerKeys.byId(id);
+    if (row && isProviderId(row.provider)) {
+      this.providerKeys.set(id, { row, adapter: PROVIDERS[row.provider] });
+      return;
+    }
+    this.providerKeys.delete(id);
+    for (const [proxyId, proxyRow] of this.proxyKeys) {
+      if (proxyRow.providerKeyId === id) {
+        this.proxyKeys.delete(proxyId);
+        this.onProxyKeyGone(proxyId);
+      }
+    }
+  }
+}
