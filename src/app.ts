@@ -1,18 +1,22 @@
 import { Elysia, ValidationError } from "elysia";
-import { adminErrorResponse, validationError } from "./admin/error-handler.ts";
-import { ApiError } from "./admin/errors.ts";
 import { adminTokenRoutes } from "./admin/admin-tokens/routes.ts";
 import { auditRoutes } from "./admin/audit/routes.ts";
 import { docsRoutes } from "./admin/docs/index.ts";
+import { adminErrorResponse, validationError } from "./admin/error-handler.ts";
+import { ApiError } from "./admin/errors.ts";
 import { providerKeyRoutes } from "./admin/provider-keys/routes.ts";
 import { proxyKeyRoutes } from "./admin/proxy-keys/routes.ts";
-import { KeyCache } from "./proxy/key-cache.ts";
-import { ProxyError } from "./proxy/errors.ts";
-import { proxyRoutes } from "./proxy/routes.ts";
-import { healthRoutes } from "./telemetry/health.ts";
 import type { Clock } from "./clock.ts";
 import type { Store } from "./db/store.ts";
+import { LimitGate } from "./limits/gate.ts";
+import { PriceBook } from "./limits/pricing.ts";
+import { ProxyError } from "./proxy/errors.ts";
+import { KeyCache } from "./proxy/key-cache.ts";
+import { proxyRoutes } from "./proxy/routes.ts";
+import { healthRoutes } from "./telemetry/health.ts";
 import type { Logger } from "./telemetry/logger.ts";
+import { Metrics } from "./telemetry/metrics.ts";
+import { RequestLogWriter } from "./telemetry/request-log.ts";
 import { AdminTokenService } from "./vault/admin-tokens.ts";
 import { VaultEvents } from "./vault/events.ts";
 import { ProviderKeyService } from "./vault/provider-keys.ts";
@@ -25,7 +29,22 @@ export interface AppConfig {
   upstreamTimeoutMs: number;
   maxBodyBytes: number;
   version: string;
+  /** Output cap assumed for budgeted requests that set none. */
+  defaultMaxTokens: number;
+  logRetentionDays: number;
+  logFlushIntervalMs: number;
+  /** When set, `/metrics` requires it as a bearer token. */
+  metricsToken?: string;
 }
+
+export const DEFAULT_APP_CONFIG: Omit<AppConfig, "version"> = {
+  allowHttpUpstreams: false,
+  upstreamTimeoutMs: 60_000,
+  maxBodyBytes: 20 * 1024 * 1024,
+  defaultMaxTokens: 4096,
+  logRetentionDays: 90,
+  logFlushIntervalMs: 200,
+};
 
 export interface AppDeps {
   store: Store;
@@ -38,6 +57,7 @@ export interface AppDeps {
   disconnectSignal?: (request: Request) => AbortSignal | undefined;
 }
 
+/** Everything with state, built once per app; routes get what they need from here. */
 export function createServices(deps: AppDeps) {
   const events = new VaultEvents();
   const common = { store: deps.store, clock: deps.clock, events };
@@ -45,10 +65,21 @@ export function createServices(deps: AppDeps) {
   events.on((event) => {
     if (event.kind === "admin-token") adminVerifier.forget(event.id);
   });
-  const providerKeys = new ProviderKeyService({ ...common, sealer: deps.sealer, allowHttpUpstreams: deps.config.allowHttpUpstreams });
+  const providerKeys = new ProviderKeyService({
+    ...common,
+    sealer: deps.sealer,
+    allowHttpUpstreams: deps.config.allowHttpUpstreams,
+  });
   // Proxy keys: argon2 at most twice at once on 2 cores, and 5 unverified tries per id per minute.
   const proxyVerifier = new SecretVerifier({ clock: deps.clock, maxConcurrent: 2, maxFailures: 5, failureWindowMs: 60_000 });
   const keyCache = new KeyCache(deps.store, events, (row) => providerKeys.reveal(row), (id) => proxyVerifier.forget(id));
+  const metrics = new Metrics();
+  const prices = new PriceBook(deps.store, deps.clock);
+  const gate = new LimitGate(prices, (reason) => metrics.rejections.inc({ limit: reason }));
+  const requestLog = new RequestLogWriter(deps.store, gate.ledger, deps.clock, deps.logger, {
+    flushIntervalMs: deps.config.logFlushIntervalMs,
+    retentionDays: deps.config.logRetentionDays,
+  });
   return {
     events,
     adminVerifier,
@@ -57,11 +88,19 @@ export function createServices(deps: AppDeps) {
     providerKeys,
     proxyKeys: new ProxyKeyService(common),
     adminTokens: new AdminTokenService(common),
+    metrics,
+    prices,
+    gate,
+    requestLog,
   };
 }
 
 export type Services = ReturnType<typeof createServices>;
 
+/**
+ * Builds the whole HTTP app from injected parts; no env, no listening.
+ * `close()` stops background work and flushes the request log.
+ */
 export function createApp(deps: AppDeps) {
   const services = createServices(deps);
   const auth = { store: deps.store, clock: deps.clock, verifier: services.adminVerifier };
@@ -74,9 +113,14 @@ export function createApp(deps: AppDeps) {
         return new ProxyError(code === "NOT_FOUND" ? "not_found" : "internal_error", "Cannot forward request").toResponse();
       }
       if (error instanceof ValidationError) return adminErrorResponse(validationError(error));
-      if (code === "PARSE") return adminErrorResponse({ code: "invalid_request", message: "Cannot parse request body: it is not valid JSON" });
+      if (code === "PARSE") {
+        return adminErrorResponse({ code: "invalid_request", message: "Cannot parse request body: it is not valid JSON" });
+      }
       if (code === "NOT_FOUND") return adminErrorResponse({ code: "not_found", message: "Cannot find this route" });
-      deps.logger.error("Unhandled error", { code: String(code), error: error instanceof Error ? error.message : String(error) });
+      deps.logger.error("Unhandled error", {
+        code: String(code),
+        error: error instanceof Error ? error.message : String(error),
+      });
       return adminErrorResponse({ code: "internal_error", message: "Internal error" });
     })
     .use(docsRoutes(deps.config.version))
@@ -85,11 +129,15 @@ export function createApp(deps: AppDeps) {
       proxyRoutes({
         cache: services.keyCache,
         verifier: services.proxyVerifier,
+        gate: services.gate,
+        log: services.requestLog,
+        metrics: services.metrics,
         clock: deps.clock,
         fetch: deps.fetch,
         logger: deps.logger,
         upstreamTimeoutMs: deps.config.upstreamTimeoutMs,
         maxBodyBytes: deps.config.maxBodyBytes,
+        defaultMaxTokens: deps.config.defaultMaxTokens,
         disconnectSignal: deps.disconnectSignal ?? ((request) => request.signal),
       }),
     )
@@ -100,5 +148,12 @@ export function createApp(deps: AppDeps) {
         .use(adminTokenRoutes(auth, services.adminTokens))
         .use(auditRoutes(auth)),
     );
-  return { app, services };
+  services.requestLog.start();
+  return {
+    app,
+    services,
+    close() {
+      services.requestLog.stop();
+    },
+  };
 }

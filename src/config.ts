@@ -31,6 +31,9 @@ export const SERVE_OPTIONS = [
   { flag: "upstream-timeout", env: "KEYWARD_UPSTREAM_TIMEOUT", kind: "integer", default: 60, min: 1, max: 3600, help: "Seconds to wait for an upstream's response headers (504 after)" },
   { flag: "max-body-size", env: "KEYWARD_MAX_BODY_SIZE", kind: "integer", default: 20 * 1024 * 1024, min: 1024, max: 1024 * 1024 * 1024, help: "Largest request body in bytes (413 above)" },
   { flag: "shutdown-timeout", env: "KEYWARD_SHUTDOWN_TIMEOUT", kind: "integer", default: 30, min: 0, max: 3600, help: "Seconds in-flight requests get to finish after SIGTERM" },
+  { flag: "default-max-tokens", env: "KEYWARD_DEFAULT_MAX_TOKENS", kind: "integer", default: 4096, min: 1, max: 10_000_000, help: "Output cap reserved (and set upstream) for budgeted requests that give none" },
+  { flag: "log-retention-days", env: "KEYWARD_LOG_RETENTION_DAYS", kind: "integer", default: 90, min: 0, max: 36500, help: "Days request-log rows are kept (0 keeps them forever)" },
+  { flag: "metrics-token", env: "KEYWARD_METRICS_TOKEN", kind: "string", help: "Bearer token required on /metrics (open when unset)", secret: true },
 ] as const satisfies readonly OptionSpec[];
 
 /** Secrets read from the environment only: a flag would show them in `ps`. */
@@ -54,6 +57,9 @@ export interface ServeConfig {
   maxBodyBytes: number;
   /** Milliseconds. */
   shutdownTimeoutMs: number;
+  defaultMaxTokens: number;
+  logRetentionDays: number;
+  metricsToken?: string;
 }
 
 export class ConfigError extends Error {
@@ -143,6 +149,9 @@ export function loadServeConfig(flags: Record<string, string | boolean | undefin
     upstreamTimeoutMs: (value("upstream-timeout") as number) * 1000,
     maxBodyBytes: value("max-body-size") as number,
     shutdownTimeoutMs: (value("shutdown-timeout") as number) * 1000,
+    defaultMaxTokens: value("default-max-tokens") as number,
+    logRetentionDays: value("log-retention-days") as number,
+    metricsToken: value("metrics-token") as string | undefined,
   };
 }
 

@@ -1,4 +1,4 @@
-import { createApp, type AppDeps } from "./app.ts";
+import { createApp, DEFAULT_APP_CONFIG, type AppDeps } from "./app.ts";
 import { systemClock, type Clock } from "./clock.ts";
 import type { ServeConfig } from "./config.ts";
 import { openDatabase } from "./db/open.ts";
@@ -65,13 +65,17 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
       logger,
       disconnectSignal: (request) => runtime.disconnectSignal(request),
       config: {
+        ...DEFAULT_APP_CONFIG,
         allowHttpUpstreams: config.allowHttpUpstreams,
         upstreamTimeoutMs: config.upstreamTimeoutMs,
         maxBodyBytes: config.maxBodyBytes,
+        defaultMaxTokens: config.defaultMaxTokens,
+        logRetentionDays: config.logRetentionDays,
+        metricsToken: config.metricsToken,
         version: VERSION,
       },
     };
-    const { app, services } = createApp(deps);
+    const { app, services, close: closeApp } = createApp(deps);
     const boot = await services.adminTokens.bootstrap(config.adminToken);
     if (!boot.ok) throw new Error(boot.error.message);
     if (boot.value.generated) (options.print ?? ((t) => process.stdout.write(t)))(banner(boot.value.generated));
@@ -103,6 +107,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
           logger.warn("Shutdown timeout reached; closing remaining connections");
           await handle.stop(true);
         }
+        closeApp();
         store.close();
       },
     };

@@ -17,26 +17,25 @@ export async function serveCommand(args: string[], env: Env): Promise<number> {
   const runtime = await detectRuntime();
   const supervised = runtime.superviseIfNeeded(env, ["serve", ...args]);
   if (supervised) return supervised;
+  // Handlers go in before the server starts: the "keyward listening" line is a promise that
+  // SIGTERM now means a clean shutdown, and a signal that lands between that line and a later
+  // `process.on` would kill the process with the default action (exit 143).
+  let onSignal: (signal: string) => void;
+  const signalled = new Promise<string>((resolve) => {
+    onSignal = resolve;
+  });
+  process.on("SIGTERM", () => onSignal("SIGTERM"));
+  process.on("SIGINT", () => onSignal("SIGINT"));
   const server = await startServer({ config, runtime, logger });
 
-  return new Promise<number>((resolve) => {
-    let stopping = false;
-    const shutdown = (signal: string) => {
-      if (stopping) return;
-      stopping = true;
-      logger.info("Shutting down", { signal, timeout_s: config.shutdownTimeoutMs / 1000 });
-      server.stop().then(
-        () => {
-          logger.info("Stopped");
-          resolve(0);
-        },
-        (err: unknown) => {
-          logger.error("Shutdown failed", { error: String(err) });
-          resolve(1);
-        },
-      );
-    };
-    process.on("SIGTERM", () => shutdown("SIGTERM"));
-    process.on("SIGINT", () => shutdown("SIGINT"));
-  });
+  const signal = await signalled;
+  logger.info("Shutting down", { signal, timeout_s: config.shutdownTimeoutMs / 1000 });
+  try {
+    await server.stop();
+    logger.info("Stopped");
+    return 0;
+  } catch (err) {
+    logger.error("Shutdown failed", { error: String(err) });
+    return 1;
+  }
 }

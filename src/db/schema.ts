@@ -16,6 +16,8 @@ export const providerKeys = sqliteTable("provider_keys", {
   ciphertext: blob("ciphertext", { mode: "buffer" }).notNull(),
   keyHint: text("key_hint").notNull(),
   disabled: integer("disabled", { mode: "boolean" }).notNull().default(false),
+  /** Ask OpenAI-style streams for usage (`stream_options.include_usage`); off for servers that reject it. */
+  injectStreamUsage: integer("inject_stream_usage", { mode: "boolean" }).notNull().default(true),
   createdAt: integer("created_at").notNull(),
   updatedAt: integer("updated_at").notNull(),
 });
@@ -36,6 +38,16 @@ export const proxyKeys = sqliteTable(
     createdBy: text("created_by"),
     createdAt: integer("created_at").notNull(),
     updatedAt: integer("updated_at").notNull(),
+    allowedModels: text("allowed_models", { mode: "json" }).$type<string[]>(),
+    rpm: integer("rpm"),
+    tpm: integer("tpm"),
+    maxConcurrency: integer("max_concurrency"),
+    /** Integer micro-dollars; money is never a float. */
+    budgetMicros: integer("budget_micros"),
+    budgetPeriod: text("budget_period").$type<"total" | "daily" | "weekly" | "monthly">().notNull().default("total"),
+    /** Settled spend in the period that started at `periodStartedAt`. */
+    spendMicros: integer("spend_micros").notNull().default(0),
+    periodStartedAt: integer("period_started_at").notNull().default(0),
   },
   (table) => [
     index("proxy_keys_provider_key_idx").on(table.providerKeyId),
@@ -78,3 +90,42 @@ export const meta = sqliteTable("meta", {
     .notNull()
     .default(sql`(unixepoch() * 1000)`),
 });
+
+/** Admin overrides and additions to the built-in price table (micro-dollars per million tokens). */
+export const prices = sqliteTable("prices", {
+  model: text("model").primaryKey(),
+  inputMicros: integer("input_micros").notNull(),
+  cachedInputMicros: integer("cached_input_micros"),
+  outputMicros: integer("output_micros").notNull(),
+  updatedAt: integer("updated_at").notNull(),
+});
+
+/** One row per proxied request; no bodies, no secrets. */
+export const requestLog = sqliteTable(
+  "request_log",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    at: integer("at").notNull(),
+    requestId: text("request_id").notNull(),
+    proxyKeyId: text("proxy_key_id"),
+    providerKeyId: text("provider_key_id"),
+    provider: text("provider"),
+    model: text("model"),
+    method: text("method").notNull(),
+    path: text("path").notNull(),
+    status: integer("status").notNull(),
+    streamed: integer("streamed", { mode: "boolean" }).notNull().default(false),
+    inputTokens: integer("input_tokens").notNull().default(0),
+    outputTokens: integer("output_tokens").notNull().default(0),
+    cachedTokens: integer("cached_tokens").notNull().default(0),
+    costMicros: integer("cost_micros").notNull().default(0),
+    latencyMs: integer("latency_ms").notNull(),
+    ttfbMs: integer("ttfb_ms"),
+    errorCode: text("error_code"),
+  },
+  (table) => [
+    index("request_log_at_idx").on(table.at),
+    index("request_log_proxy_key_idx").on(table.proxyKeyId, table.at),
+    index("request_log_provider_key_idx").on(table.providerKeyId, table.at),
+  ],
+);

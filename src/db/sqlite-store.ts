@@ -1,8 +1,32 @@
-import { and, count, desc, eq, gt, inArray, isNotNull, isNull, lt, lte, or, sql, type SQL } from "drizzle-orm";
+import { and, count, desc, eq, gt, gte, inArray, isNotNull, isNull, lt, lte, or, sql, sum, type SQL } from "drizzle-orm";
 import type { SQLiteColumn } from "drizzle-orm/sqlite-core";
 import type { Db } from "./client.ts";
-import { adminTokens, auditLog, meta, providerKeys, proxyKeys } from "./schema.ts";
-import type { PageQuery, ProxyKeyFilter, Store } from "./store.ts";
+import { adminTokens, auditLog, meta, prices, providerKeys, proxyKeys, requestLog } from "./schema.ts";
+import type { PageQuery, ProxyKeyFilter, RequestLogFilter, Store, UsageGroup } from "./store.ts";
+
+function logConditions(filter: RequestLogFilter): SQL | undefined {
+  return and(
+    filter.proxyKeyId === undefined ? undefined : eq(requestLog.proxyKeyId, filter.proxyKeyId),
+    filter.providerKeyId === undefined ? undefined : eq(requestLog.providerKeyId, filter.providerKeyId),
+    filter.model === undefined ? undefined : eq(requestLog.model, filter.model),
+    filter.status === undefined ? undefined : eq(requestLog.status, filter.status),
+    filter.from === undefined ? undefined : gte(requestLog.at, filter.from),
+    filter.to === undefined ? undefined : lt(requestLog.at, filter.to),
+  );
+}
+
+function groupColumn(group: UsageGroup): SQL<string | null> {
+  switch (group) {
+    case "proxy_key":
+      return sql<string | null>`${requestLog.proxyKeyId}`;
+    case "provider_key":
+      return sql<string | null>`${requestLog.providerKeyId}`;
+    case "model":
+      return sql<string | null>`${requestLog.model}`;
+    case "day":
+      return sql<string>`strftime('%Y-%m-%d', ${requestLog.at} / 1000, 'unixepoch')`;
+  }
+}
 
 /** `(created_at, id) < cursor` for newest-first keyset pagination. */
 function before(createdAt: SQLiteColumn, id: SQLiteColumn, query: PageQuery): SQL | undefined {
@@ -96,6 +120,63 @@ export function createSqliteStore(db: Db, close: () => void = () => {}): Store {
           .map((r) => r.id),
       deleteForProviderKey: (providerKeyId) =>
         void db.delete(proxyKeys).where(eq(proxyKeys.providerKeyId, providerKeyId)).run(),
+      setSpend: (update) =>
+        void db
+          .update(proxyKeys)
+          .set({ spendMicros: update.spendMicros, periodStartedAt: update.periodStartedAt })
+          .where(eq(proxyKeys.id, update.id))
+          .run(),
+    },
+    prices: {
+      all: () => db.select().from(prices).all(),
+      upsert: (row) =>
+        void db
+          .insert(prices)
+          .values(row)
+          .onConflictDoUpdate({
+            target: prices.model,
+            set: {
+              inputMicros: row.inputMicros,
+              cachedInputMicros: row.cachedInputMicros,
+              outputMicros: row.outputMicros,
+              updatedAt: row.updatedAt,
+            },
+          })
+          .run(),
+      delete: (model) => void db.delete(prices).where(eq(prices.model, model)).run(),
+    },
+    requestLog: {
+      appendMany: (rows) => {
+        // SQLite caps bound parameters per statement; 18 columns × 500 rows stays under 32766.
+        for (let i = 0; i < rows.length; i += 500) db.insert(requestLog).values(rows.slice(i, i + 500)).run();
+      },
+      page: (filter, limit, beforeId) =>
+        db
+          .select()
+          .from(requestLog)
+          .where(and(logConditions(filter), beforeId === undefined ? undefined : lt(requestLog.id, beforeId)))
+          .orderBy(desc(requestLog.id))
+          .limit(limit)
+          .all(),
+      usage: (group, filter) => {
+        const column = groupColumn(group);
+        return db
+          .select({
+            group: column,
+            requests: count(),
+            inputTokens: sql<number>`coalesce(${sum(requestLog.inputTokens)}, 0)`.mapWith(Number),
+            outputTokens: sql<number>`coalesce(${sum(requestLog.outputTokens)}, 0)`.mapWith(Number),
+            cachedTokens: sql<number>`coalesce(${sum(requestLog.cachedTokens)}, 0)`.mapWith(Number),
+            costMicros: sql<number>`coalesce(${sum(requestLog.costMicros)}, 0)`.mapWith(Number),
+          })
+          .from(requestLog)
+          .where(logConditions(filter))
+          .groupBy(column)
+          .orderBy(column)
+          .all();
+      },
+      deleteBefore: (at) =>
+        db.delete(requestLog).where(lt(requestLog.at, at)).returning({ id: requestLog.id }).all().length,
     },
     adminTokens: {
       insert: (row) => void db.insert(adminTokens).values(row).run(),

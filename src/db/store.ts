@@ -5,13 +5,43 @@
  * bun:sqlite transactions are; a networked backend would run the same
  * callbacks inside its own connection-pinned transaction.
  */
-import type { adminTokens, auditLog, providerKeys, proxyKeys } from "./schema.ts";
+import type { adminTokens, auditLog, prices, providerKeys, proxyKeys, requestLog } from "./schema.ts";
 
 export type ProviderKeyRow = typeof providerKeys.$inferSelect;
 export type ProxyKeyRow = typeof proxyKeys.$inferSelect;
 export type AdminTokenRow = typeof adminTokens.$inferSelect;
 export type AuditRow = typeof auditLog.$inferSelect;
 export type NewAuditRow = typeof auditLog.$inferInsert;
+export type PriceRow = typeof prices.$inferSelect;
+export type RequestLogRow = typeof requestLog.$inferSelect;
+export type NewRequestLogRow = typeof requestLog.$inferInsert;
+
+export interface SpendUpdate {
+  id: string;
+  spendMicros: number;
+  periodStartedAt: number;
+}
+
+export interface RequestLogFilter {
+  proxyKeyId?: string;
+  providerKeyId?: string;
+  model?: string;
+  status?: number;
+  from?: number;
+  to?: number;
+}
+
+export const USAGE_GROUPS = ["proxy_key", "provider_key", "model", "day"] as const;
+export type UsageGroup = (typeof USAGE_GROUPS)[number];
+
+export interface UsageRow {
+  group: string | null;
+  requests: number;
+  inputTokens: number;
+  outputTokens: number;
+  cachedTokens: number;
+  costMicros: number;
+}
 
 /** Keyset pagination position: newest first, ties broken by id. */
 export interface PageCursor {
@@ -55,6 +85,23 @@ export interface ProxyKeyRepo {
   countForProviderKey(providerKeyId: string): number;
   revokeForProviderKey(providerKeyId: string, now: number): string[];
   deleteForProviderKey(providerKeyId: string): void;
+  /** Absolute values: the in-memory ledger is authoritative while the server runs. */
+  setSpend(update: SpendUpdate): void;
+}
+
+export interface PriceRepo {
+  all(): PriceRow[];
+  upsert(row: PriceRow): void;
+  delete(model: string): void;
+}
+
+export interface RequestLogRepo {
+  appendMany(rows: NewRequestLogRow[]): void;
+  /** Newest first; `beforeId` continues a listing. */
+  page(filter: RequestLogFilter, limit: number, beforeId?: number): RequestLogRow[];
+  usage(group: UsageGroup, filter: RequestLogFilter): UsageRow[];
+  /** Deletes rows older than `at`; returns how many. */
+  deleteBefore(at: number): number;
 }
 
 export interface AdminTokenRepo {
@@ -82,6 +129,8 @@ export interface Store {
   adminTokens: AdminTokenRepo;
   audit: AuditRepo;
   meta: MetaRepo;
+  prices: PriceRepo;
+  requestLog: RequestLogRepo;
   /** Runs `fn` atomically. `fn` must be synchronous: never await inside. */
   transaction<T>(fn: (store: Store) => T): T;
   /** True when the database answers a trivial query. */

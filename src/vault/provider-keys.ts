@@ -16,6 +16,7 @@ export interface CreateProviderKeyInput {
   key: string;
   base_url?: string;
   disabled?: boolean;
+  inject_stream_usage?: boolean;
 }
 
 export interface UpdateProviderKeyInput {
@@ -23,6 +24,7 @@ export interface UpdateProviderKeyInput {
   key?: string;
   base_url?: string;
   disabled?: boolean;
+  inject_stream_usage?: boolean;
 }
 
 export interface ProviderKeyServiceDeps {
@@ -86,6 +88,7 @@ export class ProviderKeyService {
       ciphertext: Buffer.from(sealed.ciphertext),
       keyHint: providerKeyHint(secret.value),
       disabled: input.disabled ?? false,
+      injectStreamUsage: input.inject_stream_usage ?? true,
       createdAt: now,
       updatedAt: now,
     };
@@ -135,6 +138,7 @@ export class ProviderKeyService {
     }
     if (input.name !== undefined) patch.name = input.name;
     if (input.disabled !== undefined) patch.disabled = input.disabled;
+    if (input.inject_stream_usage !== undefined) patch.injectStreamUsage = input.inject_stream_usage;
     const now = clock.now();
     patch.updatedAt = now;
 

@@ -2,6 +2,8 @@ import { pageOf } from "../db/cursor.ts";
 import type { PageCursor, ProxyKeyFilter, ProxyKeyRow, Store } from "../db/store.ts";
 import { fail, ok, type Result } from "../errors.ts";
 import type { Clock } from "../clock.ts";
+import { usdToMicros } from "../limits/money.ts";
+import { periodStart, type BudgetPeriod } from "../limits/period.ts";
 import { recordAudit, type ActorId } from "./audit.ts";
 import type { VaultEvents } from "./events.ts";
 import { hashSecret } from "./hashing.ts";
@@ -23,15 +25,41 @@ export interface ExpiryInput {
   ttl_seconds?: number;
 }
 
-export interface CreateProxyKeyInput extends ExpiryInput {
+/** Per-key limits; `null` on update removes a limit. */
+export interface LimitsInput {
+  allowed_models?: string[] | null;
+  rpm?: number | null;
+  tpm?: number | null;
+  max_concurrency?: number | null;
+  budget_usd?: number | null;
+  budget_period?: BudgetPeriod;
+}
+
+export interface CreateProxyKeyInput extends ExpiryInput, LimitsInput {
   name: string;
   provider_key_id: string;
   metadata?: Record<string, unknown>;
 }
 
-export interface UpdateProxyKeyInput extends ExpiryInput {
+export interface UpdateProxyKeyInput extends ExpiryInput, LimitsInput {
   name?: string;
   metadata?: Record<string, unknown> | null;
+}
+
+type LimitFields = Pick<ProxyKeyRow, "allowedModels" | "rpm" | "tpm" | "maxConcurrency" | "budgetMicros" | "budgetPeriod">;
+
+/** Only the fields the input mentions, so an update leaves the others alone. */
+function limitsPatch(input: LimitsInput): Partial<LimitFields> {
+  const patch: Partial<LimitFields> = {};
+  if (input.allowed_models !== undefined) {
+    patch.allowedModels = input.allowed_models === null ? null : [...new Set(input.allowed_models)];
+  }
+  if (input.rpm !== undefined) patch.rpm = input.rpm;
+  if (input.tpm !== undefined) patch.tpm = input.tpm;
+  if (input.max_concurrency !== undefined) patch.maxConcurrency = input.max_concurrency;
+  if (input.budget_usd !== undefined) patch.budgetMicros = input.budget_usd === null ? null : usdToMicros(input.budget_usd);
+  if (input.budget_period !== undefined) patch.budgetPeriod = input.budget_period;
+  return patch;
 }
 
 export interface ProxyKeyServiceDeps {
@@ -99,7 +127,17 @@ export class ProxyKeyService {
       createdBy: actor,
       createdAt: now,
       updatedAt: now,
+      allowedModels: null,
+      rpm: null,
+      tpm: null,
+      maxConcurrency: null,
+      budgetMicros: null,
+      budgetPeriod: "total",
+      spendMicros: 0,
+      periodStartedAt: 0,
+      ...limitsPatch(input),
     };
+    row.periodStartedAt = periodStart(row.budgetPeriod, now);
     const created = store.transaction((tx) => {
       // Re-checked inside the transaction: the provider key may have gone while we hashed.
       if (!tx.providerKeys.byId(input.provider_key_id)) {
@@ -137,6 +175,7 @@ export class ProxyKeyService {
     if (input.name !== undefined) patch.name = input.name;
     if (input.metadata !== undefined) patch.metadata = input.metadata;
     if (expiry.value !== undefined) patch.expiresAt = expiry.value;
+    Object.assign(patch, limitsPatch(input));
     const result = store.transaction((tx) => {
       const current = tx.proxyKeys.byId(id);
       if (!current) return fail<ProxyKeyRow>("not_found", `Cannot find proxy key ${id}`);

@@ -5,7 +5,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createApp, type AppConfig } from "../../src/app.ts";
+import { createApp, DEFAULT_APP_CONFIG, type AppConfig } from "../../src/app.ts";
 import type { Clock } from "../../src/clock.ts";
 import { openDatabase } from "../../src/db/open.ts";
 import { createSqliteStore } from "../../src/db/sqlite-store.ts";
@@ -24,7 +24,7 @@ export class TestClock implements Clock {
 }
 
 export interface TestAppOptions {
-  clock?: Clock;
+  clock?: TestClock;
   config?: Partial<AppConfig>;
   fetch?: typeof fetch;
   /** Reuse a data dir (e.g. to reopen a database). */
@@ -40,13 +40,14 @@ export async function createTestApp(options: TestAppOptions = {}) {
   const clock = options.clock ?? new TestClock();
   const masterKey = options.masterKey ?? crypto.getRandomValues(new Uint8Array(32));
   const sealer = await openKeyring(store, masterKey, clock);
-  const { app, services } = createApp({
+  const { app, services, close: closeApp } = createApp({
     store,
     sealer,
     clock,
     fetch: options.fetch ?? fetch,
     logger: silentLogger,
     config: {
+      ...DEFAULT_APP_CONFIG,
       allowHttpUpstreams: true,
       upstreamTimeoutMs: 5_000,
       maxBodyBytes: 1024 * 1024,
@@ -97,10 +98,16 @@ export async function createTestApp(options: TestAppOptions = {}) {
     dbPath: opened.path,
     rootToken,
     call,
+    /** Writes queued request-log rows and spend now instead of waiting for the timer. */
+    flushLog() {
+      services.requestLog.flush();
+    },
     close() {
+      closeApp();
       store.close();
     },
     cleanup() {
+      closeApp();
       store.close();
       rmSync(dataDir, { recursive: true, force: true });
     },

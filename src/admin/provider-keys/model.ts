@@ -12,6 +12,12 @@ const BaseUrl = t.String({
   examples: ["https://api.openai.com/v1"],
 });
 
+const InjectStreamUsage = t.Boolean({
+  default: true,
+  description:
+    "Ask OpenAI-style streams for usage (stream_options.include_usage) so streamed requests are metered; switch off for a server that rejects it",
+});
+
 export const CreateProviderKeyBody = t.Object(
   {
     name: Name,
@@ -19,6 +25,7 @@ export const CreateProviderKeyBody = t.Object(
     key: Secret,
     base_url: t.Optional(BaseUrl),
     disabled: t.Optional(t.Boolean({ default: false })),
+    inject_stream_usage: t.Optional(InjectStreamUsage),
   },
   { additionalProperties: false, title: "CreateProviderKey" },
 );
@@ -29,6 +36,9 @@ export const UpdateProviderKeyBody = t.Object(
     key: t.Optional(Secret),
     base_url: t.Optional(BaseUrl),
     disabled: t.Optional(t.Boolean()),
+    // No `default` here: Elysia fills defaults into absent optional fields, so every
+    // PATCH (a rename, say) would silently switch the injection back on.
+    inject_stream_usage: t.Optional(t.Boolean({ description: InjectStreamUsage.description })),
   },
   { additionalProperties: false, minProperties: 1, title: "UpdateProviderKey" },
 );
@@ -41,6 +51,7 @@ export const ProviderKeyView = t.Object(
     base_url: t.String(),
     key_hint: t.String({ description: "Vendor prefix and last four characters", examples: ["sk-…wxyz"] }),
     disabled: t.Boolean(),
+    inject_stream_usage: t.Boolean(),
     created_at: t.String({ format: "date-time" }),
     updated_at: t.String({ format: "date-time" }),
   },
@@ -66,6 +77,7 @@ export function providerKeyView(row: ProviderKeyRow) {
     base_url: row.baseUrl,
     key_hint: row.keyHint,
     disabled: row.disabled,
+    inject_stream_usage: row.injectStreamUsage,
     created_at: iso(row.createdAt) as string,
     updated_at: iso(row.updatedAt) as string,
   };

@@ -68,7 +68,14 @@ export const ProxyKeyPage = pageModel(ProxyKeyView, "ProxyKeyPage");
 
 export const ProxyKeyListQuery = t.Object({
   provider_key_id: t.Optional(t.String({ maxLength: 64, description: "Only keys of this provider key" })),
-  status: t.Optional(t.UnionEnum(PROXY_KEY_STATUSES, { description: "Only keys with this derived status" })),
+  // A union of literals, not t.UnionEnum: Elysia 1.4 fills an absent optional UnionEnum query
+  // value with its first member, which turned "list all" into "list active only".
+  status: t.Optional(
+    t.Union(
+      PROXY_KEY_STATUSES.map((s) => t.Literal(s)),
+      { description: "Only keys with this derived status" },
+    ),
+  ),
 });
 
 export function proxyKeyView(row: ProxyKeyRow, status: ProxyKeyStatus) {

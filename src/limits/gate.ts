@@ -1,0 +1,180 @@
+import type { ProxyKeyRow } from "../db/store.ts";
+import { ProxyError } from "../proxy/errors.ts";
+import { BudgetLedger, type Reservation } from "./budget.ts";
+import type { RequestFacts } from "./estimate.ts";
+import { microsToUsd, tokenCost } from "./money.ts";
+import type { PriceBook, ResolvedPrice } from "./pricing.ts";
+import { MinuteWindow } from "./window.ts";
+
+export interface Admission {
+  keyId: string;
+  reservation: Reservation;
+  price?: ResolvedPrice;
+  /** OpenAI-style `x-ratelimit-*` headers for the response. */
+  rateHeaders: Record<string, string>;
+}
+
+export interface Usage {
+  inputTokens: number;
+  outputTokens: number;
+  /** Part of `inputTokens` read from a prompt cache. */
+  cachedTokens: number;
+  /** Part of `inputTokens` written to a prompt cache (Anthropic bills 1.25 × input). */
+  cacheWriteTokens: number;
+}
+
+export type RejectionReason = "model_not_allowed" | "concurrency" | "rpm" | "tpm" | "price_unknown" | "budget";
+
+/** Cost in micro-dollars; cached reads at the cached price, cache writes at 1.25 × input. */
+export function costOf(price: ResolvedPrice["price"], usage: Usage): number {
+  const cached = Math.min(usage.cachedTokens, usage.inputTokens);
+  const writes = Math.min(usage.cacheWriteTokens, usage.inputTokens - cached);
+  const plain = usage.inputTokens - cached - writes;
+  return (
+    tokenCost(plain, price.inputMicros) +
+    tokenCost(cached, price.cachedInputMicros ?? price.inputMicros) +
+    tokenCost(writes, Math.ceil(price.inputMicros * 1.25)) +
+    tokenCost(usage.outputTokens, price.outputMicros)
+  );
+}
+
+const fmtSeconds = (s: number) => `${s}s`;
+
+/**
+ * Per-key limits, checked cheapest first: allowed models, concurrency,
+ * requests and tokens per minute, price, then the budget reservation.
+ * Everything is in memory; nothing here awaits.
+ */
+export class LimitGate {
+  readonly ledger = new BudgetLedger();
+  private readonly requests = new Map<string, MinuteWindow>();
+  private readonly tokens = new Map<string, MinuteWindow>();
+  private readonly inFlight = new Map<string, number>();
+
+  constructor(
+    private readonly prices: PriceBook,
+    private readonly onReject: (reason: RejectionReason) => void = () => {},
+  ) {}
+
+  private window(map: Map<string, MinuteWindow>, id: string): MinuteWindow {
+    let w = map.get(id);
+    if (!w) {
+      w = new MinuteWindow();
+      map.set(id, w);
+    }
+    return w;
+  }
+
+  private reject(reason: RejectionReason, error: ProxyError): never {
+    this.onReject(reason);
+    throw error;
+  }
+
+  rateHeaders(row: ProxyKeyRow, now: number): Record<string, string> {
+    const headers: Record<string, string> = {};
+    if (row.rpm !== null) {
+      const w = this.window(this.requests, row.id);
+      headers["x-ratelimit-limit-requests"] = String(row.rpm);
+      headers["x-ratelimit-remaining-requests"] = String(Math.max(0, row.rpm - w.total(now)));
+      headers["x-ratelimit-reset-requests"] = fmtSeconds(w.resetIn(now));
+    }
+    if (row.tpm !== null) {
+      const w = this.window(this.tokens, row.id);
+      headers["x-ratelimit-limit-tokens"] = String(row.tpm);
+      headers["x-ratelimit-remaining-tokens"] = String(Math.max(0, row.tpm - w.total(now)));
+      headers["x-ratelimit-reset-tokens"] = fmtSeconds(w.resetIn(now));
+    }
+    return headers;
+  }
+
+  /** Admits a request or throws the ProxyError to answer with. Pair every admission with `finish`. */
+  admit(row: ProxyKeyRow, facts: RequestFacts | undefined, now: number): Admission {
+    const model = facts?.model;
+    if (row.allowedModels !== null && model !== undefined && !row.allowedModels.includes(model)) {
+      this.reject(
+        "model_not_allowed",
+        new ProxyError("model_not_allowed", `Cannot use model ${model}: this key allows ${row.allowedModels.join(", ") || "no models"}`),
+      );
+    }
+    if (row.maxConcurrency !== null && (this.inFlight.get(row.id) ?? 0) >= row.maxConcurrency) {
+      this.reject(
+        "concurrency",
+        new ProxyError("rate_limit_exceeded", `Cannot start request: this key allows ${row.maxConcurrency} at a time`, {
+          "retry-after": "1",
+          ...this.rateHeaders(row, now),
+        }),
+      );
+    }
+    if (row.rpm !== null) {
+      const w = this.window(this.requests, row.id);
+      if (w.total(now) + 1 > row.rpm) {
+        this.reject(
+          "rpm",
+          new ProxyError("rate_limit_exceeded", `Cannot start request: this key allows ${row.rpm} requests per minute`, {
+            "retry-after": String(w.retryAfter(now, 1, row.rpm)),
+            ...this.rateHeaders(row, now),
+          }),
+        );
+      }
+    }
+    if (row.tpm !== null) {
+      const w = this.window(this.tokens, row.id);
+      if (w.total(now) >= row.tpm) {
+        this.reject(
+          "tpm",
+          new ProxyError("rate_limit_exceeded", `Cannot start request: this key allows ${row.tpm} tokens per minute`, {
+            "retry-after": String(w.retryAfter(now, 1, row.tpm)),
+            ...this.rateHeaders(row, now),
+          }),
+        );
+      }
+    }
+    const price = model === undefined ? undefined : this.prices.resolve(model);
+    if (row.budgetMicros !== null && model !== undefined && !price) {
+      this.reject(
+        "price_unknown",
+        new ProxyError("model_price_unknown", `Cannot meter model ${model}: it has no price; an admin can add one with PUT /api/prices/${model}`),
+      );
+    }
+    let estimate = 0;
+    if (row.budgetMicros !== null && price && facts) {
+      estimate = costOf(price.price, {
+        inputTokens: facts.promptTokensBound,
+        outputTokens: facts.outputTokensBound ?? 0,
+        cachedTokens: 0,
+        cacheWriteTokens: 0,
+      });
+    }
+    const outcome = this.ledger.reserve(row, estimate, now);
+    if (!outcome.ok) {
+      this.reject(
+        "budget",
+        new ProxyError(
+          "insufficient_quota",
+          `Cannot start request: it may cost up to $${microsToUsd(estimate)} and this key has $${microsToUsd(outcome.remainingMicros)} of its budget left`,
+          outcome.retryAfterSeconds === undefined ? {} : { "retry-after": String(outcome.retryAfterSeconds) },
+        ),
+      );
+    }
+    this.window(this.requests, row.id).add(now, 1);
+    this.inFlight.set(row.id, (this.inFlight.get(row.id) ?? 0) + 1);
+    return { keyId: row.id, reservation: outcome.reservation, price, rateHeaders: this.rateHeaders(row, now) };
+  }
+
+  /** Settles the reservation to the real cost (0 when unknown), releases the concurrency slot; returns the cost. */
+  finish(row: ProxyKeyRow, admission: Admission, usage: Usage | undefined, now: number): number {
+    const left = (this.inFlight.get(admission.keyId) ?? 1) - 1;
+    if (left <= 0) this.inFlight.delete(admission.keyId);
+    else this.inFlight.set(admission.keyId, left);
+    const cost = usage && admission.price ? costOf(admission.price.price, usage) : 0;
+    if (usage) this.window(this.tokens, row.id).add(now, usage.inputTokens + usage.outputTokens);
+    this.ledger.settle(row, admission.reservation, cost, now);
+    return cost;
+  }
+
+  inFlightCount(): number {
+    let n = 0;
+    for (const v of this.inFlight.values()) n += v;
+    return n;
+  }
+}

@@ -1,0 +1,53 @@
+import type { Usage } from "../limits/gate.ts";
+
+type Json = Record<string, unknown>;
+
+const num = (v: unknown): number | undefined => (typeof v === "number" && Number.isFinite(v) && v >= 0 ? v : undefined);
+const obj = (v: unknown): Json | undefined => (typeof v === "object" && v !== null && !Array.isArray(v) ? (v as Json) : undefined);
+
+/**
+ * Reads token usage from any of the response shapes keyward forwards:
+ * OpenAI chat/completions/embeddings (`prompt_tokens`…), the Responses API
+ * (`input_tokens`, also nested in `response` for stream events) and
+ * Anthropic (`input_tokens` + cache fields, nested in `message` for
+ * `message_start`). Returns only the fields present, so stream events can be
+ * merged (Anthropic sends input in `message_start`, output in `message_delta`).
+ */
+export function usageFrom(payload: Json): Partial<Usage> | undefined {
+  const usage = obj(payload.usage) ?? obj(obj(payload.response)?.usage) ?? obj(obj(payload.message)?.usage);
+  if (!usage) return undefined;
+  const out: Partial<Usage> = {};
+  const prompt = num(usage.prompt_tokens);
+  if (prompt !== undefined) {
+    out.inputTokens = prompt;
+    out.cachedTokens = num(obj(usage.prompt_tokens_details)?.cached_tokens) ?? 0;
+    const completion = num(usage.completion_tokens);
+    out.outputTokens = completion ?? 0;
+    return out;
+  }
+  const input = num(usage.input_tokens);
+  const cacheRead = num(usage.cache_read_input_tokens);
+  const cacheWrite = num(usage.cache_creation_input_tokens);
+  if (cacheRead !== undefined || cacheWrite !== undefined) {
+    // Anthropic: input_tokens excludes cache reads and writes.
+    out.inputTokens = (input ?? 0) + (cacheRead ?? 0) + (cacheWrite ?? 0);
+    out.cachedTokens = cacheRead ?? 0;
+    out.cacheWriteTokens = cacheWrite ?? 0;
+  } else if (input !== undefined) {
+    out.inputTokens = input;
+    const cached = num(obj(usage.input_tokens_details)?.cached_tokens);
+    if (cached !== undefined) out.cachedTokens = cached;
+  }
+  const output = num(usage.output_tokens);
+  if (output !== undefined) out.outputTokens = output;
+  return Object.keys(out).length > 0 ? out : undefined;
+}
+
+export function completeUsage(partial: Partial<Usage>): Usage {
+  return {
+    inputTokens: partial.inputTokens ?? 0,
+    outputTokens: partial.outputTokens ?? 0,
+    cachedTokens: partial.cachedTokens ?? 0,
+    cacheWriteTokens: partial.cacheWriteTokens ?? 0,
+  };
+}

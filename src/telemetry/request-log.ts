@@ -1,0 +1,83 @@
+import type { Clock } from "../clock.ts";
+import type { NewRequestLogRow, SpendUpdate, Store } from "../db/store.ts";
+import type { Logger } from "./logger.ts";
+
+export interface RequestLogOptions {
+  flushIntervalMs: number;
+  /** Rows kept this many days; 0 keeps them forever. */
+  retentionDays: number;
+}
+
+const DAY = 86_400_000;
+const RETENTION_SWEEP_MS = 3_600_000;
+
+/**
+ * Writes request-log rows and spend in batches, off the hot path: the proxy
+ * appends to an in-memory queue; a timer commits queue and spend changes in
+ * one transaction. A failed flush keeps everything for the next try, so a
+ * busy database delays the log but never loses it.
+ */
+export class RequestLogWriter {
+  private queue: NewRequestLogRow[] = [];
+  private timer: ReturnType<typeof setInterval> | undefined;
+  private sweeper: ReturnType<typeof setInterval> | undefined;
+
+  constructor(
+    private readonly store: Store,
+    private readonly spend: { drain(): SpendUpdate[]; requeue(updates: SpendUpdate[]): void },
+    private readonly clock: Clock,
+    private readonly logger: Logger,
+    private readonly options: RequestLogOptions,
+  ) {}
+
+  append(row: NewRequestLogRow): void {
+    this.queue.push(row);
+  }
+
+  get depth(): number {
+    return this.queue.length;
+  }
+
+  start(): void {
+    this.timer ??= setInterval(() => this.flush(), this.options.flushIntervalMs);
+    this.sweeper ??= setInterval(() => this.sweep(), RETENTION_SWEEP_MS);
+    this.sweep();
+  }
+
+  /** Commits what is queued; safe to call any time (tests, shutdown). */
+  flush(): void {
+    const rows = this.queue;
+    const spend = this.spend.drain();
+    if (rows.length === 0 && spend.length === 0) return;
+    this.queue = [];
+    try {
+      this.store.transaction((tx) => {
+        if (rows.length > 0) tx.requestLog.appendMany(rows);
+        for (const update of spend) tx.proxyKeys.setSpend(update);
+      });
+    } catch (err) {
+      this.queue = rows.concat(this.queue);
+      this.spend.requeue(spend);
+      this.logger.warn("Request log flush failed; will retry", { error: err instanceof Error ? err.message : String(err), rows: rows.length });
+    }
+  }
+
+  sweep(): void {
+    if (this.options.retentionDays <= 0) return;
+    try {
+      const removed = this.store.requestLog.deleteBefore(this.clock.now() - this.options.retentionDays * DAY);
+      if (removed > 0) this.logger.info("Request log retention applied", { removed });
+    } catch (err) {
+      this.logger.warn("Request log retention failed", { error: err instanceof Error ? err.message : String(err) });
+    }
+  }
+
+  /** Stops the timers and writes what is left. */
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    if (this.sweeper) clearInterval(this.sweeper);
+    this.timer = undefined;
+    this.sweeper = undefined;
+    this.flush();
+  }
+}
