@@ -5,7 +5,9 @@ import { docsRoutes } from "./admin/docs/index.ts";
 import { adminErrorResponse, validationError } from "./admin/error-handler.ts";
 import { ApiError } from "./admin/errors.ts";
 import { providerKeyRoutes } from "./admin/provider-keys/routes.ts";
+import { priceRoutes } from "./admin/prices/routes.ts";
 import { proxyKeyRoutes } from "./admin/proxy-keys/routes.ts";
+import { usageRoutes } from "./admin/usage/routes.ts";
 import type { Clock } from "./clock.ts";
 import type { Store } from "./db/store.ts";
 import { LimitGate } from "./limits/gate.ts";
@@ -16,6 +18,7 @@ import { proxyRoutes } from "./proxy/routes.ts";
 import { healthRoutes } from "./telemetry/health.ts";
 import type { Logger } from "./telemetry/logger.ts";
 import { Metrics } from "./telemetry/metrics.ts";
+import { metricsRoutes } from "./telemetry/metrics-route.ts";
 import { RequestLogWriter } from "./telemetry/request-log.ts";
 import { AdminTokenService } from "./vault/admin-tokens.ts";
 import { VaultEvents } from "./vault/events.ts";
@@ -126,6 +129,9 @@ export function createApp(deps: AppDeps) {
     .use(docsRoutes(deps.config.version))
     .use(healthRoutes(deps.store))
     .use(
+      metricsRoutes(services.metrics, () => ({ logQueueDepth: services.requestLog.depth }), deps.config.metricsToken),
+    )
+    .use(
       proxyRoutes({
         cache: services.keyCache,
         verifier: services.proxyVerifier,
@@ -144,9 +150,11 @@ export function createApp(deps: AppDeps) {
     .group("/api", { parse: "application/json" }, (api) =>
       api
         .use(providerKeyRoutes(auth, services.providerKeys))
-        .use(proxyKeyRoutes(auth, services.proxyKeys))
+        .use(proxyKeyRoutes(auth, services.proxyKeys, services.gate.ledger))
         .use(adminTokenRoutes(auth, services.adminTokens))
-        .use(auditRoutes(auth)),
+        .use(auditRoutes(auth))
+        .use(priceRoutes(auth, services.prices))
+        .use(usageRoutes(auth, services.requestLog)),
     );
   services.requestLog.start();
   return {

@@ -4,6 +4,7 @@ import type { Store } from "../db/store.ts";
 import { adminTokenStatus, type Scope } from "../vault/admin-tokens.ts";
 import { parseKey } from "../vault/key-format.ts";
 import type { SecretVerifier } from "../vault/verifier.ts";
+import { bodyDepthError } from "./body-depth.ts";
 import { ApiError } from "./errors.ts";
 
 export interface AdminActor {
@@ -64,7 +65,7 @@ export function adminAuth(deps: AdminAuthDeps) {
   const actors = new WeakMap<Request, AdminActor>();
   return new Elysia({ name: "admin.auth" }).macro({
     scope: (required: Scope) => ({
-      async transform({ request }) {
+      async transform({ request, body }) {
         const actor = await authenticateAdmin(deps, request.headers.get("authorization") ?? undefined);
         if (!allows(actor.scopes, required)) {
           throw new ApiError({
@@ -72,6 +73,9 @@ export function adminAuth(deps: AdminAuthDeps) {
             message: `Cannot perform this operation: it needs the ${required} scope, the token has ${actor.scopes.join(", ")}`,
           });
         }
+        // Also before validation, and only for authenticated callers: see body-depth.ts.
+        const tooDeep = bodyDepthError(body);
+        if (tooDeep) throw new ApiError(tooDeep);
         actors.set(request, actor);
       },
       resolve({ request }) {

@@ -15,7 +15,7 @@ export interface Reservation {
 
 export type ReserveOutcome =
   | { ok: true; reservation: Reservation }
-  | { ok: false; remainingMicros: number; retryAfterSeconds?: number };
+  | { ok: false; remainingMicros: number; reservedMicros: number; retryAfterSeconds?: number };
 
 /**
  * The spend ledger, in memory and authoritative while the server runs: one
@@ -63,7 +63,7 @@ export class BudgetLedger {
         const end = periodEnd(row.budgetPeriod, state.periodStartedAt);
         // Only promise a retry when the next period could actually fit this request.
         const retry = end !== undefined && amountMicros <= row.budgetMicros ? Math.max(1, Math.ceil((end - now) / 1000)) : undefined;
-        return { ok: false, remainingMicros: Math.max(0, row.budgetMicros - state.spendMicros), retryAfterSeconds: retry };
+        return { ok: false, remainingMicros: Math.max(0, remaining), reservedMicros: state.reservedMicros, retryAfterSeconds: retry };
       }
     }
     state.reservedMicros += amountMicros;

@@ -151,7 +151,8 @@ export class LimitGate {
         "budget",
         new ProxyError(
           "insufficient_quota",
-          `Cannot start request: it may cost up to $${microsToUsd(estimate)} and this key has $${microsToUsd(outcome.remainingMicros)} of its budget left`,
+          `Cannot start request: it may cost up to $${microsToUsd(estimate)} and this key has $${microsToUsd(outcome.remainingMicros)} of its budget left` +
+            (outcome.reservedMicros > 0 ? ` ($${microsToUsd(outcome.reservedMicros)} more is held for requests in flight)` : ""),
           outcome.retryAfterSeconds === undefined ? {} : { "retry-after": String(outcome.retryAfterSeconds) },
         ),
       );

@@ -105,23 +105,16 @@ export interface CreatedProxyKey {
 export class ProxyKeyService {
   constructor(private readonly deps: ProxyKeyServiceDeps) {}
 
-  async create(actor: ActorId, input: CreateProxyKeyInput): Promise<Result<CreatedProxyKey>> {
-    const { store, clock } = this.deps;
-    const expiry = resolveExpiry(input, clock.now());
-    if (!expiry.ok) return expiry;
-    if (!store.providerKeys.byId(input.provider_key_id)) {
-      return fail("not_found", `Cannot create proxy key: provider key ${input.provider_key_id} does not exist`, "provider_key_id");
-    }
+  /** A new row and its one-time key; hashing is the slow part, so it happens outside any transaction. */
+  private async newKey(actor: ActorId, input: CreateProxyKeyInput, expiresAt: number | null, now: number): Promise<CreatedProxyKey> {
     const key = generateKey("proxy");
-    const secretHash = await hashSecret(key.secret);
-    const now = clock.now();
     const row: ProxyKeyRow = {
       id: key.id,
       name: input.name,
       providerKeyId: input.provider_key_id,
-      secretHash,
+      secretHash: await hashSecret(key.secret),
       keyHint: keyHint(key),
-      expiresAt: expiry.value ?? null,
+      expiresAt,
       revokedAt: null,
       metadata: input.metadata ?? null,
       createdBy: actor,
@@ -138,23 +131,56 @@ export class ProxyKeyService {
       ...limitsPatch(input),
     };
     row.periodStartedAt = periodStart(row.budgetPeriod, now);
-    const created = store.transaction((tx) => {
+    return { row, key: key.token };
+  }
+
+  async create(actor: ActorId, input: CreateProxyKeyInput): Promise<Result<CreatedProxyKey>> {
+    const batch = await this.createMany(actor, input, [input.name], "proxy_key.create");
+    return batch.ok ? ok(batch.value[0] as CreatedProxyKey) : batch;
+  }
+
+  /**
+   * Mints `count` keys named `<prefix>-001…` in one transaction: all or
+   * nothing, so an event organiser never ends up with half a batch.
+   */
+  async createBatch(actor: ActorId, input: Omit<CreateProxyKeyInput, "name"> & { count: number; name_prefix: string }): Promise<Result<CreatedProxyKey[]>> {
+    const width = Math.max(3, String(input.count).length);
+    const names = Array.from({ length: input.count }, (_, i) => `${input.name_prefix}-${String(i + 1).padStart(width, "0")}`);
+    return this.createMany(actor, { ...input, name: input.name_prefix }, names, "proxy_key.batch_create");
+  }
+
+  private async createMany(actor: ActorId, input: CreateProxyKeyInput, names: string[], action: string): Promise<Result<CreatedProxyKey[]>> {
+    const { store, clock } = this.deps;
+    const expiry = resolveExpiry(input, clock.now());
+    if (!expiry.ok) return expiry;
+    const missing = () =>
+      fail<CreatedProxyKey[]>("not_found", `Cannot create proxy key: provider key ${input.provider_key_id} does not exist`, "provider_key_id");
+    if (!store.providerKeys.byId(input.provider_key_id)) return missing();
+    const now = clock.now();
+    const created: CreatedProxyKey[] = [];
+    // argon2 runs on the thread pool; a few at a time keeps the server responsive meanwhile.
+    for (let i = 0; i < names.length; i += 4) {
+      const slice = names.slice(i, i + 4);
+      created.push(...(await Promise.all(slice.map((name) => this.newKey(actor, { ...input, name }, expiry.value ?? null, now)))));
+    }
+    const result = store.transaction((tx) => {
       // Re-checked inside the transaction: the provider key may have gone while we hashed.
-      if (!tx.providerKeys.byId(input.provider_key_id)) {
-        return fail<CreatedProxyKey>("not_found", `Cannot create proxy key: provider key ${input.provider_key_id} does not exist`, "provider_key_id");
-      }
-      tx.proxyKeys.insert(row);
+      if (!tx.providerKeys.byId(input.provider_key_id)) return missing();
+      for (const { row } of created) tx.proxyKeys.insert(row);
       recordAudit(tx, actor, now, {
-        action: "proxy_key.create",
+        action,
         targetType: "proxy_key",
-        targetId: row.id,
-        details: { name: row.name, provider_key_id: row.providerKeyId },
+        targetId: created.length === 1 ? created[0]?.row.id : undefined,
+        details:
+          created.length === 1
+            ? { name: created[0]?.row.name, provider_key_id: input.provider_key_id }
+            : { count: created.length, name_prefix: input.name, ids: created.map((c) => c.row.id), provider_key_id: input.provider_key_id },
       });
-      return ok({ row, key: key.token });
+      return ok(created);
     });
-    // Clears any "unknown id" memory the proxy may hold for this id.
-    if (created.ok) this.deps.events.emit({ kind: "proxy-key", id: row.id });
-    return created;
+    // Clears any "unknown id" memory the proxy may hold for these ids.
+    if (result.ok) for (const { row } of created) this.deps.events.emit({ kind: "proxy-key", id: row.id });
+    return result;
   }
 
   list(limit: number, after: PageCursor | undefined, filter: ProxyKeyFilter): { rows: ProxyKeyRow[]; nextCursor: string | null } {

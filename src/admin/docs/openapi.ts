@@ -11,7 +11,7 @@ export function openApiSpec(version: string) {
     path: "/docs/cdn-ui",
     specPath: "/docs/json",
     excludeStaticFile: true,
-    exclude: [/^\/docs/, /^\/v1/],
+    exclude: [/^\/docs/, /^\/v1/, /^\/metrics/],
     documentation: {
       info: {
         title: "keyward admin API",
@@ -24,6 +24,8 @@ export function openApiSpec(version: string) {
         { name: "Proxy keys", description: "Keys handed to people and jobs instead of provider keys" },
         { name: "Admin tokens", description: "Tokens for this API, with scopes" },
         { name: "Audit", description: "Who changed what" },
+        { name: "Prices", description: "Model prices used to meter budgets" },
+        { name: "Usage", description: "Usage summaries and the request log" },
         { name: "Operations", description: "Health and readiness probes" },
       ],
       components: {

@@ -1,5 +1,7 @@
 import { t } from "elysia";
 import type { ProxyKeyRow } from "../../db/store.ts";
+import { MAX_USD, microsToUsd } from "../../limits/money.ts";
+import { BUDGET_PERIODS } from "../../limits/period.ts";
 import { PROXY_KEY_STATUSES, type ProxyKeyStatus } from "../../vault/proxy-keys.ts";
 import { iso, NO_CONTROL_CHARS, pageModel } from "../pagination.ts";
 
@@ -16,6 +18,42 @@ const Metadata = t.Record(t.String({ maxLength: 100 }), t.Union([t.String({ maxL
   examples: [{ team: "search", owner: "alice@example.com" }],
 });
 
+const ModelName = t.String({ minLength: 1, maxLength: 200, pattern: NO_CONTROL_CHARS });
+const PositiveLimit = (description: string, example: number) =>
+  t.Integer({ minimum: 1, maximum: 1_000_000_000, description, examples: [example] });
+const BudgetUsd = t.Number({
+  minimum: 0,
+  maximum: MAX_USD,
+  description: "Spending cap in USD per budget_period; enforced by reserving each request's worst-case cost",
+  examples: [5],
+});
+
+/** Limit fields as accepted on create (a value) and update (a value, or null to remove the limit). */
+export const LimitFields = {
+  allowed_models: t.Optional(
+    t.Array(ModelName, { maxItems: 200, description: "Only these models (exact names); absent: any", examples: [["gpt-4o-mini"]] }),
+  ),
+  rpm: t.Optional(PositiveLimit("Requests per minute", 60)),
+  tpm: t.Optional(PositiveLimit("Tokens (input + output) per minute", 100_000)),
+  max_concurrency: t.Optional(PositiveLimit("Requests in flight at once", 4)),
+  budget_usd: t.Optional(BudgetUsd),
+  budget_period: t.Optional(t.UnionEnum(BUDGET_PERIODS, { default: "total", description: "When spend resets (UTC; weeks start Monday)" })),
+};
+
+const nullable = <T extends ReturnType<typeof t.Integer> | ReturnType<typeof t.Number> | ReturnType<typeof t.Array>>(schema: T) =>
+  t.Optional(t.Union([schema, t.Null()], { description: `${schema.description ?? ""}; null removes the limit` }));
+
+const LimitUpdates = {
+  allowed_models: nullable(t.Array(ModelName, { maxItems: 200, description: "Only these models" })),
+  rpm: nullable(PositiveLimit("Requests per minute", 60)),
+  tpm: nullable(PositiveLimit("Tokens per minute", 100_000)),
+  max_concurrency: nullable(PositiveLimit("Requests in flight at once", 4)),
+  budget_usd: nullable(BudgetUsd),
+  // No `default` on update: Elysia fills defaults into absent optional fields, so
+  // every PATCH (a rename, say) would reset the period to "total".
+  budget_period: t.Optional(t.UnionEnum(BUDGET_PERIODS, { description: "When spend resets (UTC; weeks start Monday)" })),
+};
+
 export const CreateProxyKeyBody = t.Object(
   {
     name: Name,
@@ -23,6 +61,7 @@ export const CreateProxyKeyBody = t.Object(
     expires_at: t.Optional(ExpiresAt),
     ttl_seconds: t.Optional(TtlSeconds),
     metadata: t.Optional(Metadata),
+    ...LimitFields,
   },
   { additionalProperties: false, title: "CreateProxyKey" },
 );
@@ -33,8 +72,22 @@ export const UpdateProxyKeyBody = t.Object(
     expires_at: t.Optional(t.Union([ExpiresAt, t.Null()], { description: "New expiry, or null for none" })),
     ttl_seconds: t.Optional(TtlSeconds),
     metadata: t.Optional(t.Union([Metadata, t.Null()])),
+    ...LimitUpdates,
   },
   { additionalProperties: false, minProperties: 1, title: "UpdateProxyKey" },
+);
+
+export const BatchCreateBody = t.Object(
+  {
+    count: t.Integer({ minimum: 1, maximum: 1000, description: "How many keys (up to 1000)", examples: [200] }),
+    name_prefix: t.String({ minLength: 1, maxLength: 100, pattern: NO_CONTROL_CHARS, description: "Keys are named <prefix>-001, <prefix>-002, …", examples: ["hackathon"] }),
+    provider_key_id: t.String({ maxLength: 64, examples: ["pk_3kTMd9QzA1bc"] }),
+    expires_at: t.Optional(ExpiresAt),
+    ttl_seconds: t.Optional(TtlSeconds),
+    metadata: t.Optional(Metadata),
+    ...LimitFields,
+  },
+  { additionalProperties: false, title: "BatchCreateProxyKeys" },
 );
 
 const ProxyKeyFields = {
@@ -49,6 +102,16 @@ const ProxyKeyFields = {
   created_by: t.Union([t.String(), t.Null()], { description: "Admin token id (or cli/bootstrap) that created the key" }),
   created_at: t.String({ format: "date-time" }),
   updated_at: t.String({ format: "date-time" }),
+  allowed_models: t.Union([t.Array(t.String()), t.Null()]),
+  rpm: t.Union([t.Integer(), t.Null()]),
+  tpm: t.Union([t.Integer(), t.Null()]),
+  max_concurrency: t.Union([t.Integer(), t.Null()]),
+  budget_usd: t.Union([t.Number(), t.Null()]),
+  budget_period: t.UnionEnum(BUDGET_PERIODS),
+  spend_usd: t.Number({ description: "Settled spend in the current period" }),
+  reserved_usd: t.Number({ description: "Held for requests in flight" }),
+  budget_remaining_usd: t.Union([t.Number(), t.Null()], { description: "budget_usd − spend_usd; null without a budget" }),
+  period_started_at: t.String({ format: "date-time", description: "Start of the current budget period (the key's creation for total)" }),
 };
 
 export const ProxyKeyView = t.Object(ProxyKeyFields, { title: "ProxyKey" });
@@ -78,7 +141,13 @@ export const ProxyKeyListQuery = t.Object({
   ),
 });
 
-export function proxyKeyView(row: ProxyKeyRow, status: ProxyKeyStatus) {
+export interface SpendView {
+  spendMicros: number;
+  reservedMicros: number;
+  periodStartedAt: number;
+}
+
+export function proxyKeyView(row: ProxyKeyRow, status: ProxyKeyStatus, spend: SpendView) {
   return {
     id: row.id,
     name: row.name,
@@ -91,5 +160,16 @@ export function proxyKeyView(row: ProxyKeyRow, status: ProxyKeyStatus) {
     created_by: row.createdBy,
     created_at: iso(row.createdAt) as string,
     updated_at: iso(row.updatedAt) as string,
+    allowed_models: row.allowedModels,
+    rpm: row.rpm,
+    tpm: row.tpm,
+    max_concurrency: row.maxConcurrency,
+    budget_usd: row.budgetMicros === null ? null : microsToUsd(row.budgetMicros),
+    budget_period: row.budgetPeriod,
+    spend_usd: microsToUsd(spend.spendMicros),
+    reserved_usd: microsToUsd(spend.reservedMicros),
+    budget_remaining_usd: row.budgetMicros === null ? null : microsToUsd(row.budgetMicros - spend.spendMicros),
+    // A total budget never resets: its period is the key's whole life.
+    period_started_at: iso(row.budgetPeriod === "total" ? row.createdAt : spend.periodStartedAt) as string,
   };
 }

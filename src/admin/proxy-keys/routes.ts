@@ -1,11 +1,14 @@
 import { Elysia, t } from "elysia";
 import type { Clock } from "../../clock.ts";
 import type { ProxyKeyFilter, ProxyKeyRow, Store } from "../../db/store.ts";
+import type { BudgetLedger } from "../../limits/budget.ts";
 import { proxyKeyStatus, type ProxyKeyService, type ProxyKeyStatus } from "../../vault/proxy-keys.ts";
 import { adminAuth, type AdminAuthDeps } from "../auth.ts";
 import { errorResponses, unwrap } from "../errors.ts";
 import { PageQuery, readCursor } from "../pagination.ts";
+import { toCsv } from "../csv.ts";
 import {
+  BatchCreateBody,
   CreatedProxyKeyView,
   CreateProxyKeyBody,
   ProxyKeyListQuery,
@@ -33,10 +36,17 @@ function statusFilter(status: ProxyKeyStatus | undefined, now: number): ProxyKey
   }
 }
 
-export function proxyKeyRoutes(auth: AdminAuthDeps & { store: Store; clock: Clock }, service: ProxyKeyService) {
+const BATCH_CSV_COLUMNS = ["name", "key", "id", "expires_at", "budget_usd", "budget_period", "rpm"] as const;
+
+export function proxyKeyRoutes(
+  auth: AdminAuthDeps & { store: Store; clock: Clock },
+  service: ProxyKeyService,
+  ledger: BudgetLedger,
+) {
   const view = (row: ProxyKeyRow) => {
+    const now = auth.clock.now();
     const providerDisabled = auth.store.providerKeys.byId(row.providerKeyId)?.disabled ?? false;
-    return proxyKeyView(row, proxyKeyStatus(row, providerDisabled, auth.clock.now()));
+    return proxyKeyView(row, proxyKeyStatus(row, providerDisabled, now), ledger.view(row, now));
   };
   return new Elysia({ name: "admin.proxy-keys", prefix: "/proxy-keys", detail: { tags: ["Proxy keys"] } })
     .use(adminAuth(auth))
@@ -54,6 +64,36 @@ export function proxyKeyRoutes(auth: AdminAuthDeps & { store: Store; clock: Cloc
           summary: "Mint a proxy key",
           description:
             "Returns the full `kwp_…` key once. Give `expires_at` or `ttl_seconds` (not both) for a key that dies on its own.",
+        },
+      },
+    )
+    .post(
+      "/batch",
+      async ({ body, actor, status, headers }) => {
+        const created = unwrap(await service.createBatch(actor.id, body));
+        const data = created.map((c) => ({ ...view(c.row), key: c.key }));
+        if ((headers.accept ?? "").includes("text/csv")) {
+          return new Response(toCsv(BATCH_CSV_COLUMNS, data), {
+            status: 201,
+            headers: {
+              "content-type": "text/csv; charset=utf-8",
+              "content-disposition": `attachment; filename="${body.name_prefix.replace(/[^A-Za-z0-9_-]/g, "_")}-keys.csv"`,
+            },
+          });
+        }
+        return status(201, { data, next_cursor: null });
+      },
+      {
+        scope: "admin",
+        body: BatchCreateBody,
+        response: {
+          201: t.Object({ data: t.Array(CreatedProxyKeyView), next_cursor: t.Null() }, { title: "CreatedProxyKeyBatch" }),
+          ...errorResponses(400, 401, 403, 404, 422),
+        },
+        detail: {
+          summary: "Mint many proxy keys at once",
+          description:
+            "Up to 1000 keys with the same provider key, limits and expiry, named `<name_prefix>-001`… All or nothing. Send `Accept: text/csv` for a CSV (name, key, id, expires_at, budget_usd, budget_period, rpm) ready for a mail merge. Keys are shown only in this response.",
         },
       },
     )

@@ -1,0 +1,166 @@
+import { Elysia, t } from "elysia";
+import type { RequestLogFilter, RequestLogRow, Store } from "../../db/store.ts";
+import { USAGE_GROUPS } from "../../db/store.ts";
+import { microsToUsd } from "../../limits/money.ts";
+import type { RequestLogWriter } from "../../telemetry/request-log.ts";
+import { adminAuth, type AdminAuthDeps } from "../auth.ts";
+import { ApiError, errorResponses } from "../errors.ts";
+import { iso, pageModel } from "../pagination.ts";
+
+const TimeRange = {
+  from: t.Optional(t.String({ format: "date-time", description: "Inclusive start (ISO 8601)", examples: ["2026-11-01T00:00:00Z"] })),
+  to: t.Optional(t.String({ format: "date-time", description: "Exclusive end (ISO 8601)", examples: ["2026-12-01T00:00:00Z"] })),
+};
+
+function parseTime(value: string | undefined, field: string): number | undefined {
+  if (value === undefined) return undefined;
+  const at = Date.parse(value);
+  if (Number.isNaN(at)) throw new ApiError({ code: "validation_failed", message: `Invalid query parameter ${field}: not an ISO 8601 date-time`, field });
+  return at;
+}
+
+const UsageRowView = t.Object(
+  {
+    proxy_key_id: t.Optional(t.Union([t.String(), t.Null()])),
+    provider_key_id: t.Optional(t.Union([t.String(), t.Null()])),
+    model: t.Optional(t.Union([t.String(), t.Null()])),
+    day: t.Optional(t.String({ description: "UTC date, YYYY-MM-DD" })),
+    requests: t.Integer(),
+    input_tokens: t.Integer(),
+    output_tokens: t.Integer(),
+    cached_tokens: t.Integer(),
+    cost_usd: t.Number(),
+  },
+  { title: "UsageRow" },
+);
+
+const LogView = t.Object(
+  {
+    id: t.Integer(),
+    at: t.String({ format: "date-time" }),
+    request_id: t.String(),
+    proxy_key_id: t.Union([t.String(), t.Null()]),
+    provider_key_id: t.Union([t.String(), t.Null()]),
+    provider: t.Union([t.String(), t.Null()]),
+    model: t.Union([t.String(), t.Null()]),
+    method: t.String(),
+    path: t.String(),
+    status: t.Integer(),
+    streamed: t.Boolean(),
+    input_tokens: t.Integer(),
+    output_tokens: t.Integer(),
+    cached_tokens: t.Integer(),
+    cost_usd: t.Number(),
+    latency_ms: t.Integer(),
+    ttfb_ms: t.Union([t.Integer(), t.Null()]),
+    error_code: t.Union([t.String(), t.Null()]),
+  },
+  { title: "RequestLogEntry" },
+);
+
+function logView(r: RequestLogRow) {
+  return {
+    id: r.id,
+    at: iso(r.at) as string,
+    request_id: r.requestId,
+    proxy_key_id: r.proxyKeyId,
+    provider_key_id: r.providerKeyId,
+    provider: r.provider,
+    model: r.model,
+    method: r.method,
+    path: r.path,
+    status: r.status,
+    streamed: r.streamed,
+    input_tokens: r.inputTokens,
+    output_tokens: r.outputTokens,
+    cached_tokens: r.cachedTokens,
+    cost_usd: microsToUsd(r.costMicros),
+    latency_ms: r.latencyMs,
+    ttfb_ms: r.ttfbMs,
+    error_code: r.errorCode,
+  };
+}
+
+/**
+ * Usage summaries and the request log. Both flush the log queue first, so a
+ * request that finished before the call is always counted.
+ */
+export function usageRoutes(auth: AdminAuthDeps & { store: Store }, log: RequestLogWriter) {
+  return new Elysia({ name: "admin.usage", detail: { tags: ["Usage"] } })
+    .use(adminAuth(auth))
+    .get(
+      "/usage",
+      ({ query }) => {
+        log.flush();
+        const filter: RequestLogFilter = { from: parseTime(query.from, "from"), to: parseTime(query.to, "to") };
+        const group = query.group_by;
+        const rows = auth.store.requestLog.usage(group, filter);
+        return {
+          data: rows.map((r) => ({
+            [group]: r.group,
+            requests: r.requests,
+            input_tokens: r.inputTokens,
+            output_tokens: r.outputTokens,
+            cached_tokens: r.cachedTokens,
+            cost_usd: microsToUsd(r.costMicros),
+          })),
+          next_cursor: null,
+        };
+      },
+      {
+        scope: "read",
+        query: t.Object({
+          group_by: t.UnionEnum(USAGE_GROUPS, { description: "Group rows by proxy key, provider key, model or UTC day" }),
+          ...TimeRange,
+        }),
+        response: {
+          200: t.Object({ data: t.Array(UsageRowView), next_cursor: t.Null() }, { title: "UsageSummary" }),
+          ...errorResponses(401, 403, 422),
+        },
+        detail: { summary: "Summarise usage", description: "Requests, tokens and cost from the request log." },
+      },
+    )
+    .get(
+      "/logs",
+      ({ query }) => {
+        log.flush();
+        const limit = query.limit ?? 50;
+        let beforeId: number | undefined;
+        if (query.cursor !== undefined) {
+          if (!/^\d{1,15}$/.test(query.cursor)) {
+            throw new ApiError({ code: "validation_failed", message: "Invalid query parameter cursor: not one this server issued", field: "cursor" });
+          }
+          beforeId = Number(query.cursor);
+        }
+        const filter: RequestLogFilter = {
+          proxyKeyId: query.proxy_key_id,
+          providerKeyId: query.provider_key_id,
+          model: query.model,
+          status: query.status,
+          from: parseTime(query.from, "from"),
+          to: parseTime(query.to, "to"),
+        };
+        const rows = auth.store.requestLog.page(filter, limit + 1, beforeId);
+        const page = rows.slice(0, limit);
+        const last = page[page.length - 1];
+        return { data: page.map(logView), next_cursor: rows.length > limit && last ? String(last.id) : null };
+      },
+      {
+        scope: "read",
+        query: t.Object({
+          proxy_key_id: t.Optional(t.String({ maxLength: 64 })),
+          provider_key_id: t.Optional(t.String({ maxLength: 64 })),
+          model: t.Optional(t.String({ maxLength: 200 })),
+          status: t.Optional(t.Integer({ minimum: 100, maximum: 599 })),
+          ...TimeRange,
+          limit: t.Optional(t.Integer({ minimum: 1, maximum: 200, default: 50 })),
+          cursor: t.Optional(t.String({ maxLength: 20 })),
+        }),
+        response: { 200: pageModel(LogView, "RequestLogPage"), ...errorResponses(401, 403, 422) },
+        detail: {
+          summary: "List proxied requests",
+          description: "One entry per request, newest first: ids, model, status, tokens, cost, latency. Never bodies or keys.",
+        },
+      },
+    );
+}
