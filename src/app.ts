@@ -2,6 +2,9 @@ import { Elysia, ValidationError } from "elysia";
 import { adminTokenRoutes } from "./admin/admin-tokens/routes.ts";
 import { auditRoutes } from "./admin/audit/routes.ts";
 import { docsRoutes } from "./admin/docs/index.ts";
+import { oidcExchangeRoutes } from "./admin/oidc/exchange.ts";
+import { trustPolicyRoutes } from "./admin/oidc/routes.ts";
+import { proxyKeyViews } from "./admin/proxy-keys/views.ts";
 import { adminErrorResponse, validationError } from "./admin/error-handler.ts";
 import { ApiError } from "./admin/errors.ts";
 import { providerKeyRoutes } from "./admin/provider-keys/routes.ts";
@@ -22,9 +25,14 @@ import { metricsRoutes } from "./telemetry/metrics-route.ts";
 import { RequestLogWriter } from "./telemetry/request-log.ts";
 import { AdminTokenService } from "./vault/admin-tokens.ts";
 import { VaultEvents } from "./vault/events.ts";
+import { OidcExchange } from "./vault/oidc/exchange.ts";
+import { ReplayCache } from "./vault/oidc/replay.ts";
+import { TrustPolicyService } from "./vault/oidc/trust-policies.ts";
+import { OidcTokenVerifier } from "./vault/oidc/verify.ts";
 import { ProviderKeyService } from "./vault/provider-keys.ts";
 import { ProxyKeyService } from "./vault/proxy-keys.ts";
 import type { Sealer } from "./vault/sealing.ts";
+import { ExpiredKeySweeper } from "./vault/sweeper.ts";
 import { SecretVerifier } from "./vault/verifier.ts";
 
 export interface AppConfig {
@@ -36,6 +44,10 @@ export interface AppConfig {
   defaultMaxTokens: number;
   logRetentionDays: number;
   logFlushIntervalMs: number;
+  /** Days after expiry or revocation before a proxy key's secret hash is deleted (0: at the next sweep). */
+  expiredKeyRetentionDays: number;
+  /** How often the expired-key sweeper runs. */
+  keySweepIntervalMs: number;
   /** When set, `/metrics` requires it as a bearer token. */
   metricsToken?: string;
 }
@@ -47,6 +59,8 @@ export const DEFAULT_APP_CONFIG: Omit<AppConfig, "version"> = {
   defaultMaxTokens: 4096,
   logRetentionDays: 90,
   logFlushIntervalMs: 200,
+  expiredKeyRetentionDays: 30,
+  keySweepIntervalMs: 3_600_000,
 };
 
 export interface AppDeps {
@@ -83,13 +97,29 @@ export function createServices(deps: AppDeps) {
     flushIntervalMs: deps.config.logFlushIntervalMs,
     retentionDays: deps.config.logRetentionDays,
   });
+  const proxyKeys = new ProxyKeyService(common);
+  const replay = new ReplayCache(deps.clock);
+  const oidcExchange = new OidcExchange({
+    store: deps.store,
+    verifier: new OidcTokenVerifier({ fetch: deps.fetch, clock: deps.clock, allowHttp: deps.config.allowHttpUpstreams }),
+    replay,
+    proxyKeys,
+  });
+  const sweeper = new ExpiredKeySweeper(
+    { ...common, logger: deps.logger, forget: (id) => proxyVerifier.forget(id) },
+    { retentionDays: deps.config.expiredKeyRetentionDays, intervalMs: deps.config.keySweepIntervalMs },
+  );
   return {
     events,
     adminVerifier,
     proxyVerifier,
     keyCache,
     providerKeys,
-    proxyKeys: new ProxyKeyService(common),
+    proxyKeys,
+    trustPolicies: new TrustPolicyService({ store: deps.store, clock: deps.clock, allowHttpIssuers: deps.config.allowHttpUpstreams }),
+    oidcExchange,
+    replay,
+    sweeper,
     adminTokens: new AdminTokenService(common),
     metrics,
     prices,
@@ -147,20 +177,24 @@ export function createApp(deps: AppDeps) {
         disconnectSignal: deps.disconnectSignal ?? ((request) => request.signal),
       }),
     )
-    .group("/api", { parse: "application/json" }, (api) =>
+    .group("/api", (api) =>
       api
         .use(providerKeyRoutes(auth, services.providerKeys))
         .use(proxyKeyRoutes(auth, services.proxyKeys, services.gate.ledger))
         .use(adminTokenRoutes(auth, services.adminTokens))
         .use(auditRoutes(auth))
         .use(priceRoutes(auth, services.prices))
-        .use(usageRoutes(auth, services.requestLog)),
+        .use(usageRoutes(auth, services.requestLog))
+        .use(trustPolicyRoutes(auth, services.trustPolicies))
+        .use(oidcExchangeRoutes(services.oidcExchange, proxyKeyViews(deps.store, deps.clock, services.gate.ledger))),
     );
   services.requestLog.start();
+  services.sweeper.start();
   return {
     app,
     services,
     close() {
+      services.sweeper.stop();
       services.requestLog.stop();
     },
   };

@@ -33,6 +33,7 @@ export const SERVE_OPTIONS = [
   { flag: "shutdown-timeout", env: "KEYWARD_SHUTDOWN_TIMEOUT", kind: "integer", default: 30, min: 0, max: 3600, help: "Seconds in-flight requests get to finish after SIGTERM" },
   { flag: "default-max-tokens", env: "KEYWARD_DEFAULT_MAX_TOKENS", kind: "integer", default: 4096, min: 1, max: 10_000_000, help: "Output cap reserved (and set upstream) for budgeted requests that give none" },
   { flag: "log-retention-days", env: "KEYWARD_LOG_RETENTION_DAYS", kind: "integer", default: 90, min: 0, max: 36500, help: "Days request-log rows are kept (0 keeps them forever)" },
+  { flag: "expired-key-retention-days", env: "KEYWARD_EXPIRED_KEY_RETENTION_DAYS", kind: "integer", default: 30, min: 0, max: 36500, help: "Days after expiry or revocation before a proxy key's secret hash is deleted (row and usage stay; 0: at the next hourly sweep)" },
   { flag: "metrics-token", env: "KEYWARD_METRICS_TOKEN", kind: "string", help: "Bearer token required on /metrics (open when unset)", secret: true },
 ] as const satisfies readonly OptionSpec[];
 
@@ -59,6 +60,7 @@ export interface ServeConfig {
   shutdownTimeoutMs: number;
   defaultMaxTokens: number;
   logRetentionDays: number;
+  expiredKeyRetentionDays: number;
   metricsToken?: string;
 }
 
@@ -151,6 +153,7 @@ export function loadServeConfig(flags: Record<string, string | boolean | undefin
     shutdownTimeoutMs: (value("shutdown-timeout") as number) * 1000,
     defaultMaxTokens: value("default-max-tokens") as number,
     logRetentionDays: value("log-retention-days") as number,
+    expiredKeyRetentionDays: value("expired-key-retention-days") as number,
     metricsToken: value("metrics-token") as string | undefined,
   };
 }
@@ -163,6 +166,119 @@ export function optionRows(): string[][] {
     "default" in s && s.default !== undefined ? String(s.default) : "",
     s.help,
   ]);
+}
+
+/** Environment variables `keyward issue` reads; flags win. */
+export const ISSUE_ENV = [
+  { env: "KEYWARD_URL", help: "keyward's URL for `keyward issue` (--url wins)" },
+  { env: "KEYWARD_ISSUER_TOKEN", help: "A keys:issue admin token for `keyward issue` (--token wins; prefer this to the flag, which `ps` shows)" },
+  { env: "ACTIONS_ID_TOKEN_REQUEST_URL", help: "Set by GitHub Actions for jobs with `permissions: id-token: write`; used by --oidc" },
+  { env: "ACTIONS_ID_TOKEN_REQUEST_TOKEN", help: "Its bearer token, also set by GitHub Actions" },
+  { env: "GITHUB_ACTIONS", help: "When true, the minted key is masked in the job log (`::add-mask::` on stderr)" },
+] as const;
+
+export const ISSUE_FORMATS = ["key", "json", "env"] as const;
+export type IssueFormat = (typeof ISSUE_FORMATS)[number];
+
+/** Where `keyward issue --oidc` gets the CI's ID token. */
+export type IdTokenSource =
+  | { from: "env"; name: string; value: string }
+  | { from: "github"; requestUrl: string; requestToken: string };
+
+export type IssueMode =
+  | { kind: "token"; token: string; providerKey: string; ttlSeconds?: number; budgetUsd?: number; models?: string[]; name?: string }
+  | { kind: "oidc"; audience: string; idToken: IdTokenSource };
+
+export interface IssueConfig {
+  /** Without a trailing slash. */
+  url: string;
+  mode: IssueMode;
+  format: IssueFormat;
+  /** Running inside GitHub Actions: mask the key in the job log. */
+  githubActions: boolean;
+}
+
+/** `90s`, `15m`, `1h`, `2d` or bare seconds → seconds. */
+export function parseDuration(text: string, source: string): number {
+  const match = /^(\d{1,9})([smhd]?)$/.exec(text.trim());
+  const unit = { "": 1, s: 1, m: 60, h: 3600, d: 86_400 }[match?.[2] ?? ""];
+  const seconds = match && unit !== undefined ? Number(match[1]) * unit : Number.NaN;
+  if (!Number.isSafeInteger(seconds) || seconds < 1) {
+    throw new ConfigError(`Invalid ${source}: expected a duration such as 90s, 15m, 1h, 2d or a number of seconds, got "${text}"`);
+  }
+  return seconds;
+}
+
+function text(flags: Record<string, string | boolean | undefined>, flag: string): string | undefined {
+  const value = flags[flag];
+  if (value === undefined) return undefined;
+  if (typeof value !== "string" || !value.trim()) throw new ConfigError(`Missing value for --${flag}`);
+  return value.trim();
+}
+
+function issueUrl(flags: Record<string, string | boolean | undefined>, env: Env): string {
+  const raw = text(flags, "url") ?? (env.KEYWARD_URL || undefined);
+  if (raw === undefined) throw new ConfigError("Missing --url (or KEYWARD_URL): keyward's address, e.g. https://keyward.example.com");
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError(`Invalid --url: "${raw}" is not an absolute URL`);
+  }
+  if (url.protocol !== "https:" && url.protocol !== "http:") throw new ConfigError("Invalid --url: scheme must be http or https");
+  return `${url.origin}${url.pathname.replace(/\/+$/, "")}`;
+}
+
+function idTokenSource(flags: Record<string, string | boolean | undefined>, env: Env): IdTokenSource {
+  const name = text(flags, "id-token-env");
+  if (name !== undefined) {
+    const value = env[name];
+    if (!value) throw new ConfigError(`Cannot read the OIDC token: environment variable ${name} (from --id-token-env) is empty or unset`);
+    return { from: "env", name, value: value.trim() };
+  }
+  const requestUrl = env.ACTIONS_ID_TOKEN_REQUEST_URL;
+  const requestToken = env.ACTIONS_ID_TOKEN_REQUEST_TOKEN;
+  if (!requestUrl || !requestToken) {
+    throw new ConfigError(
+      "Cannot get an OIDC token: ACTIONS_ID_TOKEN_REQUEST_URL/ACTIONS_ID_TOKEN_REQUEST_TOKEN are unset (give the GitHub Actions job `permissions: id-token: write`, or pass --id-token-env NAME elsewhere)",
+    );
+  }
+  return { from: "github", requestUrl, requestToken };
+}
+
+/** `keyward issue` options: flags, then environment. Throws ConfigError (exit 2) for usage mistakes. */
+export function loadIssueConfig(flags: Record<string, string | boolean | undefined>, env: Env): IssueConfig {
+  const url = issueUrl(flags, env);
+  const format = text(flags, "format") ?? "key";
+  if (!(ISSUE_FORMATS as readonly string[]).includes(format)) {
+    throw new ConfigError(`Invalid --format: expected one of ${ISSUE_FORMATS.join(", ")}, got "${format}"`);
+  }
+  const githubActions = env.GITHUB_ACTIONS === "true";
+  if (flags.oidc === true) {
+    const conflicting = ["token", "provider-key", "ttl", "budget", "models", "name"].find((f) => flags[f] !== undefined);
+    if (conflicting) throw new ConfigError(`Unexpected --${conflicting} with --oidc: the trust policy decides it`);
+    const audience = text(flags, "audience");
+    if (audience === undefined) throw new ConfigError("Missing --audience: the audience your trust policy expects (e.g. keyward)");
+    return { url, format: format as IssueFormat, githubActions, mode: { kind: "oidc", audience, idToken: idTokenSource(flags, env) } };
+  }
+  for (const f of ["audience", "id-token-env"]) if (flags[f] !== undefined) throw new ConfigError(`Unexpected --${f} without --oidc`);
+  const token = text(flags, "token") ?? (env.KEYWARD_ISSUER_TOKEN || undefined);
+  if (token === undefined) throw new ConfigError("Missing --token (or KEYWARD_ISSUER_TOKEN): a keys:issue admin token, or use --oidc");
+  const providerKey = text(flags, "provider-key");
+  if (providerKey === undefined) throw new ConfigError("Missing --provider-key: the provider key's name or id");
+  const mode: IssueMode = { kind: "token", token, providerKey };
+  const ttl = text(flags, "ttl");
+  if (ttl !== undefined) mode.ttlSeconds = parseDuration(ttl, "--ttl");
+  const budget = text(flags, "budget");
+  if (budget !== undefined) {
+    if (!/^\d+(\.\d+)?$/.test(budget)) throw new ConfigError(`Invalid --budget: expected a number of US dollars, got "${budget}"`);
+    mode.budgetUsd = Number(budget);
+  }
+  const models = text(flags, "models");
+  if (models !== undefined) mode.models = models.split(",").map((m) => m.trim()).filter(Boolean);
+  const name = text(flags, "name");
+  if (name !== undefined) mode.name = name;
+  return { url, format: format as IssueFormat, githubActions, mode };
 }
 
 /** The process environment; main.ts passes it on so nothing else reads it. */

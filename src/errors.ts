@@ -12,7 +12,8 @@ export type ErrorCode =
   | "not_found"
   | "conflict"
   | "payload_too_large"
-  | "internal_error";
+  | "internal_error"
+  | "bad_gateway";
 
 export interface AppError {
   code: ErrorCode;

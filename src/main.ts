@@ -1,10 +1,11 @@
 /**
  * keyward's entry point: `bun src/main.ts`, the compiled binary, or
  * `deno run -A src/main.ts`. Parses the command and runs it; exit code 2 for
- * usage mistakes, 1 for failures.
+ * usage mistakes, 1 for failures (`keyward issue` adds 3, 4 and 5: see cli/issue.ts).
  */
 import { adminTokenCommand } from "./cli/admin-token.ts";
 import { helpText } from "./cli/help.ts";
+import { issueCommand } from "./cli/issue.ts";
 import { serveCommand } from "./cli/serve.ts";
 import { ConfigError, readEnv } from "./config.ts";
 import { SCHEMA_VERSION, VERSION } from "./version.ts";
@@ -19,6 +20,8 @@ async function run(argv: string[]): Promise<number> {
       return serveCommand(rest, env);
     case "admin-token":
       return adminTokenCommand(rest, env);
+    case "issue":
+      return issueCommand(rest, env);
     case "version":
     case "--version":
       process.stdout.write(`keyward ${VERSION} (schema ${SCHEMA_VERSION})\n`);

@@ -71,6 +71,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
         maxBodyBytes: config.maxBodyBytes,
         defaultMaxTokens: config.defaultMaxTokens,
         logRetentionDays: config.logRetentionDays,
+        expiredKeyRetentionDays: config.expiredKeyRetentionDays,
         metricsToken: config.metricsToken,
         version: VERSION,
       },

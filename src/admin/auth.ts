@@ -11,6 +11,8 @@ export interface AdminActor {
   /** Admin token id; also the actor recorded in the audit log. */
   id: string;
   scopes: readonly Scope[];
+  /** The stored minting policy of a `keys:issue` token; null for other tokens. */
+  policy: Record<string, unknown> | null;
 }
 
 export interface AdminAuthDeps {
@@ -27,7 +29,8 @@ function allows(held: readonly Scope[], required: Scope): boolean {
 
 const unauthorized = (message: string) => new ApiError({ code: "unauthorized", message });
 
-function bearer(header: string | undefined): string | undefined {
+/** The token of an `Authorization: Bearer <token>` header (scheme name case-insensitive). */
+export function bearerToken(header: string | undefined): string | undefined {
   if (!header) return undefined;
   const match = /^Bearer[ ]+(\S+)\s*$/i.exec(header);
   return match?.[1];
@@ -39,7 +42,7 @@ function bearer(header: string | undefined): string | undefined {
  * the very next request; only the argon2 check is cached.
  */
 export async function authenticateAdmin(deps: AdminAuthDeps, header: string | undefined): Promise<AdminActor> {
-  const token = bearer(header);
+  const token = bearerToken(header);
   if (!token) throw unauthorized("Cannot authenticate: send an admin token as Authorization: Bearer kwa_…");
   if (token.startsWith("kwp_")) {
     throw unauthorized("Cannot authenticate: proxy keys (kwp_) cannot call the admin API; use an admin token (kwa_)");
@@ -52,7 +55,13 @@ export async function authenticateAdmin(deps: AdminAuthDeps, header: string | un
   if (outcome !== "valid") throw unauthorized("Cannot authenticate: admin token is invalid");
   const status = adminTokenStatus(row, deps.clock.now());
   if (status !== "active") throw unauthorized(`Cannot authenticate: admin token is ${status}`);
-  return { id: row.id, scopes: row.scopes as Scope[] };
+  return { id: row.id, scopes: row.scopes as Scope[], policy: row.policy ?? null };
+}
+
+/** "the admin scope", or "the admin scope (or keys:issue)" for a route several scopes may call. */
+function needs(required: readonly Scope[]): string {
+  const [first, ...rest] = required;
+  return rest.length === 0 ? `the ${first} scope` : `the ${first} scope (or ${rest.join(", ")})`;
 }
 
 /**
@@ -60,17 +69,20 @@ export async function authenticateAdmin(deps: AdminAuthDeps, header: string | un
  * answers 401/403 before the handler runs. Authentication happens in
  * `transform`, which Elysia runs before body/query/params validation, so a
  * caller without a valid token gets 401 and never a validation report.
+ * `{ scope: ["admin", "keys:issue"] }` lets any of the listed scopes in; the
+ * handler then tells them apart through `actor.scopes`.
  */
 export function adminAuth(deps: AdminAuthDeps) {
   const actors = new WeakMap<Request, AdminActor>();
   return new Elysia({ name: "admin.auth" }).macro({
-    scope: (required: Scope) => ({
+    scope: (required: Scope | readonly Scope[]) => ({
       async transform({ request, body }) {
         const actor = await authenticateAdmin(deps, request.headers.get("authorization") ?? undefined);
-        if (!allows(actor.scopes, required)) {
+        const anyOf: readonly Scope[] = typeof required === "string" ? [required] : required;
+        if (!anyOf.some((scope) => allows(actor.scopes, scope))) {
           throw new ApiError({
             code: "forbidden",
-            message: `Cannot perform this operation: it needs the ${required} scope, the token has ${actor.scopes.join(", ")}`,
+            message: `Cannot perform this operation: it needs ${needs(anyOf)}, the token has ${actor.scopes.join(", ")}`,
           });
         }
         // Also before validation, and only for authenticated callers: see body-depth.ts.

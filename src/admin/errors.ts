@@ -20,6 +20,8 @@ export function statusOf(code: ErrorCode): number {
       return 422;
     case "internal_error":
       return 500;
+    case "bad_gateway":
+      return 502;
   }
 }
 
@@ -58,6 +60,7 @@ export const ErrorBody = t.Object(
           "conflict",
           "payload_too_large",
           "internal_error",
+          "bad_gateway",
         ],
       }),
       message: t.String({ examples: ["Cannot create provider key: name \"prod\" is taken"] }),
@@ -74,10 +77,11 @@ const ERROR_DESCRIPTIONS: Record<number, string> = {
   404: "No such resource",
   409: "Conflicts with the current state (duplicate name, keys still in use)",
   422: "Validation failed; `field` names the culprit",
+  502: "A server keyward depends on (e.g. an OIDC issuer) cannot be reached",
 };
 
 /** OpenAPI error responses declared once and reused by every route. */
-export function errorResponses<const S extends readonly (400 | 401 | 403 | 404 | 409 | 422)[]>(...statuses: S) {
+export function errorResponses<const S extends readonly (400 | 401 | 403 | 404 | 409 | 422 | 502)[]>(...statuses: S) {
   return Object.fromEntries(
     statuses.map((s) => [s, t.Object(ErrorBody.properties, { description: ERROR_DESCRIPTIONS[s], title: "Error" })]),
   ) as { [K in S[number]]: typeof ErrorBody };

@@ -5,6 +5,7 @@ import { createSqliteStore } from "../db/sqlite-store.ts";
 import { detectRuntime } from "../runtime/index.ts";
 import { AdminTokenService } from "../vault/admin-tokens.ts";
 import { VaultEvents } from "../vault/events.ts";
+import { readIssuerPolicy, type IssuerPolicy } from "../vault/issuer-policy.ts";
 import { generateKey } from "../vault/key-format.ts";
 
 /**
@@ -27,6 +28,7 @@ export async function adminTokenCommand(args: string[], env: Env): Promise<numbe
     name: { type: "string" },
     scopes: { type: "string" },
     "expires-at": { type: "string" },
+    policy: { type: "string" },
   });
   if (flags.positionals.length > 0) throw new ConfigError(`Unexpected argument "${flags.positionals[0]}"`);
   const name = flags.values.name;
@@ -34,6 +36,18 @@ export async function adminTokenCommand(args: string[], env: Env): Promise<numbe
   const scopesFlag = flags.values.scopes;
   if (typeof scopesFlag !== "string" || !scopesFlag.trim()) throw new ConfigError("Missing value for --scopes (admin, keys:issue, read)");
   const { dataDir } = loadServeConfig({ "data-dir": flags.values["data-dir"] }, env);
+  const policyFlag = flags.values.policy;
+  let policy: IssuerPolicy | undefined;
+  if (typeof policyFlag === "string") {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(policyFlag);
+    } catch {
+      throw new ConfigError("Invalid --policy: it is not JSON");
+    }
+    policy = typeof parsed === "object" && parsed !== null && !Array.isArray(parsed) ? readIssuerPolicy(parsed as Record<string, unknown>) : undefined;
+    if (!policy) throw new ConfigError('Invalid --policy: expected {"provider_key_ids":[…],"max_ttl_seconds":N,"max_budget_usd":N}');
+  }
 
   const runtime = await detectRuntime();
   const opened = openDatabase(runtime, dataDir);
@@ -45,9 +59,11 @@ export async function adminTokenCommand(args: string[], env: Env): Promise<numbe
       name: name.trim(),
       scopes: scopesFlag.split(",").map((s) => s.trim()).filter(Boolean),
       expires_at: typeof expiresAt === "string" ? expiresAt : undefined,
+      policy,
     });
     if (!created.ok) {
-      const flag = created.error.field === "scopes" ? "--scopes" : created.error.field === "expires_at" ? "--expires-at" : "--name";
+      const field = created.error.field ?? "";
+      const flag = field === "scopes" ? "--scopes" : field === "expires_at" ? "--expires-at" : field.startsWith("policy") ? "--policy" : "--name";
       throw new ConfigError(`Invalid ${flag}: ${created.error.message}`);
     }
     process.stdout.write(`${created.value.token}\n`);

@@ -1,4 +1,4 @@
-import { optionRows, SECRET_ENV } from "../config.ts";
+import { ISSUE_ENV, optionRows, SECRET_ENV } from "../config.ts";
 import { VERSION } from "../version.ts";
 
 function table(rows: string[][]): string {
@@ -11,9 +11,19 @@ export function helpText(): string {
 
 Usage:
   keyward [serve] [options]                 Start the server (default command)
-  keyward admin-token create --name N --scopes S [--data-dir D] [--expires-at ISO]
+  keyward admin-token create --name N --scopes S [--data-dir D] [--expires-at ISO] [--policy JSON]
                                             Create an admin token on this host; prints only the token
+                                            (keys:issue tokens need --policy, e.g. '{"provider_key_ids":
+                                            ["pk_…"],"max_ttl_seconds":3600,"max_budget_usd":2}')
   keyward admin-token generate              Print a fresh kwa_ token for KEYWARD_ADMIN_TOKEN (no database)
+  keyward issue --url URL --token TOKEN --provider-key NAME_OR_ID [--ttl 1h] [--budget 2]
+                [--models a,b] [--name N] [--format key|json|env]
+                                            Mint a short-lived proxy key on a remote keyward with a
+                                            keys:issue token (CI); prints the key (--format env: SDK variables)
+  keyward issue --oidc --url URL --audience AUD [--id-token-env NAME] [--format key|json|env]
+                                            The same with the CI's OIDC ID token (GitHub Actions, or the
+                                            token in env var NAME, e.g. GitLab's id_tokens)
+                                            Exit codes: 2 usage, 3 auth failed, 4 policy refused, 5 unreachable
   keyward version                           Print version and schema version
   keyward help | --help                     This text
 
@@ -22,6 +32,9 @@ ${table(optionRows())}
 
 Secrets, from the environment only:
 ${table(SECRET_ENV.map((s) => [s.env, s.help]))}
+
+For keyward issue, from the environment (flags win):
+${table(ISSUE_ENV.map((s) => [s.env, s.help]))}
 
 Flags win over environment variables. Admin API docs: http://HOST:PORT/docs
 `;

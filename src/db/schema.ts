@@ -129,3 +129,35 @@ export const requestLog = sqliteTable(
     index("request_log_provider_key_idx").on(table.providerKeyId, table.at),
   ],
 );
+
+/**
+ * Who may exchange a CI's OIDC ID token for a short-lived proxy key: tokens
+ * from `issuer` for `audience` whose claims all match `claims` (exact string
+ * comparison, any of the listed values) get a key on `providerKeyId` with
+ * this TTL, budget and model list.
+ */
+export const oidcTrustPolicies = sqliteTable(
+  "oidc_trust_policies",
+  {
+    id: text("id").primaryKey(),
+    name: text("name").notNull().unique(),
+    issuer: text("issuer").notNull(),
+    audience: text("audience").notNull(),
+    /** Claim name → allowed values, all stored as strings. */
+    claims: text("claims", { mode: "json" }).$type<Record<string, string[]>>().notNull(),
+    providerKeyId: text("provider_key_id")
+      .notNull()
+      .references(() => providerKeys.id),
+    ttlSeconds: integer("ttl_seconds").notNull(),
+    /** Integer micro-dollars. */
+    budgetMicros: integer("budget_micros").notNull(),
+    allowedModels: text("allowed_models", { mode: "json" }).$type<string[]>(),
+    createdBy: text("created_by"),
+    createdAt: integer("created_at").notNull(),
+  },
+  (table) => [
+    index("oidc_trust_policies_issuer_idx").on(table.issuer, table.audience),
+    index("oidc_trust_policies_provider_key_idx").on(table.providerKeyId),
+    index("oidc_trust_policies_created_idx").on(table.createdAt, table.id),
+  ],
+);

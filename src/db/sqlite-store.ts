@@ -1,7 +1,7 @@
-import { and, count, desc, eq, gt, gte, inArray, isNotNull, isNull, lt, lte, or, sql, sum, type SQL } from "drizzle-orm";
+import { and, asc, count, desc, eq, gt, gte, inArray, isNotNull, isNull, lt, lte, ne, or, sql, sum, type SQL } from "drizzle-orm";
 import type { SQLiteColumn } from "drizzle-orm/sqlite-core";
 import type { Db } from "./client.ts";
-import { adminTokens, auditLog, meta, prices, providerKeys, proxyKeys, requestLog } from "./schema.ts";
+import { adminTokens, auditLog, meta, oidcTrustPolicies, prices, providerKeys, proxyKeys, requestLog } from "./schema.ts";
 import type { PageQuery, ProxyKeyFilter, RequestLogFilter, Store, UsageGroup } from "./store.ts";
 
 function logConditions(filter: RequestLogFilter): SQL | undefined {
@@ -126,6 +126,52 @@ export function createSqliteStore(db: Db, close: () => void = () => {}): Store {
           .set({ spendMicros: update.spendMicros, periodStartedAt: update.periodStartedAt })
           .where(eq(proxyKeys.id, update.id))
           .run(),
+      purgeSecrets: (before, marker) =>
+        db
+          .update(proxyKeys)
+          .set({ secretHash: marker })
+          .where(
+            and(
+              ne(proxyKeys.secretHash, marker),
+              or(lte(proxyKeys.revokedAt, before), lte(proxyKeys.expiresAt, before)),
+            ),
+          )
+          .returning({ id: proxyKeys.id })
+          .all()
+          .map((r) => r.id),
+    },
+    trustPolicies: {
+      insert: (row) => void db.insert(oidcTrustPolicies).values(row).run(),
+      delete: (id) => void db.delete(oidcTrustPolicies).where(eq(oidcTrustPolicies.id, id)).run(),
+      byId: (id) => db.select().from(oidcTrustPolicies).where(eq(oidcTrustPolicies.id, id)).get(),
+      byName: (name) => db.select().from(oidcTrustPolicies).where(eq(oidcTrustPolicies.name, name)).get(),
+      page: (query) =>
+        db
+          .select()
+          .from(oidcTrustPolicies)
+          .where(before(oidcTrustPolicies.createdAt, oidcTrustPolicies.id, query))
+          .orderBy(desc(oidcTrustPolicies.createdAt), desc(oidcTrustPolicies.id))
+          .limit(query.limit)
+          .all(),
+      forIssuer: (issuer) =>
+        db
+          .select()
+          .from(oidcTrustPolicies)
+          .where(eq(oidcTrustPolicies.issuer, issuer))
+          .orderBy(asc(oidcTrustPolicies.createdAt), asc(oidcTrustPolicies.id))
+          .all(),
+      issuers: () =>
+        db
+          .selectDistinct({ issuer: oidcTrustPolicies.issuer })
+          .from(oidcTrustPolicies)
+          .all()
+          .map((r) => r.issuer),
+      countForProviderKey: (providerKeyId) =>
+        db
+          .select({ n: count() })
+          .from(oidcTrustPolicies)
+          .where(eq(oidcTrustPolicies.providerKeyId, providerKeyId))
+          .get()?.n ?? 0,
     },
     prices: {
       all: () => db.select().from(prices).all(),

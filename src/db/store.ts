@@ -5,7 +5,7 @@
  * bun:sqlite transactions are; a networked backend would run the same
  * callbacks inside its own connection-pinned transaction.
  */
-import type { adminTokens, auditLog, prices, providerKeys, proxyKeys, requestLog } from "./schema.ts";
+import type { adminTokens, auditLog, oidcTrustPolicies, prices, providerKeys, proxyKeys, requestLog } from "./schema.ts";
 
 export type ProviderKeyRow = typeof providerKeys.$inferSelect;
 export type ProxyKeyRow = typeof proxyKeys.$inferSelect;
@@ -14,6 +14,7 @@ export type AuditRow = typeof auditLog.$inferSelect;
 export type NewAuditRow = typeof auditLog.$inferInsert;
 export type PriceRow = typeof prices.$inferSelect;
 export type RequestLogRow = typeof requestLog.$inferSelect;
+export type TrustPolicyRow = typeof oidcTrustPolicies.$inferSelect;
 export type NewRequestLogRow = typeof requestLog.$inferInsert;
 
 export interface SpendUpdate {
@@ -87,6 +88,24 @@ export interface ProxyKeyRepo {
   deleteForProviderKey(providerKeyId: string): void;
   /** Absolute values: the in-memory ledger is authoritative while the server runs. */
   setSpend(update: SpendUpdate): void;
+  /**
+   * Replaces the secret hash with `marker` on keys revoked or expired at or
+   * before `before` that still have one; returns their ids. Rows stay.
+   */
+  purgeSecrets(before: number, marker: string): string[];
+}
+
+export interface TrustPolicyRepo {
+  insert(row: TrustPolicyRow): void;
+  delete(id: string): void;
+  byId(id: string): TrustPolicyRow | undefined;
+  byName(name: string): TrustPolicyRow | undefined;
+  page(query: PageQuery): TrustPolicyRow[];
+  /** Policies for one issuer, oldest first (the order an exchange tries them in). */
+  forIssuer(issuer: string): TrustPolicyRow[];
+  /** Every distinct issuer some policy trusts. */
+  issuers(): string[];
+  countForProviderKey(providerKeyId: string): number;
 }
 
 export interface PriceRepo {
@@ -131,6 +150,7 @@ export interface Store {
   meta: MetaRepo;
   prices: PriceRepo;
   requestLog: RequestLogRepo;
+  trustPolicies: TrustPolicyRepo;
   /** Runs `fn` atomically. `fn` must be synchronous: never await inside. */
   transaction<T>(fn: (store: Store) => T): T;
   /** True when the database answers a trivial query. */

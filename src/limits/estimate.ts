@@ -38,8 +38,14 @@ export function outputCapField(path: string, provider: string): string | undefin
   return undefined;
 }
 
+/**
+ * Image parts by their `type` (chat `image_url`, Responses `input_image`,
+ * Anthropic `image`). Matching the bare names would count a chat part twice
+ * (`"type":"image_url","image_url":{…}`); quotes inside JSON strings are
+ * escaped, so text that mentions a type cannot match.
+ */
 function countImages(text: string): number {
-  const matches = text.match(/"(image_url|input_image|image)"/g);
+  const matches = text.match(/"type"\s*:\s*"(image_url|input_image|image)"/g);
   return matches ? matches.length : 0;
 }
 

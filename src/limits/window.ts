@@ -43,7 +43,8 @@ export class MinuteWindow {
   /** Seconds until the window is empty again, for `x-ratelimit-reset-*`. */
   resetIn(now: number): number {
     const current = Math.floor(now / 1000);
-    for (let age = SECONDS - 1; age >= 0; age--) {
+    // Newest first: the window is empty once its most recent entry has left.
+    for (let age = 0; age < SECONDS; age++) {
       const second = current - age;
       const slot = ((second % SECONDS) + SECONDS) % SECONDS;
       if (this.seconds[slot] === second && (this.amounts[slot] ?? 0) > 0) {

@@ -57,17 +57,21 @@ function bodyKind(response: Response): BodyKind {
 
 /**
  * Usage to charge: what the provider reported, completed by estimates for
- * what it did not report (an aborted stream ends before its usage event):
+ * what it did not (an aborted stream ends before its final usage event):
  * input ≈ prompt bytes / 4, output ≈ one token per content delta event.
+ * For an aborted stream the output is at least the deltas seen, since
+ * Anthropic's `message_start` reports a provisional `output_tokens: 1`.
  */
 function chargedUsage(result: MeterResult, promptBytes: number): Usage | undefined {
   const reported = result.usage;
-  if (reported?.inputTokens !== undefined && reported.outputTokens !== undefined) return completeUsage(reported);
+  if (!result.aborted && reported?.inputTokens !== undefined && reported.outputTokens !== undefined) {
+    return completeUsage(reported);
+  }
   if (!result.aborted && reported === undefined && result.contentEvents === 0) return undefined;
   return completeUsage({
     ...reported,
     inputTokens: reported?.inputTokens ?? Math.ceil(promptBytes / 4),
-    outputTokens: reported?.outputTokens ?? result.contentEvents,
+    outputTokens: Math.max(reported?.outputTokens ?? 0, result.contentEvents),
   });
 }
 
@@ -234,6 +238,8 @@ export async function handleProxyRequest(deps: ProxyDeps, request: Request): Pro
       deps.logger.error("Proxy request failed", { error: err instanceof Error ? err.message : String(err), request_id: trace.requestId });
     }
     logRow(deps, trace, error.status, { errorCode: error.code });
-    return error.toResponse(new Headers(idHeader));
+    // A limited key's x-ratelimit-* go with every answer, keyward's own refusals included.
+    const rateHeaders = trace.auth ? deps.gate.rateHeaders(trace.auth.proxyKey, deps.clock.now()) : {};
+    return error.toResponse(new Headers({ ...rateHeaders, ...idHeader }));
   }
 }

@@ -5,6 +5,7 @@ import type { Clock } from "../clock.ts";
 import { recordAudit, type ActorId } from "./audit.ts";
 import type { VaultEvents } from "./events.ts";
 import { hashSecret } from "./hashing.ts";
+import { validateIssuerPolicy, type IssuerPolicy } from "./issuer-policy.ts";
 import { generateKey, keyHint, parseKey, type ParsedKey } from "./key-format.ts";
 
 export const SCOPES = ["admin", "keys:issue", "read"] as const;
@@ -18,6 +19,8 @@ export interface CreateAdminTokenInput {
   name: string;
   scopes: string[];
   expires_at?: string;
+  /** Required for (and only for) `keys:issue` tokens. */
+  policy?: IssuerPolicy;
 }
 
 export interface CreatedAdminToken {
@@ -58,6 +61,8 @@ export class AdminTokenService {
     const { store, clock } = this.deps;
     const scopes = validateScopes(input.scopes);
     if (!scopes.ok) return scopes;
+    const policy = validateIssuerPolicy(scopes.value, input.policy, (id) => store.providerKeys.byId(id) !== undefined);
+    if (!policy.ok) return policy;
     const now = clock.now();
     let expiresAt: number | null = null;
     if (input.expires_at !== undefined) {
@@ -77,7 +82,7 @@ export class AdminTokenService {
       keyHint: keyHint(key),
       expiresAt,
       revokedAt: null,
-      policy: null,
+      policy: policy.value === null ? null : { ...policy.value },
       createdBy: actor,
       createdAt: now,
     };
@@ -90,7 +95,7 @@ export class AdminTokenService {
         action: "admin_token.create",
         targetType: "admin_token",
         targetId: row.id,
-        details: { name: row.name, scopes: row.scopes },
+        details: policy.value === null ? { name: row.name, scopes: row.scopes } : { name: row.name, scopes: row.scopes, policy: policy.value },
       });
       return ok({ row, token: key.token });
     });

@@ -5,7 +5,7 @@ export type ActorId = string;
 
 export interface AuditEntry {
   action: string;
-  targetType: "provider_key" | "proxy_key" | "admin_token" | "master_key" | "price";
+  targetType: "provider_key" | "proxy_key" | "admin_token" | "master_key" | "price" | "oidc_trust_policy";
   targetId?: string;
   /** Never secrets: names, ids and changed field names only. */
   details?: Record<string, unknown>;

@@ -13,8 +13,16 @@ export function hashSecret(secret: string): Promise<string> {
   return hash(secret, ARGON2ID);
 }
 
+/**
+ * What a proxy key's `secret_hash` becomes once the sweeper purges it, long
+ * after expiry or revocation: the row (and its usage) stays, the key can never
+ * verify again.
+ */
+export const PURGED_SECRET_HASH = "";
+
 /** Never throws for a malformed hash: a corrupt row must read as "wrong secret". */
 export async function verifySecret(phc: string, secret: string): Promise<boolean> {
+  if (phc === PURGED_SECRET_HASH) return false;
   try {
     return await verify(phc, secret);
   } catch {

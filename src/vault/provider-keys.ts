@@ -173,6 +173,14 @@ export class ProviderKeyService {
     const now = clock.now();
     const result = store.transaction((tx) => {
       if (!tx.providerKeys.byId(id)) return fail<{ revokedProxyKeyIds: string[] }>("not_found", `Cannot find provider key ${id}`);
+      const policies = tx.trustPolicies.countForProviderKey(id);
+      if (policies > 0) {
+        // Even with cascade: silently dropping who may exchange OIDC tokens would surprise whoever wrote the policies.
+        return fail<{ revokedProxyKeyIds: string[] }>(
+          "conflict",
+          `Cannot delete provider key: ${policies} OIDC trust policy(ies) use it; delete them first`,
+        );
+      }
       const active = tx.proxyKeys.activeIdsForProviderKey(id, now);
       if (active.length > 0 && !cascade) {
         return fail<{ revokedProxyKeyIds: string[] }>(

@@ -6,7 +6,7 @@ import { usdToMicros } from "../limits/money.ts";
 import { periodStart, type BudgetPeriod } from "../limits/period.ts";
 import { recordAudit, type ActorId } from "./audit.ts";
 import type { VaultEvents } from "./events.ts";
-import { hashSecret } from "./hashing.ts";
+import { hashSecret, PURGED_SECRET_HASH } from "./hashing.ts";
 import { generateKey, keyHint } from "./key-format.ts";
 
 export const PROXY_KEY_STATUSES = ["active", "expired", "revoked", "provider-disabled"] as const;
@@ -69,7 +69,7 @@ export interface ProxyKeyServiceDeps {
 }
 
 /** Ten years: far enough for "never", near enough to stay a valid date everywhere. */
-const MAX_TTL_SECONDS = 10 * 365 * 24 * 3600;
+export const MAX_TTL_SECONDS = 10 * 365 * 24 * 3600;
 
 /** `undefined` leaves the expiry alone, `null` clears it. */
 function resolveExpiry(input: ExpiryInput, now: number): Result<number | null | undefined> {
@@ -134,8 +134,9 @@ export class ProxyKeyService {
     return { row, key: key.token };
   }
 
-  async create(actor: ActorId, input: CreateProxyKeyInput): Promise<Result<CreatedProxyKey>> {
-    const batch = await this.createMany(actor, input, [input.name], "proxy_key.create");
+  /** `audit` adds facts to the audit row (who issued the key and on what grounds); never secrets. */
+  async create(actor: ActorId, input: CreateProxyKeyInput, audit?: Record<string, unknown>): Promise<Result<CreatedProxyKey>> {
+    const batch = await this.createMany(actor, input, [input.name], "proxy_key.create", audit);
     return batch.ok ? ok(batch.value[0] as CreatedProxyKey) : batch;
   }
 
@@ -149,7 +150,13 @@ export class ProxyKeyService {
     return this.createMany(actor, { ...input, name: input.name_prefix }, names, "proxy_key.batch_create");
   }
 
-  private async createMany(actor: ActorId, input: CreateProxyKeyInput, names: string[], action: string): Promise<Result<CreatedProxyKey[]>> {
+  private async createMany(
+    actor: ActorId,
+    input: CreateProxyKeyInput,
+    names: string[],
+    action: string,
+    audit?: Record<string, unknown>,
+  ): Promise<Result<CreatedProxyKey[]>> {
     const { store, clock } = this.deps;
     const expiry = resolveExpiry(input, clock.now());
     if (!expiry.ok) return expiry;
@@ -173,7 +180,7 @@ export class ProxyKeyService {
         targetId: created.length === 1 ? created[0]?.row.id : undefined,
         details:
           created.length === 1
-            ? { name: created[0]?.row.name, provider_key_id: input.provider_key_id }
+            ? { name: created[0]?.row.name, provider_key_id: input.provider_key_id, ...audit }
             : { count: created.length, name_prefix: input.name, ids: created.map((c) => c.row.id), provider_key_id: input.provider_key_id },
       });
       return ok(created);
@@ -207,6 +214,9 @@ export class ProxyKeyService {
       if (!current) return fail<ProxyKeyRow>("not_found", `Cannot find proxy key ${id}`);
       if (current.revokedAt !== null && expiry.value !== undefined) {
         return fail<ProxyKeyRow>("conflict", `Cannot change expiry of proxy key ${id}: key is revoked`);
+      }
+      if (current.secretHash === PURGED_SECRET_HASH && expiry.value !== undefined) {
+        return fail<ProxyKeyRow>("conflict", `Cannot change expiry of proxy key ${id}: its secret was purged after expiry; mint a new key`);
       }
       tx.proxyKeys.update(id, patch);
       recordAudit(tx, actor, now, {

@@ -30,6 +30,8 @@ export interface TestAppOptions {
   /** Reuse a data dir (e.g. to reopen a database). */
   dataDir?: string;
   masterKey?: Uint8Array;
+  /** The root token of an earlier app on the same `dataDir` (a reopened database has one already). */
+  rootToken?: string;
 }
 
 export async function createTestApp(options: TestAppOptions = {}) {
@@ -55,9 +57,9 @@ export async function createTestApp(options: TestAppOptions = {}) {
       ...options.config,
     },
   });
-  const boot = await services.adminTokens.bootstrap(undefined);
-  if (!boot.ok || !boot.value.generated) throw new Error("Cannot bootstrap test admin token");
-  const rootToken = boot.value.generated;
+  const boot = await services.adminTokens.bootstrap(options.rootToken);
+  const rootToken = options.rootToken ?? (boot.ok ? boot.value.generated : undefined);
+  if (!boot.ok || rootToken === undefined) throw new Error("Cannot bootstrap test admin token");
 
   /** JSON request through `app.handle`; `token: null` sends no Authorization. */
   async function call(

@@ -7,7 +7,9 @@ import { copyFileSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 
-const ROOT = resolve(import.meta.dir, "../..");
+/** The repository root (where package.json and src/ live). */
+export const REPO_ROOT = resolve(import.meta.dir, "../..");
+const ROOT = REPO_ROOT;
 let built: Promise<string> | undefined;
 
 /** Path of the compiled binary, built on first use. */
@@ -67,7 +69,11 @@ export async function startKeyward(
   void collect(proc.stdout, out, () => notify());
   void collect(proc.stderr, err, () => notify());
   const url = await new Promise<string>((resolveUrl, reject) => {
-    const timer = setTimeout(() => reject(new Error(`keyward did not start: ${err.text}`)), opts.timeoutMs ?? 30_000);
+    const timer = setTimeout(() => {
+      // Never leave a half-started server behind.
+      proc.kill("SIGKILL");
+      reject(new Error(`keyward did not start: ${err.text}`));
+    }, opts.timeoutMs ?? 30_000);
     const check = () => {
       const match = /"msg":"keyward listening","url":"([^"]+)"/.exec(err.text) ?? /keyward listening url=(\S+)/.exec(err.text);
       if (match?.[1]) {
@@ -92,4 +98,41 @@ export async function startKeyward(
       return proc.exited;
     },
   };
+}
+
+export interface CommandResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs a one-shot command (`keyward version`, `admin-token create`, a server
+ * expected to refuse to start…) to completion. Killed after `timeoutMs`, so a
+ * command that unexpectedly keeps running fails the test instead of hanging it.
+ */
+export async function runKeyward(
+  cmd: string[],
+  opts: { cwd?: string; env?: Record<string, string>; timeoutMs?: number } = {},
+): Promise<CommandResult> {
+  const proc = spawn(cmd, {
+    cwd: opts.cwd,
+    env: { ...process.env, ...opts.env },
+    stdin: "ignore",
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    proc.kill("SIGKILL");
+  }, opts.timeoutMs ?? 30_000);
+  const [stdout, stderr, code] = await Promise.all([
+    new Response(proc.stdout).text(),
+    new Response(proc.stderr).text(),
+    proc.exited,
+  ]);
+  clearTimeout(timer);
+  if (timedOut) throw new Error(`${cmd.join(" ")} did not exit in time; stderr: ${stderr}`);
+  return { code, stdout, stderr };
 }

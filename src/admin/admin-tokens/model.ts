@@ -1,7 +1,33 @@
 import { t } from "elysia";
 import type { AdminTokenRow } from "../../db/store.ts";
+import { MAX_USD } from "../../limits/money.ts";
 import { adminTokenStatus, SCOPES } from "../../vault/admin-tokens.ts";
+import { readIssuerPolicy } from "../../vault/issuer-policy.ts";
+import { MAX_TTL_SECONDS } from "../../vault/proxy-keys.ts";
 import { iso, NO_CONTROL_CHARS, pageModel } from "../pagination.ts";
+
+const ModelName = t.String({ minLength: 1, maxLength: 200, pattern: NO_CONTROL_CHARS });
+
+/** The bounds of a `keys:issue` token; every key it mints stays inside them. */
+export const IssuerPolicyModel = t.Object(
+  {
+    provider_key_ids: t.Array(t.String({ maxLength: 64 }), {
+      minItems: 1,
+      maxItems: 100,
+      description: "Provider keys the token may mint keys on (by id; issuers may then name them by id or name)",
+      examples: [["pk_3kTMd9QzA1bc"]],
+    }),
+    max_ttl_seconds: t.Integer({ minimum: 1, maximum: MAX_TTL_SECONDS, description: "Longest lifetime of a minted key; also the default", examples: [3600] }),
+    max_budget_usd: t.Number({ minimum: 0, maximum: MAX_USD, description: "Largest total budget of a minted key; also the default", examples: [2] }),
+    allowed_models: t.Optional(
+      t.Array(ModelName, { minItems: 1, maxItems: 200, description: "Minted keys may use only these models (the default list)", examples: [["gpt-4o-mini"]] }),
+    ),
+    name_prefix: t.Optional(
+      t.String({ minLength: 1, maxLength: 100, pattern: NO_CONTROL_CHARS, description: "Minted keys' names start with this; generated as <prefix>-<random> when absent", examples: ["ci-"] }),
+    ),
+  },
+  { additionalProperties: false, title: "IssuerPolicy" },
+);
 
 export const CreateAdminTokenBody = t.Object(
   {
@@ -13,6 +39,7 @@ export const CreateAdminTokenBody = t.Object(
       examples: [["read"]],
     }),
     expires_at: t.Optional(t.String({ format: "date-time", examples: ["2027-01-01T00:00:00Z"] })),
+    policy: t.Optional(IssuerPolicyModel),
   },
   { additionalProperties: false, title: "CreateAdminToken" },
 );
@@ -27,6 +54,7 @@ const AdminTokenFields = {
   revoked_at: t.Union([t.String({ format: "date-time" }), t.Null()]),
   created_by: t.Union([t.String(), t.Null()]),
   created_at: t.String({ format: "date-time" }),
+  policy: t.Union([IssuerPolicyModel, t.Null()], { description: "The minting bounds of a keys:issue token; null for others" }),
 };
 
 export const AdminTokenView = t.Object(AdminTokenFields, { title: "AdminToken" });
@@ -47,5 +75,6 @@ export function adminTokenView(row: AdminTokenRow, now: number) {
     revoked_at: iso(row.revokedAt),
     created_by: row.createdBy,
     created_at: iso(row.createdAt) as string,
+    policy: readIssuerPolicy(row.policy ?? null) ?? null,
   };
 }

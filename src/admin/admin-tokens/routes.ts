@@ -19,9 +19,14 @@ export function adminTokenRoutes(auth: AdminAuthDeps, service: AdminTokenService
       },
       {
         scope: "admin",
+        parse: "application/json",
         body: CreateAdminTokenBody,
         response: { 201: CreatedAdminTokenView, ...errorResponses(400, 401, 403, 409, 422) },
-        detail: { summary: "Create an admin token", description: "Returns the full `kwa_…` token once." },
+        detail: {
+          summary: "Create an admin token",
+          description:
+            "Returns the full `kwa_…` token once. A `keys:issue` token (for CI) needs a `policy`: the provider keys it may mint on, the longest TTL and largest budget of a minted key, and optionally allowed models and a name prefix; it cannot be combined with `admin`.",
+        },
       },
     )
     .get(

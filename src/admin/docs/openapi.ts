@@ -23,6 +23,7 @@ export function openApiSpec(version: string) {
         { name: "Provider keys", description: "Real provider API keys, encrypted at rest and never returned" },
         { name: "Proxy keys", description: "Keys handed to people and jobs instead of provider keys" },
         { name: "Admin tokens", description: "Tokens for this API, with scopes" },
+        { name: "OIDC", description: "CI jobs exchange their OIDC ID token for a short-lived proxy key, under trust policies" },
         { name: "Audit", description: "Who changed what" },
         { name: "Prices", description: "Model prices used to meter budgets" },
         { name: "Usage", description: "Usage summaries and the request log" },
@@ -31,6 +32,12 @@ export function openApiSpec(version: string) {
       components: {
         securitySchemes: {
           bearerAuth: { type: "http", scheme: "bearer", bearerFormat: "kwa_<id>_<secret><crc>" },
+          oidcIdToken: {
+            type: "http",
+            scheme: "bearer",
+            bearerFormat: "JWT",
+            description: "A CI job's OIDC ID token (GitHub Actions, GitLab CI…), for POST /api/oidc/exchange only",
+          },
         },
       },
     },

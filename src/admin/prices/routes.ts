@@ -64,6 +64,7 @@ export function priceRoutes(auth: AdminAuthDeps, prices: PriceBook) {
       {
         scope: "admin",
         params: ModelParams,
+        parse: "application/json",
         body: t.Object(
           {
             input_per_million_usd: PerMillion("Input", 2.5),

@@ -22,6 +22,7 @@ export function providerKeyRoutes(auth: AdminAuthDeps, service: ProviderKeyServi
       async ({ body, actor, status }) => status(201, providerKeyView(unwrap(await service.create(actor.id, body)))),
       {
         scope: "admin",
+        parse: "application/json",
         body: CreateProviderKeyBody,
         response: { 201: ProviderKeyView, ...errorResponses(400, 401, 403, 404, 409, 422) },
         detail: {
@@ -55,6 +56,7 @@ export function providerKeyRoutes(auth: AdminAuthDeps, service: ProviderKeyServi
       {
         scope: "admin",
         params: IdParams,
+        parse: "application/json",
         body: UpdateProviderKeyBody,
         response: { 200: ProviderKeyView, ...errorResponses(400, 401, 403, 404, 409, 422) },
         detail: {

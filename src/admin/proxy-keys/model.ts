@@ -49,15 +49,38 @@ const LimitUpdates = {
   tpm: nullable(PositiveLimit("Tokens per minute", 100_000)),
   max_concurrency: nullable(PositiveLimit("Requests in flight at once", 4)),
   budget_usd: nullable(BudgetUsd),
-  // No `default` on update: Elysia fills defaults into absent optional fields, so
-  // every PATCH (a rename, say) would reset the period to "total".
-  budget_period: t.Optional(t.UnionEnum(BUDGET_PERIODS, { description: "When spend resets (UTC; weeks start Monday)" })),
+  // Neither a `default` nor t.UnionEnum on update: Elysia fills both into an absent
+  // optional field, so every PATCH (a rename, say) would reset the period to "total".
+  budget_period: t.Optional(
+    t.Union(
+      BUDGET_PERIODS.map((p) => t.Literal(p)),
+      { description: "When spend resets (UTC; weeks start Monday)" },
+    ),
+  ),
 };
 
 export const CreateProxyKeyBody = t.Object(
   {
-    name: Name,
-    provider_key_id: t.String({ maxLength: 64, examples: ["pk_3kTMd9QzA1bc"] }),
+    name: t.Optional(
+      t.String({
+        minLength: 1,
+        maxLength: 200,
+        pattern: NO_CONTROL_CHARS,
+        description: "Required for admin tokens. keys:issue tokens may omit it (a name with their policy's prefix is generated)",
+        examples: ["alice-laptop"],
+      }),
+    ),
+    provider_key_id: t.Optional(
+      t.String({ maxLength: 64, description: "Required for admin tokens unless provider_key is given", examples: ["pk_3kTMd9QzA1bc"] }),
+    ),
+    provider_key: t.Optional(
+      t.String({
+        minLength: 1,
+        maxLength: 200,
+        description: "A provider key id or name, instead of provider_key_id; keys:issue tokens resolve it within their policy only",
+        examples: ["openai-ci"],
+      }),
+    ),
     expires_at: t.Optional(ExpiresAt),
     ttl_seconds: t.Optional(TtlSeconds),
     metadata: t.Optional(Metadata),
@@ -94,6 +117,10 @@ const ProxyKeyFields = {
   id: t.String({ description: "Public key id, the part after kwp_", examples: ["Zk3a9QmP0xYb"] }),
   name: t.String(),
   provider_key_id: t.String(),
+  provider: t.String({
+    description: "The provider behind the key (openai, anthropic, …), so a client knows which SDK settings to use",
+    examples: ["openai"],
+  }),
   key_hint: t.String({ examples: ["kwp_Zk3a9QmP0xYb_…8f2K"] }),
   status: t.UnionEnum(PROXY_KEY_STATUSES, { description: "Derived: revoked, expired, provider-disabled or active" }),
   expires_at: t.Union([t.String({ format: "date-time" }), t.Null()]),
@@ -147,11 +174,13 @@ export interface SpendView {
   periodStartedAt: number;
 }
 
-export function proxyKeyView(row: ProxyKeyRow, status: ProxyKeyStatus, spend: SpendView) {
+/** `provider` comes from the provider key row ("unknown" if it is gone). */
+export function proxyKeyView(row: ProxyKeyRow, status: ProxyKeyStatus, spend: SpendView, provider: string) {
   return {
     id: row.id,
     name: row.name,
     provider_key_id: row.providerKeyId,
+    provider,
     key_hint: row.keyHint,
     status,
     expires_at: iso(row.expiresAt),

@@ -1,12 +1,14 @@
 import { Elysia, t } from "elysia";
 import type { Clock } from "../../clock.ts";
-import type { ProxyKeyFilter, ProxyKeyRow, Store } from "../../db/store.ts";
+import type { ProxyKeyFilter, Store } from "../../db/store.ts";
 import type { BudgetLedger } from "../../limits/budget.ts";
-import { proxyKeyStatus, type ProxyKeyService, type ProxyKeyStatus } from "../../vault/proxy-keys.ts";
+import type { ProxyKeyService, ProxyKeyStatus } from "../../vault/proxy-keys.ts";
 import { adminAuth, type AdminAuthDeps } from "../auth.ts";
 import { errorResponses, unwrap } from "../errors.ts";
 import { PageQuery, readCursor } from "../pagination.ts";
 import { toCsv } from "../csv.ts";
+import { mintProxyKey } from "./mint.ts";
+import { proxyKeyViews } from "./views.ts";
 import {
   BatchCreateBody,
   CreatedProxyKeyView,
@@ -14,7 +16,6 @@ import {
   ProxyKeyListQuery,
   ProxyKeyPage,
   ProxyKeyView,
-  proxyKeyView,
   UpdateProxyKeyBody,
 } from "./model.ts";
 
@@ -43,27 +44,29 @@ export function proxyKeyRoutes(
   service: ProxyKeyService,
   ledger: BudgetLedger,
 ) {
-  const view = (row: ProxyKeyRow) => {
-    const now = auth.clock.now();
-    const providerDisabled = auth.store.providerKeys.byId(row.providerKeyId)?.disabled ?? false;
-    return proxyKeyView(row, proxyKeyStatus(row, providerDisabled, now), ledger.view(row, now));
-  };
+  const { view, createdView } = proxyKeyViews(auth.store, auth.clock, ledger);
   return new Elysia({ name: "admin.proxy-keys", prefix: "/proxy-keys", detail: { tags: ["Proxy keys"] } })
     .use(adminAuth(auth))
     .post(
       "",
       async ({ body, actor, status }) => {
-        const created = unwrap(await service.create(actor.id, body));
-        return status(201, { ...view(created.row), key: created.key });
+        const created = unwrap(await mintProxyKey(auth.store, service, actor, body, auth.clock.now()));
+        return status(201, createdView(created.row, created.key));
       },
       {
-        scope: "admin",
+        scope: ["admin", "keys:issue"],
+        parse: "application/json",
         body: CreateProxyKeyBody,
         response: { 201: CreatedProxyKeyView, ...errorResponses(400, 401, 403, 404, 422) },
         detail: {
           summary: "Mint a proxy key",
-          description:
-            "Returns the full `kwp_…` key once. Give `expires_at` or `ttl_seconds` (not both) for a key that dies on its own.",
+          description: [
+            "Returns the full `kwp_…` key once, with the `provider` behind it. Give `expires_at` or `ttl_seconds` (not both) for a key that dies on its own.",
+            "",
+            "**Admin tokens** give `name` and `provider_key_id` (or `provider_key`, an id or a name).",
+            "",
+            "**keys:issue tokens** (CI) mint only inside their policy: `provider_key` (id or name) must be one of the policy's provider keys; `ttl_seconds` and `budget_usd` default to, and may not exceed, the policy's maxima; the name must start with the policy's `name_prefix` (generated when absent); `allowed_models` defaults to, and must be a subset of, the policy's. Anything beyond answers 403 naming the bound.",
+          ].join("\n"),
         },
       },
     )
@@ -71,7 +74,7 @@ export function proxyKeyRoutes(
       "/batch",
       async ({ body, actor, status, headers }) => {
         const created = unwrap(await service.createBatch(actor.id, body));
-        const data = created.map((c) => ({ ...view(c.row), key: c.key }));
+        const data = created.map((c) => createdView(c.row, c.key));
         if ((headers.accept ?? "").includes("text/csv")) {
           return new Response(toCsv(BATCH_CSV_COLUMNS, data), {
             status: 201,
@@ -85,6 +88,7 @@ export function proxyKeyRoutes(
       },
       {
         scope: "admin",
+        parse: "application/json",
         body: BatchCreateBody,
         response: {
           201: t.Object({ data: t.Array(CreatedProxyKeyView), next_cursor: t.Null() }, { title: "CreatedProxyKeyBatch" }),
@@ -120,6 +124,7 @@ export function proxyKeyRoutes(
     .patch("/:id", ({ params, body, actor }) => view(unwrap(service.update(actor.id, params.id, body))), {
       scope: "admin",
       params: IdParams,
+      parse: "application/json",
       body: UpdateProxyKeyBody,
       response: { 200: ProxyKeyView, ...errorResponses(400, 401, 403, 404, 409, 422) },
       detail: { summary: "Update a proxy key", description: "Rename, change expiry (null clears it) or metadata." },

@@ -1,6 +1,6 @@
 import { Elysia, t } from "elysia";
 import type { RequestLogFilter, RequestLogRow, Store } from "../../db/store.ts";
-import { USAGE_GROUPS } from "../../db/store.ts";
+import { USAGE_GROUPS, type UsageGroup } from "../../db/store.ts";
 import { microsToUsd } from "../../limits/money.ts";
 import type { RequestLogWriter } from "../../telemetry/request-log.ts";
 import { adminAuth, type AdminAuthDeps } from "../auth.ts";
@@ -18,6 +18,14 @@ function parseTime(value: string | undefined, field: string): number | undefined
   if (Number.isNaN(at)) throw new ApiError({ code: "validation_failed", message: `Invalid query parameter ${field}: not an ISO 8601 date-time`, field });
   return at;
 }
+
+/** Each group's field in a usage row: the same names as in a log entry and in UsageRowView. */
+const GROUP_FIELD: Record<UsageGroup, "proxy_key_id" | "provider_key_id" | "model" | "day"> = {
+  proxy_key: "proxy_key_id",
+  provider_key: "provider_key_id",
+  model: "model",
+  day: "day",
+};
 
 const UsageRowView = t.Object(
   {
@@ -97,7 +105,7 @@ export function usageRoutes(auth: AdminAuthDeps & { store: Store }, log: Request
         const rows = auth.store.requestLog.usage(group, filter);
         return {
           data: rows.map((r) => ({
-            [group]: r.group,
+            [GROUP_FIELD[group]]: r.group,
             requests: r.requests,
             input_tokens: r.inputTokens,
             output_tokens: r.outputTokens,
@@ -110,7 +118,12 @@ export function usageRoutes(auth: AdminAuthDeps & { store: Store }, log: Request
       {
         scope: "read",
         query: t.Object({
-          group_by: t.UnionEnum(USAGE_GROUPS, { description: "Group rows by proxy key, provider key, model or UTC day" }),
+          // A union of literals, not t.UnionEnum: Elysia 1.4 fills an absent UnionEnum query
+          // value with its first member, so a forgotten group_by became "proxy_key" silently.
+          group_by: t.Union(
+            USAGE_GROUPS.map((g) => t.Literal(g)),
+            { description: "Group rows by proxy key, provider key, model or UTC day" },
+          ),
           ...TimeRange,
         }),
         response: {

@@ -1,0 +1,156 @@
+import { createRemoteJWKSet, customFetch, errors, jwtVerify, type JWTPayload } from "jose";
+import type { Clock } from "../../clock.ts";
+import { fail, ok, type Result } from "../../errors.ts";
+
+/** Only these: RS256 is what GitHub and GitLab sign with, ES256 the common alternative. Never `none` nor HMAC. */
+export const OIDC_ALGORITHMS = ["RS256", "ES256"] as const;
+/** Seconds of clock skew tolerated on `exp`, `nbf` and `iat`. */
+export const OIDC_CLOCK_TOLERANCE_S = 30;
+/** How long a discovery document is trusted before it is fetched again. */
+const DISCOVERY_TTL_MS = 3_600_000;
+const FETCH_TIMEOUT_MS = 10_000;
+
+export interface OidcVerifierDeps {
+  /** The app's fetch: discovery and JWKS go through it, so tests and offline runs control the network. */
+  fetch: typeof fetch;
+  clock: Clock;
+  allowHttp: boolean;
+}
+
+type KeySet = ReturnType<typeof createRemoteJWKSet>;
+
+interface IssuerKeys {
+  jwks: KeySet;
+  jwksUri: string;
+  discoveredAt: number;
+}
+
+const unauthorized = <T>(why: string) => fail<T>("unauthorized", `Cannot exchange token: ${why}`);
+const unreachable = <T>(issuer: string, why: string) =>
+  fail<T>("bad_gateway", `Cannot exchange token: cannot fetch the signing keys of issuer ${issuer}: ${why}`);
+
+function message(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** Maps jose's failures to one-line reasons; network trouble on our side is 502, a bad token 401. */
+function describe<T>(err: unknown, issuer: string, header: string): Result<T> {
+  if (err instanceof errors.JWTExpired) return unauthorized("token has expired");
+  if (err instanceof errors.JWTClaimValidationFailed) {
+    if (err.claim === "nbf") return unauthorized("token is not valid yet (nbf is in the future)");
+    if (err.claim === "aud") return unauthorized(`token audience ${JSON.stringify(err.payload.aud)} is not accepted for this issuer`);
+    if (err.claim === "iss") return unauthorized(`token issuer ${JSON.stringify(err.payload.iss)} is not trusted`);
+    if (err.reason === "missing") return unauthorized(`token has no ${err.claim} claim`);
+    return unauthorized(`claim ${err.claim} is invalid: ${err.message}`);
+  }
+  if (err instanceof errors.JOSEAlgNotAllowed) {
+    return unauthorized(`algorithm ${header} is not accepted (only ${OIDC_ALGORITHMS.join(", ")})`);
+  }
+  if (err instanceof errors.JWKSNoMatchingKey) return unauthorized("no key in the issuer's JWKS matches the token's kid and alg");
+  if (err instanceof errors.JWKSMultipleMatchingKeys) return unauthorized("the token names no kid and the issuer's JWKS has several keys");
+  if (err instanceof errors.JWSSignatureVerificationFailed) return unauthorized("signature is invalid");
+  if (err instanceof errors.JWSInvalid || err instanceof errors.JWTInvalid) return unauthorized(`token is malformed: ${err.message}`);
+  if (err instanceof errors.JWKSTimeout) return unreachable(issuer, "timed out");
+  // Anything else (fetch failures, non-200 JWKS, unparsable JWKS) is the issuer's side, not the caller's.
+  return unreachable(issuer, message(err));
+}
+
+/**
+ * Verifies OIDC ID tokens from issuers keyward trusts: the JWKS is found
+ * through the issuer's discovery document and cached per issuer (jose's
+ * remote key set refetches on an unknown `kid`, at most every 30 s). Only
+ * issuers named in a trust policy are ever contacted, so a token cannot make
+ * the server fetch a URL of its choosing.
+ */
+export class OidcTokenVerifier {
+  private readonly issuers = new Map<string, IssuerKeys>();
+
+  constructor(private readonly deps: OidcVerifierDeps) {}
+
+  async verify(token: string, issuer: string, audiences: readonly string[]): Promise<Result<JWTPayload>> {
+    const keys = await this.keysOf(issuer);
+    if (!keys.ok) return keys;
+    let header = "?";
+    try {
+      const verified = await jwtVerify(token, keys.value.jwks, {
+        issuer,
+        audience: [...audiences],
+        algorithms: [...OIDC_ALGORITHMS],
+        clockTolerance: OIDC_CLOCK_TOLERANCE_S,
+        currentDate: new Date(this.deps.clock.now()),
+        requiredClaims: ["exp", "jti"],
+      });
+      const iat = verified.payload.iat;
+      if (iat !== undefined && iat * 1000 > this.deps.clock.now() + OIDC_CLOCK_TOLERANCE_S * 1000) {
+        return unauthorized("token was issued in the future (iat)");
+      }
+      return ok(verified.payload);
+    } catch (err) {
+      if (err instanceof errors.JOSEAlgNotAllowed) header = algOf(token);
+      return describe(err, issuer, header);
+    }
+  }
+
+  private async keysOf(issuer: string): Promise<Result<IssuerKeys>> {
+    const known = this.issuers.get(issuer);
+    if (known && this.deps.clock.now() - known.discoveredAt < DISCOVERY_TTL_MS) return ok(known);
+    const jwksUri = await this.discover(issuer);
+    if (!jwksUri.ok) return jwksUri;
+    // Keep the key set (and its cache) when rediscovery finds the same URI.
+    if (known && known.jwksUri === jwksUri.value) {
+      known.discoveredAt = this.deps.clock.now();
+      return ok(known);
+    }
+    const fetchImpl = this.deps.fetch;
+    const jwks = createRemoteJWKSet(new URL(jwksUri.value), {
+      timeoutDuration: FETCH_TIMEOUT_MS,
+      [customFetch]: (url, options) => fetchImpl(url, options),
+    });
+    const entry: IssuerKeys = { jwks, jwksUri: jwksUri.value, discoveredAt: this.deps.clock.now() };
+    this.issuers.set(issuer, entry);
+    return ok(entry);
+  }
+
+  /** `jwks_uri` from `<issuer>/.well-known/openid-configuration`, whose `issuer` must be this one. */
+  private async discover(issuer: string): Promise<Result<string>> {
+    const url = `${issuer.replace(/\/+$/, "")}/.well-known/openid-configuration`;
+    let doc: unknown;
+    try {
+      const response = await this.deps.fetch(url, {
+        headers: { accept: "application/json" },
+        redirect: "manual",
+        signal: AbortSignal.timeout(FETCH_TIMEOUT_MS),
+      });
+      if (response.status !== 200) return unreachable(issuer, `discovery answered ${response.status}`);
+      doc = await response.json();
+    } catch (err) {
+      return unreachable(issuer, `discovery failed: ${message(err)}`);
+    }
+    if (typeof doc !== "object" || doc === null) return unreachable(issuer, "discovery document is not a JSON object");
+    const { issuer: named, jwks_uri: jwksUri } = doc as Record<string, unknown>;
+    if (named !== issuer) return unreachable(issuer, `discovery document names issuer ${JSON.stringify(named)}`);
+    if (typeof jwksUri !== "string") return unreachable(issuer, "discovery document has no jwks_uri");
+    let parsed: URL;
+    try {
+      parsed = new URL(jwksUri);
+    } catch {
+      return unreachable(issuer, "jwks_uri is not a URL");
+    }
+    if (parsed.protocol !== "https:" && !(this.deps.allowHttp && parsed.protocol === "http:")) {
+      return unreachable(issuer, "jwks_uri is not https");
+    }
+    return ok(parsed.href);
+  }
+}
+
+/** The `alg` a token's header claims, for error messages only. */
+function algOf(token: string): string {
+  try {
+    const part = token.split(".")[0] ?? "";
+    const header: unknown = JSON.parse(atob(part.replaceAll("-", "+").replaceAll("_", "/")));
+    if (typeof header === "object" && header !== null && "alg" in header) return JSON.stringify(header.alg);
+  } catch {
+    // Fall through: the header is not readable JSON.
+  }
+  return "?";
+}

@@ -1,0 +1,133 @@
+/**
+ * A client that walks away mid-stream (issue item 4): keyward charges what
+ * was produced (input from the prompt bytes, output one token per content
+ * event, since the usage event never came), logs 499, and releases the rest
+ * of the reservation.
+ */
+import { afterAll, beforeAll, beforeEach, expect, test } from "bun:test";
+import { allLogs, byteLength, chatJson, getKey, micros, postV1, waitFor, waitSettled, type LogEntry } from "../helpers/limits.ts";
+import { createKeyPair, startProxyHarness, type ProxyHarness } from "../helpers/proxy.ts";
+
+let h: ProxyHarness;
+
+beforeAll(async () => {
+  h = await startProxyHarness();
+});
+afterAll(() => h.stop());
+beforeEach(() => h.mock.reset());
+
+async function logOf(proxyKeyId: string): Promise<LogEntry> {
+  let entry: LogEntry | undefined;
+  await waitFor("the aborted request to be logged", async () => {
+    [entry] = await allLogs(h.t, `proxy_key_id=${proxyKeyId}`);
+    return entry !== undefined;
+  });
+  if (!entry) throw new Error("unreachable");
+  return entry;
+}
+
+test("aborted chat stream: charged for what was produced, logged 499, reservation released", async () => {
+  const keys = await createKeyPair(h.t, { base_url: h.mock.baseUrl, proxy: { budget_usd: 1 } });
+  // A long stream: three events, then silence until the client leaves.
+  h.mock.next({ chunks: 50, quiet: { afterEvents: 3, ms: 600_000 } });
+  const controller = new AbortController();
+  const body = chatJson("gpt-4o", 2_000, { stream: true, max_tokens: 1_000 });
+  const response = await postV1(h.baseUrl, keys.proxyKey, "/chat/completions", body, { signal: controller.signal });
+  expect(response.status).toBe(200);
+  const reader = response.body?.getReader();
+  if (!reader) throw new Error("no body");
+  let seen = "";
+  const decoder = new TextDecoder();
+  while ((seen.match(/\n\n/g) ?? []).length < 3) {
+    const { done, value } = await reader.read();
+    if (done) throw new Error("stream ended early");
+    seen += decoder.decode(value, { stream: true });
+  }
+  // While the stream runs, its worst case is held against the budget.
+  const during = await getKey(h.t, keys.proxyKeyId);
+  expect(during.reserved_usd).toBeGreaterThan(0);
+  expect(during.spend_usd).toBe(0);
+
+  controller.abort();
+  await h.mock.waitForCancellation(5_000);
+  const entry = await logOf(keys.proxyKeyId);
+  await waitSettled(h.t);
+
+  expect(entry).toMatchObject({ status: 499, streamed: true, model: "gpt-4o", error_code: "client_closed" });
+  // Input: the forwarded prompt's bytes / 4 (no usage event arrived).
+  const forwarded = h.mock.requests[0]?.body ?? "";
+  expect(entry.input_tokens).toBe(Math.ceil(byteLength(forwarded) / 4));
+  // Output: one token per content event seen: the role event and two text deltas.
+  expect(entry.output_tokens).toBe(3);
+  // gpt-4o: input × 2.5 + output × 10, rounded up per part.
+  const expected = Math.ceil(entry.input_tokens * 2.5) + 3 * 10;
+  expect(micros(entry.cost_usd)).toBe(expected);
+  expect(entry.cost_usd).toBeGreaterThan(0);
+
+  const after = await getKey(h.t, keys.proxyKeyId);
+  expect(after.reserved_usd).toBe(0);
+  expect(micros(after.spend_usd)).toBe(expected);
+  expect(micros(after.budget_remaining_usd ?? -1)).toBe(1_000_000 - expected);
+});
+
+test("aborted stream after the usage arrived: charged the reported usage", async () => {
+  const keys = await createKeyPair(h.t, { base_url: h.mock.baseUrl, proxy: { budget_usd: 1 } });
+  // Anthropic reports input in message_start; the stream then stalls before message_delta.
+  const anthropic = await createKeyPair(h.t, { provider: "anthropic", base_url: h.mock.baseUrl, proxy: { budget_usd: 1 } });
+  h.mock.next({ usage: { input: 300, cached: 0, cacheCreation: 0, output: 50 }, chunks: 10, quiet: { afterEvents: 4, ms: 600_000 } });
+  const controller = new AbortController();
+  const response = await fetch(`${h.url}/v1/messages`, {
+    method: "POST",
+    signal: controller.signal,
+    headers: { "x-api-key": anthropic.proxyKey, "anthropic-version": "2023-06-01", "content-type": "application/json" },
+    body: JSON.stringify({ model: "claude-sonnet-4-6", max_tokens: 200, stream: true, messages: [{ role: "user", content: "q".repeat(1_500) }] }),
+  });
+  expect(response.status).toBe(200);
+  const reader = response.body?.getReader();
+  let seen = "";
+  while (!seen.includes("content_block_delta")) {
+    const chunk = await reader?.read();
+    if (!chunk || chunk.done) throw new Error("stream ended early");
+    seen += new TextDecoder().decode(chunk.value);
+  }
+  controller.abort();
+  const entry = await logOf(anthropic.proxyKeyId);
+  await waitSettled(h.t);
+  expect(entry.status).toBe(499);
+  expect(entry.input_tokens).toBe(300); // reported, not estimated
+  // message_start's provisional output (1) was the last report; one content delta arrived.
+  expect(entry.output_tokens).toBe(1);
+  expect(micros(entry.cost_usd)).toBe(300 * 3 + 15);
+  expect((await getKey(h.t, anthropic.proxyKeyId)).reserved_usd).toBe(0);
+  // The other key was untouched.
+  expect((await getKey(h.t, keys.proxyKeyId)).spend_usd).toBe(0);
+});
+
+test("a client gone before the provider answered: released, logged 499, not charged", async () => {
+  const keys = await createKeyPair(h.t, { base_url: h.mock.baseUrl, proxy: { budget_usd: 1 } });
+  h.mock.next({ headersDelayMs: 60_000 });
+  const controller = new AbortController();
+  const pending = postV1(h.baseUrl, keys.proxyKey, "/chat/completions", chatJson("gpt-4o", 100), { signal: controller.signal }).catch(
+    (e: unknown) => e,
+  );
+  await waitFor("the request to reach the provider", () => h.mock.requests.length === 1);
+  expect((await getKey(h.t, keys.proxyKeyId)).reserved_usd).toBeGreaterThan(0);
+  controller.abort();
+  expect(await pending).toBeInstanceOf(Error);
+  const entry = await logOf(keys.proxyKeyId);
+  await waitSettled(h.t);
+  expect(entry).toMatchObject({ status: 499, cost_usd: 0, error_code: "client_closed" });
+  const key = await getKey(h.t, keys.proxyKeyId);
+  expect(key).toMatchObject({ reserved_usd: 0, spend_usd: 0 });
+});
+
+test("an upstream error releases the reservation and charges nothing", async () => {
+  const keys = await createKeyPair(h.t, { base_url: h.mock.baseUrl, proxy: { budget_usd: 1 } });
+  h.mock.next({ error: { status: 500 } });
+  const response = await postV1(h.baseUrl, keys.proxyKey, "/chat/completions", chatJson("gpt-4o", 100, { stream: true }));
+  expect(response.status).toBe(500);
+  await response.text();
+  await waitSettled(h.t);
+  expect(await getKey(h.t, keys.proxyKeyId)).toMatchObject({ reserved_usd: 0, spend_usd: 0 });
+  expect(await logOf(keys.proxyKeyId)).toMatchObject({ status: 500, cost_usd: 0 });
+});

@@ -1,0 +1,149 @@
+/**
+ * allowed_models and pricing (issue items 1 and 3): a model outside the
+ * allow-list is 403 naming it; a budgeted key refuses a model without a
+ * price until an admin sets one; overrides replace built-in prices and
+ * DELETE brings the built-in back; dated names are priced by their base.
+ */
+import { afterAll, beforeAll, beforeEach, expect, test } from "bun:test";
+import { allLogs, chatJson, getKey, micros, postV1, waitSettled } from "../helpers/limits.ts";
+import { createKeyPair, expectProxyError, startProxyHarness, type KeyPair, type ProxyHarness } from "../helpers/proxy.ts";
+
+let h: ProxyHarness;
+
+// Realistic usage for a 2000-character prompt with max_tokens 500.
+const USAGE = { input: 1_000, output: 400, cached: 0 };
+
+beforeAll(async () => {
+  h = await startProxyHarness({ mock: { usage: USAGE } });
+});
+afterAll(() => h.stop());
+beforeEach(() => h.mock.reset());
+
+async function send(keys: KeyPair, model: string) {
+  const response = await postV1(h.baseUrl, keys.proxyKey, "/chat/completions", chatJson(model, 2_000, { max_tokens: 500 }));
+  return { status: response.status, headers: response.headers, text: await response.text() };
+}
+
+async function lastCost(keys: KeyPair): Promise<number> {
+  await waitSettled(h.t);
+  const [latest] = await allLogs(h.t, `proxy_key_id=${keys.proxyKeyId}`);
+  if (!latest) throw new Error("no log entry");
+  return micros(latest.cost_usd);
+}
+
+test("allowed_models: another model is 403 model_not_allowed naming it, and never forwarded", async () => {
+  const keys = await createKeyPair(h.t, { base_url: h.mock.baseUrl, proxy: { allowed_models: ["gpt-4o-mini", "gpt-4o"] } });
+  expect((await send(keys, "gpt-4o-mini")).status).toBe(200);
+  expect((await send(keys, "gpt-4o")).status).toBe(200);
+  const refused = await send(keys, "gpt-4.1");
+  const body = expectProxyError(refused, 403, "model_not_allowed");
+  expect(body.error.message).toContain("gpt-4.1");
+  // Exact names: a dated variant of an allowed model is another model.
+  expectProxyError(await send(keys, "gpt-4o-2024-08-06"), 403, "model_not_allowed");
+  expect(h.mock.requests.map((r) => r.json?.model)).toEqual(["gpt-4o-mini", "gpt-4o"]);
+  const [latest] = await allLogs(h.t, `proxy_key_id=${keys.proxyKeyId}`);
+  expect(latest).toMatchObject({ status: 403, error_code: "model_not_allowed", model: "gpt-4o-2024-08-06" });
+});
+
+test("allowed_models: an empty list allows nothing; PATCH null lifts the restriction", async () => {
+  const keys = await createKeyPair(h.t, { base_url: h.mock.baseUrl, proxy: { allowed_models: [] } });
+  expectProxyError(await send(keys, "gpt-4o-mini"), 403, "model_not_allowed");
+  const patched = await h.t.call("PATCH", `/api/proxy-keys/${keys.proxyKeyId}`, { allowed_models: null });
+  expect(patched.json.allowed_models).toBeNull();
+  expect((await send(keys, "gpt-4o-mini")).status).toBe(200);
+});
+
+test("a budgeted key refuses a model without a price; PUT /api/prices fixes it, DELETE undoes it", async () => {
+  const budgeted = await createKeyPair(h.t, { base_url: h.mock.baseUrl, proxy: { budget_usd: 5 } });
+  const free = await createKeyPair(h.t, { base_url: h.mock.baseUrl });
+
+  const refused = await send(budgeted, "acme-large");
+  expect(expectProxyError(refused, 403, "model_price_unknown").error.message).toContain("acme-large");
+  expect(h.mock.requests.length).toBe(0);
+  // A key without a budget is not refused (and its request costs nothing known).
+  expect((await send(free, "acme-large")).status).toBe(200);
+  expect(await lastCost(free)).toBe(0);
+
+  const put = await h.t.call("PUT", "/api/prices/acme-large", {
+    input_per_million_usd: 4,
+    output_per_million_usd: 20,
+    cached_input_per_million_usd: 1,
+  });
+  expect(put.status).toBe(200);
+  expect(put.json).toEqual({
+    model: "acme-large",
+    input_per_million_usd: 4,
+    cached_input_per_million_usd: 1,
+    output_per_million_usd: 20,
+    source: "override",
+  });
+  expect((await send(budgeted, "acme-large")).status).toBe(200);
+  // 1000 × 4 + 400 × 20 = 12000 µ$.
+  expect(await lastCost(budgeted)).toBe(12_000);
+  expect(micros((await getKey(h.t, budgeted.proxyKeyId)).spend_usd)).toBe(12_000);
+
+  const del = await h.t.call("DELETE", "/api/prices/acme-large");
+  expect(del.status).toBe(200);
+  expect(del.json).toEqual({ deleted: true, model: "acme-large" });
+  expectProxyError(await send(budgeted, "acme-large"), 403, "model_price_unknown");
+  expect((await h.t.call("DELETE", "/api/prices/acme-large")).status).toBe(404);
+});
+
+test("overriding a built-in price changes what requests cost; DELETE restores the built-in price", async () => {
+  const keys = await createKeyPair(h.t, { base_url: h.mock.baseUrl, proxy: { budget_usd: 5 } });
+  // Built-in gpt-4o: 1000 × 2.5 + 400 × 10 = 6500 µ$.
+  expect((await send(keys, "gpt-4o")).status).toBe(200);
+  expect(await lastCost(keys)).toBe(6_500);
+
+  const put = await h.t.call("PUT", "/api/prices/gpt-4o", { input_per_million_usd: 1, output_per_million_usd: 2 });
+  expect(put.json).toMatchObject({ model: "gpt-4o", input_per_million_usd: 1, output_per_million_usd: 2, cached_input_per_million_usd: null, source: "override" });
+  expect((await send(keys, "gpt-4o")).status).toBe(200);
+  expect(await lastCost(keys)).toBe(1_000 + 800);
+  // The dated snapshot follows the override of its base entry.
+  expect((await send(keys, "gpt-4o-2024-08-06")).status).toBe(200);
+  expect(await lastCost(keys)).toBe(1_800);
+
+  const listed = await h.t.call("GET", "/api/prices");
+  expect(listed.json.data.find((p: { model: string }) => p.model === "gpt-4o")).toMatchObject({ source: "override", input_per_million_usd: 1 });
+
+  expect((await h.t.call("DELETE", "/api/prices/gpt-4o")).status).toBe(200);
+  expect((await send(keys, "gpt-4o")).status).toBe(200);
+  expect(await lastCost(keys)).toBe(6_500);
+  const restored = await h.t.call("GET", "/api/prices");
+  expect(restored.json.data.find((p: { model: string }) => p.model === "gpt-4o")).toEqual({
+    model: "gpt-4o",
+    input_per_million_usd: 2.5,
+    cached_input_per_million_usd: 1.25,
+    output_per_million_usd: 10,
+    source: "builtin",
+  });
+});
+
+test("dated model names are priced as their base entry (gpt-4o-2024-08-06 as gpt-4o)", async () => {
+  const keys = await createKeyPair(h.t, { base_url: h.mock.baseUrl, proxy: { budget_usd: 5 } });
+  expect((await send(keys, "gpt-4o-2024-08-06")).status).toBe(200);
+  expect(await lastCost(keys)).toBe(6_500);
+  expect((await send(keys, "gpt-4o-mini-2024-07-18")).status).toBe(200);
+  // gpt-4o-mini, not gpt-4o: 1000 × 0.15 + 400 × 0.6 = 390 µ$.
+  expect(await lastCost(keys)).toBe(390);
+  // An unknown base stays unknown, dated or not.
+  expectProxyError(await send(keys, "acme-small-2024-08-06"), 403, "model_price_unknown");
+});
+
+test("GET /api/prices lists built-ins with USD per million; bad PUT bodies are 422", async () => {
+  const listed = await h.t.call("GET", "/api/prices");
+  expect(listed.status).toBe(200);
+  const models = (listed.json.data as Array<{ model: string }>).map((p) => p.model);
+  expect(models).toContain("gpt-4o-mini");
+  expect(models).toContain("claude-sonnet-4");
+  expect(listed.json.data.find((p: { model: string }) => p.model === "gpt-4o-mini")).toEqual({
+    model: "gpt-4o-mini",
+    input_per_million_usd: 0.15,
+    cached_input_per_million_usd: 0.075,
+    output_per_million_usd: 0.6,
+    source: "builtin",
+  });
+  expect((await h.t.call("PUT", "/api/prices/x", { input_per_million_usd: -1, output_per_million_usd: 1 })).status).toBe(422);
+  expect((await h.t.call("PUT", "/api/prices/x", { input_per_million_usd: 1 })).status).toBe(422);
+  expect((await h.t.call("PUT", "/api/prices/x", { input_per_million_usd: 1, output_per_million_usd: 1, extra: 1 })).status).toBe(422);
+});

@@ -1,0 +1,105 @@
+/**
+ * Spend survives a restart (issue items 2 and 5): settled spend is written
+ * with the request log, `close()` flushes what is queued, and a new process
+ * on the same data dir and master key starts from the same spend, the same
+ * period, the same log, and keeps enforcing the budget.
+ */
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { createTestApp, TestClock, type TestApp } from "../helpers/app.ts";
+import { allLogs, chatJson, getKey, micros } from "../helpers/limits.ts";
+import { startMockProvider, type MockProvider } from "../helpers/mock-provider.ts";
+
+let mock: MockProvider;
+const toClean: TestApp[] = [];
+
+beforeAll(async () => {
+  // 200 in, 100 out of gpt-4o-mini: 30 + 60 = 90 µ$ per request; each reserves ~219 µ$.
+  mock = await startMockProvider({ usage: { input: 200, output: 100 } });
+});
+afterAll(async () => {
+  for (const t of toClean) t.cleanup();
+  await mock.stop();
+});
+
+const body = (extra: Record<string, unknown> = {}) => chatJson("gpt-4o-mini", 1_000, { max_tokens: 100, ...extra });
+
+test("spend, period and log survive close() and reopening the data dir", async () => {
+  const clock = new TestClock();
+  // A flush interval far beyond the test: only close() can have written the spend.
+  const config = { logFlushIntervalMs: 3_600_000 };
+  const first = await createTestApp({ clock, config });
+  const provider = await first.call("POST", "/api/provider-keys", { name: "p", provider: "openai", key: "sk-restart-test-0123456789", base_url: mock.baseUrl });
+  expect(provider.status).toBe(201);
+  // 500 µ$ fits four sequential requests (the fifth would need 360 + 219).
+  const total = await first.call("POST", "/api/proxy-keys", { name: "total", provider_key_id: provider.json.id, budget_usd: 0.0005 });
+  const daily = await first.call("POST", "/api/proxy-keys", {
+    name: "daily",
+    provider_key_id: provider.json.id,
+    budget_usd: 1,
+    budget_period: "daily",
+  });
+
+  expect((await first.call("POST", "/v1/chat/completions", body(), { token: total.json.key })).status).toBe(200);
+  const streamed = await first.call("POST", "/v1/chat/completions", body({ stream: true }), { token: total.json.key });
+  expect(streamed.status).toBe(200);
+  expect(streamed.text).toContain("[DONE]");
+  for (let i = 0; i < 3; i++) {
+    expect((await first.call("POST", "/v1/chat/completions", body(), { token: daily.json.key })).status).toBe(200);
+  }
+  const before = { total: await getKey(first, total.json.id), daily: await getKey(first, daily.json.id) };
+  expect(micros(before.total.spend_usd)).toBe(180);
+  expect(micros(before.daily.spend_usd)).toBe(270);
+  first.close();
+
+  const second = await createTestApp({ clock, config, dataDir: first.dataDir, masterKey: first.masterKey, rootToken: first.rootToken });
+  toClean.push(second);
+  const after = { total: await getKey(second, total.json.id), daily: await getKey(second, daily.json.id) };
+  expect(after.total).toMatchObject({
+    spend_usd: before.total.spend_usd,
+    budget_remaining_usd: before.total.budget_remaining_usd,
+    period_started_at: before.total.period_started_at,
+    reserved_usd: 0,
+  });
+  expect(after.daily).toMatchObject({
+    spend_usd: before.daily.spend_usd,
+    period_started_at: "2026-01-15T00:00:00.000Z",
+  });
+  const logs = await allLogs(second);
+  expect(logs.length).toBe(5);
+  expect(logs.reduce((sum, l) => sum + micros(l.cost_usd), 0)).toBe(450);
+
+  // The budget goes on from where it was: two more fit, the fifth does not.
+  expect((await second.call("POST", "/v1/chat/completions", body(), { token: total.json.key })).status).toBe(200);
+  expect((await second.call("POST", "/v1/chat/completions", body(), { token: total.json.key })).status).toBe(200);
+  const refused = await second.call("POST", "/v1/chat/completions", body(), { token: total.json.key });
+  expect(refused.status).toBe(429);
+  expect(refused.json.error.code).toBe("insufficient_quota");
+  expect(micros((await getKey(second, total.json.id)).spend_usd)).toBe(360);
+});
+
+test("a period that rolled over while the server was down starts from zero", async () => {
+  const clock = new TestClock();
+  const first = await createTestApp({ clock });
+  const provider = await first.call("POST", "/api/provider-keys", { name: "p", provider: "openai", key: "sk-restart-test-0123456789", base_url: mock.baseUrl });
+  const daily = await first.call("POST", "/api/proxy-keys", {
+    name: "daily",
+    provider_key_id: provider.json.id,
+    budget_usd: 1,
+    budget_period: "daily",
+  });
+  expect((await first.call("POST", "/v1/chat/completions", body(), { token: daily.json.key })).status).toBe(200);
+  first.close();
+
+  clock.current = Date.UTC(2026, 0, 17, 9, 0, 0);
+  const second = await createTestApp({ clock, dataDir: first.dataDir, masterKey: first.masterKey, rootToken: first.rootToken });
+  expect(await getKey(second, daily.json.id)).toMatchObject({ spend_usd: 0, period_started_at: "2026-01-17T00:00:00.000Z" });
+  expect((await second.call("POST", "/v1/chat/completions", body(), { token: daily.json.key })).status).toBe(200);
+  second.close();
+
+  // The rollover itself was written too: a third start sees the new period and its spend.
+  const third = await createTestApp({ clock, dataDir: first.dataDir, masterKey: first.masterKey, rootToken: first.rootToken });
+  toClean.push(third);
+  const key = await getKey(third, daily.json.id);
+  expect(key.period_started_at).toBe("2026-01-17T00:00:00.000Z");
+  expect(micros(key.spend_usd)).toBe(90);
+});

@@ -1,0 +1,79 @@
+/**
+ * A flood of wrong secrets for a real key id (well-formed, valid checksums)
+ * must neither burn the CPU on argon2 nor lock out the client whose key is
+ * already verified (DESIGN §3 step 4). Counts only, no timings: the latency
+ * side belongs to the benchmark.
+ */
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { generateKey } from "../../src/vault/key-format.ts";
+import { chatBody, createKeyPair, expectProxyError, startProxyHarness, type KeyPair, type ProxyHarness } from "../helpers/proxy.ts";
+
+/** Proxy keys: 5 unverified tries per key id per minute (src/app.ts). */
+const THROTTLE_ALLOWANCE = 5;
+const WRONG = 500;
+const VALID = 50;
+
+let h: ProxyHarness;
+let keys: KeyPair;
+
+beforeAll(async () => {
+  h = await startProxyHarness();
+  keys = await createKeyPair(h.t, { base_url: h.mock.baseUrl });
+});
+afterAll(() => h.stop());
+
+/** Straight into the app (no client-side fetch cap); upstream calls are real HTTP to the mock. */
+async function send(token: string): Promise<{ status: number; headers: Headers; text: string }> {
+  const response = await h.t.app.handle(
+    new Request("http://localhost/v1/chat/completions", {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+      body: chatBody(),
+    }),
+  );
+  return { status: response.status, headers: response.headers, text: await response.text() };
+}
+
+test(`${WRONG} wrong secrets for a verified key's id: all 401, argon2 at most ${THROTTLE_ALLOWANCE} times, the real client unaffected`, async () => {
+  const verifier = h.t.services.proxyVerifier;
+  // Warm-up: the real key is verified once and cached.
+  expect((await send(keys.proxyKey)).status).toBe(200);
+  const before = verifier.argon2Runs;
+  h.mock.reset();
+
+  const wrongTokens = Array.from({ length: WRONG }, () => generateKey("proxy", keys.proxyKeyId).token);
+  expect(new Set(wrongTokens).size).toBe(WRONG);
+  expect(wrongTokens).not.toContain(keys.proxyKey);
+
+  // Interleave: one valid request after every 10 wrong ones, all in flight together.
+  const pending: Array<Promise<{ kind: "wrong" | "valid"; status: number; text: string; headers: Headers }>> = [];
+  for (let i = 0; i < WRONG; i++) {
+    const token = wrongTokens[i] as string;
+    pending.push(send(token).then((r) => ({ kind: "wrong" as const, ...r })));
+    if (i % (WRONG / VALID) === 0) pending.push(send(keys.proxyKey).then((r) => ({ kind: "valid" as const, ...r })));
+  }
+  const results = await Promise.all(pending);
+
+  const wrong = results.filter((r) => r.kind === "wrong");
+  const valid = results.filter((r) => r.kind === "valid");
+  expect(wrong).toHaveLength(WRONG);
+  expect(valid).toHaveLength(VALID);
+  for (const r of wrong) {
+    const body = expectProxyError(r, 401, "invalid_api_key");
+    // Throttled or checked, the answer is the same as for an unknown id.
+    expect(body.error.message).toBe("Cannot verify proxy key: key is invalid");
+  }
+  for (const r of valid) {
+    if (r.status !== 200) throw new Error(`valid request got ${r.status}: ${r.text}`);
+  }
+  expect(verifier.argon2Runs - before).toBeLessThanOrEqual(THROTTLE_ALLOWANCE);
+  expect(verifier.argon2Runs - before).toBeGreaterThan(0);
+  // Only the valid requests reached the provider.
+  expect(h.mock.requests).toHaveLength(VALID);
+  for (const rec of h.mock.requests) expect(rec.headers.authorization).toBe(`Bearer ${keys.providerSecret}`);
+
+  // And after the flood the real key still works, still without argon2.
+  const runs = verifier.argon2Runs;
+  expect((await send(keys.proxyKey)).status).toBe(200);
+  expect(verifier.argon2Runs).toBe(runs);
+});

@@ -1,0 +1,158 @@
+/**
+ * The budget ledger (src/limits/budget.ts) on its own: reserve-then-settle,
+ * release, Retry-After only when a period reset can help, rollover, and the
+ * spend rows handed to the request-log flush.
+ */
+import { describe, expect, test } from "bun:test";
+import type { ProxyKeyRow } from "../../src/db/store.ts";
+import { BudgetLedger } from "../../src/limits/budget.ts";
+import { periodStart, type BudgetPeriod } from "../../src/limits/period.ts";
+
+const NOW = Date.UTC(2026, 0, 15, 12, 0, 0); // a Thursday
+const HOUR = 3_600_000;
+
+function key(budgetMicros: number | null, period: BudgetPeriod = "total", spendMicros = 0): ProxyKeyRow {
+  return {
+    id: `k-${Math.random().toString(36).slice(2)}`,
+    name: "k",
+    providerKeyId: "p",
+    secretHash: "",
+    keyHint: "",
+    expiresAt: null,
+    revokedAt: null,
+    metadata: null,
+    createdBy: null,
+    createdAt: NOW - 30 * 24 * HOUR,
+    updatedAt: NOW,
+    allowedModels: null,
+    rpm: null,
+    tpm: null,
+    maxConcurrency: null,
+    budgetMicros,
+    budgetPeriod: period,
+    spendMicros,
+    periodStartedAt: periodStart(period, NOW),
+  };
+}
+
+describe("BudgetLedger", () => {
+  test("reservations hold budget until settled; settle charges the real cost only", () => {
+    const ledger = new BudgetLedger();
+    const row = key(1_000);
+    const a = ledger.reserve(row, 400, NOW);
+    const b = ledger.reserve(row, 400, NOW);
+    expect(a.ok && b.ok).toBe(true);
+    // 800 held: another 400 does not fit although nothing is spent yet.
+    const c = ledger.reserve(row, 400, NOW);
+    expect(c.ok).toBe(false);
+    if (!c.ok) {
+      expect(c.remainingMicros).toBe(200);
+      expect(c.reservedMicros).toBe(800);
+      expect(c.retryAfterSeconds).toBeUndefined(); // total budgets never reset
+    }
+    if (!a.ok || !b.ok) throw new Error("unreachable");
+    ledger.settle(row, a.reservation, 150, NOW);
+    expect(ledger.view(row, NOW)).toMatchObject({ spendMicros: 150, reservedMicros: 400 });
+    // Settling twice changes nothing.
+    ledger.settle(row, a.reservation, 150, NOW);
+    expect(ledger.view(row, NOW)).toMatchObject({ spendMicros: 150, reservedMicros: 400 });
+    ledger.release(b.reservation);
+    expect(ledger.view(row, NOW)).toMatchObject({ spendMicros: 150, reservedMicros: 0 });
+    // A released reservation cannot be settled afterwards.
+    ledger.settle(row, b.reservation, 999, NOW);
+    expect(ledger.view(row, NOW)).toMatchObject({ spendMicros: 150, reservedMicros: 0 });
+  });
+
+  test("an exact fit is admitted; one micro-dollar more is not", () => {
+    const ledger = new BudgetLedger();
+    const row = key(1_000, "total", 400);
+    expect(ledger.reserve(row, 601, NOW).ok).toBe(false);
+    expect(ledger.reserve(row, 600, NOW).ok).toBe(true);
+    expect(ledger.reserve(row, 1, NOW).ok).toBe(false);
+  });
+
+  test("free requests (estimate 0) are never refused, even with the budget gone", () => {
+    const ledger = new BudgetLedger();
+    const row = key(100, "daily", 100);
+    expect(ledger.reserve(row, 0, NOW).ok).toBe(true);
+    const zero = key(0);
+    expect(ledger.reserve(zero, 0, NOW).ok).toBe(true);
+    expect(ledger.reserve(zero, 1, NOW).ok).toBe(false);
+  });
+
+  test("keys without a budget always fit", () => {
+    const ledger = new BudgetLedger();
+    const row = key(null);
+    expect(ledger.reserve(row, Number.MAX_SAFE_INTEGER, NOW).ok).toBe(true);
+  });
+
+  test("Retry-After points at the period end, but only if the request fits a fresh period", () => {
+    const ledger = new BudgetLedger();
+    const daily = key(1_000, "daily", 900);
+    const refused = ledger.reserve(daily, 500, NOW);
+    expect(refused.ok).toBe(false);
+    if (!refused.ok) expect(refused.retryAfterSeconds).toBe(12 * 3600); // 12:00 → midnight UTC
+    const tooBig = ledger.reserve(daily, 1_001, NOW);
+    expect(tooBig.ok).toBe(false);
+    if (!tooBig.ok) expect(tooBig.retryAfterSeconds).toBeUndefined();
+
+    const weekly = ledger.reserve(key(1_000, "weekly", 1_000), 1, NOW);
+    if (weekly.ok) throw new Error("expected a refusal");
+    expect(weekly.retryAfterSeconds).toBe(3.5 * 24 * 3600); // Thursday noon → Monday 00:00
+
+    const monthly = ledger.reserve(key(1_000, "monthly", 1_000), 1, NOW);
+    if (monthly.ok) throw new Error("expected a refusal");
+    expect(monthly.retryAfterSeconds).toBe(16.5 * 24 * 3600); // Jan 15 noon → Feb 1
+
+    const late = ledger.reserve(key(1_000, "daily", 1_000), 1, Date.UTC(2026, 0, 15, 23, 59, 59, 500));
+    if (late.ok) throw new Error("expected a refusal");
+    expect(late.retryAfterSeconds).toBe(1); // never 0
+  });
+
+  test("spend resets at the period boundary and the new period is reported", () => {
+    const ledger = new BudgetLedger();
+    const row = key(1_000, "daily");
+    const r = ledger.reserve(row, 800, NOW);
+    if (!r.ok) throw new Error("expected admission");
+    ledger.settle(row, r.reservation, 700, NOW);
+    expect(ledger.reserve(row, 800, NOW + 11 * HOUR).ok).toBe(false);
+    const midnight = Date.UTC(2026, 0, 16);
+    expect(ledger.view(row, midnight - 1)).toMatchObject({ spendMicros: 700, periodStartedAt: Date.UTC(2026, 0, 15) });
+    expect(ledger.view(row, midnight)).toMatchObject({ spendMicros: 0, periodStartedAt: midnight });
+    expect(ledger.reserve(row, 800, midnight).ok).toBe(true);
+  });
+
+  test("a request reserved before midnight and settled after is charged to the new day", () => {
+    const ledger = new BudgetLedger();
+    const row = key(1_000, "daily");
+    const r = ledger.reserve(row, 800, Date.UTC(2026, 0, 15, 23, 59, 59));
+    if (!r.ok) throw new Error("expected admission");
+    const after = Date.UTC(2026, 0, 16, 0, 0, 1);
+    ledger.settle(row, r.reservation, 300, after);
+    expect(ledger.view(row, after)).toMatchObject({ spendMicros: 300, reservedMicros: 0 });
+  });
+
+  test("switching to a longer period keeps what was spent", () => {
+    const ledger = new BudgetLedger();
+    const row = key(1_000, "daily");
+    const r = ledger.reserve(row, 500, NOW);
+    if (!r.ok) throw new Error("expected admission");
+    ledger.settle(row, r.reservation, 500, NOW);
+    const monthly = { ...row, budgetPeriod: "monthly" as const };
+    expect(ledger.view(monthly, NOW)).toMatchObject({ spendMicros: 500, periodStartedAt: Date.UTC(2026, 0, 1) });
+  });
+
+  test("drain hands over changed spend once; requeue hands it over again", () => {
+    const ledger = new BudgetLedger();
+    const row = key(1_000, "total", 50);
+    const r = ledger.reserve(row, 100, NOW);
+    if (!r.ok) throw new Error("expected admission");
+    expect(ledger.drain()).toEqual([]); // a reservation is not spend
+    ledger.settle(row, r.reservation, 30, NOW);
+    const drained = ledger.drain();
+    expect(drained).toEqual([{ id: row.id, spendMicros: 80, periodStartedAt: 0 }]);
+    expect(ledger.drain()).toEqual([]);
+    ledger.requeue(drained);
+    expect(ledger.drain()).toEqual(drained);
+  });
+});

@@ -1,0 +1,151 @@
+import { beforeAll, describe, expect, test } from "bun:test";
+import { hashSecret } from "../../src/vault/hashing.ts";
+import { generateKey, type ParsedKey } from "../../src/vault/key-format.ts";
+import { SecretVerifier } from "../../src/vault/verifier.ts";
+import { TestClock } from "../helpers/app.ts";
+
+const WINDOW_MS = 60_000;
+
+function makeVerifier(clock = new TestClock(), maxFailures = 3) {
+  return new SecretVerifier({ clock, maxConcurrent: 2, maxFailures, failureWindowMs: WINDOW_MS });
+}
+
+/** Same id, another secret: a well-formed token that is simply wrong. */
+const wrongFor = (key: ParsedKey) => generateKey(key.kind, key.id);
+
+describe("SecretVerifier", () => {
+  let key: ParsedKey;
+  let phc: string;
+
+  beforeAll(async () => {
+    key = generateKey("proxy");
+    phc = await hashSecret(key.secret);
+  });
+
+  const verifyKey = (v: SecretVerifier, k: ParsedKey) => v.verify(k.id, k.token, k.secret, phc);
+
+  test("the right secret is valid; argon2 runs once, then the cache answers", async () => {
+    const v = makeVerifier();
+    expect(v.checkCached(key.id, key.token)).toBeUndefined();
+    expect(await verifyKey(v, key)).toBe("valid");
+    expect(v.argon2Runs).toBe(1);
+    for (let i = 0; i < 5; i++) expect(await verifyKey(v, key)).toBe("valid");
+    expect(v.argon2Runs).toBe(1);
+    expect(v.checkCached(key.id, key.token)).toBe(true);
+  });
+
+  test("a wrong secret is invalid", async () => {
+    const v = makeVerifier();
+    expect(await verifyKey(v, wrongFor(key))).toBe("invalid");
+    expect(v.argon2Runs).toBe(1);
+    expect(v.checkCached(key.id, key.token)).toBeUndefined();
+  });
+
+  test("a malformed hash reads as invalid, not as an exception", async () => {
+    const v = makeVerifier();
+    expect(await v.verify(key.id, key.token, key.secret, "not-a-phc-string")).toBe("invalid");
+  });
+
+  test("a wrong token for a verified id is invalid and does not evict the valid one", async () => {
+    const v = makeVerifier();
+    expect(await verifyKey(v, key)).toBe("valid");
+    const wrong = wrongFor(key);
+    expect(v.checkCached(key.id, wrong.token)).toBe(false);
+    expect(await verifyKey(v, wrong)).toBe("invalid");
+    expect(v.argon2Runs).toBe(2);
+    expect(v.checkCached(key.id, key.token)).toBe(true);
+    expect(await verifyKey(v, key)).toBe("valid");
+    expect(v.argon2Runs).toBe(2);
+  });
+
+  test("concurrent first verifications of one token share one argon2 run", async () => {
+    const v = makeVerifier();
+    const outcomes = await Promise.all(Array.from({ length: 8 }, () => verifyKey(v, key)));
+    expect(outcomes).toEqual(Array(8).fill("valid"));
+    expect(v.argon2Runs).toBe(1);
+  });
+
+  test("concurrent wrong tokens of one id share a run per token", async () => {
+    const v = makeVerifier(new TestClock(), 10);
+    const wrong = wrongFor(key);
+    const outcomes = await Promise.all(Array.from({ length: 4 }, () => verifyKey(v, wrong)));
+    expect(outcomes).toEqual(Array(4).fill("invalid"));
+    expect(v.argon2Runs).toBe(1);
+  });
+
+  test("failures beyond maxFailures in the window are throttled without running argon2", async () => {
+    const v = makeVerifier(new TestClock(), 3);
+    for (let i = 0; i < 3; i++) expect(await verifyKey(v, wrongFor(key))).toBe("invalid");
+    expect(v.argon2Runs).toBe(3);
+    for (let i = 0; i < 5; i++) expect(await verifyKey(v, wrongFor(key))).toBe("throttled");
+    // Even the right secret waits out the window when it was never verified here.
+    expect(await verifyKey(v, key)).toBe("throttled");
+    expect(v.argon2Runs).toBe(3);
+  });
+
+  test("a burst of different wrong secrets cannot start more than maxFailures argon2 runs", async () => {
+    const v = makeVerifier(new TestClock(), 3);
+    const outcomes = await Promise.all(Array.from({ length: 10 }, () => verifyKey(v, wrongFor(key))));
+    expect(outcomes.filter((o) => o === "invalid")).toHaveLength(3);
+    expect(outcomes.filter((o) => o === "throttled")).toHaveLength(7);
+    expect(v.argon2Runs).toBe(3);
+  });
+
+  test("the throttle is per key id", async () => {
+    const v = makeVerifier(new TestClock(), 2);
+    const other = generateKey("proxy");
+    const otherPhc = await hashSecret(other.secret);
+    for (let i = 0; i < 3; i++) await verifyKey(v, wrongFor(key));
+    expect(await verifyKey(v, wrongFor(key))).toBe("throttled");
+    expect(await v.verify(other.id, other.token, other.secret, otherPhc)).toBe("valid");
+  });
+
+  test("a verified client is not locked out by a flood of wrong secrets for its id", async () => {
+    const v = makeVerifier(new TestClock(), 3);
+    expect(await verifyKey(v, key)).toBe("valid");
+    for (let i = 0; i < 6; i++) await verifyKey(v, wrongFor(key));
+    expect(await verifyKey(v, wrongFor(key))).toBe("throttled");
+    const runs = v.argon2Runs;
+    expect(await verifyKey(v, key)).toBe("valid");
+    expect(v.argon2Runs).toBe(runs);
+  });
+
+  test("the throttle lifts when the window has passed", async () => {
+    const clock = new TestClock();
+    const v = makeVerifier(clock, 3);
+    for (let i = 0; i < 3; i++) await verifyKey(v, wrongFor(key));
+    expect(await verifyKey(v, key)).toBe("throttled");
+    clock.advance(WINDOW_MS - 1);
+    expect(await verifyKey(v, key)).toBe("throttled");
+    expect(v.argon2Runs).toBe(3);
+    clock.advance(1);
+    expect(await verifyKey(v, key)).toBe("valid");
+    expect(v.argon2Runs).toBe(4);
+  });
+
+  test("a success resets the failure count", async () => {
+    const v = makeVerifier(new TestClock(), 3);
+    for (let i = 0; i < 2; i++) await verifyKey(v, wrongFor(key));
+    expect(await verifyKey(v, key)).toBe("valid");
+    // Three more wrong attempts run argon2 again: the earlier two were forgotten.
+    for (let i = 0; i < 3; i++) expect(await verifyKey(v, wrongFor(key))).toBe("invalid");
+    expect(await verifyKey(v, wrongFor(key))).toBe("throttled");
+  });
+
+  test("forget() drops the cached verification", async () => {
+    const v = makeVerifier();
+    expect(await verifyKey(v, key)).toBe("valid");
+    v.forget(key.id);
+    expect(v.checkCached(key.id, key.token)).toBeUndefined();
+    expect(await verifyKey(v, key)).toBe("valid");
+    expect(v.argon2Runs).toBe(2);
+  });
+
+  test("forget() also clears the throttle", async () => {
+    const v = makeVerifier(new TestClock(), 3);
+    for (let i = 0; i < 3; i++) await verifyKey(v, wrongFor(key));
+    expect(await verifyKey(v, key)).toBe("throttled");
+    v.forget(key.id);
+    expect(await verifyKey(v, key)).toBe("valid");
+  });
+});
