@@ -183,11 +183,11 @@ export type IssueFormat = (typeof ISSUE_FORMATS)[number];
 /** Where `keyward issue --oidc` gets the CI's ID token. */
 export type IdTokenSource =
   | { from: "env"; name: string; value: string }
-  | { from: "github"; requestUrl: string; requestToken: string };
+  | { from: "github"; requestUrl: string; requestToken: string; audience: string };
 
 export type IssueMode =
   | { kind: "token"; token: string; providerKey: string; ttlSeconds?: number; budgetUsd?: number; models?: string[]; name?: string }
-  | { kind: "oidc"; audience: string; idToken: IdTokenSource };
+  | { kind: "oidc"; idToken: IdTokenSource };
 
 export interface IssueConfig {
   /** Without a trailing slash. */
@@ -229,6 +229,7 @@ function issueUrl(flags: Record<string, string | boolean | undefined>, env: Env)
   return `${url.origin}${url.pathname.replace(/\/+$/, "")}`;
 }
 
+/** From --id-token-env (the token's audience was chosen where it was made), or GitHub's endpoint for --audience. */
 function idTokenSource(flags: Record<string, string | boolean | undefined>, env: Env): IdTokenSource {
   const name = text(flags, "id-token-env");
   if (name !== undefined) {
@@ -243,7 +244,9 @@ function idTokenSource(flags: Record<string, string | boolean | undefined>, env:
       "Cannot get an OIDC token: ACTIONS_ID_TOKEN_REQUEST_URL/ACTIONS_ID_TOKEN_REQUEST_TOKEN are unset (give the GitHub Actions job `permissions: id-token: write`, or pass --id-token-env NAME elsewhere)",
     );
   }
-  return { from: "github", requestUrl, requestToken };
+  const audience = text(flags, "audience");
+  if (audience === undefined) throw new ConfigError("Missing --audience: the audience your trust policy expects (e.g. keyward)");
+  return { from: "github", requestUrl, requestToken, audience };
 }
 
 /** `keyward issue` options: flags, then environment. Throws ConfigError (exit 2) for usage mistakes. */
@@ -257,9 +260,7 @@ export function loadIssueConfig(flags: Record<string, string | boolean | undefin
   if (flags.oidc === true) {
     const conflicting = ["token", "provider-key", "ttl", "budget", "models", "name"].find((f) => flags[f] !== undefined);
     if (conflicting) throw new ConfigError(`Unexpected --${conflicting} with --oidc: the trust policy decides it`);
-    const audience = text(flags, "audience");
-    if (audience === undefined) throw new ConfigError("Missing --audience: the audience your trust policy expects (e.g. keyward)");
-    return { url, format: format as IssueFormat, githubActions, mode: { kind: "oidc", audience, idToken: idTokenSource(flags, env) } };
+    return { url, format: format as IssueFormat, githubActions, mode: { kind: "oidc", idToken: idTokenSource(flags, env) } };
   }
   for (const f of ["audience", "id-token-env"]) if (flags[f] !== undefined) throw new ConfigError(`Unexpected --${f} without --oidc`);
   const token = text(flags, "token") ?? (env.KEYWARD_ISSUER_TOKEN || undefined);

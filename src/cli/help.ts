@@ -20,7 +20,7 @@ Usage:
                 [--models a,b] [--name N] [--format key|json|env]
                                             Mint a short-lived proxy key on a remote keyward with a
                                             keys:issue token (CI); prints the key (--format env: SDK variables)
-  keyward issue --oidc --url URL --audience AUD [--id-token-env NAME] [--format key|json|env]
+  keyward issue --oidc --url URL (--audience AUD | --id-token-env NAME) [--format key|json|env]
                                             The same with the CI's OIDC ID token (GitHub Actions, or the
                                             token in env var NAME, e.g. GitLab's id_tokens)
                                             Exit codes: 2 usage, 3 auth failed, 4 policy refused, 5 unreachable

@@ -23,7 +23,8 @@ const FLAGS = {
 export const ISSUE_USAGE = `Usage:
   keyward issue --url URL --token TOKEN --provider-key NAME_OR_ID [--ttl 1h] [--budget 2]
                 [--models a,b] [--name N] [--format key|json|env]
-  keyward issue --oidc --url URL --audience AUD [--id-token-env NAME] [--format key|json|env]
+  keyward issue --oidc --url URL --audience AUD [--format key|json|env]          (GitHub Actions)
+  keyward issue --oidc --url URL --id-token-env NAME [--format key|json|env]     (token in $NAME, e.g. GitLab)
 
 Mints a short-lived proxy key on a remote keyward and prints it: the key alone (key),
 the whole response (json), or SDK variables for \`>> $GITHUB_ENV\` (env).
@@ -70,12 +71,12 @@ async function failureOf(response: Response): Promise<IssueFailure> {
   return new IssueFailure(message.replace(/\s+/g, " "), code);
 }
 
-/** GitHub Actions' ID token for `audience` (`GET $ACTIONS_ID_TOKEN_REQUEST_URL&audience=…`). */
-async function idToken(source: IdTokenSource, audience: string): Promise<string> {
+/** The token from its variable, or GitHub Actions' for the audience (`GET $ACTIONS_ID_TOKEN_REQUEST_URL&audience=…`). */
+async function idToken(source: IdTokenSource): Promise<string> {
   if (source.from === "env") return source.value;
   const sep = source.requestUrl.includes("?") ? "&" : "?";
   const response = await request(
-    `${source.requestUrl}${sep}audience=${encodeURIComponent(audience)}`,
+    `${source.requestUrl}${sep}audience=${encodeURIComponent(source.audience)}`,
     { headers: { authorization: `bearer ${source.requestToken}`, accept: "application/json" } },
     "GitHub's OIDC token endpoint",
   );
@@ -91,7 +92,7 @@ async function mint(config: IssueConfig): Promise<Minted & Record<string, unknow
   const { mode } = config;
   let response: Response;
   if (mode.kind === "oidc") {
-    const token = await idToken(mode.idToken, mode.audience);
+    const token = await idToken(mode.idToken);
     response = await request(`${config.url}/api/oidc/exchange`, { method: "POST", headers: { authorization: `Bearer ${token}` } }, "keyward");
   } else {
     const body: Record<string, unknown> = { provider_key: mode.providerKey };

@@ -160,12 +160,6 @@ export function createSqliteStore(db: Db, close: () => void = () => {}): Store {
           .where(eq(oidcTrustPolicies.issuer, issuer))
           .orderBy(asc(oidcTrustPolicies.createdAt), asc(oidcTrustPolicies.id))
           .all(),
-      issuers: () =>
-        db
-          .selectDistinct({ issuer: oidcTrustPolicies.issuer })
-          .from(oidcTrustPolicies)
-          .all()
-          .map((r) => r.issuer),
       countForProviderKey: (providerKeyId) =>
         db
           .select({ n: count() })
@@ -260,6 +254,14 @@ export function createSqliteStore(db: Db, close: () => void = () => {}): Store {
     },
     transaction: (fn) =>
       db.transaction((tx) => fn(createSqliteStore(tx as unknown as Db)), { behavior: "immediate" }),
+    relaxedTransaction: (fn) => {
+      db.run(sql`PRAGMA synchronous = NORMAL`);
+      try {
+        return store.transaction(fn);
+      } finally {
+        db.run(sql`PRAGMA synchronous = FULL`);
+      }
+    },
     ping: () => {
       try {
         return db.values<[number]>(sql`select 1`)[0]?.[0] === 1;

@@ -103,8 +103,6 @@ export interface TrustPolicyRepo {
   page(query: PageQuery): TrustPolicyRow[];
   /** Policies for one issuer, oldest first (the order an exchange tries them in). */
   forIssuer(issuer: string): TrustPolicyRow[];
-  /** Every distinct issuer some policy trusts. */
-  issuers(): string[];
   countForProviderKey(providerKeyId: string): number;
 }
 
@@ -153,6 +151,14 @@ export interface Store {
   trustPolicies: TrustPolicyRepo;
   /** Runs `fn` atomically. `fn` must be synchronous: never await inside. */
   transaction<T>(fn: (store: Store) => T): T;
+  /**
+   * Like `transaction`, but the commit need not reach the disk before it
+   * returns (SQLite `synchronous=NORMAL` in WAL mode): it survives a process
+   * crash, not a power cut, until the next durable commit or checkpoint. For
+   * the request log, whose commits would otherwise stall the event loop on
+   * an fsync several times a second.
+   */
+  relaxedTransaction<T>(fn: (store: Store) => T): T;
   /** True when the database answers a trivial query. */
   ping(): boolean;
   close(): void;

@@ -14,7 +14,7 @@ import { ClientGone, forward } from "./forward.ts";
 import { forwardRequestHeaders, forwardResponseHeaders } from "./headers.ts";
 import type { KeyCache } from "./key-cache.ts";
 import { meterBody, type BodyKind, type MeterResult } from "./meter.ts";
-import { completeUsage } from "./usage.ts";
+import { completeUsage, usageFrom } from "./usage.ts";
 
 export interface ProxyDeps {
   cache: KeyCache;
@@ -73,6 +73,36 @@ function chargedUsage(result: MeterResult, promptBytes: number): Usage | undefin
     inputTokens: reported?.inputTokens ?? Math.ceil(promptBytes / 4),
     outputTokens: Math.max(reported?.outputTokens ?? 0, result.contentEvents),
   });
+}
+
+/** Plain bodies up to this size are read whole rather than streamed through the meter. */
+const MAX_BUFFERED_BYTES = 32 * 1024 * 1024;
+
+function bufferable(response: Response): boolean {
+  const length = response.headers.get("content-length");
+  return length === null || Number(length) <= MAX_BUFFERED_BYTES;
+}
+
+/** Reads an upstream body whole; a client that leaves meanwhile surfaces as ClientGone. */
+async function readUpstream(response: Response, disconnect: AbortSignal | undefined): Promise<Uint8Array<ArrayBuffer>> {
+  try {
+    return new Uint8Array(await response.arrayBuffer());
+  } catch {
+    if (disconnect?.aborted) throw new ClientGone();
+    throw new ProxyError("upstream_unreachable", "Cannot forward response: the provider's answer broke off");
+  }
+}
+
+function usageOfJson(bytes: Uint8Array): Usage | undefined {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(decoder.decode(bytes));
+  } catch {
+    return undefined;
+  }
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) return undefined;
+  const usage = usageFrom(parsed as Record<string, unknown>);
+  return usage ? completeUsage(usage) : undefined;
 }
 
 interface Trace {
@@ -208,6 +238,15 @@ export async function handleProxyRequest(deps: ProxyDeps, request: Request): Pro
       const usage = undefined;
       logRow(deps, trace, upstream.status, { usage, cost: settle(usage) });
       return new Response(null, { status: upstream.status, statusText: upstream.statusText, headers: responseHeaders });
+    }
+    if (kind !== "sse" && (kind === "json" || upstream.status >= 400) && bufferable(upstream)) {
+      // A JSON answer arrives at once anyway: read it whole, meter it, send one buffer.
+      const bytes = await readUpstream(upstream, deps.disconnectSignal(request));
+      ttfbMs = performance.now() - trace.started;
+      deps.metrics.ttfb.observe({ provider: row.provider }, ttfbMs / 1000);
+      const usage = kind === "json" ? usageOfJson(bytes) : undefined;
+      logRow(deps, trace, upstream.status, { usage, cost: settle(usage), ttfbMs });
+      return new Response(bytes, { status: upstream.status, statusText: upstream.statusText, headers: responseHeaders });
     }
     deps.metrics.activeStreams++;
     const metered = meterBody(upstream.body, {

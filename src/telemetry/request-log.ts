@@ -51,7 +51,7 @@ export class RequestLogWriter {
     if (rows.length === 0 && spend.length === 0) return;
     this.queue = [];
     try {
-      this.store.transaction((tx) => {
+      this.store.relaxedTransaction((tx) => {
         if (rows.length > 0) tx.requestLog.appendMany(rows);
         for (const update of spend) tx.proxyKeys.setSpend(update);
       });

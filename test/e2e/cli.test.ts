@@ -142,7 +142,7 @@ describe("precedence", () => {
 describe("keyward admin-token", () => {
   test("create prints only the token, with no server running", async () => {
     const dataDir = join(tempDir(), "data");
-    const result = await keyward(["admin-token", "create", "--data-dir", dataDir, "--name", "ci", "--scopes", "read,keys:issue"]);
+    const result = await keyward(["admin-token", "create", "--data-dir", dataDir, "--name", "ci", "--scopes", "read"]);
     expect(result.code).toBe(0);
     expect(result.stdout.endsWith("\n")).toBe(true);
     expect(result.stdout.split("\n")).toEqual([expect.stringMatching(ADMIN_TOKEN_RE), ""]);
@@ -172,7 +172,7 @@ describe("keyward admin-token", () => {
       const root = server.rootToken();
       expect(root).toMatch(ADMIN_TOKEN_RE);
 
-      const created = await keyward(["admin-token", "create", "--data-dir", dataDir, "--name", "ci", "--scopes", "read,keys:issue"]);
+      const created = await keyward(["admin-token", "create", "--data-dir", dataDir, "--name", "ci", "--scopes", "read"]);
       expect(created.code).toBe(0);
       expect(created.stdout).toMatch(/^kwa_[0-9A-Za-z]{12}_[0-9A-Za-z]{38}\n$/);
       const readToken = created.stdout.trim();

@@ -186,6 +186,31 @@ describe("keyward issue with a keys:issue token", () => {
   });
 });
 
+describe("keyward admin-token create --policy", () => {
+  const create = (extra: string[]) =>
+    runKeyward(["bun", MAIN, "admin-token", "create", "--data-dir", h.t.dataDir, "--name", "ci-host", "--scopes", "keys:issue", ...extra], {
+      env: cleanEnv({}),
+    });
+
+  test("a keys:issue token made on the host needs a policy naming existing provider keys, then issues", async () => {
+    const missing = await create([]);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain("Invalid --policy: Cannot create admin token: a keys:issue token needs a policy");
+    const unknown = await create(["--policy", '{"provider_key_ids":["pk_nope"],"max_ttl_seconds":600,"max_budget_usd":1}']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain("provider key pk_nope does not exist");
+    expect((await create(["--policy", "[1]"])).stderr).toContain("Invalid --policy");
+
+    const pk = h.t.store.providerKeys.byName("openai-ci");
+    const made = await create(["--policy", JSON.stringify({ provider_key_ids: [pk?.id], max_ttl_seconds: 600, max_budget_usd: 1 })]);
+    expect(made.code).toBe(0);
+    const minted = await asIssuer(["--provider-key", "openai-ci", "--format", "json"], { KEYWARD_ISSUER_TOKEN: made.stdout.trim() });
+    expect(minted.code).toBe(0);
+    expect(JSON.parse(minted.stdout)).toMatchObject({ budget_usd: 1, expires_at: new Date(h.clock.now() + 600_000).toISOString() });
+    expectFailure(await asIssuer(["--provider-key", "openai-ci", "--ttl", "11m"], { KEYWARD_ISSUER_TOKEN: made.stdout.trim() }), 4, "max_ttl_seconds 600");
+  });
+});
+
 describe("keyward issue --oidc", () => {
   test("inside GitHub Actions: fetches the ID token for the audience, exchanges it", async () => {
     const endpoint = `http://127.0.0.1:${githubEndpoint.port}/token?api-version=2.0`;
@@ -204,7 +229,7 @@ describe("keyward issue --oidc", () => {
 
   test("--id-token-env reads the token from a variable (GitLab's id_tokens)", async () => {
     const jwt = await idp.token({ now: Math.floor(h.clock.now() / 1000) });
-    const result = await issue(["--oidc", "--url", h.url, "--audience", "keyward-test", "--id-token-env", "KEYWARD_ID_TOKEN", "--format", "env"], {
+    const result = await issue(["--oidc", "--url", h.url, "--id-token-env", "KEYWARD_ID_TOKEN", "--format", "env"], {
       KEYWARD_ID_TOKEN: jwt,
     });
     expect(result.code).toBe(0);

@@ -91,9 +91,11 @@ describe.skipIf(!hasChromium)("Swagger UI in headless Chromium", () => {
     await page.locator(".auth-wrapper .btn.authorize").click();
     const modal = page.locator(".dialog-ux .modal-ux");
     await modal.waitFor({ state: "visible" });
-    await modal.locator("input").first().fill(token as string);
-    await modal.locator(".auth-btn-wrapper .btn.authorize").click();
-    await modal.locator(".auth-btn-wrapper .btn-done").click();
+    // Two schemes: the admin token (bearerAuth) and the OIDC exchange's ID token (oidcIdToken).
+    const adminForm = modal.locator("form", { hasText: "bearerAuth" });
+    await adminForm.locator("input").first().fill(token as string);
+    await adminForm.locator(".auth-btn-wrapper .btn.authorize").click();
+    await adminForm.locator(".auth-btn-wrapper .btn-done").click();
     await modal.waitFor({ state: "hidden" });
     // The padlock on the Authorize button now shows as locked.
     await page.locator(".auth-wrapper .btn.authorize.locked").waitFor({ state: "visible" });

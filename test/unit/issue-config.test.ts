@@ -47,9 +47,10 @@ describe("loadIssueConfig", () => {
       { oidc: true, audience: "keyward" },
       { ...base, ACTIONS_ID_TOKEN_REQUEST_URL: "https://gh/token?x=1", ACTIONS_ID_TOKEN_REQUEST_TOKEN: "rt" },
     );
-    expect(github.mode).toEqual({ kind: "oidc", audience: "keyward", idToken: { from: "github", requestUrl: "https://gh/token?x=1", requestToken: "rt" } });
-    const gitlab = loadIssueConfig({ oidc: true, audience: "keyward", "id-token-env": "KEYWARD_ID_TOKEN" }, { ...base, KEYWARD_ID_TOKEN: " eyJ.x.y\n" });
-    expect(gitlab.mode).toEqual({ kind: "oidc", audience: "keyward", idToken: { from: "env", name: "KEYWARD_ID_TOKEN", value: "eyJ.x.y" } });
+    expect(github.mode).toEqual({ kind: "oidc", idToken: { from: "github", requestUrl: "https://gh/token?x=1", requestToken: "rt", audience: "keyward" } });
+    // The audience of a token read from a variable was chosen where it was made (GitLab's id_tokens).
+    const gitlab = loadIssueConfig({ oidc: true, "id-token-env": "KEYWARD_ID_TOKEN" }, { ...base, KEYWARD_ID_TOKEN: " eyJ.x.y\n" });
+    expect(gitlab.mode).toEqual({ kind: "oidc", idToken: { from: "env", name: "KEYWARD_ID_TOKEN", value: "eyJ.x.y" } });
   });
 
   test("usage mistakes", () => {
@@ -59,7 +60,9 @@ describe("loadIssueConfig", () => {
     expect(configError(() => loadIssueConfig({}, base))).toContain("Missing --provider-key");
     expect(configError(() => loadIssueConfig({ "provider-key": "p", budget: "lots" }, base))).toContain("Invalid --budget");
     expect(configError(() => loadIssueConfig({ "provider-key": "p", format: "yaml" }, base))).toContain("Invalid --format");
-    expect(configError(() => loadIssueConfig({ oidc: true }, base))).toContain("Missing --audience");
+    expect(configError(() => loadIssueConfig({ oidc: true }, { ...base, ACTIONS_ID_TOKEN_REQUEST_URL: "https://gh", ACTIONS_ID_TOKEN_REQUEST_TOKEN: "t" }))).toContain(
+      "Missing --audience",
+    );
     expect(configError(() => loadIssueConfig({ oidc: true, audience: "a", budget: "1" }, base))).toContain("Unexpected --budget with --oidc");
     expect(configError(() => loadIssueConfig({ oidc: true, audience: "a" }, base))).toContain("ACTIONS_ID_TOKEN_REQUEST_URL");
     expect(configError(() => loadIssueConfig({ oidc: true, audience: "a", "id-token-env": "NOPE" }, base))).toContain("NOPE");

@@ -1,6 +1,6 @@
 import { decodeJwt, type JWTPayload } from "jose";
 import type { Store, TrustPolicyRow } from "../../db/store.ts";
-import { fail, type Result } from "../../errors.ts";
+import { fail, ok, type Result } from "../../errors.ts";
 import { microsToUsd } from "../../limits/money.ts";
 import { generatedName } from "../issuer-policy.ts";
 import type { CreatedProxyKey, CreateProxyKeyInput, ProxyKeyService } from "../proxy-keys.ts";
@@ -99,6 +99,6 @@ export class OidcExchange {
     };
     if (policy.allowedModels !== null) input.allowed_models = policy.allowedModels;
     const created = await this.deps.proxyKeys.create(`oidc:${policy.id}`, input, { trust_policy_id: policy.id, ...facts });
-    return created.ok ? { ok: true, value: { ...created.value, policy } } : created;
+    return created.ok ? ok({ ...created.value, policy }) : created;
   }
 }

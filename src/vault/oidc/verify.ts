@@ -1,6 +1,7 @@
 import { createRemoteJWKSet, customFetch, errors, jwtVerify, type JWTPayload } from "jose";
 import type { Clock } from "../../clock.ts";
 import { fail, ok, type Result } from "../../errors.ts";
+import { discoverJwksUri, FETCH_TIMEOUT_MS, message, unreachable } from "./discovery.ts";
 
 /** Only these: RS256 is what GitHub and GitLab sign with, ES256 the common alternative. Never `none` nor HMAC. */
 export const OIDC_ALGORITHMS = ["RS256", "ES256"] as const;
@@ -8,7 +9,6 @@ export const OIDC_ALGORITHMS = ["RS256", "ES256"] as const;
 export const OIDC_CLOCK_TOLERANCE_S = 30;
 /** How long a discovery document is trusted before it is fetched again. */
 const DISCOVERY_TTL_MS = 3_600_000;
-const FETCH_TIMEOUT_MS = 10_000;
 
 export interface OidcVerifierDeps {
   /** The app's fetch: discovery and JWKS go through it, so tests and offline runs control the network. */
@@ -26,12 +26,6 @@ interface IssuerKeys {
 }
 
 const unauthorized = <T>(why: string) => fail<T>("unauthorized", `Cannot exchange token: ${why}`);
-const unreachable = <T>(issuer: string, why: string) =>
-  fail<T>("bad_gateway", `Cannot exchange token: cannot fetch the signing keys of issuer ${issuer}: ${why}`);
-
-function message(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
 
 /** Maps jose's failures to one-line reasons; network trouble on our side is 502, a bad token 401. */
 function describe<T>(err: unknown, issuer: string, header: string): Result<T> {
@@ -64,13 +58,14 @@ function describe<T>(err: unknown, issuer: string, header: string): Result<T> {
  */
 export class OidcTokenVerifier {
   private readonly issuers = new Map<string, IssuerKeys>();
+  /** Discoveries in flight: a burst of exchanges for one issuer fetches its document once. */
+  private readonly discovering = new Map<string, Promise<Result<string>>>();
 
   constructor(private readonly deps: OidcVerifierDeps) {}
 
   async verify(token: string, issuer: string, audiences: readonly string[]): Promise<Result<JWTPayload>> {
     const keys = await this.keysOf(issuer);
     if (!keys.ok) return keys;
-    let header = "?";
     try {
       const verified = await jwtVerify(token, keys.value.jwks, {
         issuer,
@@ -86,20 +81,25 @@ export class OidcTokenVerifier {
       }
       return ok(verified.payload);
     } catch (err) {
-      if (err instanceof errors.JOSEAlgNotAllowed) header = algOf(token);
-      return describe(err, issuer, header);
+      return describe(err, issuer, err instanceof errors.JOSEAlgNotAllowed ? algOf(token) : "?");
     }
   }
 
   private async keysOf(issuer: string): Promise<Result<IssuerKeys>> {
     const known = this.issuers.get(issuer);
     if (known && this.deps.clock.now() - known.discoveredAt < DISCOVERY_TTL_MS) return ok(known);
-    const jwksUri = await this.discover(issuer);
+    let pending = this.discovering.get(issuer);
+    if (!pending) {
+      pending = discoverJwksUri(this.deps, issuer).finally(() => this.discovering.delete(issuer));
+      this.discovering.set(issuer, pending);
+    }
+    const jwksUri = await pending;
     if (!jwksUri.ok) return jwksUri;
-    // Keep the key set (and its cache) when rediscovery finds the same URI.
-    if (known && known.jwksUri === jwksUri.value) {
-      known.discoveredAt = this.deps.clock.now();
-      return ok(known);
+    // Keep the key set (and its cache) when rediscovery, ours or a concurrent caller's, found the same URI.
+    const current = this.issuers.get(issuer);
+    if (current && current.jwksUri === jwksUri.value) {
+      current.discoveredAt = this.deps.clock.now();
+      return ok(current);
     }
     const fetchImpl = this.deps.fetch;
     const jwks = createRemoteJWKSet(new URL(jwksUri.value), {
@@ -109,37 +109,6 @@ export class OidcTokenVerifier {
     const entry: IssuerKeys = { jwks, jwksUri: jwksUri.value, discoveredAt: this.deps.clock.now() };
     this.issuers.set(issuer, entry);
     return ok(entry);
-  }
-
-  /** `jwks_uri` from `<issuer>/.well-known/openid-configuration`, whose `issuer` must be this one. */
-  private async discover(issuer: string): Promise<Result<string>> {
-    const url = `${issuer.replace(/\/+$/, "")}/.well-known/openid-configuration`;
-    let doc: unknown;
-    try {
-      const response = await this.deps.fetch(url, {
-        headers: { accept: "application/json" },
-        redirect: "manual",
-        signal: AbortSignal.timeout(FETCH_TIMEOUT_MS),
-      });
-      if (response.status !== 200) return unreachable(issuer, `discovery answered ${response.status}`);
-      doc = await response.json();
-    } catch (err) {
-      return unreachable(issuer, `discovery failed: ${message(err)}`);
-    }
-    if (typeof doc !== "object" || doc === null) return unreachable(issuer, "discovery document is not a JSON object");
-    const { issuer: named, jwks_uri: jwksUri } = doc as Record<string, unknown>;
-    if (named !== issuer) return unreachable(issuer, `discovery document names issuer ${JSON.stringify(named)}`);
-    if (typeof jwksUri !== "string") return unreachable(issuer, "discovery document has no jwks_uri");
-    let parsed: URL;
-    try {
-      parsed = new URL(jwksUri);
-    } catch {
-      return unreachable(issuer, "jwks_uri is not a URL");
-    }
-    if (parsed.protocol !== "https:" && !(this.deps.allowHttp && parsed.protocol === "http:")) {
-      return unreachable(issuer, "jwks_uri is not https");
-    }
-    return ok(parsed.href);
   }
 }
 

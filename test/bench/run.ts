@@ -1,0 +1,356 @@
+/**
+ * `bun run bench`: keyward against the floor (a bare Bun forwarder) and the
+ * upstream itself, all on 127.0.0.1, measured in the same run. Prints a
+ * table and writes it to test/bench/results.md. See README "Performance".
+ */
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { cpus, tmpdir } from "node:os";
+import { join } from "node:path";
+import { generateKey } from "../../src/vault/key-format.ts";
+import { buildBinary, startKeyward } from "../helpers/binary.ts";
+import { childPid, rssMb, run, startScript } from "./processes.ts";
+import { fmtMs, fmtNum, median, percentile } from "./stats.ts";
+
+const HERE = import.meta.dir;
+const QUICK = process.argv.includes("--quick");
+const CHAT_BODY = JSON.stringify({ model: "gpt-4o-mini", messages: [{ role: "user", content: "Hello" }] });
+
+interface Target {
+  name: "direct" | "bare" | "keyward";
+  url: string;
+  token: string;
+}
+
+interface Row {
+  scenario: string;
+  direct: string;
+  bare: string;
+  keyward: string;
+  ratio: string;
+  target: string;
+  pass: boolean | undefined;
+}
+const rows: Row[] = [];
+const notes: string[] = [];
+
+async function ensureWrk(): Promise<boolean> {
+  if (Bun.which("wrk")) return true;
+  if (process.getuid?.() === 0) {
+    console.log("Installing wrk (Debian package) for the throughput scenario…");
+    try {
+      await run(["apt-get", "install", "-y", "wrk"], { DEBIAN_FRONTEND: "noninteractive" });
+      return Bun.which("wrk") !== null;
+    } catch {
+      /* explained below */
+    }
+  }
+  console.log("wrk is not installed: run `apt-get install -y wrk` (Debian) to measure throughput.");
+  return false;
+}
+
+async function chat(target: Target, stream = false, query = ""): Promise<Response> {
+  return fetch(`${target.url}/v1/chat/completions${query}`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${target.token}`, "content-type": "application/json" },
+    body: stream ? JSON.stringify({ model: "gpt-4o-mini", stream: true, messages: [{ role: "user", content: "Hello" }] }) : CHAT_BODY,
+  });
+}
+
+async function timedChat(target: Target): Promise<number> {
+  const start = performance.now();
+  const response = await chat(target);
+  await response.arrayBuffer();
+  if (response.status !== 200) throw new Error(`${target.name} answered ${response.status}`);
+  return performance.now() - start;
+}
+
+/** Scenario 1: one request at a time, interleaved rounds, medians of per-round percentiles. */
+async function latency(targets: Target[]) {
+  const rounds = QUICK ? 4 : 12;
+  const perRound = QUICK ? 200 : 500;
+  const p50: Record<string, number[]> = {};
+  const p99: Record<string, number[]> = {};
+  for (const t of targets) for (let i = 0; i < 100; i++) await timedChat(t); // warm-up
+  for (let r = 0; r < rounds; r++) {
+    const order = targets.map((_, i) => targets[(i + r) % targets.length] as Target);
+    for (const t of order) {
+      const samples: number[] = [];
+      for (let i = 0; i < perRound; i++) samples.push(await timedChat(t));
+      (p50[t.name] ??= []).push(percentile(samples, 50));
+      (p99[t.name] ??= []).push(percentile(samples, 99));
+    }
+  }
+  const m = (rec: Record<string, number[]>, n: string) => median(rec[n] ?? []);
+  const added = (rec: Record<string, number[]>, n: string) => m(rec, n) - m(rec, "direct");
+  rows.push({
+    scenario: "1. Added latency p50, one at a time",
+    direct: fmtMs(m(p50, "direct")),
+    bare: `+${fmtMs(added(p50, "bare"))}`,
+    keyward: `+${fmtMs(added(p50, "keyward"))}`,
+    ratio: `${(added(p50, "keyward") / added(p50, "bare")).toFixed(2)}× bare's`,
+    target: "keyward added ≤ 0.150 ms",
+    pass: added(p50, "keyward") <= 0.15,
+  });
+  rows.push({
+    scenario: "1. Added latency p99, one at a time",
+    direct: fmtMs(m(p99, "direct")),
+    bare: `+${fmtMs(added(p99, "bare"))}`,
+    keyward: `+${fmtMs(added(p99, "keyward"))}`,
+    ratio: `${(added(p99, "keyward") / added(p99, "bare")).toFixed(2)}× bare's`,
+    target: "keyward added ≤ 0.600 ms",
+    pass: added(p99, "keyward") <= 0.6,
+  });
+}
+
+/** Scenario 2: wrk, 32 connections, small chat completion, instant upstream. */
+async function throughput(targets: Target[]) {
+  if (!(await ensureWrk())) {
+    rows.push({ scenario: "2. Throughput, 32 connections", direct: "n/a", bare: "n/a", keyward: "n/a", ratio: "", target: "≥ 0.8 × bare", pass: undefined });
+    return;
+  }
+  const rps: Record<string, number[]> = {};
+  const runs = QUICK ? 1 : 3;
+  for (let r = 0; r < runs; r++) {
+    for (const t of targets) {
+      const script = join(tmpdir(), `keyward-wrk-${t.name}.lua`);
+      writeFileSync(
+        script,
+        `wrk.method = "POST"\nwrk.body = ${JSON.stringify(CHAT_BODY)}\nwrk.headers["Content-Type"] = "application/json"\nwrk.headers["Authorization"] = "Bearer ${t.token}"\n`,
+      );
+      const out = await run(["wrk", "-t1", "-c32", `-d${QUICK ? 3 : 6}s`, "-s", script, `${t.url}/v1/chat/completions`]);
+      const value = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? Number.NaN);
+      if (/Non-2xx/.test(out)) notes.push(`wrk saw non-2xx answers from ${t.name}: ${/Non-2xx.*$/m.exec(out)?.[0]}`);
+      (rps[t.name] ??= []).push(value);
+    }
+  }
+  const m = (n: string) => median(rps[n] ?? []);
+  rows.push({
+    scenario: "2. Throughput (req/s), 32 connections",
+    direct: fmtNum(m("direct")),
+    bare: fmtNum(m("bare")),
+    keyward: fmtNum(m("keyward")),
+    ratio: `${(m("keyward") / m("bare")).toFixed(2)}× bare`,
+    target: "≥ 0.80 × bare; direct ≫ proxied",
+    pass: m("keyward") >= 0.8 * m("bare") && m("direct") > 1.2 * m("bare"),
+  });
+}
+
+/** Scenario 3: paced SSE (20 chunks, 20 ms apart): time to first byte and reads per event. */
+async function streaming(targets: Target[]) {
+  const count = QUICK ? 8 : 25;
+  const ttfb: Record<string, number[]> = {};
+  const reads: Record<string, number[]> = {};
+  const events = 21; // 20 deltas + [DONE]
+  for (let i = 0; i < count; i++) {
+    for (const t of targets) {
+      const start = performance.now();
+      const response = await chat(t, true, "?chunks=20&delay=20");
+      const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+      let n = 0;
+      let first = 0;
+      for (;;) {
+        const { done } = await reader.read();
+        if (done) break;
+        if (n === 0) first = performance.now() - start;
+        n++;
+      }
+      (ttfb[t.name] ??= []).push(first);
+      (reads[t.name] ??= []).push(n);
+    }
+  }
+  const m = (rec: Record<string, number[]>, n: string) => median(rec[n] ?? []);
+  const added = (n: string) => m(ttfb, n) - m(ttfb, "direct");
+  rows.push({
+    scenario: "3. Streaming: added time to first byte, p50",
+    direct: fmtMs(m(ttfb, "direct")),
+    bare: `+${fmtMs(added("bare"))}`,
+    keyward: `+${fmtMs(added("keyward"))}`,
+    ratio: "",
+    target: "keyward added ≤ 0.500 ms",
+    pass: added("keyward") <= 0.5,
+  });
+  const minReads = Math.min(...(reads.keyward ?? [0]));
+  rows.push({
+    scenario: `3. Streaming: client reads per response (${events} events sent)`,
+    direct: String(median(reads.direct ?? [])),
+    bare: String(median(reads.bare ?? [])),
+    keyward: `${median(reads.keyward ?? [])} (min ${minReads})`,
+    ratio: "",
+    target: `within 5% of ${events} (no coalescing)`,
+    pass: minReads >= Math.floor(events * 0.95) && Math.max(...(reads.keyward ?? [0])) <= Math.ceil(events * 1.05),
+  });
+}
+
+/** Scenario 4: 2,000 concurrent slow streams, twice; RSS of the serving process. */
+async function manyStreams(keyward: Target, bare: Target, keywardPid: number, barePid: number) {
+  const count = QUICK ? 500 : 2000;
+  const idle = rssMb(keywardPid);
+  const runOnce = async (t: Target, pid: number) => {
+    let peak = rssMb(pid);
+    const poll = setInterval(() => {
+      peak = Math.max(peak, rssMb(pid));
+    }, 50);
+    const out = await run(["bun", join(HERE, "stream-clients.ts"), t.url, String(count), t.token, "10", "300"], {
+      BUN_CONFIG_MAX_HTTP_REQUESTS: "65535",
+    });
+    clearInterval(poll);
+    await Bun.sleep(1500);
+    Bun.gc(true);
+    return { ...(JSON.parse(out) as { completed: number; failed: number; ms: number }), peak, after: rssMb(pid) };
+  };
+  const first = await runOnce(keyward, keywardPid);
+  const second = await runOnce(keyward, keywardPid);
+  const bareRun = await runOnce(bare, barePid);
+  const peak = Math.max(first.peak, second.peak);
+  const growth = (second.after - first.after) / first.after;
+  rows.push({
+    scenario: `4. ${count} concurrent slow streams: completed`,
+    direct: "",
+    bare: `${bareRun.completed}/${count}`,
+    keyward: `${first.completed}/${count}, then ${second.completed}/${count}`,
+    ratio: "",
+    target: "all complete",
+    pass: first.completed === count && second.completed === count,
+  });
+  rows.push({
+    scenario: "4. RSS (MB): idle → peak → after run 1 → after run 2",
+    direct: "",
+    bare: `peak ${bareRun.peak.toFixed(0)}`,
+    keyward: `${idle.toFixed(0)} → ${peak.toFixed(0)} → ${first.after.toFixed(0)} → ${second.after.toFixed(0)}`,
+    ratio: `growth ${(growth * 100).toFixed(1)}%`,
+    target: "peak ≤ 256; growth ≤ 10%",
+    pass: peak <= 256 && growth <= 0.1,
+  });
+}
+
+/** Scenario 5: normal traffic p99 with and without a wrong-secret flood of 1,000 req/s. */
+async function flood(keyward: Target, floodIds: string[]) {
+  const seconds = QUICK ? 4 : 10;
+  const sample = async () => {
+    const samples: number[] = [];
+    const end = performance.now() + seconds * 1000;
+    while (performance.now() < end) {
+      samples.push(await timedChat(keyward));
+      await Bun.sleep(2);
+    }
+    return samples;
+  };
+  const quiet = await sample();
+  const flooding = run(["bun", join(HERE, "flood.ts"), keyward.url, "1000", String(seconds + 1), floodIds.join(",")]);
+  await Bun.sleep(300);
+  const loud = await sample();
+  const floodResult = JSON.parse(await flooding) as { sent: number; statuses: Record<string, number> };
+  const ratio = percentile(loud, 99) / percentile(quiet, 99);
+  rows.push({
+    scenario: "5. Normal p99 under a 1,000 req/s wrong-secret flood",
+    direct: "",
+    bare: "",
+    keyward: `${fmtMs(percentile(quiet, 99))} → ${fmtMs(percentile(loud, 99))}`,
+    ratio: `${ratio.toFixed(2)}×`,
+    target: "≤ 2× without flood",
+    pass: ratio <= 2,
+  });
+  notes.push(`Flood: ${floodResult.sent} wrong-secret requests over ${seconds + 1} s on ${floodIds.length} real key ids; answers ${JSON.stringify(floodResult.statuses)}.`);
+}
+
+/** Scenario 6: a never-seen key's first request (argon2 verify included) against the next one. */
+async function coldKey(keyward: Target, freshTokens: string[]) {
+  const cold: number[] = [];
+  const warm: number[] = [];
+  for (const token of freshTokens) {
+    cold.push(await timedChat({ ...keyward, token }));
+    warm.push(await timedChat({ ...keyward, token }));
+  }
+  rows.push({
+    scenario: "6. First request of a never-seen key vs warm (median)",
+    direct: "",
+    bare: "",
+    keyward: `cold ${fmtMs(median(cold))}, warm ${fmtMs(median(warm))}`,
+    ratio: `${(median(cold) - median(warm)).toFixed(1)} ms argon2`,
+    target: "report",
+    pass: undefined,
+  });
+}
+
+async function admin<T>(url: string, token: string, path: string, body: unknown): Promise<T> {
+  const response = await fetch(`${url}${path}`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+    body: JSON.stringify(body),
+  });
+  if (!response.ok) throw new Error(`${path}: ${response.status} ${await response.text()}`);
+  return (await response.json()) as T;
+}
+
+function table(): string {
+  const header = "| Scenario | direct | bare | keyward | ratio | target | result |\n|---|---|---|---|---|---|---|";
+  const lines = rows.map(
+    (r) => `| ${r.scenario} | ${r.direct} | ${r.bare} | ${r.keyward} | ${r.ratio} | ${r.target} | ${r.pass === undefined ? "—" : r.pass ? "pass" : "FAIL"} |`,
+  );
+  return [header, ...lines].join("\n");
+}
+
+async function main() {
+  const dataDir = mkdtempSync(join(tmpdir(), "keyward-bench-"));
+  const adminToken = generateKey("admin").token;
+  console.log("Building dist/keyward…");
+  const bin = await buildBinary();
+  const upstream = await startScript([join(HERE, "mock-upstream.ts")]);
+  const bare = await startScript([join(HERE, "bare-forwarder.ts"), upstream.url], { BUN_CONFIG_MAX_HTTP_REQUESTS: "65535" });
+  const server = await startKeyward(
+    [bin, "serve", "--port", "0", "--host", "127.0.0.1", "--data-dir", dataDir, "--allow-http-upstreams", "--log-level", "warn"],
+    { env: { KEYWARD_ADMIN_TOKEN: adminToken } },
+  );
+  try {
+    const provider = await admin<{ id: string }>(server.url, adminToken, "/api/provider-keys", {
+      name: "bench",
+      provider: "openai",
+      key: "sk-bench-upstream-key-0000",
+      base_url: `${upstream.url}/v1`,
+    });
+    // Logging on, with a budget and rate limit high enough never to trigger.
+    const limits = { provider_key_id: provider.id, budget_usd: 1_000_000, rpm: 1_000_000_000 };
+    const key = await admin<{ key: string }>(server.url, adminToken, "/api/proxy-keys", { name: "bench", ...limits });
+    const floodKeys = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => admin<{ id: string }>(server.url, adminToken, "/api/proxy-keys", { name: `flood-${i}`, ...limits })),
+    );
+    const fresh = await Promise.all(
+      Array.from({ length: 10 }, (_, i) => admin<{ key: string }>(server.url, adminToken, "/api/proxy-keys", { name: `cold-${i}`, ...limits })),
+    );
+    const targets: Target[] = [
+      { name: "direct", url: upstream.url, token: key.key },
+      { name: "bare", url: bare.url, token: key.key },
+      { name: "keyward", url: server.url, token: key.key },
+    ];
+    const keywardTarget = targets[2] as Target;
+    const keywardPid = childPid(server.proc.pid);
+
+    console.log("1/6 latency…");
+    await latency(targets);
+    console.log("2/6 throughput…");
+    await throughput(targets);
+    console.log("3/6 streaming…");
+    await streaming(targets);
+    console.log("4/6 many streams…");
+    await manyStreams(keywardTarget, targets[1] as Target, keywardPid, bare.proc.pid);
+    console.log("5/6 wrong-secret flood…");
+    await flood(keywardTarget, floodKeys.map((k) => k.id));
+    console.log("6/6 cold key…");
+    await coldKey(keywardTarget, fresh.map((k) => k.key));
+  } finally {
+    await server.stop();
+    await bare.stop();
+    await upstream.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+
+  const cpu = cpus()[0]?.model ?? "unknown CPU";
+  const machine = `${cpus().length} × ${cpu}, Bun ${Bun.version}, ${new Date().toISOString().slice(0, 10)}${QUICK ? " (--quick)" : ""}`;
+  const markdown = `# keyward benchmark\n\nMachine: ${machine}\nCommand: \`bun run bench\`\n\n${table()}\n\n${notes.map((n) => `- ${n}`).join("\n")}\n`;
+  console.log(`\n${table()}\n`);
+  for (const n of notes) console.log(`- ${n}`);
+  writeFileSync(join(HERE, "results.md"), markdown);
+  console.log(`\nWritten to test/bench/results.md`);
+}
+
+await main();
