@@ -17,8 +17,9 @@ import { LimitGate } from "./limits/gate.ts";
 import { PriceBook } from "./limits/pricing.ts";
 import { ProxyError } from "./proxy/errors.ts";
 import { KeyCache } from "./proxy/key-cache.ts";
-import { proxyRoutes } from "./proxy/routes.ts";
+import { isProxyPath, proxyFetch, proxyRoutes } from "./proxy/routes.ts";
 import { healthRoutes } from "./telemetry/health.ts";
+import type { AccessLogger } from "./telemetry/access-log.ts";
 import type { Logger } from "./telemetry/logger.ts";
 import { Metrics } from "./telemetry/metrics.ts";
 import { metricsRoutes } from "./telemetry/metrics-route.ts";
@@ -70,6 +71,8 @@ export interface AppDeps {
   fetch: typeof fetch;
   config: AppConfig;
   logger: Logger;
+  /** Access lines for proxy requests (the server logs the others around the app). */
+  access?: AccessLogger;
   /** The runtime's client-disconnect signal; defaults to `request.signal` (reliable on Bun). */
   disconnectSignal?: (request: Request) => AbortSignal | undefined;
 }
@@ -137,6 +140,23 @@ export type Services = ReturnType<typeof createServices>;
 export function createApp(deps: AppDeps) {
   const services = createServices(deps);
   const auth = { store: deps.store, clock: deps.clock, verifier: services.adminVerifier };
+  const proxy = proxyFetch({
+    cache: services.keyCache,
+    verifier: services.proxyVerifier,
+    gate: services.gate,
+    log: services.requestLog,
+    metrics: services.metrics,
+    clock: deps.clock,
+    fetch: deps.fetch,
+    logger: deps.logger,
+    upstreamTimeoutMs: deps.config.upstreamTimeoutMs,
+    maxBodyBytes: deps.config.maxBodyBytes,
+    defaultMaxTokens: deps.config.defaultMaxTokens,
+    disconnectSignal: deps.disconnectSignal ?? ((request) => request.signal),
+    access: deps.access,
+  });
+  // The docs module asks the finished app for its own OpenAPI document.
+  let selfFetch: (request: Request) => Promise<Response> = async () => new Response(null, { status: 503 });
   const app = new Elysia({ normalize: false })
     .onError(({ code, error, path }) => {
       if (error instanceof ApiError) return error.toResponse();
@@ -156,27 +176,12 @@ export function createApp(deps: AppDeps) {
       });
       return adminErrorResponse({ code: "internal_error", message: "Internal error" });
     })
-    .use(docsRoutes(deps.config.version))
+    .use(docsRoutes(deps.config.version, (path): Promise<Response> => selfFetch(new Request(`http://localhost${path}`))))
     .use(healthRoutes(deps.store))
     .use(
       metricsRoutes(services.metrics, () => ({ logQueueDepth: services.requestLog.depth }), deps.config.metricsToken),
     )
-    .use(
-      proxyRoutes({
-        cache: services.keyCache,
-        verifier: services.proxyVerifier,
-        gate: services.gate,
-        log: services.requestLog,
-        metrics: services.metrics,
-        clock: deps.clock,
-        fetch: deps.fetch,
-        logger: deps.logger,
-        upstreamTimeoutMs: deps.config.upstreamTimeoutMs,
-        maxBodyBytes: deps.config.maxBodyBytes,
-        defaultMaxTokens: deps.config.defaultMaxTokens,
-        disconnectSignal: deps.disconnectSignal ?? ((request) => request.signal),
-      }),
-    )
+    .use(proxyRoutes(proxy))
     .group("/api", (api) =>
       api
         .use(providerKeyRoutes(auth, services.providerKeys))
@@ -188,10 +193,14 @@ export function createApp(deps: AppDeps) {
         .use(trustPolicyRoutes(auth, services.trustPolicies))
         .use(oidcExchangeRoutes(services.oidcExchange, proxyKeyViews(deps.store, deps.clock, services.gate.ledger))),
     );
+  selfFetch = (request) => app.handle(request);
   services.requestLog.start();
   services.sweeper.start();
   return {
     app,
+    /** The server's entry: `/v1` goes straight to the proxy, everything else through the admin app. */
+    fetch: (request: Request): Response | Promise<Response> =>
+      isProxyPath(request.url) ? proxy(request) : app.handle(request),
     services,
     close() {
       services.sweeper.stop();

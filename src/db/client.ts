@@ -7,6 +7,11 @@ import * as schema from "./schema.ts";
 /** The synchronous drizzle database every repository works with. */
 export type Db = BaseSQLiteDatabase<"sync", unknown, typeof schema>;
 
+/** The runtime client under a database made by `createDb` (absent on transaction objects). */
+export function rawClient(db: Db): SqliteClient | undefined {
+  return (db as unknown as { $client?: SqliteClient }).$client;
+}
+
 /**
  * Builds drizzle on top of a runtime's SQLite client. drizzle's bun-sqlite
  * session only calls `exec`, `prepare` and `transaction`, which both runtime
@@ -16,5 +21,8 @@ export function createDb(client: SqliteClient): Db {
   const dialect = new SQLiteSyncDialect();
   // drizzle types the client as bun:sqlite's Database; our adapter has the part it uses.
   const session = new SQLiteBunSession(client as never, dialect, undefined, {});
-  return new BaseSQLiteDatabase("sync", dialect, session as never, undefined) as unknown as Db;
+  const db = new BaseSQLiteDatabase("sync", dialect, session as never, undefined) as unknown as Db;
+  // As drizzle's own drivers do: the raw client, for the few statements worth preparing by hand.
+  Object.assign(db, { $client: client });
+  return db;
 }

@@ -1,8 +1,9 @@
 import { closeSync, mkdirSync, openSync } from "node:fs";
 import { join } from "node:path";
 import type { Runtime, SqliteClient } from "../runtime/index.ts";
+import { backupBeforeUpgrade, schemaState } from "./backup.ts";
 import { createDb, type Db } from "./client.ts";
-import { embeddedMigrations, LATEST_MIGRATION_MILLIS } from "./migrations.ts";
+import { embeddedMigrations, JOURNAL, LATEST_MIGRATION_MILLIS } from "./migrations.ts";
 
 export class DatabaseVersionError extends Error {
   constructor(message: string) {
@@ -17,9 +18,12 @@ export interface OpenedDatabase {
   path: string;
   /** Number of migrations applied by this open (0 when already current). */
   applied: number;
+  /** The copy taken before migrating an existing database (an upgrade), if one was. */
+  upgradeBackup?: string;
 }
 
 const MIGRATIONS_TABLE = "__drizzle_migrations";
+const SCHEMA_TAG = JOURNAL[JOURNAL.length - 1]?.tag ?? "none";
 
 /**
  * Applies embedded migrations under `BEGIN IMMEDIATE`, so a CLI command and a
@@ -39,7 +43,7 @@ export function migrate(client: SqliteClient): number {
       const lastMillis = last === undefined ? -1 : Number(last);
       if (lastMillis > LATEST_MIGRATION_MILLIS) {
         throw new DatabaseVersionError(
-          "Cannot open database: it was written by a newer keyward (schema is ahead of this binary); upgrade keyward",
+          `Cannot open database: it was written by a newer keyward (its schema is ahead of this binary's ${SCHEMA_TAG}); upgrade keyward`,
         );
       }
       for (const migration of embeddedMigrations()) {
@@ -75,8 +79,13 @@ export function openDatabase(runtime: Runtime, dataDir: string): OpenedDatabase 
     client.exec("PRAGMA journal_mode = WAL");
     client.exec("PRAGMA synchronous = FULL");
     client.exec("PRAGMA foreign_keys = ON");
+    // An upgrade: the database has a schema and this binary brings newer migrations. Copy it first,
+    // so a migration that goes wrong (or a downgrade) has the old file to go back to.
+    const before = schemaState(client);
+    const upgradeBackup =
+      before.millis >= 0 && before.millis < LATEST_MIGRATION_MILLIS ? backupBeforeUpgrade(client, dataDir, before.tag, new Date()) : undefined;
     const applied = migrate(client);
-    return { db: createDb(client), client, path, applied };
+    return { db: createDb(client), client, path, applied, upgradeBackup };
   } catch (err) {
     client.close();
     throw err;

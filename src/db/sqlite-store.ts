@@ -1,6 +1,7 @@
 import { and, asc, count, desc, eq, gt, gte, inArray, isNotNull, isNull, lt, lte, ne, or, sql, sum, type SQL } from "drizzle-orm";
 import type { SQLiteColumn } from "drizzle-orm/sqlite-core";
-import type { Db } from "./client.ts";
+import type { SqliteClient, SqliteStatement } from "../runtime/types.ts";
+import { rawClient, type Db } from "./client.ts";
 import { adminTokens, auditLog, meta, oidcTrustPolicies, prices, providerKeys, proxyKeys, requestLog } from "./schema.ts";
 import type { PageQuery, ProxyKeyFilter, RequestLogFilter, Store, UsageGroup } from "./store.ts";
 
@@ -41,8 +42,19 @@ function notExpired(now: number): SQL | undefined {
   return or(isNull(proxyKeys.expiresAt), gt(proxyKeys.expiresAt, now));
 }
 
+/** Request-log columns in insert order. */
+const LOG_INSERT =
+  "INSERT INTO request_log (at, request_id, proxy_key_id, provider_key_id, provider, model, method, path, status, streamed, " +
+  "input_tokens, output_tokens, cached_tokens, cost_micros, latency_ms, ttfb_ms, error_code) " +
+  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+
+/** Statements prepared once per connection and shared with the stores of its transactions. */
+interface Prepared {
+  client?: SqliteClient;
+  logInsert?: SqliteStatement;
+}
 /** The SQLite implementation of `Store`, over a drizzle database or transaction. */
-export function createSqliteStore(db: Db, close: () => void = () => {}): Store {
+export function createSqliteStore(db: Db, close: () => void = () => {}, prepared: Prepared = { client: rawClient(db) }): Store {
   const store: Store = {
     providerKeys: {
       insert: (row) => void db.insert(providerKeys).values(row).run(),
@@ -187,8 +199,35 @@ export function createSqliteStore(db: Db, close: () => void = () => {}): Store {
     },
     requestLog: {
       appendMany: (rows) => {
-        // SQLite caps bound parameters per statement; 18 columns × 500 rows stays under 32766.
-        for (let i = 0; i < rows.length; i += 500) db.insert(requestLog).values(rows.slice(i, i + 500)).run();
+        // Thousands of rows a second: building each insert through drizzle's
+        // query builder cost more than running it, so one raw statement, prepared once.
+        const client = prepared.client;
+        if (!client) {
+          for (let i = 0; i < rows.length; i += 500) db.insert(requestLog).values(rows.slice(i, i + 500)).run();
+          return;
+        }
+        const insert = (prepared.logInsert ??= client.prepare(LOG_INSERT));
+        for (const r of rows) {
+          insert.run(
+            r.at,
+            r.requestId,
+            r.proxyKeyId ?? null,
+            r.providerKeyId ?? null,
+            r.provider ?? null,
+            r.model ?? null,
+            r.method,
+            r.path,
+            r.status,
+            r.streamed ? 1 : 0,
+            r.inputTokens ?? 0,
+            r.outputTokens ?? 0,
+            r.cachedTokens ?? 0,
+            r.costMicros ?? 0,
+            r.latencyMs,
+            r.ttfbMs ?? null,
+            r.errorCode ?? null,
+          );
+        }
       },
       page: (filter, limit, beforeId) =>
         db
@@ -253,7 +292,7 @@ export function createSqliteStore(db: Db, close: () => void = () => {}): Store {
           .run(),
     },
     transaction: (fn) =>
-      db.transaction((tx) => fn(createSqliteStore(tx as unknown as Db)), { behavior: "immediate" }),
+      db.transaction((tx) => fn(createSqliteStore(tx as unknown as Db, close, prepared)), { behavior: "immediate" }),
     relaxedTransaction: (fn) => {
       db.run(sql`PRAGMA synchronous = NORMAL`);
       try {

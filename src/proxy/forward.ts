@@ -29,9 +29,20 @@ export class ClientGone extends Error {
  * and redirects become 504/502 in the OpenAI error shape.
  */
 export async function forward(request: UpstreamRequest, options: ForwardOptions): Promise<Response> {
-  const timeout = new AbortController();
-  const timer = setTimeout(() => timeout.abort(), options.timeoutMs);
-  const signal = options.disconnect ? AbortSignal.any([timeout.signal, options.disconnect]) : timeout.signal;
+  // One controller for both causes; cheaper per request than AbortSignal.any.
+  const controller = new AbortController();
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    controller.abort();
+  }, options.timeoutMs);
+  const disconnect = options.disconnect;
+  const onDisconnect = () => controller.abort();
+  if (disconnect) {
+    if (disconnect.aborted) controller.abort();
+    else disconnect.addEventListener("abort", onDisconnect, { once: true });
+  }
+  const signal = controller.signal;
   let response: Response;
   try {
     response = await options.fetch(request.url, {
@@ -42,8 +53,8 @@ export async function forward(request: UpstreamRequest, options: ForwardOptions)
       signal,
     });
   } catch {
-    if (options.disconnect?.aborted) throw new ClientGone();
-    if (timeout.signal.aborted) {
+    if (disconnect?.aborted) throw new ClientGone();
+    if (timedOut) {
       throw new ProxyError(
         "upstream_timeout",
         `Cannot reach provider: no response within ${Math.round(options.timeoutMs / 1000)} s`,

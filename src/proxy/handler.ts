@@ -2,9 +2,11 @@ import type { Clock } from "../clock.ts";
 import type { ProxyKeyRow } from "../db/store.ts";
 import { readRequestFacts, type RequestFacts } from "../limits/estimate.ts";
 import type { Admission, LimitGate, Usage } from "../limits/gate.ts";
+import type { AccessLogger } from "../telemetry/access-log.ts";
 import type { Logger } from "../telemetry/logger.ts";
 import type { Metrics } from "../telemetry/metrics.ts";
 import type { RequestLogWriter } from "../telemetry/request-log.ts";
+import { requestContext } from "../telemetry/request-context.ts";
 import type { SecretVerifier } from "../vault/verifier.ts";
 import { authenticate, type Authenticated } from "./authenticate.ts";
 import { readBody } from "./body.ts";
@@ -31,6 +33,8 @@ export interface ProxyDeps {
   defaultMaxTokens: number;
   /** The runtime's client-disconnect signal for a request, where it has a reliable one. */
   disconnectSignal: (request: Request) => AbortSignal | undefined;
+  /** Writes the request's access line (logRow calls it once the outcome is known). */
+  access?: AccessLogger;
 }
 
 /** `/v1/chat/completions?x=1` → `/chat/completions?x=1`. */
@@ -114,6 +118,7 @@ interface Trace {
   auth?: Authenticated;
   model?: string;
   streamed: boolean;
+  client?: string;
 }
 
 function logRow(deps: ProxyDeps, trace: Trace, status: number, extra: { usage?: Usage; cost?: number; ttfbMs?: number; errorCode?: string }) {
@@ -146,6 +151,7 @@ function logRow(deps: ProxyDeps, trace: Trace, status: number, extra: { usage?: 
     deps.metrics.tokens.inc({ provider, direction: "output" }, extra.usage.outputTokens);
   }
   if (extra.cost && provider) deps.metrics.cost.inc({ provider }, extra.cost / 1_000_000);
+  deps.access?.({ requestId: trace.requestId, method: trace.method, path: `/v1${trace.path}`, status, latencyMs, keyId: trace.auth?.proxyKey.id, client: trace.client });
 }
 
 /** Sets `stream_options.include_usage` and the output cap where keyward needs them; returns the new body or undefined. */
@@ -168,8 +174,10 @@ function rewriteBody(facts: RequestFacts, injectUsage: boolean, capTokens: numbe
 export async function handleProxyRequest(deps: ProxyDeps, request: Request): Promise<Response> {
   const rest = pathAfterV1(request.url);
   const path = rest.split("?", 1)[0] as string;
+  const context = requestContext(request);
   const trace: Trace = {
-    requestId: crypto.randomUUID(),
+    requestId: context.id,
+    client: context.client,
     method: request.method,
     path,
     startedAt: deps.clock.now(),

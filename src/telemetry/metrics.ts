@@ -7,9 +7,19 @@ type Labels = Record<string, string>;
 
 const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
 
+const PLAIN = /^[\w.:/-]*$/;
+
+function escapeLabel(value: string): string {
+  return PLAIN.test(value) ? value : value.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
+}
+
+/** Callers pass labels in a fixed order per metric, so no sorting is needed on the hot path. */
 function labelKey(labels: Labels): string {
-  const keys = Object.keys(labels).sort();
-  return keys.map((k) => `${k}="${String(labels[k]).replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n")}"`).join(",");
+  let key = "";
+  for (const name in labels) {
+    key += `${key ? "," : ""}${name}="${escapeLabel(String(labels[name]))}"`;
+  }
+  return key;
 }
 
 class Counter {

@@ -32,9 +32,12 @@ const CRC_TABLE = (() => {
 
 /** CRC32 (IEEE 802.3, as zlib computes it) of the UTF-8 bytes of `text`. */
 export function crc32(text: string): number {
-  const bytes = new TextEncoder().encode(text);
+  // Keys are ASCII, where UTF-8 bytes are the char codes: skip the encoder on the hot path.
+  const bytes = /^[\x00-\x7f]*$/.test(text) ? undefined : new TextEncoder().encode(text);
+  const length = bytes ? bytes.length : text.length;
   let crc = 0xffffffff;
-  for (const byte of bytes) {
+  for (let i = 0; i < length; i++) {
+    const byte = bytes ? (bytes[i] as number) : text.charCodeAt(i);
     // Index is always 0..255 thanks to the mask.
     crc = (CRC_TABLE[(crc ^ byte) & 0xff] as number) ^ (crc >>> 8);
   }

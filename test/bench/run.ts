@@ -7,7 +7,8 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { generateKey } from "../../src/vault/key-format.ts";
-import { buildBinary, startKeyward } from "../helpers/binary.ts";
+import { spawn } from "bun";
+import { buildBinary } from "../helpers/binary.ts";
 import { childPid, rssMb, run, startScript } from "./processes.ts";
 import { fmtMs, fmtNum, median, percentile } from "./stats.ts";
 
@@ -272,6 +273,39 @@ async function coldKey(keyward: Target, freshTokens: string[]) {
   });
 }
 
+function freePort(): number {
+  const probe = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+  const port = probe.port;
+  probe.stop(true);
+  return port;
+}
+
+/**
+ * The compiled keyward with its default logging (an access line per request
+ * at info) going to /dev/null: the writes are paid for, nothing reads them.
+ */
+async function startServer(bin: string, dataDir: string, adminToken: string) {
+  const port = freePort();
+  const proc = spawn(
+    [bin, "serve", "--port", String(port), "--host", "127.0.0.1", "--data-dir", dataDir, "--allow-http-upstreams", "--log-format", "json"],
+    { stdin: "ignore", stdout: "ignore", stderr: "ignore", env: { ...process.env, KEYWARD_ADMIN_TOKEN: adminToken } },
+  );
+  const url = `http://127.0.0.1:${port}`;
+  for (let i = 0; i < 200; i++) {
+    const up = await fetch(`${url}/healthz`).then((r) => r.ok, () => false);
+    if (up) break;
+    await Bun.sleep(50);
+  }
+  return {
+    url,
+    proc,
+    async stop() {
+      proc.kill("SIGTERM");
+      await proc.exited;
+    },
+  };
+}
+
 async function admin<T>(url: string, token: string, path: string, body: unknown): Promise<T> {
   const response = await fetch(`${url}${path}`, {
     method: "POST",
@@ -297,10 +331,7 @@ async function main() {
   const bin = await buildBinary();
   const upstream = await startScript([join(HERE, "mock-upstream.ts")]);
   const bare = await startScript([join(HERE, "bare-forwarder.ts"), upstream.url], { BUN_CONFIG_MAX_HTTP_REQUESTS: "65535" });
-  const server = await startKeyward(
-    [bin, "serve", "--port", "0", "--host", "127.0.0.1", "--data-dir", dataDir, "--allow-http-upstreams", "--log-level", "warn"],
-    { env: { KEYWARD_ADMIN_TOKEN: adminToken } },
-  );
+  const server = await startServer(bin, dataDir, adminToken);
   try {
     const provider = await admin<{ id: string }>(server.url, adminToken, "/api/provider-keys", {
       name: "bench",

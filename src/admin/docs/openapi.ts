@@ -1,5 +1,8 @@
 import { swagger } from "@elysiajs/swagger";
 
+/** Where the plugin serves its document; `/docs/json` serves it after `tidySpec`. */
+export const RAW_SPEC_PATH = "/docs/openapi-raw.json";
+
 /**
  * The OpenAPI document at `/docs/json`, generated from the routes' `t.*`
  * models. The plugin's own UI page (CDN-based) is parked on a hidden path;
@@ -9,7 +12,7 @@ export function openApiSpec(version: string) {
   return swagger({
     provider: "swagger-ui",
     path: "/docs/cdn-ui",
-    specPath: "/docs/json",
+    specPath: RAW_SPEC_PATH,
     excludeStaticFile: true,
     exclude: [/^\/docs/, /^\/v1/, /^\/metrics/],
     documentation: {
