@@ -1,3 +1,5 @@
+import { writeSync } from "node:fs";
+
 /**
  * Structured logs on stderr (stdout stays free for command output such as
  * tokens). Callers pass ids, never secrets; nothing here tries to redact.
@@ -14,10 +16,46 @@ export interface Logger {
   error(msg: string, fields?: Record<string, unknown>): void;
 }
 
+/**
+ * `auto` (the default) picks pretty lines for a person at a terminal and JSON
+ * for everything else (journald, docker, a log shipper), which parse it.
+ */
+export function pickLogFormat(setting: LogFormat | "auto", stderrIsTty: boolean): LogFormat {
+  if (setting !== "auto") return setting;
+  return stderrIsTty ? "pretty" : "json";
+}
+
+let pending = "";
+let scheduled = false;
+
+function flushStderr(): void {
+  scheduled = false;
+  if (!pending) return;
+  const out = pending;
+  pending = "";
+  writeSync(2, out);
+}
+
+/**
+ * Lines produced in one turn of the event loop go out in one write: at a few
+ * thousand requests a second, a syscall per access line costs more than the
+ * request's own bookkeeping. Flushed before the process exits.
+ */
+function bufferedStderr(line: string): void {
+  pending += `${line}\n`;
+  if (pending.length > 65_536) return flushStderr();
+  if (!scheduled) {
+    scheduled = true;
+    setImmediate(flushStderr);
+  }
+}
+
+process.on("exit", flushStderr);
+
 export function createLogger(
   format: LogFormat,
   level: LogLevel,
-  write: (line: string) => void = (line) => process.stderr.write(`${line}\n`),
+  write: (line: string) => void = bufferedStderr,
 ): Logger {
   const log = (lvl: LogLevel, msg: string, fields?: Record<string, unknown>) => {
     if (ORDER[lvl] < ORDER[level]) return;

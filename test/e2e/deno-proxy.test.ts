@@ -1,0 +1,79 @@
+/**
+ * The proxy under Deno: the same `/v1` forwarding, streaming and metering as
+ * on Bun (Deno's `request.signal` is not a disconnect signal, so the runtime
+ * adapter gives the proxy none; everything else is shared code).
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import OpenAI from "openai";
+import { generateKey } from "../../src/vault/key-format.ts";
+import { REPO_ROOT, startKeyward, type RunningBinary } from "../helpers/binary.ts";
+import { startMockProvider, type MockProvider } from "../helpers/mock-provider.ts";
+
+const deno = Bun.which("deno");
+if (!deno) console.warn("\n!!! deno is not on PATH: SKIPPING the Deno proxy test (.ci/run installs it). !!!\n");
+
+let tmp = "";
+let server: RunningBinary | undefined;
+let mock: MockProvider | undefined;
+const admin = generateKey("admin").token;
+
+beforeAll(async () => {
+  if (!deno) return;
+  tmp = mkdtempSync(join(tmpdir(), "keyward-deno-proxy-"));
+  mock = await startMockProvider({ chunks: 4, chunkDelayMs: 20, usage: { input: 9, output: 4 } });
+  server = await startKeyward(
+    [deno, "run", "-A", join(REPO_ROOT, "src/main.ts"), "serve", "--port", "0", "--host", "127.0.0.1", "--data-dir", join(tmp, "data"), "--allow-http-upstreams"],
+    { cwd: REPO_ROOT, env: { KEYWARD_ADMIN_TOKEN: admin }, timeoutMs: 120_000 },
+  );
+});
+
+afterAll(async () => {
+  if (server && server.proc.exitCode === null) await server.stop();
+  await mock?.stop();
+  if (tmp) rmSync(tmp, { recursive: true, force: true });
+});
+
+async function post<T>(path: string, body: unknown): Promise<T> {
+  const response = await fetch(`${server?.url}${path}`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${admin}`, "content-type": "application/json" },
+    body: JSON.stringify(body),
+  });
+  expect(response.status).toBe(201);
+  return (await response.json()) as T;
+}
+
+describe.skipIf(!deno)("proxy on Deno", () => {
+  test("plain and streamed chat completions are forwarded, metered and logged", async () => {
+    const provider = await post<{ id: string }>("/api/provider-keys", {
+      name: "mock",
+      provider: "openai",
+      key: "sk-deno-upstream-1234",
+      base_url: mock?.baseUrl,
+    });
+    const key = await post<{ id: string; key: string }>("/api/proxy-keys", { name: "deno", provider_key_id: provider.id, budget_usd: 1 });
+    const client = new OpenAI({ apiKey: key.key, baseURL: `${server?.url}/v1`, maxRetries: 0 });
+
+    const plain = await client.chat.completions.create({ model: "gpt-4o-mini", messages: [{ role: "user", content: "hi" }] });
+    expect(plain.choices[0]?.message.content).toBeString();
+
+    const stream = await client.chat.completions.create({ model: "gpt-4o-mini", stream: true, messages: [{ role: "user", content: "hi" }] });
+    let text = "";
+    for await (const chunk of stream) {
+      expect(chunk.usage ?? undefined).toBeUndefined();
+      text += chunk.choices[0]?.delta.content ?? "";
+    }
+    expect(text.length).toBeGreaterThan(0);
+    expect(mock?.requests.every((r) => r.headers.authorization === "Bearer sk-deno-upstream-1234")).toBe(true);
+
+    const logs = await fetch(`${server?.url}/api/logs?proxy_key_id=${key.id}`, { headers: { authorization: `Bearer ${admin}` } });
+    const entries = ((await logs.json()) as { data: { status: number; streamed: boolean; output_tokens: number }[] }).data;
+    expect(entries.map((e) => [e.status, e.streamed, e.output_tokens]).sort()).toEqual([
+      [200, false, 4],
+      [200, true, 4],
+    ]);
+  });
+});
