@@ -1,9 +1,14 @@
 /**
  * The one module that reads the environment. Every server option is a flag
- * with a `KEYWARD_*` twin; flags win over env, env over defaults. The table
- * below also renders `--help` and README's configuration section.
+ * with a `KEYWARD_*` twin and a key in the optional `--config` file; flags win
+ * over env, env over the file, the file over defaults. The table below also
+ * renders `--help` and README's configuration section.
  */
 import { parseArgs } from "node:util";
+import { ConfigError } from "./config-error.ts";
+import { readConfigFile, type ConfigFile, type FileValue } from "./config-file.ts";
+
+export { ConfigError } from "./config-error.ts";
 
 type OptionKind = "string" | "boolean" | "port" | "integer" | "enum";
 
@@ -18,16 +23,22 @@ interface OptionSpec {
   help: string;
   /** Secrets are masked when the effective config is printed. */
   secret?: boolean;
+  /** Not accepted inside a config file (`config` itself). */
+  notInFile?: boolean;
 }
 
 export const SERVE_OPTIONS = [
+  { flag: "config", env: "KEYWARD_CONFIG", kind: "string", help: "TOML or JSON file with the same keys as these flags (flags and env win over it)", notInFile: true },
   { flag: "port", env: "KEYWARD_PORT", kind: "port", default: 8080, help: "TCP port to listen on (0 picks a free one)" },
   { flag: "host", env: "KEYWARD_HOST", kind: "string", default: "0.0.0.0", help: "Address to bind" },
   { flag: "data-dir", env: "KEYWARD_DATA_DIR", kind: "string", default: "./keyward-data", help: "Directory for keyward.db (and master.key when generated)" },
   { flag: "master-key-file", env: "KEYWARD_MASTER_KEY_FILE", kind: "string", help: "File holding the base64 master key (32 bytes)" },
   { flag: "allow-http-upstreams", env: "KEYWARD_ALLOW_HTTP_UPSTREAMS", kind: "boolean", default: false, help: "Allow plain-http provider base URLs (local model servers, tests)" },
-  { flag: "log-format", env: "KEYWARD_LOG_FORMAT", kind: "enum", values: ["json", "pretty"], default: "json", help: "Log line format" },
-  { flag: "log-level", env: "KEYWARD_LOG_LEVEL", kind: "enum", values: ["debug", "info", "warn", "error"], default: "info", help: "Lowest level logged" },
+  { flag: "tls-cert", env: "KEYWARD_TLS_CERT", kind: "string", help: "PEM certificate (chain) file: serve HTTPS; re-read on SIGHUP" },
+  { flag: "tls-key", env: "KEYWARD_TLS_KEY", kind: "string", help: "PEM private key file of --tls-cert; re-read on SIGHUP" },
+  { flag: "trust-proxy", env: "KEYWARD_TRUST_PROXY", kind: "boolean", default: false, help: "Behind one reverse proxy: the client address is the last X-Forwarded-For entry" },
+  { flag: "log-format", env: "KEYWARD_LOG_FORMAT", kind: "enum", values: ["auto", "json", "pretty"], default: "auto", help: "Log line format (auto: pretty on a terminal, JSON otherwise)" },
+  { flag: "log-level", env: "KEYWARD_LOG_LEVEL", kind: "enum", values: ["debug", "info", "warn", "error"], default: "info", help: "Lowest level logged (access lines are info)" },
   { flag: "upstream-timeout", env: "KEYWARD_UPSTREAM_TIMEOUT", kind: "integer", default: 60, min: 1, max: 3600, help: "Seconds to wait for an upstream's response headers (504 after)" },
   { flag: "max-body-size", env: "KEYWARD_MAX_BODY_SIZE", kind: "integer", default: 20 * 1024 * 1024, min: 1024, max: 1024 * 1024 * 1024, help: "Largest request body in bytes (413 above)" },
   { flag: "shutdown-timeout", env: "KEYWARD_SHUTDOWN_TIMEOUT", kind: "integer", default: 30, min: 0, max: 3600, help: "Seconds in-flight requests get to finish after SIGTERM" },
@@ -37,11 +48,18 @@ export const SERVE_OPTIONS = [
   { flag: "metrics-token", env: "KEYWARD_METRICS_TOKEN", kind: "string", help: "Bearer token required on /metrics (open when unset)", secret: true },
 ] as const satisfies readonly OptionSpec[];
 
+export type ServeFlag = (typeof SERVE_OPTIONS)[number]["flag"];
+
 /** Secrets read from the environment only: a flag would show them in `ps`. */
 export const SECRET_ENV = [
   { env: "KEYWARD_MASTER_KEY", help: "Base64 master key (32 bytes); wins over the key file" },
   { env: "KEYWARD_ADMIN_TOKEN", help: "A kwa_ token registered as root admin at start (see `keyward admin-token generate`)" },
 ] as const;
+
+export interface TlsFiles {
+  certFile: string;
+  keyFile: string;
+}
 
 export interface ServeConfig {
   port: number;
@@ -51,7 +69,11 @@ export interface ServeConfig {
   masterKey?: string;
   adminToken?: string;
   allowHttpUpstreams: boolean;
-  logFormat: "json" | "pretty";
+  /** Serve HTTPS with these PEM files when set. */
+  tls?: TlsFiles;
+  /** Client address from X-Forwarded-For (last entry) instead of the socket. */
+  trustProxy: boolean;
+  logFormat: "auto" | "json" | "pretty";
   logLevel: "debug" | "info" | "warn" | "error";
   /** Milliseconds. */
   upstreamTimeoutMs: number;
@@ -62,13 +84,6 @@ export interface ServeConfig {
   logRetentionDays: number;
   expiredKeyRetentionDays: number;
   metricsToken?: string;
-}
-
-export class ConfigError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "ConfigError";
-  }
 }
 
 export type Env = Record<string, string | undefined>;
@@ -99,13 +114,44 @@ function coerce(spec: OptionSpec, raw: string | boolean, source: string): string
   return Number(text);
 }
 
-/** Reads the value of one option: flag, then env, then default. */
-function resolve(spec: OptionSpec, flags: Record<string, string | boolean | undefined>, env: Env) {
+/** A file value as the text a flag would carry; booleans stay booleans, anything else is refused by `coerce`. */
+function fileRaw(spec: OptionSpec, value: FileValue, source: string): string | boolean {
+  if (typeof value === "boolean") {
+    if (spec.kind !== "boolean") throw new ConfigError(`Invalid ${source}: expected ${spec.kind === "string" ? "a string" : "a number or string"}, got ${value}`);
+    return value;
+  }
+  return String(value);
+}
+
+export type ValueSource = "flag" | "env" | "file" | "default";
+
+/** One option's effective value and where it came from (`keyward config check`). */
+export interface ResolvedOption {
+  flag: ServeFlag;
+  value: string | number | boolean | undefined;
+  source: ValueSource;
+  /** The variable or file path the value came from. */
+  origin?: string;
+  secret: boolean;
+}
+
+/** Reads the value of one option: flag, then env, then config file, then default. */
+function resolve(
+  spec: OptionSpec,
+  flags: Record<string, string | boolean | undefined>,
+  env: Env,
+  file: ConfigFile | undefined,
+): Omit<ResolvedOption, "flag" | "secret"> {
   const flagValue = flags[spec.flag];
-  if (flagValue !== undefined) return coerce(spec, flagValue, `--${spec.flag}`);
+  if (flagValue !== undefined) return { value: coerce(spec, flagValue, `--${spec.flag}`), source: "flag" };
   const envValue = env[spec.env];
-  if (envValue !== undefined && envValue !== "") return coerce(spec, envValue, spec.env);
-  return spec.default;
+  if (envValue !== undefined && envValue !== "") return { value: coerce(spec, envValue, spec.env), source: "env", origin: spec.env };
+  const fileValue = file?.values[spec.flag];
+  if (file && fileValue !== undefined) {
+    const source = `${spec.flag} in ${file.path}`;
+    return { value: coerce(spec, fileRaw(spec, fileValue, source), source), source: "file", origin: file.path };
+  }
+  return { value: spec.default, source: "default" };
 }
 
 /** Options for `node:util` parseArgs built from a spec table. */
@@ -133,12 +179,39 @@ export function parseFlags(
   }
 }
 
-export function loadServeConfig(flags: Record<string, string | boolean | undefined>, env: Env): ServeConfig {
-  const value = (flag: (typeof SERVE_OPTIONS)[number]["flag"]) => {
-    const spec = SERVE_OPTIONS.find((s) => s.flag === flag) as OptionSpec;
-    return resolve(spec, flags, env);
+/** The serve options a host-side command shares with the server (data dir, master key file, config file). */
+export const HOST_OPTIONS = parseArgsOptions(SERVE_OPTIONS.filter((s) => ["config", "data-dir", "master-key-file"].includes(s.flag)));
+
+/** Flag names a config file may use. */
+const FILE_KEYS: readonly string[] = SERVE_OPTIONS.filter((s: OptionSpec) => !s.notInFile).map((s) => s.flag);
+
+/**
+ * Every serve option with its value and source, and the typed config.
+ * Throws ConfigError (exit 2) naming the flag, variable or file key at fault.
+ */
+export function resolveServeConfig(
+  flags: Record<string, string | boolean | undefined>,
+  env: Env,
+): { config: ServeConfig; options: ResolvedOption[] } {
+  const configSpec = SERVE_OPTIONS.find((s) => s.flag === "config") as OptionSpec;
+  const configPath = resolve(configSpec, flags, env, undefined).value as string | undefined;
+  const file = configPath === undefined ? undefined : readConfigFile(configPath, FILE_KEYS);
+  const options = SERVE_OPTIONS.map((spec: OptionSpec) => ({
+    flag: spec.flag as ServeFlag,
+    secret: spec.secret === true,
+    ...resolve(spec, flags, env, file),
+  }));
+  const value = (flag: ServeFlag) => options.find((o) => o.flag === flag)?.value;
+  const described = (flag: ServeFlag) => {
+    const option = options.find((o) => o.flag === flag) as ResolvedOption;
+    return option.source === "flag" ? `--${flag}` : option.source === "env" ? (SERVE_OPTIONS.find((s) => s.flag === flag)?.env ?? flag) : `${flag} in ${option.origin}`;
   };
-  return {
+  const certFile = value("tls-cert") as string | undefined;
+  const keyFile = value("tls-key") as string | undefined;
+  // Half a TLS setup would silently serve plain HTTP: refuse it.
+  if (certFile !== undefined && keyFile === undefined) throw new ConfigError(`Invalid ${described("tls-cert")}: --tls-key (KEYWARD_TLS_KEY) is required too`);
+  if (keyFile !== undefined && certFile === undefined) throw new ConfigError(`Invalid ${described("tls-key")}: --tls-cert (KEYWARD_TLS_CERT) is required too`);
+  const config: ServeConfig = {
     port: value("port") as number,
     host: value("host") as string,
     dataDir: value("data-dir") as string,
@@ -146,6 +219,8 @@ export function loadServeConfig(flags: Record<string, string | boolean | undefin
     masterKey: env.KEYWARD_MASTER_KEY || undefined,
     adminToken: env.KEYWARD_ADMIN_TOKEN || undefined,
     allowHttpUpstreams: value("allow-http-upstreams") as boolean,
+    tls: certFile !== undefined && keyFile !== undefined ? { certFile, keyFile } : undefined,
+    trustProxy: value("trust-proxy") as boolean,
     logFormat: value("log-format") as ServeConfig["logFormat"],
     logLevel: value("log-level") as ServeConfig["logLevel"],
     upstreamTimeoutMs: (value("upstream-timeout") as number) * 1000,
@@ -156,6 +231,11 @@ export function loadServeConfig(flags: Record<string, string | boolean | undefin
     expiredKeyRetentionDays: value("expired-key-retention-days") as number,
     metricsToken: value("metrics-token") as string | undefined,
   };
+  return { config, options };
+}
+
+export function loadServeConfig(flags: Record<string, string | boolean | undefined>, env: Env): ServeConfig {
+  return resolveServeConfig(flags, env).config;
 }
 
 /** Rows for `--help` and README: flag, env, default, description. */
@@ -166,6 +246,22 @@ export function optionRows(): string[][] {
     "default" in s && s.default !== undefined ? String(s.default) : "",
     s.help,
   ]);
+}
+
+/**
+ * TEST-ONLY knobs, read here because this is the one module that reads the
+ * environment. Not in --help or README: they exist so the test suite can
+ * widen race windows in the real binary. Never set them in production.
+ */
+export interface TestHooks {
+  /** `KEYWARD_TEST_ROTATION_DELAY_MS`: sleep between re-encrypted rows inside the rotation transaction. */
+  rotationDelayMs: number;
+}
+
+export function readTestHooks(env: Env): TestHooks {
+  const raw = env.KEYWARD_TEST_ROTATION_DELAY_MS;
+  const rotationDelayMs = raw && /^\d{1,5}$/.test(raw) ? Number(raw) : 0;
+  return { rotationDelayMs };
 }
 
 /** Environment variables `keyward issue` reads; flags win. */

@@ -4,11 +4,16 @@
  * usage mistakes, 1 for failures (`keyward issue` adds 3, 4 and 5: see cli/issue.ts).
  */
 import { adminTokenCommand } from "./cli/admin-token.ts";
+import { backupCommand } from "./cli/backup.ts";
+import { configCommand } from "./cli/config-check.ts";
 import { helpText } from "./cli/help.ts";
 import { issueCommand } from "./cli/issue.ts";
+import { restoreCommand } from "./cli/restore.ts";
+import { rotateMasterKeyCommand } from "./cli/rotate-master-key.ts";
 import { serveCommand } from "./cli/serve.ts";
+import { systemdUnitCommand } from "./cli/systemd-unit.ts";
 import { ConfigError, readEnv } from "./config.ts";
-import { SCHEMA_VERSION, VERSION } from "./version.ts";
+import { COMMIT, SCHEMA_VERSION, VERSION } from "./version.ts";
 
 async function run(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -22,9 +27,19 @@ async function run(argv: string[]): Promise<number> {
       return adminTokenCommand(rest, env);
     case "issue":
       return issueCommand(rest, env);
+    case "backup":
+      return backupCommand(rest, env);
+    case "restore":
+      return restoreCommand(rest, env);
+    case "rotate-master-key":
+      return rotateMasterKeyCommand(rest, env);
+    case "systemd-unit":
+      return systemdUnitCommand(rest);
+    case "config":
+      return configCommand(rest, env);
     case "version":
     case "--version":
-      process.stdout.write(`keyward ${VERSION} (schema ${SCHEMA_VERSION})\n`);
+      process.stdout.write(`keyward ${VERSION} (commit ${COMMIT}, schema ${SCHEMA_VERSION})\n`);
       return 0;
     case "help":
     case "--help":

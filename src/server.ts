@@ -4,6 +4,9 @@ import type { ServeConfig } from "./config.ts";
 import { openDatabase } from "./db/open.ts";
 import { createSqliteStore } from "./db/sqlite-store.ts";
 import type { Runtime } from "./runtime/index.ts";
+import { removePidFile, writePidFile } from "./ops/pidfile.ts";
+import { readTlsFiles } from "./ops/tls.ts";
+import { accessLogger, withAccessLog } from "./telemetry/access-log.ts";
 import type { Logger } from "./telemetry/logger.ts";
 import { openKeyring } from "./vault/keyring.ts";
 import { loadMasterKey } from "./vault/master-key.ts";
@@ -13,6 +16,12 @@ export interface RunningServer {
   url: string;
   port: number;
   services: ReturnType<typeof createApp>["services"];
+  /**
+   * Re-reads the TLS certificate and key files and serves new connections
+   * with them; connections already open (streams included) go on. False when
+   * there is no TLS or the new files are unusable (the old pair stays).
+   */
+  reloadTls(): Promise<boolean>;
   /** Stops accepting, waits for in-flight requests up to the shutdown timeout, closes the database. */
   stop(): Promise<void>;
 }
@@ -46,9 +55,13 @@ function banner(token: string): string {
 export async function startServer(options: StartOptions): Promise<RunningServer> {
   const { config, runtime, logger } = options;
   const clock = options.clock ?? systemClock;
+  const access = accessLogger(logger);
   const opened = openDatabase(runtime, config.dataDir);
   const store = createSqliteStore(opened.db, () => opened.client.close());
   try {
+    // Written before anything else so a restore or rotation started meanwhile sees a live server.
+    writePidFile(config.dataDir);
+    if (opened.upgradeBackup) logger.info("Backed up the database before migrating it", { backup: opened.upgradeBackup });
     if (opened.applied > 0) logger.info("Database migrated", { path: opened.path, migrations: opened.applied });
     const masterKey = loadMasterKey(config, true);
     if (masterKey.generatedAt) {
@@ -63,6 +76,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
       clock,
       fetch: options.fetch ?? fetch,
       logger,
+      access,
       disconnectSignal: (request) => runtime.disconnectSignal(request),
       config: {
         ...DEFAULT_APP_CONFIG,
@@ -76,7 +90,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
         version: VERSION,
       },
     };
-    const { app, services, close: closeApp } = createApp(deps);
+    const { fetch: handleRequest, services, close: closeApp } = createApp(deps);
     const boot = await services.adminTokens.bootstrap(config.adminToken);
     if (!boot.ok) throw new Error(boot.error.message);
     if (boot.value.generated) (options.print ?? ((t) => process.stdout.write(t)))(banner(boot.value.generated));
@@ -85,18 +99,34 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     const handle = await runtime.serve({
       port: config.port,
       hostname: config.host,
-      fetch: (request) => app.handle(request),
+      fetch: withAccessLog(handleRequest, { access, trustProxy: config.trustProxy }),
+      tls: config.tls ? readTlsFiles(config.tls) : undefined,
       // Streams may be quiet for longer than any idle timeout; the proxy keeps its own first-byte timeout.
       keepQuietConnection: (request) => request.url.includes("/v1/"),
     });
     const host = config.host === "0.0.0.0" || config.host === "::" ? "127.0.0.1" : config.host;
-    const url = `http://${host.includes(":") ? `[${host}]` : host}:${handle.port}`;
+    const url = `${config.tls ? "https" : "http"}://${host.includes(":") ? `[${host}]` : host}:${handle.port}`;
     logger.info("keyward listening", { url, runtime: runtime.name, version: VERSION, data_dir: config.dataDir });
 
     return {
       url,
       port: handle.port,
       services,
+      async reloadTls() {
+        if (!config.tls) return false;
+        if (!handle.reloadTls) {
+          logger.warn("TLS reload is not supported on this runtime; restart keyward to apply a new certificate", { runtime: runtime.name });
+          return false;
+        }
+        try {
+          await handle.reloadTls(readTlsFiles(config.tls));
+          logger.info("TLS certificate reloaded", { cert: config.tls.certFile });
+          return true;
+        } catch (err) {
+          logger.error("TLS reload failed; still serving the previous certificate", { error: err instanceof Error ? err.message : String(err) });
+          return false;
+        }
+      },
       async stop() {
         let timer: ReturnType<typeof setTimeout> | undefined;
         const deadline = new Promise<"timeout">((resolve) => {
@@ -110,10 +140,12 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
         }
         closeApp();
         store.close();
+        removePidFile(config.dataDir);
       },
     };
   } catch (err) {
     store.close();
+    removePidFile(config.dataDir);
     throw err;
   }
 }

@@ -3,6 +3,7 @@ import type { Clock } from "../clock.ts";
 import type { Store } from "../db/store.ts";
 import { adminTokenStatus, type Scope } from "../vault/admin-tokens.ts";
 import { parseKey } from "../vault/key-format.ts";
+import { setRequestKeyId } from "../telemetry/request-context.ts";
 import type { SecretVerifier } from "../vault/verifier.ts";
 import { bodyDepthError } from "./body-depth.ts";
 import { ApiError } from "./errors.ts";
@@ -78,6 +79,8 @@ export function adminAuth(deps: AdminAuthDeps) {
     scope: (required: Scope | readonly Scope[]) => ({
       async transform({ request, body }) {
         const actor = await authenticateAdmin(deps, request.headers.get("authorization") ?? undefined);
+        // The access line names the authenticated token (its id, never the token), refused scope included.
+        setRequestKeyId(request, actor.id);
         const anyOf: readonly Scope[] = typeof required === "string" ? [required] : required;
         if (!anyOf.some((scope) => allows(actor.scopes, scope))) {
           throw new ApiError({

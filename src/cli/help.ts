@@ -24,7 +24,18 @@ Usage:
                                             The same with the CI's OIDC ID token (GitHub Actions, or the
                                             token in env var NAME, e.g. GitLab's id_tokens)
                                             Exit codes: 2 usage, 3 auth failed, 4 policy refused, 5 unreachable
-  keyward version                           Print version and schema version
+  keyward backup FILE [--data-dir D]        Consistent copy of the database while the server runs (never overwrites FILE)
+  keyward restore FILE [--data-dir D] [--force]
+                                            Replace the database with a backup, after checking the master key opens it;
+                                            refused while a server runs on the data dir
+  keyward rotate-master-key --new-key-file F [--data-dir D]
+                                            Re-encrypt every provider key under a new master key (one transaction);
+                                            refused while a server runs on the data dir
+  keyward systemd-unit [--binary PATH] [--user NAME]
+                                            Print a hardened systemd unit
+  keyward config check [--config F] [options]
+                                            Print the effective configuration and where each value comes from
+  keyward version                           Print version, commit and schema version
   keyward help | --help                     This text
 
 Server options (flag, environment variable, default):
@@ -36,6 +47,8 @@ ${table(SECRET_ENV.map((s) => [s.env, s.help]))}
 For keyward issue, from the environment (flags win):
 ${table(ISSUE_ENV.map((s) => [s.env, s.help]))}
 
-Flags win over environment variables. Admin API docs: http://HOST:PORT/docs
+Flags win over environment variables, which win over the --config file. Host-side commands
+(backup, restore, rotate-master-key) take --data-dir, --master-key-file and --config too.
+Admin API docs: http://HOST:PORT/docs
 `;
 }

@@ -1,7 +1,7 @@
 import { ConfigError, loadServeConfig, parseArgsOptions, parseFlags, SERVE_OPTIONS, type Env } from "../config.ts";
 import { detectRuntime } from "../runtime/index.ts";
 import { startServer } from "../server.ts";
-import { createLogger } from "../telemetry/logger.ts";
+import { createLogger, pickLogFormat } from "../telemetry/logger.ts";
 import { helpText } from "./help.ts";
 
 /** `keyward serve`: runs until SIGTERM/SIGINT, then drains and exits 0. */
@@ -13,7 +13,7 @@ export async function serveCommand(args: string[], env: Env): Promise<number> {
   }
   if (flags.positionals.length > 0) throw new ConfigError(`Unexpected argument "${flags.positionals[0]}" (see --help)`);
   const config = loadServeConfig(flags.values, env);
-  const logger = createLogger(config.logFormat, config.logLevel);
+  const logger = createLogger(pickLogFormat(config.logFormat, process.stderr.isTTY === true), config.logLevel);
   const runtime = await detectRuntime();
   const supervised = runtime.superviseIfNeeded(env, ["serve", ...args]);
   if (supervised) return supervised;
@@ -26,7 +26,18 @@ export async function serveCommand(args: string[], env: Env): Promise<number> {
   });
   process.on("SIGTERM", () => onSignal("SIGTERM"));
   process.on("SIGINT", () => onSignal("SIGINT"));
+  // SIGHUP (systemd's ExecReload, certbot's deploy hook) applies a renewed certificate without dropping
+  // streams. Handled even without TLS: the default action would kill the server.
+  let reload: () => void = () => logger.warn("SIGHUP received while starting; ignored");
+  process.on("SIGHUP", () => reload());
   const server = await startServer({ config, runtime, logger });
+  reload = () => {
+    if (!config.tls) {
+      logger.info("SIGHUP received; nothing to reload without TLS");
+      return;
+    }
+    void server.reloadTls();
+  };
 
   const signal = await signalled;
   logger.info("Shutting down", { signal, timeout_s: config.shutdownTimeoutMs / 1000 });

@@ -21,11 +21,13 @@ function sqlString(text: string): string {
  * (created here 0600 first: it holds sealed provider keys and token hashes,
  * and SQLite accepts an empty file as the target).
  */
+export class BackupExistsError extends Error {}
+
 export function vacuumInto(client: SqliteClient, target: string): void {
   try {
     closeSync(openSync(target, "wx", 0o600));
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "EEXIST") throw new Error(`Cannot write backup: ${target} already exists`);
+    if ((err as NodeJS.ErrnoException).code === "EEXIST") throw new BackupExistsError(`Cannot write backup: ${target} already exists`);
     throw new Error(`Cannot write backup ${target}: ${(err as Error).message}`);
   }
   try {
@@ -76,9 +78,14 @@ export function fileTimestamp(at: Date): string {
 export function backupBeforeUpgrade(client: SqliteClient, dataDir: string, schema: string, at: Date): string {
   const dir = join(dataDir, "backups");
   mkdirSync(dir, { recursive: true, mode: 0o700 });
-  let target = join(dir, `keyward-${schema}-${fileTimestamp(at)}.db`);
-  // Two starts in the same second (a crash loop): keep both copies rather than fail.
-  for (let n = 2; existsSync(target); n++) target = join(dir, `keyward-${schema}-${fileTimestamp(at)}-${n}.db`);
-  vacuumInto(client, target);
-  return target;
+  // Two starts in the same second (a crash loop, a CLI command racing the server): keep both copies rather than fail.
+  for (let n = 1; ; n++) {
+    const target = join(dir, `keyward-${schema}-${fileTimestamp(at)}${n === 1 ? "" : `-${n}`}.db`);
+    try {
+      vacuumInto(client, target);
+      return target;
+    } catch (err) {
+      if (!(err instanceof BackupExistsError) || n >= 100) throw err;
+    }
+  }
 }

@@ -1,6 +1,6 @@
 import { Database } from "bun:sqlite";
 import { superviseIfNeeded } from "./supervise.ts";
-import type { Runtime, ServeOptions, ServerHandle, SqliteClient } from "./types.ts";
+import type { Runtime, ServeOptions, ServerHandle, SqliteClient, TlsPem } from "./types.ts";
 
 function openSqlite(path: string): SqliteClient {
   // `strict` lets drizzle bind parameters without `$` prefixes.
@@ -8,21 +8,39 @@ function openSqlite(path: string): SqliteClient {
 }
 
 async function serve(options: ServeOptions): Promise<ServerHandle> {
-  const server = Bun.serve({
-    port: options.port,
-    hostname: options.hostname,
-    // Bun's maximum; streams opt out per request below.
-    idleTimeout: 255,
-    tls: options.tls,
-    fetch(request, srv) {
-      if (options.keepQuietConnection?.(request)) srv.timeout(request, 0);
-      return options.fetch(request, { remoteAddress: srv.requestIP(request)?.address });
-    },
-  });
+  const listen = (port: number, tls: TlsPem | undefined) =>
+    Bun.serve({
+      port,
+      hostname: options.hostname,
+      // Bun's maximum; streams opt out per request below.
+      idleTimeout: 255,
+      tls,
+      // Bun 1.4.5's server.reload() keeps the first certificate, so a renewed one is applied by
+      // binding a second listener to the same port (SO_REUSEPORT) and draining the first. Only
+      // with TLS: a plain server keeps failing loudly when its port is taken.
+      reusePort: tls !== undefined,
+      fetch(request, srv) {
+        if (options.keepQuietConnection?.(request)) srv.timeout(request, 0);
+        return options.fetch(request, { remoteAddress: srv.requestIP(request)?.address });
+      },
+    });
+  let current = listen(options.port, options.tls);
+  const port = current.port ?? options.port;
+  // Listeners replaced by a TLS reload that still finish their open connections.
+  const draining = new Set<ReturnType<typeof listen>>();
   return {
-    port: server.port ?? options.port,
-    hostname: server.hostname ?? options.hostname,
-    stop: (force = false) => server.stop(force),
+    port,
+    hostname: current.hostname ?? options.hostname,
+    async stop(force = false) {
+      await Promise.all([current, ...draining].map((server) => server.stop(force)));
+    },
+    async reloadTls(tls) {
+      const previous = current;
+      // Throws (bad PEM, mismatched key) before anything changes.
+      current = listen(port, tls);
+      draining.add(previous);
+      void previous.stop(false).finally(() => draining.delete(previous));
+    },
   };
 }
 

@@ -71,6 +71,11 @@ interface DenoNamespace {
   ): DenoServer;
 }
 
+/**
+ * No `reloadTls` here: Deno 2.9 can swap certificates only through a second
+ * listener on the same port (`reusePort`), which it allows for TLS only with
+ * `--unstable-net`. On Deno a renewed certificate needs a restart.
+ */
 async function serve(options: ServeOptions): Promise<ServerHandle> {
   const deno = (globalThis as unknown as { Deno: DenoNamespace }).Deno;
   const server = deno.serve(

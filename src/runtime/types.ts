@@ -23,13 +23,20 @@ export interface SqliteClient {
   close(): void;
 }
 
+/** PEM text of a certificate (chain) and its private key. */
+export interface TlsPem {
+  cert: string;
+  key: string;
+}
+
 export interface ServeOptions {
   port: number;
   hostname: string;
   fetch(request: Request, info: { remoteAddress?: string }): Response | Promise<Response>;
   /** Requests for which the server must not close a quiet connection (long streams). */
   keepQuietConnection?(request: Request): boolean;
-  tls?: { cert: string; key: string };
+  /** Serve HTTPS with this certificate. */
+  tls?: TlsPem;
 }
 
 export interface ServerHandle {
@@ -37,6 +44,8 @@ export interface ServerHandle {
   readonly hostname: string;
   /** Stops accepting; resolves when in-flight requests finish (or at once with `force`). */
   stop(force?: boolean): Promise<void>;
+  /** Serves new connections with another certificate; open connections keep theirs. Only when started with `tls`. */
+  reloadTls?(tls: TlsPem): Promise<void>;
 }
 
 export interface Runtime {

@@ -33,6 +33,16 @@ function flushStderr(): void {
   if (!pending) return;
   const out = pending;
   pending = "";
+  // The stream queues what a slow reader (journald, a pipe) cannot take yet, instead of blocking.
+  process.stderr.write(out);
+}
+
+/** At exit there is no later turn of the event loop: write what is left synchronously. */
+function flushStderrNow(): void {
+  scheduled = false;
+  if (!pending) return;
+  const out = pending;
+  pending = "";
   writeSync(2, out);
 }
 
@@ -50,7 +60,7 @@ function bufferedStderr(line: string): void {
   }
 }
 
-process.on("exit", flushStderr);
+process.on("exit", flushStderrNow);
 
 export function createLogger(
   format: LogFormat,

@@ -46,7 +46,7 @@ afterAll(() => {
 });
 
 describe("keyward version and --help", () => {
-  test("version prints the package version and the schema version", async () => {
+  test("version prints the package version, commit and schema version", async () => {
     const result = await keyward(["version"]);
     expect(result.code).toBe(0);
     const pkg = JSON.parse(readFileSync(join(REPO_ROOT, "package.json"), "utf8")) as { version: string };
@@ -54,7 +54,8 @@ describe("keyward version and --help", () => {
       entries: { tag: string }[];
     };
     const schema = journal.entries[journal.entries.length - 1]?.tag;
-    expect(result.stdout).toBe(`keyward ${pkg.version} (schema ${schema})\n`);
+    // The commit is checked against git in ops-config-upgrade.test.ts.
+    expect(result.stdout).toMatch(new RegExp(`^keyward ${pkg.version.replaceAll(".", "\\.")} \\(commit (?:[0-9a-f]+|unknown), schema ${schema}\\)\n$`));
     expect((await keyward(["--version"])).stdout).toBe(result.stdout);
   });
 

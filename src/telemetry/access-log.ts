@@ -1,0 +1,108 @@
+/**
+ * One access line per request, at info level: request id, method, path
+ * without its query string (it could hold anything), status, latency, key id
+ * (proxy key id or admin token id, never the key) and client address. Proxy
+ * requests are logged by the proxy handler when the response has finished
+ * (a stream's real status, e.g. 499, is known only then); everything else by
+ * `withAccessLog` below when the response is ready.
+ */
+import { clientAddress } from "./client-address.ts";
+import type { Logger } from "./logger.ts";
+import { bindRequestContext, requestIdOf } from "./request-context.ts";
+
+export interface AccessEntry {
+  requestId: string;
+  method: string;
+  path: string;
+  status: number;
+  latencyMs: number;
+  keyId?: string;
+  client?: string;
+}
+
+export type AccessLogger = (entry: AccessEntry) => void;
+
+const KEYWARD_TOKEN = /\b(kw[pa])_([0-9A-Za-z]{12})_[0-9A-Za-z]{38}\b/g;
+
+/** A full keyward key pasted into a URL path is cut to its public id before it is logged. */
+export function loggablePath(path: string): string {
+  return path.includes("kwp_") || path.includes("kwa_") ? path.replace(KEYWARD_TOKEN, "$1_$2_…") : path;
+}
+
+export function accessLogger(logger: Logger): AccessLogger {
+  return (entry) =>
+    logger.info("request", {
+      request_id: entry.requestId,
+      method: entry.method,
+      path: loggablePath(entry.path),
+      status: entry.status,
+      latency_ms: Math.round(entry.latencyMs),
+      key_id: entry.keyId ?? null,
+      client: entry.client ?? null,
+    });
+}
+
+/** Path of an absolute request URL, without the query string, without allocating a URL. */
+function pathOf(url: string): string {
+  const start = url.indexOf("/", url.indexOf("//") + 2);
+  if (start < 0) return "/";
+  const query = url.indexOf("?", start);
+  return query < 0 ? url.slice(start) : url.slice(start, query);
+}
+
+/** Whether the proxy handler writes this request's access line itself. */
+const loggedByProxy = (path: string) => path.startsWith("/v1/");
+
+function withRequestId(response: Response, id: string): Response {
+  if (response.headers.has("x-request-id")) return response;
+  try {
+    response.headers.set("x-request-id", id);
+    return response;
+  } catch {
+    // Immutable headers (a fetched Response passed through): copy the envelope, keep the body stream.
+    const copy = new Response(response.body, response);
+    copy.headers.set("x-request-id", id);
+    return copy;
+  }
+}
+
+export interface AccessLogOptions {
+  access: AccessLogger;
+  trustProxy: boolean;
+}
+
+/**
+ * Wraps the app's fetch handler: binds the request context (id, client),
+ * answers every response with `x-request-id`, and logs non-proxy requests.
+ */
+export function withAccessLog(
+  handle: (request: Request) => Response | Promise<Response>,
+  options: AccessLogOptions,
+): (request: Request, info?: { remoteAddress?: string }) => Promise<Response> {
+  return async (request, info) => {
+    const started = performance.now();
+    const context = bindRequestContext(request, {
+      id: requestIdOf(request.headers),
+      client: clientAddress(request.headers, info?.remoteAddress, options.trustProxy),
+    });
+    const path = pathOf(request.url);
+    let status = 500;
+    try {
+      const response = withRequestId(await handle(request), context.id);
+      status = response.status;
+      return response;
+    } finally {
+      if (!loggedByProxy(path)) {
+        options.access({
+          requestId: context.id,
+          method: request.method,
+          path,
+          status,
+          latencyMs: performance.now() - started,
+          keyId: context.keyId,
+          client: context.client,
+        });
+      }
+    }
+  };
+}
