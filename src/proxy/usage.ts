@@ -1,4 +1,7 @@
 import type { Usage } from "../limits/gate.ts";
+import type { MeterResult } from "./meter.ts";
+
+const decoder = new TextDecoder();
 
 type Json = Record<string, unknown>;
 
@@ -50,4 +53,37 @@ export function completeUsage(partial: Partial<Usage>): Usage {
     cachedTokens: partial.cachedTokens ?? 0,
     cacheWriteTokens: partial.cacheWriteTokens ?? 0,
   };
+}
+
+/**
+ * Usage to charge: what the provider reported, completed by estimates for
+ * what it did not (an aborted stream ends before its final usage event):
+ * input ≈ prompt bytes / 4, output ≈ one token per content delta event.
+ * For an aborted stream the output is at least the deltas seen, since
+ * Anthropic's `message_start` reports a provisional `output_tokens: 1`.
+ */
+export function chargedUsage(result: MeterResult, promptBytes: number): Usage | undefined {
+  const reported = result.usage;
+  if (!result.aborted && reported?.inputTokens !== undefined && reported.outputTokens !== undefined) {
+    return completeUsage(reported);
+  }
+  if (!result.aborted && reported === undefined && result.contentEvents === 0) return undefined;
+  return completeUsage({
+    ...reported,
+    inputTokens: reported?.inputTokens ?? Math.ceil(promptBytes / 4),
+    outputTokens: Math.max(reported?.outputTokens ?? 0, result.contentEvents),
+  });
+}
+
+/** Usage of a plain JSON answer, if it reports any. */
+export function usageOfJson(bytes: Uint8Array): Usage | undefined {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(decoder.decode(bytes));
+  } catch {
+    return undefined;
+  }
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) return undefined;
+  const usage = usageFrom(parsed as Record<string, unknown>);
+  return usage ? completeUsage(usage) : undefined;
 }

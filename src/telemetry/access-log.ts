@@ -8,7 +8,7 @@
  */
 import { clientAddress } from "./client-address.ts";
 import type { Logger } from "./logger.ts";
-import { bindRequestContext, requestIdOf } from "./request-context.ts";
+import { bindRequestContext, requestIdOf, type RequestContext } from "./request-context.ts";
 
 export interface AccessEntry {
   requestId: string;
@@ -78,31 +78,35 @@ export interface AccessLogOptions {
 export function withAccessLog(
   handle: (request: Request) => Response | Promise<Response>,
   options: AccessLogOptions,
-): (request: Request, info?: { remoteAddress?: string }) => Promise<Response> {
-  return async (request, info) => {
+): (request: Request, info?: { remoteAddress?: string }) => Response | Promise<Response> {
+  const logged = async (request: Request, context: RequestContext, path: string): Promise<Response> => {
     const started = performance.now();
-    const context = bindRequestContext(request, {
-      id: requestIdOf(request.headers),
-      client: clientAddress(request.headers, info?.remoteAddress, options.trustProxy),
-    });
-    const path = pathOf(request.url);
     let status = 500;
     try {
       const response = withRequestId(await handle(request), context.id);
       status = response.status;
       return response;
     } finally {
-      if (!loggedByProxy(path)) {
-        options.access({
-          requestId: context.id,
-          method: request.method,
-          path,
-          status,
-          latencyMs: performance.now() - started,
-          keyId: context.keyId,
-          client: context.client,
-        });
-      }
+      options.access({
+        requestId: context.id,
+        method: request.method,
+        path,
+        status,
+        latencyMs: performance.now() - started,
+        keyId: context.keyId,
+        client: context.client,
+      });
     }
+  };
+  return (request, info) => {
+    const context = bindRequestContext(request, {
+      id: requestIdOf(request.headers),
+      client: clientAddress(request.headers, info?.remoteAddress, options.trustProxy),
+    });
+    const path = pathOf(request.url);
+    // The proxy sets x-request-id and writes the access line itself, when the
+    // body has finished: no wrapper on the hot path.
+    if (loggedByProxy(path)) return handle(request);
+    return logged(request, context, path);
   };
 }
