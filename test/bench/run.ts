@@ -14,6 +14,9 @@ import { fmtMs, fmtNum, median, percentile } from "./stats.ts";
 
 const HERE = import.meta.dir;
 const QUICK = process.argv.includes("--quick");
+/** `--only=1,3` runs just those scenarios (for profiling one thing at a time). */
+const ONLY = process.argv.find((a) => a.startsWith("--only="))?.slice("--only=".length).split(",").map(Number);
+const wanted = (n: number) => !ONLY || ONLY.includes(n);
 const CHAT_BODY = JSON.stringify({ model: "gpt-4o-mini", messages: [{ role: "user", content: "Hello" }] });
 
 interface Target {
@@ -287,7 +290,7 @@ function freePort(): number {
 async function startServer(bin: string, dataDir: string, adminToken: string) {
   const port = freePort();
   const proc = spawn(
-    [bin, "serve", "--port", String(port), "--host", "127.0.0.1", "--data-dir", dataDir, "--allow-http-upstreams", "--log-format", "json"],
+    [bin, "serve", "--port", String(port), "--host", "127.0.0.1", "--data-dir", dataDir, "--allow-http-upstreams", "--log-format", "json", ...(process.env.BENCH_KW_ARGS?.split(" ").filter(Boolean) ?? [])],
     { stdin: "ignore", stdout: "ignore", stderr: "ignore", env: { ...process.env, KEYWARD_ADMIN_TOKEN: adminToken } },
   );
   const url = `http://127.0.0.1:${port}`;
@@ -357,17 +360,17 @@ async function main() {
     const keywardPid = childPid(server.proc.pid);
 
     console.log("1/6 latency…");
-    await latency(targets);
+    if (wanted(1)) await latency(targets);
     console.log("2/6 throughput…");
-    await throughput(targets);
+    if (wanted(2)) await throughput(targets);
     console.log("3/6 streaming…");
-    await streaming(targets);
+    if (wanted(3)) await streaming(targets);
     console.log("4/6 many streams…");
-    await manyStreams(keywardTarget, targets[1] as Target, keywardPid, bare.proc.pid);
+    if (wanted(4)) await manyStreams(keywardTarget, targets[1] as Target, keywardPid, bare.proc.pid);
     console.log("5/6 wrong-secret flood…");
-    await flood(keywardTarget, floodKeys.map((k) => k.id));
+    if (wanted(5)) await flood(keywardTarget, floodKeys.map((k) => k.id));
     console.log("6/6 cold key…");
-    await coldKey(keywardTarget, fresh.map((k) => k.key));
+    if (wanted(6)) await coldKey(keywardTarget, fresh.map((k) => k.key));
   } finally {
     await server.stop();
     await bare.stop();
@@ -380,6 +383,7 @@ async function main() {
   const markdown = `# keyward benchmark\n\nMachine: ${machine}\nCommand: \`bun run bench\`\n\n${table()}\n\n${notes.map((n) => `- ${n}`).join("\n")}\n`;
   console.log(`\n${table()}\n`);
   for (const n of notes) console.log(`- ${n}`);
+  if (ONLY) return; // a partial run does not replace the full table
   writeFileSync(join(HERE, "results.md"), markdown);
   console.log(`\nWritten to test/bench/results.md`);
 }
