@@ -6,7 +6,10 @@
  * had been committed (the request-log writer commits spend every 200 ms with
  * relaxed durability: WAL without fsync, which survives a process kill).
  */
-import { afterAll, beforeAll, expect, test } from "bun:test";
+import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
+
+// Real processes on 2 cores: well past bun's 5 s default (bunfig has no timeout setting).
+setDefaultTimeout(60_000);
 import { join } from "node:path";
 import { startMockProvider, type MockProvider } from "../helpers/mock-provider.ts";
 import { killServer, Leftovers, opsBinary, proxyLoad, queryFile, startServe, type OpsBinary } from "../helpers/ops.ts";

@@ -6,7 +6,10 @@
  * keys in every header, admin tokens from the API and the CLI, an OIDC
  * exchange, metrics, streams, mistakes) whose logs hold no secret at all.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+
+// Real processes on 2 cores: well past bun's 5 s default (bunfig has no timeout setting).
+setDefaultTimeout(60_000);
 import { spawn } from "bun";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";

@@ -4,7 +4,10 @@
  * keeps the old certificate, and --trust-proxy's client address.
  * Certificates are made with openssl (Debian ships it).
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+
+// Real processes on 2 cores: well past bun's 5 s default (bunfig has no timeout setting).
+setDefaultTimeout(60_000);
 import { copyFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { runKeyward } from "../helpers/binary.ts";

@@ -6,7 +6,10 @@
  * upstream side must carry all 300 at once. The clients run in a separate
  * process with its own higher cap, since this test process has the default.
  */
-import { afterAll, beforeAll, expect, test } from "bun:test";
+import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
+
+// Real processes on 2 cores: well past bun's 5 s default (bunfig has no timeout setting).
+setDefaultTimeout(60_000);
 import { spawn } from "bun";
 import { join } from "node:path";
 import { createKeyPairOver, startBinaryHarness, type BinaryHarness, type KeyPair } from "../helpers/proxy.ts";

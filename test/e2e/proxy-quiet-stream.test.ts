@@ -4,7 +4,10 @@
  * (default 10 s), mid-stream included. Through the compiled binary, a
  * provider that pauses 12 s mid-stream must still deliver the whole stream.
  */
-import { afterAll, beforeAll, expect, test } from "bun:test";
+import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
+
+// Real processes on 2 cores: well past bun's 5 s default (bunfig has no timeout setting).
+setDefaultTimeout(60_000);
 import { chatBody, createKeyPairOver, sseData, startBinaryHarness, type BinaryHarness, type KeyPair } from "../helpers/proxy.ts";
 
 const QUIET_MS = 12_000;

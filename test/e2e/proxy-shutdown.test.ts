@@ -4,7 +4,10 @@
  * The signal goes to the supervising parent, which forwards it to the child
  * that actually serves (src/runtime/supervise.ts), as in production.
  */
-import { afterAll, beforeAll, expect, test } from "bun:test";
+import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
+
+// Real processes on 2 cores: well past bun's 5 s default (bunfig has no timeout setting).
+setDefaultTimeout(60_000);
 import { connect } from "node:net";
 import { chatBody, createKeyPairOver, sseData, startBinaryHarness, type BinaryHarness, type KeyPair } from "../helpers/proxy.ts";
 

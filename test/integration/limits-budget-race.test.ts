@@ -5,7 +5,10 @@
  * the rest are refused with 429 insufficient_quota, and spend, the request
  * log and the usage summary agree to the micro-dollar.
  */
-import { afterAll, beforeAll, expect, test } from "bun:test";
+import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
+
+// Real processes on 2 cores: well past bun's 5 s default (bunfig has no timeout setting).
+setDefaultTimeout(60_000);
 import OpenAI from "openai";
 import { allLogs, byteLength, getKey, micros, waitSettled } from "../helpers/limits.ts";
 import { createKeyPair, startProxyHarness, type ProxyHarness } from "../helpers/proxy.ts";

@@ -4,7 +4,10 @@
  * already verified (DESIGN §3 step 4). Counts only, no timings: the latency
  * side belongs to the benchmark.
  */
-import { afterAll, beforeAll, expect, test } from "bun:test";
+import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
+
+// Real processes on 2 cores: well past bun's 5 s default (bunfig has no timeout setting).
+setDefaultTimeout(60_000);
 import { generateKey } from "../../src/vault/key-format.ts";
 import { chatBody, createKeyPair, expectProxyError, startProxyHarness, type KeyPair, type ProxyHarness } from "../helpers/proxy.ts";
 
