@@ -24,30 +24,35 @@ export interface Outcome {
 
 /**
  * Records how a request ended, once: the request-log row (written later in
- * a batch, off the hot path), the metrics and the access line.
+ * a batch, off the hot path), the metrics and the access line. Requests that
+ * never authenticated get no request-log row: nothing was proxied or spent,
+ * and a flood of made-up keys must not be able to fill the disk. They are
+ * counted in the metrics and still get their access line.
  */
 export function recordOutcome(deps: ProxyDeps, trace: Trace, status: number, extra: Outcome): void {
   const provider = trace.auth?.providerKey.row.provider ?? null;
   const latencyMs = performance.now() - trace.started;
-  deps.log.append({
-    at: trace.startedAt,
-    requestId: trace.requestId,
-    proxyKeyId: trace.auth?.proxyKey.id ?? null,
-    providerKeyId: trace.auth?.providerKey.row.id ?? null,
-    provider,
-    model: trace.model ?? null,
-    method: trace.method,
-    path: trace.path,
-    status,
-    streamed: trace.streamed,
-    inputTokens: extra.usage?.inputTokens ?? 0,
-    outputTokens: extra.usage?.outputTokens ?? 0,
-    cachedTokens: extra.usage?.cachedTokens ?? 0,
-    costMicros: extra.cost ?? 0,
-    latencyMs: Math.round(latencyMs),
-    ttfbMs: extra.ttfbMs === undefined ? null : Math.round(extra.ttfbMs),
-    errorCode: extra.errorCode ?? null,
-  });
+  if (trace.auth) {
+    deps.log.append({
+      at: trace.startedAt,
+      requestId: trace.requestId,
+      proxyKeyId: trace.auth.proxyKey.id,
+      providerKeyId: trace.auth.providerKey.row.id,
+      provider,
+      model: trace.model ?? null,
+      method: trace.method,
+      path: trace.path,
+      status,
+      streamed: trace.streamed,
+      inputTokens: extra.usage?.inputTokens ?? 0,
+      outputTokens: extra.usage?.outputTokens ?? 0,
+      cachedTokens: extra.usage?.cachedTokens ?? 0,
+      costMicros: extra.cost ?? 0,
+      latencyMs: Math.round(latencyMs),
+      ttfbMs: extra.ttfbMs === undefined ? null : Math.round(extra.ttfbMs),
+      errorCode: extra.errorCode ?? null,
+    });
+  }
   const labels = { provider: provider ?? "none", status: String(status) };
   deps.metrics.requests.inc(labels);
   deps.metrics.latency.observe({ provider: provider ?? "none" }, latencyMs / 1000);

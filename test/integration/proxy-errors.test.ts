@@ -202,3 +202,27 @@ describe("bodies keyward cannot parse are forwarded untouched", () => {
     expect(h.mock.requests[0]?.headers["content-type"]).toBe("application/x-www-form-urlencoded");
   });
 });
+
+describe("requests that never authenticate", () => {
+  test("leave no request-log row, so made-up keys cannot fill the disk, but are counted", async () => {
+    const h = await startProxyHarness();
+    try {
+      const { proxyKey: key } = await createKeyPair(h.t, { provider: "openai", base_url: h.mock.baseUrl });
+      const good = await fetch(`${h.baseUrl}/models`, { headers: { authorization: `Bearer ${key}` } });
+      expect(good.status).toBe(200);
+      await good.text();
+      for (const token of ["kwp_nope", `${key.slice(0, -6)}AAAAAA`, generateKey("proxy").token]) {
+        const bad = await fetch(`${h.baseUrl}/models`, { headers: { authorization: `Bearer ${token}` } });
+        expect(bad.status).toBe(401);
+        await bad.text();
+      }
+      h.t.flushLog();
+      const logs = await h.t.call("GET", "/api/logs");
+      expect(logs.json.data.map((r: { status: number }) => r.status)).toEqual([200]);
+      const metrics = await (await h.t.app.handle(new Request("http://localhost/metrics"))).text();
+      expect(metrics).toContain('keyward_requests_total{provider="none",status="401"} 3');
+    } finally {
+      await h.stop();
+    }
+  });
+});
