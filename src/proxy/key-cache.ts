@@ -76,8 +76,8 @@ export class KeyCache {
     this.unknownProxyKeys.delete(id);
     const row = this.store.proxyKeys.byId(id);
     if (row) {
+      // A revoked key stays verified: its status check refuses it without another argon2 run.
       if (this.proxyKeys.has(id)) this.proxyKeys.set(id, row);
-      if (row.revokedAt !== null) this.onProxyKeyGone(id);
     } else {
       this.proxyKeys.delete(id);
       this.onProxyKeyGone(id);

@@ -147,6 +147,22 @@ describe("argon2 only when needed", () => {
     expect(h.mock.requests).toHaveLength(21);
   });
 
+  test("a revoked key keeps answering 'revoked' without further argon2 runs", async () => {
+    const keys = await newKeys();
+    const verifier = h.t.services.proxyVerifier;
+    await expectOk(keys.proxyKey);
+    const revoked = await h.t.call("POST", `/api/proxy-keys/${keys.proxyKeyId}/revoke`);
+    expect(revoked.status).toBe(200);
+    const before = verifier.argon2Runs;
+    // More attempts than the per-id throttle allows: a throttled answer would say "invalid", not "revoked".
+    for (let i = 0; i < 8; i++) {
+      const body = expectProxyError(await chat(keys.proxyKey), 401, "invalid_api_key");
+      expect(body.error.message).toContain("revoked");
+    }
+    expect(verifier.argon2Runs).toBe(before);
+    expect(h.mock.requests).toHaveLength(1);
+  });
+
   test("concurrent first requests of a fresh key share one argon2 run", async () => {
     const keys = await newKeys();
     const verifier = h.t.services.proxyVerifier;
