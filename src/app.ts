@@ -20,10 +20,12 @@ import { KeyCache } from "./proxy/key-cache.ts";
 import { isProxyPath, proxyFetch, proxyRoutes } from "./proxy/routes.ts";
 import { healthRoutes } from "./telemetry/health.ts";
 import type { AccessLogger } from "./telemetry/access-log.ts";
+import type { RequestContext } from "./telemetry/request-context.ts";
 import type { Logger } from "./telemetry/logger.ts";
 import { Metrics } from "./telemetry/metrics.ts";
 import { metricsRoutes } from "./telemetry/metrics-route.ts";
-import { RequestLogWriter } from "./telemetry/request-log.ts";
+import { RequestLogWriter, type RequestLog } from "./telemetry/request-log.ts";
+import { ThreadedRequestLog } from "./telemetry/threaded-request-log.ts";
 import { AdminTokenService } from "./vault/admin-tokens.ts";
 import { VaultEvents } from "./vault/events.ts";
 import { OidcExchange } from "./vault/oidc/exchange.ts";
@@ -73,6 +75,12 @@ export interface AppDeps {
   logger: Logger;
   /** Access lines for proxy requests (the server logs the others around the app). */
   access?: AccessLogger;
+  /**
+   * The database file, when request-log rows should be written by a worker
+   * thread on its own connection (the server does this); without it they are
+   * written on this thread, which is simpler for in-process tests.
+   */
+  logWorkerPath?: string;
   /** The runtime's client-disconnect signal; defaults to `request.signal` (reliable on Bun). */
   disconnectSignal?: (request: Request) => AbortSignal | undefined;
 }
@@ -96,10 +104,16 @@ export function createServices(deps: AppDeps) {
   const metrics = new Metrics();
   const prices = new PriceBook(deps.store, deps.clock);
   const gate = new LimitGate(prices, (reason) => metrics.rejections.inc({ limit: reason }));
-  const requestLog = new RequestLogWriter(deps.store, gate.ledger, deps.clock, deps.logger, {
-    flushIntervalMs: deps.config.logFlushIntervalMs,
-    retentionDays: deps.config.logRetentionDays,
-  });
+  const logOptions = { flushIntervalMs: deps.config.logFlushIntervalMs, retentionDays: deps.config.logRetentionDays };
+  const inlineLog = () => new RequestLogWriter(deps.store, gate.ledger, deps.clock, deps.logger, logOptions);
+  const requestLog: RequestLog = deps.logWorkerPath
+    ? new ThreadedRequestLog(gate.ledger, deps.clock, deps.logger, {
+        ...logOptions,
+        path: deps.logWorkerPath,
+        busyTimeoutMs: 5_000,
+        fallback: inlineLog,
+      })
+    : inlineLog();
   const proxyKeys = new ProxyKeyService(common);
   const replay = new ReplayCache(deps.clock);
   const oidcExchange = new OidcExchange({
@@ -135,7 +149,7 @@ export type Services = ReturnType<typeof createServices>;
 
 /**
  * Builds the whole HTTP app from injected parts; no env, no listening.
- * `close()` stops background work and flushes the request log.
+ * `close()` stops background work and writes what the request log still holds.
  */
 export function createApp(deps: AppDeps) {
   const services = createServices(deps);
@@ -199,12 +213,12 @@ export function createApp(deps: AppDeps) {
   return {
     app,
     /** The server's entry: `/v1` goes straight to the proxy, everything else through the admin app. */
-    fetch: (request: Request): Response | Promise<Response> =>
-      isProxyPath(request.url) ? proxy(request) : app.handle(request),
+    fetch: (request: Request, context?: RequestContext): Response | Promise<Response> =>
+      isProxyPath(request.url) ? proxy(request, context) : app.handle(request),
     services,
-    close() {
+    async close(): Promise<void> {
       services.sweeper.stop();
-      services.requestLog.stop();
+      await services.requestLog.stop();
     },
   };
 }

@@ -78,6 +78,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
       logger,
       access,
       disconnectSignal: (request) => runtime.disconnectSignal(request),
+      logWorkerPath: process.env.KW_INLINE_LOG ? undefined : opened.path,
       config: {
         ...DEFAULT_APP_CONFIG,
         allowHttpUpstreams: config.allowHttpUpstreams,
@@ -138,7 +139,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
           logger.warn("Shutdown timeout reached; closing remaining connections");
           await handle.stop(true);
         }
-        closeApp();
+        await closeApp();
         store.close();
         removePidFile(config.dataDir);
       },

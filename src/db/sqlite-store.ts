@@ -2,6 +2,7 @@ import { and, asc, count, desc, eq, gt, gte, inArray, isNotNull, isNull, lt, lte
 import type { SQLiteColumn } from "drizzle-orm/sqlite-core";
 import type { SqliteClient, SqliteStatement } from "../runtime/types.ts";
 import { rawClient, type Db } from "./client.ts";
+import { LOG_INSERT, logRowValues } from "./request-log-sql.ts";
 import { adminTokens, auditLog, meta, oidcTrustPolicies, prices, providerKeys, proxyKeys, requestLog } from "./schema.ts";
 import type { PageQuery, ProxyKeyFilter, RequestLogFilter, Store, UsageGroup } from "./store.ts";
 
@@ -41,12 +42,6 @@ function before(createdAt: SQLiteColumn, id: SQLiteColumn, query: PageQuery): SQ
 function notExpired(now: number): SQL | undefined {
   return or(isNull(proxyKeys.expiresAt), gt(proxyKeys.expiresAt, now));
 }
-
-/** Request-log columns in insert order. */
-const LOG_INSERT =
-  "INSERT INTO request_log (at, request_id, proxy_key_id, provider_key_id, provider, model, method, path, status, streamed, " +
-  "input_tokens, output_tokens, cached_tokens, cost_micros, latency_ms, ttfb_ms, error_code) " +
-  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 
 /** Statements prepared once per connection and shared with the stores of its transactions. */
 interface Prepared {
@@ -199,35 +194,14 @@ export function createSqliteStore(db: Db, close: () => void = () => {}, prepared
     },
     requestLog: {
       appendMany: (rows) => {
-        // Thousands of rows a second: building each insert through drizzle's
-        // query builder cost more than running it, so one raw statement, prepared once.
+        // One raw statement, prepared once (see request-log-sql.ts).
         const client = prepared.client;
         if (!client) {
           for (let i = 0; i < rows.length; i += 500) db.insert(requestLog).values(rows.slice(i, i + 500)).run();
           return;
         }
         const insert = (prepared.logInsert ??= client.prepare(LOG_INSERT));
-        for (const r of rows) {
-          insert.run(
-            r.at,
-            r.requestId,
-            r.proxyKeyId ?? null,
-            r.providerKeyId ?? null,
-            r.provider ?? null,
-            r.model ?? null,
-            r.method,
-            r.path,
-            r.status,
-            r.streamed ? 1 : 0,
-            r.inputTokens ?? 0,
-            r.outputTokens ?? 0,
-            r.cachedTokens ?? 0,
-            r.costMicros ?? 0,
-            r.latencyMs,
-            r.ttfbMs ?? null,
-            r.errorCode ?? null,
-          );
-        }
+        for (const r of rows) insert.run(...logRowValues(r));
       },
       page: (filter, limit, beforeId) =>
         db

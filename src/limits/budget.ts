@@ -105,6 +105,11 @@ export class BudgetLedger {
     for (const update of updates) this.dirty.add(update.id);
   }
 
+  /** Marks every known key's spend for the next flush (after a writer lost what it held). */
+  dirtyAll(): void {
+    for (const id of this.states.keys()) this.dirty.add(id);
+  }
+
   forget(id: string): void {
     this.states.delete(id);
     this.dirty.delete(id);

@@ -1,6 +1,6 @@
 import type { Clock } from "../clock.ts";
 import type { ProxyKeyRow } from "../db/store.ts";
-import { parseKey } from "../vault/key-format.ts";
+import { keyIdOf, parseKey } from "../vault/key-format.ts";
 import type { SecretVerifier } from "../vault/verifier.ts";
 import { readCredential } from "./credentials.ts";
 import { ProxyError } from "./errors.ts";
@@ -14,10 +14,11 @@ export interface Authenticated {
 const invalid = (why: string) => new ProxyError("invalid_api_key", `Cannot verify proxy key: ${why}`);
 
 /**
- * DESIGN §3 steps 1-4 and the key-state part of step 5, cheapest first:
- * shape and checksum (no I/O), cached record, status, then the secret
- * (cached SHA-256, argon2 only on a miss). Unknown ids and wrong secrets get
- * the same message so the answer does not reveal which ids exist.
+ * DESIGN §3 steps 1-4 and the key-state part of step 5, cheapest first. A
+ * token this process has verified before matches its cached SHA-256 and goes
+ * straight to the status checks; any other is checked for shape and checksum
+ * (no I/O), then its cached record, then argon2. Unknown ids and wrong
+ * secrets get the same message so the answer does not reveal which ids exist.
  */
 export async function authenticate(
   headers: Headers,
@@ -29,18 +30,18 @@ export async function authenticate(
   if (credential === undefined) {
     throw invalid("no key given; send it as Authorization: Bearer kwp_…");
   }
-  const parsed = parseKey("proxy", credential);
-  if (!parsed) throw invalid("key is malformed (expected kwp_…)");
-  const row = cache.proxyKey(parsed.id);
-  if (!row) throw invalid("key is invalid");
-
-  const cached = verifier.checkCached(parsed.id, parsed.token);
-  if (cached !== true) {
+  let id = keyIdOf("proxy", credential);
+  if (id === undefined || verifier.checkCached(id, credential) !== true) {
+    const parsed = parseKey("proxy", credential);
+    if (!parsed) throw invalid("key is malformed (expected kwp_…)");
+    const row = cache.proxyKey(parsed.id);
+    if (!row) throw invalid("key is invalid");
     const outcome = await verifier.verify(parsed.id, parsed.token, parsed.secret, row.secretHash);
     if (outcome !== "valid") throw invalid("key is invalid");
+    id = parsed.id;
   }
-  // Re-read after the await: an admin may have revoked the key meanwhile.
-  const current = cache.proxyKey(parsed.id);
+  // Read (again, after an argon2 run) now: an admin may have revoked or deleted the key meanwhile.
+  const current = cache.proxyKey(id);
   if (!current) throw invalid("key is invalid");
   if (current.revokedAt !== null) throw invalid("key is revoked");
   if (current.expiresAt !== null && current.expiresAt <= clock.now()) {

@@ -5,8 +5,8 @@ import type { Admission, LimitGate, Usage } from "../limits/gate.ts";
 import type { AccessLogger } from "../telemetry/access-log.ts";
 import type { Logger } from "../telemetry/logger.ts";
 import type { Metrics } from "../telemetry/metrics.ts";
-import type { RequestLogWriter } from "../telemetry/request-log.ts";
-import { requestContext } from "../telemetry/request-context.ts";
+import type { RequestLog } from "../telemetry/request-log.ts";
+import { requestContext, type RequestContext } from "../telemetry/request-context.ts";
 import type { SecretVerifier } from "../vault/verifier.ts";
 import { authenticate } from "./authenticate.ts";
 import { readBody } from "./body.ts";
@@ -25,7 +25,7 @@ export interface ProxyDeps {
   cache: KeyCache;
   verifier: SecretVerifier;
   gate: LimitGate;
-  log: RequestLogWriter;
+  log: RequestLog;
   metrics: Metrics;
   clock: Clock;
   fetch: typeof fetch;
@@ -58,10 +58,10 @@ function needsModel(row: ProxyKeyRow): boolean {
  * the upstream from the proxy key's provider key (never from the client),
  * swap credentials, forward, and stream the answer back while metering it.
  */
-export async function handleProxyRequest(deps: ProxyDeps, request: Request): Promise<Response> {
+export async function handleProxyRequest(deps: ProxyDeps, request: Request, given?: RequestContext): Promise<Response> {
   const rest = pathAfterV1(request.url);
   const path = rest.split("?", 1)[0] as string;
-  const context = requestContext(request);
+  const context = given ?? requestContext(request);
   const trace: Trace = {
     requestId: context.id,
     client: context.client,
@@ -114,13 +114,14 @@ export async function handleProxyRequest(deps: ProxyDeps, request: Request): Pro
       facts && proxyKey.budgetMicros !== null && facts.clientMaxTokens === undefined && facts.maxTokensField
         ? deps.defaultMaxTokens
         : undefined;
-    if (facts) body = rewriteBody(facts, injectUsage, capTokens) ?? body;
+    if (facts && body && text !== undefined) body = rewriteBody(facts, body, text, injectUsage, capTokens) ?? body;
 
     const headers = forwardRequestHeaders(request.headers, adapter.passHeaders);
     attachProviderCredential(headers, adapter, await deps.cache.providerSecret(providerKey));
+    const disconnect = deps.disconnectSignal(request);
     const upstream = await forward(
       { url: row.baseUrl + rest, method: request.method, headers, body },
-      { fetch: deps.fetch, timeoutMs: deps.upstreamTimeoutMs, disconnect: deps.disconnectSignal(request) },
+      { fetch: deps.fetch, timeoutMs: deps.upstreamTimeoutMs, disconnect },
     );
 
     const responseHeaders = forwardResponseHeaders(upstream.headers);
@@ -136,9 +137,9 @@ export async function handleProxyRequest(deps: ProxyDeps, request: Request): Pro
     }
     if (kind !== "sse" && (kind === "json" || upstream.status >= 400) && bufferable(upstream)) {
       // A JSON answer arrives at once anyway: read it whole, meter it, send one buffer.
-      const bytes = await readUpstream(upstream, deps.disconnectSignal(request));
+      const bytes = await readUpstream(upstream, disconnect);
       ttfbMs = performance.now() - trace.started;
-      deps.metrics.ttfb.observe({ provider: row.provider }, ttfbMs / 1000);
+      deps.metrics.forProvider(row.provider).ttfb.observe(ttfbMs / 1000);
       const usage = kind === "json" ? usageOfJson(bytes) : undefined;
       recordOutcome(deps, trace, upstream.status, { usage, cost: settle(usage), ttfbMs });
       return new Response(bytes, { status: upstream.status, statusText: upstream.statusText, headers: responseHeaders });
@@ -149,7 +150,7 @@ export async function handleProxyRequest(deps: ProxyDeps, request: Request): Pro
       stripUsage: injectUsage,
       onFirstChunk: () => {
         ttfbMs = performance.now() - trace.started;
-        deps.metrics.ttfb.observe({ provider: row.provider }, ttfbMs / 1000);
+        deps.metrics.forProvider(row.provider).ttfb.observe(ttfbMs / 1000);
       },
       onDone: (result) => {
         deps.metrics.activeStreams--;

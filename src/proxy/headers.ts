@@ -40,13 +40,16 @@ export function forwardRequestHeaders(incoming: Headers, extra: readonly string[
   return out;
 }
 
+const RESPONSE_DROP = [...HOP_BY_HOP, "set-cookie", "content-encoding", "content-length"];
+
+/**
+ * A native copy, then deletions: cheaper than walking the entries in
+ * JavaScript on every response (this runs once per proxied request).
+ */
 export function forwardResponseHeaders(upstream: Headers): Headers {
-  const listed = connectionListed(upstream);
-  const out = new Headers();
-  for (const [name, value] of upstream) {
-    if (listed.has(name) || HOP_BY_HOP.has(name)) continue;
-    if (name === "set-cookie" || name === "content-encoding" || name === "content-length") continue;
-    out.append(name, value);
-  }
+  const out = new Headers(upstream);
+  const listed = upstream.get("connection");
+  if (listed) for (const name of listed.split(",")) out.delete(name.trim());
+  for (const name of RESPONSE_DROP) out.delete(name);
   return out;
 }

@@ -53,14 +53,14 @@ export function recordOutcome(deps: ProxyDeps, trace: Trace, status: number, ext
       errorCode: extra.errorCode ?? null,
     });
   }
-  const labels = { provider: provider ?? "none", status: String(status) };
-  deps.metrics.requests.inc(labels);
-  deps.metrics.latency.observe({ provider: provider ?? "none" }, latencyMs / 1000);
+  const series = deps.metrics.forProvider(provider ?? "none");
+  series.status(status).value++;
+  series.latency.observe(latencyMs / 1000);
   if (extra.usage && provider) {
-    deps.metrics.tokens.inc({ provider, direction: "input" }, extra.usage.inputTokens);
-    deps.metrics.tokens.inc({ provider, direction: "output" }, extra.usage.outputTokens);
+    series.inputTokens.value += extra.usage.inputTokens;
+    series.outputTokens.value += extra.usage.outputTokens;
   }
-  if (extra.cost && provider) deps.metrics.cost.inc({ provider }, extra.cost / 1_000_000);
+  if (extra.cost && provider) series.cost.value += extra.cost / 1_000_000;
   deps.access?.({
     requestId: trace.requestId,
     method: trace.method,

@@ -1,5 +1,6 @@
 import { Elysia } from "elysia";
 import { ProxyError } from "./errors.ts";
+import type { RequestContext } from "../telemetry/request-context.ts";
 import { handleProxyRequest, type ProxyDeps } from "./handler.ts";
 
 /** Where the path starts in an absolute request URL. */
@@ -20,13 +21,13 @@ export function isProxyPath(url: string): boolean {
  * `/v1` paths, skipping the admin app's router and hooks on the hot path;
  * the Elysia routes below serve the same handler to `app.handle` (tests).
  */
-export function proxyFetch(deps: ProxyDeps): (request: Request) => Promise<Response> {
-  return async (request) => {
+export function proxyFetch(deps: ProxyDeps): (request: Request, context?: RequestContext) => Promise<Response> {
+  return async (request, context) => {
     const start = pathStart(request.url);
     if (request.url.charAt(start + 3) !== "/") {
       return new ProxyError("not_found", "Cannot forward request: add the API path after /v1").toResponse();
     }
-    return handleProxyRequest(deps, request);
+    return handleProxyRequest(deps, request, context);
   };
 }
 

@@ -76,7 +76,7 @@ export interface AccessLogOptions {
  * answers every response with `x-request-id`, and logs non-proxy requests.
  */
 export function withAccessLog(
-  handle: (request: Request) => Response | Promise<Response>,
+  handle: (request: Request, context?: RequestContext) => Response | Promise<Response>,
   options: AccessLogOptions,
 ): (request: Request, info?: { remoteAddress?: string }) => Response | Promise<Response> {
   const logged = async (request: Request, context: RequestContext, path: string): Promise<Response> => {
@@ -99,14 +99,15 @@ export function withAccessLog(
     }
   };
   return (request, info) => {
-    const context = bindRequestContext(request, {
+    const context: RequestContext = {
       id: requestIdOf(request.headers),
       client: clientAddress(request.headers, info?.remoteAddress, options.trustProxy),
-    });
+    };
     const path = pathOf(request.url);
     // The proxy sets x-request-id and writes the access line itself, when the
-    // body has finished: no wrapper on the hot path.
-    if (loggedByProxy(path)) return handle(request);
-    return logged(request, context, path);
+    // body has finished: no wrapper on the hot path, and the context goes as
+    // an argument rather than through the WeakMap the admin routes read.
+    if (loggedByProxy(path)) return handle(request, context);
+    return logged(request, bindRequestContext(request, context), path);
   };
 }

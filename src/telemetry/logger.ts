@@ -62,6 +62,19 @@ function bufferedStderr(line: string): void {
 
 process.on("exit", flushStderrNow);
 
+let isoMs = 0;
+let isoText = "";
+
+/** Access lines come thousands a second, many in the same millisecond: format each millisecond once. */
+function isoNow(): string {
+  const now = Date.now();
+  if (now !== isoMs) {
+    isoMs = now;
+    isoText = new Date(now).toISOString();
+  }
+  return isoText;
+}
+
 export function createLogger(
   format: LogFormat,
   level: LogLevel,
@@ -69,7 +82,7 @@ export function createLogger(
 ): Logger {
   const log = (lvl: LogLevel, msg: string, fields?: Record<string, unknown>) => {
     if (ORDER[lvl] < ORDER[level]) return;
-    const time = new Date().toISOString();
+    const time = isoNow();
     if (format === "json") {
       write(JSON.stringify({ time, level: lvl, msg, ...fields }));
       return;

@@ -22,40 +22,69 @@ function labelKey(labels: Labels): string {
   return key;
 }
 
+/** One labelled counter value; the proxy keeps these to count without building label strings per request. */
+export interface CounterCell {
+  value: number;
+}
+
 class Counter {
-  readonly values = new Map<string, number>();
+  private readonly cells = new Map<string, CounterCell>();
   constructor(
     readonly name: string,
     readonly help: string,
   ) {}
-  inc(labels: Labels = {}, by = 1): void {
+  cell(labels: Labels = {}): CounterCell {
     const key = labelKey(labels);
-    this.values.set(key, (this.values.get(key) ?? 0) + by);
+    let cell = this.cells.get(key);
+    if (!cell) {
+      cell = { value: 0 };
+      this.cells.set(key, cell);
+    }
+    return cell;
+  }
+  inc(labels: Labels = {}, by = 1): void {
+    this.cell(labels).value += by;
   }
   render(): string {
     const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} counter`];
-    for (const [key, value] of this.values) lines.push(`${this.name}${key ? `{${key}}` : ""} ${value}`);
+    for (const [key, cell] of this.cells) lines.push(`${this.name}${key ? `{${key}}` : ""} ${cell.value}`);
     return lines.join("\n");
   }
 }
 
+/** One labelled histogram series, kept by the proxy like a CounterCell. */
+export class HistogramSeries {
+  readonly buckets: number[];
+  sum = 0;
+  count = 0;
+  constructor(private readonly bounds: readonly number[]) {
+    this.buckets = new Array<number>(bounds.length).fill(0);
+  }
+  observe(value: number): void {
+    for (let i = 0; i < this.bounds.length; i++) if (value <= (this.bounds[i] as number)) this.buckets[i] = (this.buckets[i] ?? 0) + 1;
+    this.sum += value;
+    this.count++;
+  }
+}
+
 class Histogram {
-  private readonly series = new Map<string, { buckets: number[]; sum: number; count: number }>();
+  private readonly series = new Map<string, HistogramSeries>();
   constructor(
     readonly name: string,
     readonly help: string,
     private readonly bounds: number[] = LATENCY_BUCKETS,
   ) {}
-  observe(labels: Labels, value: number): void {
+  seriesFor(labels: Labels): HistogramSeries {
     const key = labelKey(labels);
     let s = this.series.get(key);
     if (!s) {
-      s = { buckets: new Array(this.bounds.length).fill(0), sum: 0, count: 0 };
+      s = new HistogramSeries(this.bounds);
       this.series.set(key, s);
     }
-    for (let i = 0; i < this.bounds.length; i++) if (value <= (this.bounds[i] as number)) s.buckets[i] = (s.buckets[i] ?? 0) + 1;
-    s.sum += value;
-    s.count++;
+    return s;
+  }
+  observe(labels: Labels, value: number): void {
+    this.seriesFor(labels).observe(value);
   }
   render(): string {
     const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} histogram`];
@@ -70,7 +99,18 @@ class Histogram {
   }
 }
 
+/** A provider's series, resolved once: a proxied request then updates numbers, not label maps. */
+export interface ProviderMetrics {
+  status(code: number): CounterCell;
+  latency: HistogramSeries;
+  ttfb: HistogramSeries;
+  inputTokens: CounterCell;
+  outputTokens: CounterCell;
+  cost: CounterCell;
+}
+
 export class Metrics {
+  private readonly providers = new Map<string, ProviderMetrics>();
   readonly requests = new Counter("keyward_requests_total", "Proxied requests by provider and status");
   readonly latency = new Histogram("keyward_request_duration_seconds", "Proxied request duration, to the end of the body");
   readonly ttfb = new Histogram("keyward_time_to_first_byte_seconds", "Time to the first upstream body byte");
@@ -79,6 +119,31 @@ export class Metrics {
   readonly authFailures = new Counter("keyward_auth_failures_total", "Proxy requests refused at authentication, by reason");
   readonly rejections = new Counter("keyward_limit_rejections_total", "Proxy requests refused by a limit, by limit");
   activeStreams = 0;
+
+  /** `provider` is an enumeration ("openai", …, or "none" before a key is known), so this map stays small. */
+  forProvider(provider: string): ProviderMetrics {
+    let p = this.providers.get(provider);
+    if (!p) {
+      const statuses = new Map<number, CounterCell>();
+      p = {
+        status: (code) => {
+          let cell = statuses.get(code);
+          if (!cell) {
+            cell = this.requests.cell({ provider, status: String(code) });
+            statuses.set(code, cell);
+          }
+          return cell;
+        },
+        latency: this.latency.seriesFor({ provider }),
+        ttfb: this.ttfb.seriesFor({ provider }),
+        inputTokens: this.tokens.cell({ provider, direction: "input" }),
+        outputTokens: this.tokens.cell({ provider, direction: "output" }),
+        cost: this.cost.cell({ provider }),
+      };
+      this.providers.set(provider, p);
+    }
+    return p;
+  }
 
   render(gauges: { logQueueDepth: number }): string {
     return [

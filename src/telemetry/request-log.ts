@@ -8,8 +8,26 @@ export interface RequestLogOptions {
   retentionDays: number;
 }
 
-const DAY = 86_400_000;
-const RETENTION_SWEEP_MS = 3_600_000;
+export const DAY = 86_400_000;
+export const RETENTION_SWEEP_MS = 3_600_000;
+
+/** Where the proxy puts request-log rows; spend goes with them, from the budget ledger. */
+export interface RequestLog {
+  append(row: NewRequestLogRow): void;
+  /** Rows appended and not yet committed. */
+  readonly depth: number;
+  start(): void;
+  /** Resolves once what was appended before the call is committed, or kept for a retry after a logged failure. */
+  flush(): Promise<void>;
+  /** Stops the timers and writes what is left. */
+  stop(): Promise<void>;
+}
+
+/** The budget ledger's side of a flush: spend changed since the last one. */
+export interface SpendSource {
+  drain(): SpendUpdate[];
+  requeue(updates: SpendUpdate[]): void;
+}
 
 /**
  * Writes request-log rows and spend in batches, off the hot path: the proxy
@@ -17,14 +35,14 @@ const RETENTION_SWEEP_MS = 3_600_000;
  * one transaction. A failed flush keeps everything for the next try, so a
  * busy database delays the log but never loses it.
  */
-export class RequestLogWriter {
+export class RequestLogWriter implements RequestLog {
   private queue: NewRequestLogRow[] = [];
   private timer: ReturnType<typeof setInterval> | undefined;
   private sweeper: ReturnType<typeof setInterval> | undefined;
 
   constructor(
     private readonly store: Store,
-    private readonly spend: { drain(): SpendUpdate[]; requeue(updates: SpendUpdate[]): void },
+    private readonly spend: SpendSource,
     private readonly clock: Clock,
     private readonly logger: Logger,
     private readonly options: RequestLogOptions,
@@ -39,13 +57,18 @@ export class RequestLogWriter {
   }
 
   start(): void {
-    this.timer ??= setInterval(() => this.flush(), this.options.flushIntervalMs);
+    this.timer ??= setInterval(() => this.flushNow(), this.options.flushIntervalMs);
     this.sweeper ??= setInterval(() => this.sweep(), RETENTION_SWEEP_MS);
     this.sweep();
   }
 
-  /** Commits what is queued; safe to call any time (tests, shutdown). */
-  flush(): void {
+  /** Commits what is queued, synchronously (the returned promise is already settled); safe to call any time. */
+  flush(): Promise<void> {
+    this.flushNow();
+    return Promise.resolve();
+  }
+
+  private flushNow(): void {
     const rows = this.queue;
     const spend = this.spend.drain();
     if (rows.length === 0 && spend.length === 0) return;
@@ -72,12 +95,11 @@ export class RequestLogWriter {
     }
   }
 
-  /** Stops the timers and writes what is left. */
-  stop(): void {
+  stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     if (this.sweeper) clearInterval(this.sweeper);
     this.timer = undefined;
     this.sweeper = undefined;
-    this.flush();
+    return this.flush();
   }
 }

@@ -98,6 +98,17 @@ export function parseKey(kind: KeyKind, token: string): ParsedKey | undefined {
   return { kind, id, secret, token };
 }
 
+/**
+ * The id of a token shaped like a key of `kind`, with nothing else checked:
+ * enough to look up a verified-secret cache entry, which only a token that
+ * passed `parseKey` (and argon2) can match. Lets a known key skip the regex
+ * and checksum on every request.
+ */
+export function keyIdOf(kind: KeyKind, token: string): string | undefined {
+  if (token.length !== 4 + KEY_ID_LENGTH + 1 + KEY_SECRET_LENGTH + CRC_LENGTH || !token.startsWith(`${PREFIX[kind]}_`)) return undefined;
+  return token.slice(4, 4 + KEY_ID_LENGTH);
+}
+
 /** `kwp_<id>_…<last4>`: enough to recognise a key, useless to an attacker. */
 export function keyHint(key: ParsedKey): string {
   return `${PREFIX[key.kind]}_${key.id}_…${key.token.slice(-4)}`;

@@ -1,4 +1,5 @@
-import { createHash, timingSafeEqual } from "node:crypto";
+import { timingSafeEqual } from "node:crypto";
+import { sha256 } from "../runtime/sha256.ts";
 import type { Clock } from "../clock.ts";
 import { verifySecret } from "./hashing.ts";
 
@@ -18,9 +19,6 @@ interface FailureState {
 
 export type VerifyOutcome = "valid" | "invalid" | "throttled";
 
-function digest(token: string): Buffer {
-  return createHash("sha256").update(token).digest();
-}
 
 /**
  * Verifies key secrets against their argon2id hashes with the protections
@@ -46,11 +44,11 @@ export class SecretVerifier {
   checkCached(id: string, token: string): boolean | undefined {
     const known = this.verified.get(id);
     if (!known) return undefined;
-    return timingSafeEqual(known, digest(token));
+    return timingSafeEqual(known, sha256(token));
   }
 
   async verify(id: string, token: string, secret: string, phc: string): Promise<VerifyOutcome> {
-    const tokenDigest = digest(token);
+    const tokenDigest = sha256(token);
     const known = this.verified.get(id);
     if (known && timingSafeEqual(known, tokenDigest)) return "valid";
     if (this.isThrottled(id)) return "throttled";

@@ -201,6 +201,8 @@ describe("access log and request ids", () => {
     }
     // Nothing else produced access lines (the CLI command talks to the file, not to the server).
     expect(access).toHaveLength(sent.length);
+    // The request log ran in its worker inside the binary (an extra entrypoint), with no fallback.
+    expect(lines.filter((l) => l.msg === "Request log moves to the server thread")).toEqual([]);
 
     const everything = `${stderr}\n${server.stdout()}\n${cli.stderr}`;
     const leaks = Object.entries(secrets).filter(([, secret]) => everything.includes(secret)).map(([label]) => label);

@@ -32,6 +32,8 @@ export interface TestAppOptions {
   masterKey?: Uint8Array;
   /** The root token of an earlier app on the same `dataDir` (a reopened database has one already). */
   rootToken?: string;
+  /** Write the request log from a worker thread, as the server does (await `close()` then). */
+  logWorker?: boolean;
 }
 
 export async function createTestApp(options: TestAppOptions = {}) {
@@ -48,6 +50,7 @@ export async function createTestApp(options: TestAppOptions = {}) {
     clock,
     fetch: options.fetch ?? fetch,
     logger: silentLogger,
+    logWorkerPath: options.logWorker ? opened.path : undefined,
     config: {
       ...DEFAULT_APP_CONFIG,
       allowHttpUpstreams: true,
@@ -101,16 +104,20 @@ export async function createTestApp(options: TestAppOptions = {}) {
     rootToken,
     call,
     /** Writes queued request-log rows and spend now instead of waiting for the timer. */
-    flushLog() {
-      services.requestLog.flush();
+    flushLog(): Promise<void> {
+      return services.requestLog.flush();
     },
-    close() {
-      closeApp();
-      store.close();
+    /** With the inline log everything is written when this returns; with `logWorker`, await it. */
+    close(): Promise<void> {
+      const closing = closeApp();
+      if (!options.logWorker) {
+        store.close();
+        return closing;
+      }
+      return closing.then(() => store.close());
     },
-    cleanup() {
-      closeApp();
-      store.close();
+    async cleanup(): Promise<void> {
+      await this.close();
       rmSync(dataDir, { recursive: true, force: true });
     },
   };

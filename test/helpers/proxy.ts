@@ -44,7 +44,7 @@ export async function startProxyHarness(
     async stop() {
       await server.stop(true);
       await mock.stop();
-      t.cleanup();
+      await t.cleanup();
     },
   };
 }

@@ -5,7 +5,7 @@
 import { describe, expect, test } from "bun:test";
 import { type AccessEntry, loggablePath, withAccessLog } from "../../src/telemetry/access-log.ts";
 import { clientAddress } from "../../src/telemetry/client-address.ts";
-import { requestContext, requestIdOf, setRequestKeyId } from "../../src/telemetry/request-context.ts";
+import { requestContext, requestIdOf, setRequestKeyId, type RequestContext } from "../../src/telemetry/request-context.ts";
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -42,7 +42,7 @@ describe("logged paths", () => {
 });
 
 describe("withAccessLog", () => {
-  function wrapped(handler: (request: Request) => Response | Promise<Response>, trustProxy = false) {
+  function wrapped(handler: (request: Request, context?: RequestContext) => Response | Promise<Response>, trustProxy = false) {
     const lines: AccessEntry[] = [];
     const handle = withAccessLog(handler, { access: (e) => lines.push(e), trustProxy });
     return { handle, lines };
@@ -62,11 +62,11 @@ describe("withAccessLog", () => {
     ]);
   });
 
-  test("proxy paths are left to the proxy handler, which sees the same context", async () => {
-    let seen: ReturnType<typeof requestContext> | undefined;
-    const { handle, lines } = wrapped((request) => {
-      seen = requestContext(request);
-      return new Response("ok", { headers: { "x-request-id": seen.id } });
+  test("proxy paths are left to the proxy handler, which is handed the context", async () => {
+    let seen: RequestContext | undefined;
+    const { handle, lines } = wrapped((_request, context) => {
+      seen = context;
+      return new Response("ok", { headers: { "x-request-id": context?.id ?? "missing" } });
     }, true);
     const response = await handle(new Request("http://h/v1/chat/completions", { headers: { "x-forwarded-for": "198.51.100.4" } }), {
       remoteAddress: "127.0.0.1",

@@ -3,6 +3,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import * as zlib from "node:zlib";
 import {
+  keyIdOf,
   checksum,
   crc32,
   generateKey,
@@ -200,6 +201,28 @@ describe("generateKey / parseKey", () => {
     // A valid body with a checksum containing a non-base62 character.
     const body = `kwp_${id}_${secret}`;
     expect(parseKey("proxy", `${body}${refChecksum(body).slice(0, 5)}_`)).toBeUndefined();
+  });
+});
+
+describe("keyIdOf (the verified-secret cache's fast path)", () => {
+  test("gives the id of any token with a key's prefix and length, valid or not", () => {
+    const key = generateKey("proxy");
+    expect(keyIdOf("proxy", key.token)).toBe(key.id);
+    // Nothing beyond shape is checked: such a token still has to match a cached SHA-256.
+    const tampered = `${key.token.slice(0, -1)}${key.token.endsWith("A") ? "B" : "A"}`;
+    expect(parseKey("proxy", tampered)).toBeUndefined();
+    expect(keyIdOf("proxy", tampered)).toBe(key.id);
+  });
+
+  test("refuses other kinds, prefixes and lengths", () => {
+    const proxy = generateKey("proxy");
+    const admin = generateKey("admin");
+    expect(keyIdOf("proxy", admin.token)).toBeUndefined();
+    expect(keyIdOf("admin", admin.token)).toBe(admin.id);
+    expect(keyIdOf("proxy", proxy.token.slice(1))).toBeUndefined();
+    expect(keyIdOf("proxy", `${proxy.token}x`)).toBeUndefined();
+    expect(keyIdOf("proxy", `kwpx${proxy.token.slice(4)}`)).toBeUndefined();
+    expect(keyIdOf("proxy", "")).toBeUndefined();
   });
 });
 

@@ -2,7 +2,7 @@ import { Elysia, t } from "elysia";
 import type { RequestLogFilter, RequestLogRow, Store } from "../../db/store.ts";
 import { USAGE_GROUPS, type UsageGroup } from "../../db/store.ts";
 import { microsToUsd } from "../../limits/money.ts";
-import type { RequestLogWriter } from "../../telemetry/request-log.ts";
+import type { RequestLog } from "../../telemetry/request-log.ts";
 import { adminAuth, type AdminAuthDeps } from "../auth.ts";
 import { ApiError, errorResponses } from "../errors.ts";
 import { iso, pageModel } from "../pagination.ts";
@@ -93,13 +93,13 @@ function logView(r: RequestLogRow) {
  * Usage summaries and the request log. Both flush the log queue first, so a
  * request that finished before the call is always counted.
  */
-export function usageRoutes(auth: AdminAuthDeps & { store: Store }, log: RequestLogWriter) {
+export function usageRoutes(auth: AdminAuthDeps & { store: Store }, log: RequestLog) {
   return new Elysia({ name: "admin.usage", detail: { tags: ["Usage"] } })
     .use(adminAuth(auth))
     .get(
       "/usage",
-      ({ query }) => {
-        log.flush();
+      async ({ query }) => {
+        await log.flush();
         const filter: RequestLogFilter = { from: parseTime(query.from, "from"), to: parseTime(query.to, "to") };
         const group = query.group_by;
         const rows = auth.store.requestLog.usage(group, filter);
@@ -135,8 +135,8 @@ export function usageRoutes(auth: AdminAuthDeps & { store: Store }, log: Request
     )
     .get(
       "/logs",
-      ({ query }) => {
-        log.flush();
+      async ({ query }) => {
+        await log.flush();
         const limit = query.limit ?? 50;
         let beforeId: number | undefined;
         if (query.cursor !== undefined) {

@@ -1,0 +1,85 @@
+/**
+ * The request-log write path as raw SQL, shared by the store (inline writes)
+ * and the log worker (which has its own connection and no drizzle). At
+ * thousands of rows a second, building each insert through drizzle's query
+ * builder cost more than running it.
+ */
+import type { NewRequestLogRow, SpendUpdate } from "./store.ts";
+
+export const LOG_INSERT =
+  "INSERT INTO request_log (at, request_id, proxy_key_id, provider_key_id, provider, model, method, path, status, streamed, " +
+  "input_tokens, output_tokens, cached_tokens, cost_micros, latency_ms, ttfb_ms, error_code) " +
+  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+
+export const SPEND_UPDATE = "UPDATE proxy_keys SET spend_micros = ?, period_started_at = ? WHERE id = ?";
+
+export const LOG_DELETE_BEFORE = "DELETE FROM request_log WHERE at < ?";
+
+/** One row's values in `LOG_INSERT` order. */
+export type LogRowValues = [
+  at: number,
+  requestId: string,
+  proxyKeyId: string | null,
+  providerKeyId: string | null,
+  provider: string | null,
+  model: string | null,
+  method: string,
+  path: string,
+  status: number,
+  streamed: 0 | 1,
+  inputTokens: number,
+  outputTokens: number,
+  cachedTokens: number,
+  costMicros: number,
+  latencyMs: number,
+  ttfbMs: number | null,
+  errorCode: string | null,
+];
+
+export function logRowValues(r: NewRequestLogRow): LogRowValues {
+  return [
+    r.at,
+    r.requestId,
+    r.proxyKeyId ?? null,
+    r.providerKeyId ?? null,
+    r.provider ?? null,
+    r.model ?? null,
+    r.method,
+    r.path,
+    r.status,
+    r.streamed ? 1 : 0,
+    r.inputTokens ?? 0,
+    r.outputTokens ?? 0,
+    r.cachedTokens ?? 0,
+    r.costMicros ?? 0,
+    r.latencyMs,
+    r.ttfbMs ?? null,
+    r.errorCode ?? null,
+  ];
+}
+
+export function rowFromValues(v: LogRowValues): NewRequestLogRow {
+  return {
+    at: v[0],
+    requestId: v[1],
+    proxyKeyId: v[2],
+    providerKeyId: v[3],
+    provider: v[4],
+    model: v[5],
+    method: v[6],
+    path: v[7],
+    status: v[8],
+    streamed: v[9] === 1,
+    inputTokens: v[10],
+    outputTokens: v[11],
+    cachedTokens: v[12],
+    costMicros: v[13],
+    latencyMs: v[14],
+    ttfbMs: v[15],
+    errorCode: v[16],
+  };
+}
+
+export function spendValues(u: SpendUpdate): [number, number, string] {
+  return [u.spendMicros, u.periodStartedAt, u.id];
+}
