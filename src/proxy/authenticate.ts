@@ -20,27 +20,35 @@ const invalid = (why: string) => new ProxyError("invalid_api_key", `Cannot verif
  * (no I/O), then its cached record, then argon2. Unknown ids and wrong
  * secrets get the same message so the answer does not reveal which ids exist.
  */
-export async function authenticate(
+export function authenticate(
   headers: Headers,
   cache: KeyCache,
   verifier: SecretVerifier,
   clock: Clock,
-): Promise<Authenticated> {
+): Authenticated | Promise<Authenticated> {
   const credential = readCredential(headers);
   if (credential === undefined) {
     throw invalid("no key given; send it as Authorization: Bearer kwp_…");
   }
-  let id = keyIdOf("proxy", credential);
-  if (id === undefined || verifier.checkCached(id, credential) !== true) {
-    const parsed = parseKey("proxy", credential);
-    if (!parsed) throw invalid("key is malformed (expected kwp_…)");
-    const row = cache.proxyKey(parsed.id);
-    if (!row) throw invalid("key is invalid");
-    const outcome = await verifier.verify(parsed.id, parsed.token, parsed.secret, row.secretHash);
-    if (outcome !== "valid") throw invalid("key is invalid");
-    id = parsed.id;
-  }
-  // Read (again, after an argon2 run) now: an admin may have revoked or deleted the key meanwhile.
+  // Synchronous for a known token: no promise on the path every request takes.
+  const id = keyIdOf("proxy", credential);
+  if (id !== undefined && verifier.checkCached(id, credential) === true) return keyState(id, cache, clock);
+  return verifyFirst(credential, cache, verifier, clock);
+}
+
+async function verifyFirst(credential: string, cache: KeyCache, verifier: SecretVerifier, clock: Clock): Promise<Authenticated> {
+  const parsed = parseKey("proxy", credential);
+  if (!parsed) throw invalid("key is malformed (expected kwp_…)");
+  const row = cache.proxyKey(parsed.id);
+  if (!row) throw invalid("key is invalid");
+  const outcome = await verifier.verify(parsed.id, parsed.token, parsed.secret, row.secretHash);
+  if (outcome !== "valid") throw invalid("key is invalid");
+  // Read again after the argon2 run: an admin may have revoked or deleted the key meanwhile.
+  return keyState(parsed.id, cache, clock);
+}
+
+/** The key-state part of DESIGN §3 step 5, for a key whose secret is verified. */
+function keyState(id: string, cache: KeyCache, clock: Clock): Authenticated {
   const current = cache.proxyKey(id);
   if (!current) throw invalid("key is invalid");
   if (current.revokedAt !== null) throw invalid("key is revoked");

@@ -71,7 +71,6 @@ export async function handleProxyRequest(deps: ProxyDeps, request: Request, give
     started: performance.now(),
     streamed: false,
   };
-  const idHeader = { "x-request-id": trace.requestId };
   let admission: Admission | undefined;
   const settle = (usage: Usage | undefined): number => {
     if (!admission || !trace.auth) return 0;
@@ -82,7 +81,8 @@ export async function handleProxyRequest(deps: ProxyDeps, request: Request, give
 
   try {
     try {
-      trace.auth = await authenticate(request.headers, deps.cache, deps.verifier, deps.clock);
+      const auth = authenticate(request.headers, deps.cache, deps.verifier, deps.clock);
+      trace.auth = auth instanceof Promise ? await auth : auth;
     } catch (err) {
       if (err instanceof ProxyError) deps.metrics.authFailures.inc({ code: err.code });
       throw err;
@@ -117,7 +117,7 @@ export async function handleProxyRequest(deps: ProxyDeps, request: Request, give
     if (facts && body && text !== undefined) body = rewriteBody(facts, body, text, injectUsage, capTokens) ?? body;
 
     const headers = forwardRequestHeaders(request.headers, adapter.passHeaders);
-    attachProviderCredential(headers, adapter, await deps.cache.providerSecret(providerKey));
+    attachProviderCredential(headers, adapter, providerKey.plain ?? (await deps.cache.providerSecret(providerKey)));
     const disconnect = deps.disconnectSignal(request);
     const upstream = await forward(
       { url: row.baseUrl + rest, method: request.method, headers, body },
@@ -175,6 +175,6 @@ export async function handleProxyRequest(deps: ProxyDeps, request: Request, give
     recordOutcome(deps, trace, error.status, { errorCode: error.code });
     // A limited key's x-ratelimit-* go with every answer, keyward's own refusals included.
     const rateHeaders = trace.auth ? deps.gate.rateHeaders(trace.auth.proxyKey, deps.clock.now()) : {};
-    return error.toResponse(new Headers({ ...rateHeaders, ...idHeader }));
+    return error.toResponse(new Headers({ ...rateHeaders, "x-request-id": trace.requestId }));
   }
 }

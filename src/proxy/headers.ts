@@ -20,12 +20,13 @@ const HOP_BY_HOP = new Set([
 
 const REQUEST_ALLOW = new Set(["content-type", "accept", "user-agent", "idempotency-key", "x-request-id"]);
 
+const NONE: ReadonlySet<string> = new Set();
+
 /** Headers listed in `Connection` are hop-by-hop for this message only. */
-function connectionListed(headers: Headers): Set<string> {
-  const listed = new Set<string>();
+function connectionListed(headers: Headers): ReadonlySet<string> {
   const value = headers.get("connection");
-  if (value) for (const name of value.split(",")) listed.add(name.trim().toLowerCase());
-  return listed;
+  if (!value) return NONE;
+  return new Set(value.split(",").map((name) => name.trim().toLowerCase()));
 }
 
 /** Client headers worth forwarding; `extra` holds the adapter's own (e.g. `anthropic-version`). */

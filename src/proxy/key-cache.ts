@@ -7,6 +7,8 @@ export interface CachedProviderKey {
   adapter: ProviderAdapter;
   /** Decrypted on first use, then held; dropped when an admin changes the key. */
   secret?: Promise<string>;
+  /** The same once decrypted, so later requests need not await. */
+  plain?: string;
 }
 
 /** Unknown ids are remembered (bounded) so a flood of made-up ids cannot turn into SQLite reads. */
@@ -63,10 +65,15 @@ export class KeyCache {
   providerSecret(entry: CachedProviderKey): Promise<string> {
     if (!entry.secret) {
       const pending = this.reveal(entry.row);
-      // A failed decrypt must not stick: the next request tries again.
-      pending.catch(() => {
-        if (entry.secret === pending) entry.secret = undefined;
-      });
+      pending.then(
+        (plain) => {
+          if (entry.secret === pending) entry.plain = plain;
+        },
+        // A failed decrypt must not stick: the next request tries again.
+        () => {
+          if (entry.secret === pending) entry.secret = undefined;
+        },
+      );
       entry.secret = pending;
     }
     return entry.secret;
