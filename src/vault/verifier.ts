@@ -10,6 +10,8 @@ export interface VerifierOptions {
   /** Unverified attempts per key id within `failureWindowMs` before that id is throttled. */
   maxFailures: number;
   failureWindowMs: number;
+  /** The argon2 check; tests hand in one they can pause. */
+  check?: (phc: string, secret: string) => Promise<boolean>;
 }
 
 interface FailureState {
@@ -19,7 +21,6 @@ interface FailureState {
 
 export type VerifyOutcome = "valid" | "invalid" | "throttled";
 
-
 /**
  * Verifies key secrets against their argon2id hashes with the protections
  * DESIGN §3 asks for: a verified-secret cache (key id → SHA-256 of the full
@@ -27,7 +28,10 @@ export type VerifyOutcome = "valid" | "invalid" | "throttled";
  * for one token share one argon2 run; bounded argon2 concurrency; and a
  * per-key-id failure throttle that answers without running argon2, so a flood
  * of wrong secrets can neither burn the CPU nor lock out a verified client
- * (the cache is consulted before the throttle).
+ * (the cache is consulted before the throttle). Attempts on an id that has
+ * already had an unverified attempt in the window run one at a time: a flood
+ * of wrong secrets over many ids then holds at most one core with argon2,
+ * and a first-time client still finds a free slot.
  */
 export class SecretVerifier {
   private readonly verified = new Map<string, Buffer>();
@@ -35,6 +39,8 @@ export class SecretVerifier {
   private readonly failures = new Map<string, FailureState>();
   private running = 0;
   private readonly queue: Array<() => void> = [];
+  private suspectRunning = false;
+  private readonly suspectQueue: Array<() => void> = [];
   /** How many argon2 verifications ran; exposed for tests and metrics. */
   argon2Runs = 0;
 
@@ -56,10 +62,13 @@ export class SecretVerifier {
     const flightKey = `${id}:${tokenDigest.toString("hex")}`;
     let pending = this.inflight.get(flightKey);
     if (!pending) {
+      const suspect = this.failures.has(id);
       // Counted when started, not when failed: otherwise a burst of wrong
       // secrets would all start argon2 before the first failure is recorded.
       this.recordAttempt(id);
-      pending = this.runLimited(() => verifySecret(phc, secret)).finally(() => this.inflight.delete(flightKey));
+      const check = this.options.check ?? verifySecret;
+      const run = () => this.runLimited(() => check(phc, secret));
+      pending = (suspect ? this.runSuspect(run) : run()).finally(() => this.inflight.delete(flightKey));
       this.inflight.set(flightKey, pending);
     }
     const valid = await pending;
@@ -99,6 +108,19 @@ export class SecretVerifier {
     if (this.failures.size > 100_000) {
       const oldest = this.failures.keys().next();
       if (!oldest.done) this.failures.delete(oldest.value);
+    }
+  }
+
+  /** One suspect attempt at a time; the slot is handed straight to the next waiter. */
+  private async runSuspect<T>(task: () => Promise<T>): Promise<T> {
+    if (this.suspectRunning) await new Promise<void>((resolve) => this.suspectQueue.push(resolve));
+    this.suspectRunning = true;
+    try {
+      return await task();
+    } finally {
+      const next = this.suspectQueue.shift();
+      if (next) next();
+      else this.suspectRunning = false;
     }
   }
 

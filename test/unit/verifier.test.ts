@@ -91,6 +91,42 @@ describe("SecretVerifier", () => {
     expect(v.argon2Runs).toBe(3);
   });
 
+  test("attempts on an id that already failed run one at a time; other ids keep their slots", async () => {
+    // A check the test releases by hand, so "at once" is observed, not timed.
+    const running: Array<{ secret: string; release: (ok: boolean) => void }> = [];
+    const v = new SecretVerifier({
+      clock: new TestClock(),
+      maxConcurrent: 2,
+      maxFailures: 5,
+      failureWindowMs: WINDOW_MS,
+      check: (_phc, secret) => new Promise((release) => running.push({ secret, release })),
+    });
+    const flush = () => new Promise((r) => setTimeout(r, 0));
+    const first = verifyKey(v, wrongFor(key));
+    await flush();
+    expect(running).toHaveLength(1);
+    running.shift()?.release(false);
+    expect(await first).toBe("invalid");
+
+    // Three more wrong secrets for the same id, then a first-time key.
+    const suspects = [wrongFor(key), wrongFor(key), wrongFor(key)].map((k) => verifyKey(v, k));
+    const other = generateKey("proxy");
+    const fresh = v.verify(other.id, other.token, other.secret, "phc-of-other");
+    await flush();
+    // One suspect and the first-time key run; two suspects wait although maxConcurrent is 2.
+    expect(running).toHaveLength(2);
+    const freshRun = running.findIndex((r) => r.secret === other.secret);
+    expect(freshRun).toBeGreaterThanOrEqual(0);
+    running.splice(freshRun, 1)[0]?.release(true);
+    expect(await fresh).toBe("valid");
+    for (let i = 0; i < 3; i++) {
+      await flush();
+      expect(running).toHaveLength(1); // never two suspects at once, even with a free slot
+      running.shift()?.release(false);
+    }
+    expect(await Promise.all(suspects)).toEqual(["invalid", "invalid", "invalid"]);
+  });
+
   test("the throttle is per key id", async () => {
     const v = makeVerifier(new TestClock(), 2);
     const other = generateKey("proxy");
