@@ -3,8 +3,17 @@
  * connection (WAL lets it commit while the server thread reads). Listed as an
  * entrypoint of the compiled binary; see ThreadedRequestLog for the other side.
  */
-import { LOG_DELETE_BEFORE, LOG_INSERT, SPEND_UPDATE, spendValues, type LogRowValues } from "../db/request-log-sql.ts";
+import {
+  LOG_DELETE_BEFORE,
+  LOG_INSERT,
+  LOG_INSERT_MANY,
+  LOG_INSERT_ROWS,
+  SPEND_UPDATE,
+  spendValues,
+  type LogRowValues,
+} from "../db/request-log-sql.ts";
 import type { SpendUpdate } from "../db/store.ts";
+import { platform, setPriority } from "node:os";
 import { detectRuntime, type SqliteClient } from "../runtime/index.ts";
 import type { SqliteStatement } from "../runtime/types.ts";
 import type { FromLogWorker, LogLines, ToLogWorker } from "./log-worker-protocol.ts";
@@ -13,27 +22,48 @@ import type { FromLogWorker, LogLines, ToLogWorker } from "./log-worker-protocol
 const port = globalThis as unknown as {
   onmessage: ((event: MessageEvent<ToLogWorker>) => void) | null;
   postMessage(message: FromLogWorker): void;
-  close(): void;
 };
 
 const message = (err: unknown) => (err instanceof Error ? err.message : String(err));
 
 let client: SqliteClient | undefined;
-let statements: { insert: SqliteStatement; setSpend: SqliteStatement; deleteBefore: SqliteStatement } | undefined;
+let statements:
+  | { insert: SqliteStatement; insertMany: SqliteStatement; setSpend: SqliteStatement; deleteBefore: SqliteStatement }
+  | undefined;
 let held: LogRowValues[] = [];
 /** Latest spend per key: a later snapshot replaces an earlier one that failed to commit. */
 const spend = new Map<string, SpendUpdate>();
+
+/**
+ * Below the serving thread: a commit is a burst of CPU every flush interval,
+ * and on a small machine it would otherwise take a core from the requests in
+ * flight. Nice 10 still leaves it far more than it needs under full load.
+ * Linux only: there `setpriority` changes the calling thread alone, elsewhere
+ * it would renice the whole process.
+ */
+function lowerPriority(): void {
+  if (platform() !== "linux") return;
+  try {
+    setPriority(10);
+  } catch {
+    // Not allowed here (a sandbox): the worker simply runs at normal priority.
+  }
+}
 
 /** Adds rows and spend to what is held (a failed commit keeps them), then commits it all. */
 function commit(lines: LogLines, updates: SpendUpdate[]): void {
   if (lines) for (const line of lines.split("\n")) held.push(JSON.parse(line) as LogRowValues);
   for (const update of updates) spend.set(update.id, update);
-  if (!client || !statements || (held.length === 0 && spend.size === 0)) return;
+  // Reported as a failure, never as "committed": the server thread then keeps its copy of the rows.
+  if (!client || !statements) throw new Error("the database is not open");
+  if (held.length === 0 && spend.size === 0) return;
   const db = client;
-  const { insert, setSpend } = statements;
+  const { insert, insertMany, setSpend } = statements;
   // Synchronous, as bun:sqlite transactions must be; nothing awaits inside.
   db.transaction(() => {
-    for (const row of held) insert.run(...row);
+    let i = 0;
+    for (; i + LOG_INSERT_ROWS <= held.length; i += LOG_INSERT_ROWS) insertMany.run(...held.slice(i, i + LOG_INSERT_ROWS).flat());
+    for (; i < held.length; i++) insert.run(...(held[i] as LogRowValues));
     for (const update of spend.values()) setSpend.run(...spendValues(update));
   }).immediate();
   held = [];
@@ -44,6 +74,7 @@ async function handle(msg: ToLogWorker): Promise<void> {
   switch (msg.type) {
     case "open": {
       try {
+        lowerPriority();
         const runtime = await detectRuntime();
         client = runtime.openSqlite(msg.path);
         client.exec(`PRAGMA busy_timeout = ${Math.trunc(msg.busyTimeoutMs)}`);
@@ -52,6 +83,7 @@ async function handle(msg: ToLogWorker): Promise<void> {
         client.exec("PRAGMA synchronous = NORMAL");
         statements = {
           insert: client.prepare(LOG_INSERT),
+          insertMany: client.prepare(LOG_INSERT_MANY),
           setSpend: client.prepare(SPEND_UPDATE),
           deleteBefore: client.prepare(LOG_DELETE_BEFORE),
         };

@@ -14,6 +14,8 @@ export interface ThreadedRequestLogOptions extends RequestLogOptions {
   fallback: () => RequestLog;
   /** The worker to talk to; a test may hand in its own. */
   worker?: () => Worker;
+  /** How long shutdown waits for the worker's last commit before writing the rows itself (10 s). */
+  stopTimeoutMs?: number;
 }
 
 function startLogWorker(): Worker {
@@ -73,7 +75,7 @@ export class ThreadedRequestLog implements RequestLog {
     } catch (err) {
       return this.fallBack(`cannot start the log worker: ${err instanceof Error ? err.message : String(err)}`);
     }
-    this.timer = setInterval(() => void this.flush(), this.options.flushIntervalMs);
+    this.timer = setInterval(() => this.tick(), this.options.flushIntervalMs);
     this.sweeper = setInterval(() => this.sweep(), RETENTION_SWEEP_MS);
     this.sweep();
   }
@@ -96,11 +98,25 @@ export class ThreadedRequestLog implements RequestLog {
     this.timer = undefined;
     this.sweeper = undefined;
     if (this.worker) {
-      await new Promise<void>((resolve) => this.post("stop", resolve));
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await new Promise<void>((resolve) => {
+        this.post("stop", resolve);
+        // A worker that hangs must not hang the shutdown: its rows are written here instead.
+        timer = setTimeout(() => this.fallBack("the log worker did not answer at shutdown"), this.options.stopTimeoutMs ?? 10_000);
+      });
+      clearTimeout(timer);
       this.worker?.terminate();
       this.worker = undefined;
     }
     if (this.inline) await this.inline.stop();
+  }
+
+  /** The timer's flush: nothing is posted (and the worker not woken) when there is nothing to write. */
+  private tick(): void {
+    const spend = this.spend.drain();
+    // Unacknowledged commits (a locked database) are retried with each tick even when idle.
+    if (this.batch.length === 0 && spend.length === 0 && this.awaiting.length === 0) return;
+    this.post("commit", () => {}, spend);
   }
 
   private sweep(): void {
@@ -110,13 +126,13 @@ export class ThreadedRequestLog implements RequestLog {
   }
 
   /** Sends what was appended, with the spend as of now, to be committed (and, for `stop`, the worker to close). */
-  private post(type: "commit" | "stop", done: () => void): void {
+  private post(type: "commit" | "stop", done: () => void, spend = this.spend.drain()): void {
     const id = this.nextId++;
     const rows = this.batch;
     this.batch = [];
     this.awaiting.push({ id, rows });
     this.waiters.set(id, done);
-    this.send({ type, id, rows: rows.join("\n"), spend: this.spend.drain() });
+    this.send({ type, id, rows: rows.join("\n"), spend });
   }
 
   private send(message: ToLogWorker): void {

@@ -8,3 +8,4 @@ port.onmessage = (event) => {
   if (event.data.type === "open") port.postMessage({ type: "opened" });
   if (event.data.type === "commit") throw new Error("log worker crashed");
 };
+export {};

@@ -76,7 +76,7 @@ afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-async function setup(options: { path?: string; worker?: () => Worker; busyTimeoutMs?: number } = {}) {
+async function setup(options: { path?: string; worker?: () => Worker; busyTimeoutMs?: number; stopTimeoutMs?: number } = {}) {
   const dir = mkdtempSync(join(tmpdir(), "keyward-logworker-"));
   const opened = openDatabase(await detectRuntime(), dir);
   const store = createSqliteStore(opened.db, () => opened.client.close());
@@ -96,6 +96,7 @@ async function setup(options: { path?: string; worker?: () => Worker; busyTimeou
     path: options.path ?? opened.path,
     busyTimeoutMs: options.busyTimeoutMs ?? 5_000,
     worker: options.worker,
+    stopTimeoutMs: options.stopTimeoutMs,
     fallback: (): RequestLog => {
       fallbacks++;
       return new RequestLogWriter(store, spend, clock, logger, options_);
@@ -185,6 +186,19 @@ test("a worker that dies loses nothing: what it had not committed is written on 
   expect(s.count()).toBe(70);
   expect(s.storedSpend()).toBe(2_415);
   expect(s.log.depth).toBe(0);
+});
+
+test("a worker that stops answering cannot hang shutdown: its rows are written on the server thread", async () => {
+  const silent = join(import.meta.dir, "../helpers/silent-log-worker.ts");
+  const s = await setup({ worker: () => new Worker(silent, { type: "module" }), stopTimeoutMs: 200 });
+  s.log.start();
+  for (let i = 0; i < 12; i++) s.log.append(row(i));
+  s.spend.set(66);
+  await s.log.stop();
+  expect(s.fallbacks()).toBe(1);
+  expect(s.count()).toBe(12);
+  expect(s.storedSpend()).toBe(66);
+  expect(s.logger.lines.find((l) => l.level === "error")?.fields?.reason).toBe("the log worker did not answer at shutdown");
 });
 
 test("retention runs in the worker: rows older than the retention period are deleted", async () => {
