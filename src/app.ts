@@ -16,6 +16,7 @@ import type { Store } from "./db/store.ts";
 import { LimitGate } from "./limits/gate.ts";
 import { PriceBook } from "./limits/pricing.ts";
 import { ProxyError } from "./proxy/errors.ts";
+import { AfterResponse } from "./proxy/after-response.ts";
 import { KeyCache } from "./proxy/key-cache.ts";
 import { isProxyPath, proxyFetch, proxyRoutes } from "./proxy/routes.ts";
 import { healthRoutes } from "./telemetry/health.ts";
@@ -154,6 +155,7 @@ export type Services = ReturnType<typeof createServices>;
 export function createApp(deps: AppDeps) {
   const services = createServices(deps);
   const auth = { store: deps.store, clock: deps.clock, verifier: services.adminVerifier };
+  const afterResponse = new AfterResponse(deps.logger);
   const proxy = proxyFetch({
     cache: services.keyCache,
     verifier: services.proxyVerifier,
@@ -168,6 +170,7 @@ export function createApp(deps: AppDeps) {
     defaultMaxTokens: deps.config.defaultMaxTokens,
     disconnectSignal: deps.disconnectSignal ?? ((request) => request.signal),
     access: deps.access,
+    afterResponse,
   });
   // The docs module asks the finished app for its own OpenAPI document.
   let selfFetch: (request: Request) => Promise<Response> = async () => new Response(null, { status: 503 });
@@ -218,6 +221,7 @@ export function createApp(deps: AppDeps) {
     services,
     async close(): Promise<void> {
       services.sweeper.stop();
+      afterResponse.run();
       await services.requestLog.stop();
     },
   };

@@ -8,6 +8,7 @@ import type { Metrics } from "../telemetry/metrics.ts";
 import type { RequestLog } from "../telemetry/request-log.ts";
 import { requestContext, type RequestContext } from "../telemetry/request-context.ts";
 import type { SecretVerifier } from "../vault/verifier.ts";
+import type { AfterResponse } from "./after-response.ts";
 import { authenticate } from "./authenticate.ts";
 import { readBody } from "./body.ts";
 import { attachProviderCredential } from "./credentials-out.ts";
@@ -38,6 +39,8 @@ export interface ProxyDeps {
   disconnectSignal: (request: Request) => AbortSignal | undefined;
   /** Writes the request's access line (logRow calls it once the outcome is known). */
   access?: AccessLogger;
+  /** Where bookkeeping goes that the client need not wait for. */
+  afterResponse: AfterResponse;
 }
 
 /** `/v1/chat/completions?x=1` → `/chat/completions?x=1`. */
@@ -138,10 +141,14 @@ export async function handleProxyRequest(deps: ProxyDeps, request: Request, give
     if (kind !== "sse" && (kind === "json" || upstream.status >= 400) && bufferable(upstream)) {
       // A JSON answer arrives at once anyway: read it whole, meter it, send one buffer.
       const bytes = await readUpstream(upstream, disconnect);
-      ttfbMs = performance.now() - trace.started;
-      deps.metrics.forProvider(row.provider).ttfb.observe(ttfbMs / 1000);
-      const usage = kind === "json" ? usageOfJson(bytes) : undefined;
-      recordOutcome(deps, trace, upstream.status, { usage, cost: settle(usage), ttfbMs });
+      const firstByteMs = performance.now() - trace.started;
+      // Metering and bookkeeping after the answer is on its way: the client does not wait for them.
+      // The reservation holds the budget meanwhile, so nothing can be overspent in that moment.
+      deps.afterResponse.add(() => {
+        deps.metrics.forProvider(row.provider).ttfb.observe(firstByteMs / 1000);
+        const usage = kind === "json" ? usageOfJson(bytes) : undefined;
+        recordOutcome(deps, trace, upstream.status, { usage, cost: settle(usage), ttfbMs: firstByteMs });
+      });
       return new Response(bytes, { status: upstream.status, statusText: upstream.statusText, headers: responseHeaders });
     }
     deps.metrics.activeStreams++;

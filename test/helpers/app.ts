@@ -71,6 +71,9 @@ export async function createTestApp(options: TestAppOptions = {}) {
     body?: unknown,
     opts: { token?: string | null; headers?: Record<string, string>; raw?: string } = {},
   ) {
+    // Over HTTP a turn of the event loop always separates one request from the next: the
+    // bookkeeping of the previous answer (AfterResponse) has run by then. Do the same here.
+    await new Promise((resolve) => setImmediate(resolve));
     const headers: Record<string, string> = { ...opts.headers };
     const token = opts.token === undefined ? rootToken : opts.token;
     if (token !== null) headers.authorization = `Bearer ${token}`;
