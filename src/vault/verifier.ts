@@ -124,17 +124,17 @@ export class SecretVerifier {
     }
   }
 
+  /** At most `maxConcurrent` at once; a finishing run hands its slot straight to the next waiter. */
   private async runLimited<T>(task: () => Promise<T>): Promise<T> {
-    if (this.running >= this.options.maxConcurrent) {
-      await new Promise<void>((resolve) => this.queue.push(resolve));
-    }
-    this.running++;
+    if (this.running >= this.options.maxConcurrent) await new Promise<void>((resolve) => this.queue.push(resolve));
+    else this.running++;
     this.argon2Runs++;
     try {
       return await task();
     } finally {
-      this.running--;
-      this.queue.shift()?.();
+      const next = this.queue.shift();
+      if (next) next();
+      else this.running--;
     }
   }
 }

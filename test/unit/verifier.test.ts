@@ -91,6 +91,36 @@ describe("SecretVerifier", () => {
     expect(v.argon2Runs).toBe(3);
   });
 
+  test("at most maxConcurrent argon2 runs at once; each finished run starts exactly one waiter", async () => {
+    const running: Array<(ok: boolean) => void> = [];
+    const v = new SecretVerifier({
+      clock: new TestClock(),
+      maxConcurrent: 2,
+      maxFailures: 5,
+      failureWindowMs: WINDOW_MS,
+      check: () => new Promise((release) => running.push(release)),
+    });
+    const flush = () => new Promise((r) => setTimeout(r, 0));
+    const keys = Array.from({ length: 5 }, () => generateKey("proxy"));
+    const outcomes = keys.map((k) => v.verify(k.id, k.token, k.secret, "phc"));
+    let late = false;
+    for (let left = 5; left > 0; left--) {
+      await flush();
+      expect(running).toHaveLength(Math.min(2, left));
+      running.shift()?.(true);
+      // A new caller arriving just as a slot frees must queue, not squeeze in as a third.
+      if (left === 3 && !late) {
+        late = true;
+        const key = generateKey("proxy");
+        outcomes.push(v.verify(key.id, key.token, key.secret, "phc"));
+        left++;
+      }
+    }
+    await flush();
+    expect(running).toHaveLength(0);
+    expect(await Promise.all(outcomes)).toEqual(Array(6).fill("valid"));
+  });
+
   test("attempts on an id that already failed run one at a time; other ids keep their slots", async () => {
     // A check the test releases by hand, so "at once" is observed, not timed.
     const running: Array<{ secret: string; release: (ok: boolean) => void }> = [];
