@@ -4,7 +4,20 @@ import type { Runtime, ServeOptions, ServerHandle, SqliteClient, TlsPem } from "
 
 function openSqlite(path: string): SqliteClient {
   // `strict` lets drizzle bind parameters without `$` prefixes.
-  return new Database(path, { create: true, strict: true }) as unknown as SqliteClient;
+  const db = new Database(path, { create: true, strict: true });
+  const close = db.close.bind(db);
+  // Release the connection now, finalizing its statements. Plain close() leaves it open until
+  // every prepared statement is collected (sqlite3_close_v2), so a connection closed by a worker
+  // thread could stay open for good, and the WAL would outlive the process.
+  db.close = () => {
+    try {
+      close(true);
+    } catch {
+      // Only throws if a statement is mid-step, which a worker between messages never is.
+      close(false);
+    }
+  };
+  return db as unknown as SqliteClient;
 }
 
 async function serve(options: ServeOptions): Promise<ServerHandle> {

@@ -20,6 +20,7 @@ export interface SqliteClient {
     immediate(): void;
     exclusive(): void;
   };
+  /** Releases the connection at once, statements included (the last one to close checkpoints and removes the WAL). */
   close(): void;
 }
 

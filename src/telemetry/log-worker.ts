@@ -50,6 +50,12 @@ function lowerPriority(): void {
   }
 }
 
+function closeDatabase(): void {
+  client?.close();
+  client = undefined;
+  statements = undefined;
+}
+
 /** Adds rows and spend to what is held (a failed commit keeps them), then commits it all. */
 function commit(lines: LogLines, updates: SpendUpdate[]): void {
   if (lines) for (const line of lines.split("\n")) held.push(JSON.parse(line) as LogRowValues);
@@ -89,9 +95,7 @@ async function handle(msg: ToLogWorker): Promise<void> {
         };
         port.postMessage({ type: "opened" });
       } catch (err) {
-        client?.close();
-        client = undefined;
-        statements = undefined;
+        closeDatabase();
         port.postMessage({ type: "open-failed", error: message(err) });
       }
       return;
@@ -121,9 +125,7 @@ async function handle(msg: ToLogWorker): Promise<void> {
         // The server thread still holds these rows and writes them itself.
         ok = false;
       }
-      client?.close();
-      client = undefined;
-      statements = undefined;
+      closeDatabase();
       port.postMessage({ type: "stopped", id: msg.id, ok });
       return;
     }

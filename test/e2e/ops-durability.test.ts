@@ -10,6 +10,7 @@ import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
 
 // Real processes on 2 cores: well past bun's 5 s default (bunfig has no timeout setting).
 setDefaultTimeout(60_000);
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { startMockProvider, type MockProvider } from "../helpers/mock-provider.ts";
 import { killServer, Leftovers, opsBinary, proxyLoad, queryFile, startServe, type OpsBinary } from "../helpers/ops.ts";
@@ -141,4 +142,7 @@ test("SIGKILL under load loses no acknowledged key, revocation or committed spen
   } finally {
     expect(await after.server.stop("SIGTERM")).toBe(0);
   }
+  // The last connection to close checkpoints the WAL into keyward.db and removes it, so a copy of
+  // the file alone is complete. A connection left open (the log worker's) would keep it.
+  expect(existsSync(`${dbPath}-wal`), "a clean shutdown leaves no WAL beside the database").toBe(false);
 });
