@@ -28,7 +28,8 @@ export type VerifyOutcome = "valid" | "invalid" | "throttled";
  * for one token share one argon2 run; bounded argon2 concurrency; and a
  * per-key-id failure throttle that answers without running argon2, so a flood
  * of wrong secrets can neither burn the CPU nor lock out a verified client
- * (the cache is consulted before the throttle). Attempts on an id that has
+ * (the cache is consulted before the throttle, and once an id is verified
+ * every other token for it is refused by the cache alone). Attempts on an id that has
  * already had an unverified attempt in the window run one at a time: a flood
  * of wrong secrets over many ids then holds at most one core with argon2,
  * and a first-time client still finds a free slot.
@@ -56,7 +57,10 @@ export class SecretVerifier {
   async verify(id: string, token: string, secret: string, phc: string): Promise<VerifyOutcome> {
     const tokenDigest = sha256(token);
     const known = this.verified.get(id);
-    if (known && timingSafeEqual(known, tokenDigest)) return "valid";
+    // A key has one secret for life (anything that replaces it calls forget), and the token
+    // is fixed by id and secret, so once one token is verified every other one is wrong:
+    // a flood aimed at a key in use costs a hash comparison, not argon2.
+    if (known) return timingSafeEqual(known, tokenDigest) ? "valid" : "invalid";
     if (this.isThrottled(id)) return "throttled";
 
     const flightKey = `${id}:${tokenDigest.toString("hex")}`;

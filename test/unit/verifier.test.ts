@@ -46,16 +46,27 @@ describe("SecretVerifier", () => {
     expect(await v.verify(key.id, key.token, key.secret, "not-a-phc-string")).toBe("invalid");
   });
 
-  test("a wrong token for a verified id is invalid and does not evict the valid one", async () => {
+  test("a wrong token for a verified id is invalid without argon2 and does not evict the valid one", async () => {
     const v = makeVerifier();
     expect(await verifyKey(v, key)).toBe("valid");
     const wrong = wrongFor(key);
     expect(v.checkCached(key.id, wrong.token)).toBe(false);
-    expect(await verifyKey(v, wrong)).toBe("invalid");
-    expect(v.argon2Runs).toBe(2);
+    for (let i = 0; i < 10; i++) expect(await verifyKey(v, wrongFor(key))).toBe("invalid");
+    // The secret is checked against nothing but the verified token's digest.
+    expect(v.argon2Runs).toBe(1);
     expect(v.checkCached(key.id, key.token)).toBe(true);
     expect(await verifyKey(v, key)).toBe("valid");
+    expect(v.argon2Runs).toBe(1);
+  });
+
+  test("after forget (key deleted or its secret replaced) the id is checked by argon2 again", async () => {
+    const v = makeVerifier();
+    expect(await verifyKey(v, key)).toBe("valid");
+    v.forget(key.id);
+    expect(await verifyKey(v, wrongFor(key))).toBe("invalid");
     expect(v.argon2Runs).toBe(2);
+    expect(await verifyKey(v, key)).toBe("valid");
+    expect(v.argon2Runs).toBe(3);
   });
 
   test("concurrent first verifications of one token share one argon2 run", async () => {
@@ -169,11 +180,9 @@ describe("SecretVerifier", () => {
   test("a verified client is not locked out by a flood of wrong secrets for its id", async () => {
     const v = makeVerifier(new TestClock(), 3);
     expect(await verifyKey(v, key)).toBe("valid");
-    for (let i = 0; i < 6; i++) await verifyKey(v, wrongFor(key));
-    expect(await verifyKey(v, wrongFor(key))).toBe("throttled");
-    const runs = v.argon2Runs;
+    for (let i = 0; i < 6; i++) expect(await verifyKey(v, wrongFor(key))).toBe("invalid");
     expect(await verifyKey(v, key)).toBe("valid");
-    expect(v.argon2Runs).toBe(runs);
+    expect(v.argon2Runs).toBe(1);
   });
 
   test("the throttle lifts when the window has passed", async () => {
@@ -189,13 +198,13 @@ describe("SecretVerifier", () => {
     expect(v.argon2Runs).toBe(4);
   });
 
-  test("a success resets the failure count", async () => {
+  test("after a success, wrong secrets are refused by the cache: neither throttled nor argon2", async () => {
     const v = makeVerifier(new TestClock(), 3);
     for (let i = 0; i < 2; i++) await verifyKey(v, wrongFor(key));
     expect(await verifyKey(v, key)).toBe("valid");
-    // Three more wrong attempts run argon2 again: the earlier two were forgotten.
-    for (let i = 0; i < 3; i++) expect(await verifyKey(v, wrongFor(key))).toBe("invalid");
-    expect(await verifyKey(v, wrongFor(key))).toBe("throttled");
+    expect(v.argon2Runs).toBe(3);
+    for (let i = 0; i < 5; i++) expect(await verifyKey(v, wrongFor(key))).toBe("invalid");
+    expect(v.argon2Runs).toBe(3);
   });
 
   test("forget() drops the cached verification", async () => {
