@@ -13,7 +13,7 @@ function openSqlite(path: string): SqliteClient {
     try {
       close(true);
     } catch {
-      // Only throws if a statement is mid-step, which a worker between messages never is.
+      // Throws only while a statement is mid-step, which neither shutdown nor a worker between messages is.
       close(false);
     }
   };

@@ -29,8 +29,8 @@ export type VerifyOutcome = "valid" | "invalid" | "throttled";
  * per-key-id failure throttle that answers without running argon2, so a flood
  * of wrong secrets can neither burn the CPU nor lock out a verified client
  * (the cache is consulted before the throttle, and once an id is verified
- * every other token for it is refused by the cache alone). Attempts on an id that has
- * already had an unverified attempt in the window run one at a time: a flood
+ * every other token for it is refused by the cache alone). Attempts on an id
+ * that has already had an unverified attempt in the window run one at a time: a flood
  * of wrong secrets over many ids then holds at most one core with argon2,
  * and a first-time client still finds a free slot.
  */
