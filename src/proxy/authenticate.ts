@@ -16,8 +16,9 @@ const invalid = (why: string) => new ProxyError("invalid_api_key", `Cannot verif
 /**
  * DESIGN §3 steps 1-4 and the key-state part of step 5, cheapest first. A
  * token this process has verified before matches its cached SHA-256 and goes
- * straight to the status checks; any other is checked for shape and checksum
- * (no I/O), then its cached record, then argon2. Unknown ids and wrong
+ * straight to the status checks; another token for that id is refused on the
+ * spot; any other is checked for shape and checksum (no I/O), then its cached
+ * record, then argon2. Unknown ids and wrong
  * secrets get the same message so the answer does not reveal which ids exist.
  */
 export function authenticate(
@@ -32,7 +33,13 @@ export function authenticate(
   }
   // Synchronous for a known token: no promise on the path every request takes.
   const id = keyIdOf("proxy", credential);
-  if (id !== undefined && verifier.checkCached(id, credential) === true) return keyState(id, cache, clock);
+  if (id !== undefined) {
+    const cached = verifier.checkCached(id, credential);
+    if (cached === true) return keyState(id, cache, clock);
+    // An id whose one valid token is known, with another token: wrong however it was made, so refused
+    // here, synchronously, with no second hash. Only its shape still decides which message it gets.
+    if (cached === false && parseKey("proxy", credential)) throw invalid("key is invalid");
+  }
   return verifyFirst(credential, cache, verifier, clock);
 }
 

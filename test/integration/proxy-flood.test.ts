@@ -2,8 +2,8 @@
  * A flood of wrong secrets for a real key id (well-formed, valid checksums)
  * must neither burn the CPU on argon2 nor lock out the client whose key is
  * already verified (DESIGN §3 step 4): a verified id needs no argon2 to
- * refuse a wrong secret, an unverified one at most the throttle's allowance. Counts only, no timings: the latency
- * side belongs to the benchmark.
+ * refuse a wrong secret, an unverified one at most the throttle's allowance.
+ * Counts only, no timings: the latency side belongs to the benchmark.
  */
 import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
 

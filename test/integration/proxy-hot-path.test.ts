@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
 import type { ProviderKeyRow, ProxyKeyRow } from "../../src/db/store.ts";
-import { checksum } from "../../src/vault/key-format.ts";
+import { checksum, generateKey } from "../../src/vault/key-format.ts";
 import {
   chatBody,
   createKeyPair,
@@ -134,6 +134,29 @@ describe("argon2 only when needed", () => {
     expect(body.error.message).toContain("malformed");
     expect(verifier.argon2Runs).toBe(before);
     expect(h.mock.requests).toHaveLength(0);
+  });
+
+  test("a wrong secret for a verified key's id: 401 at once, the verifier never asked; a broken checksum still reads 'malformed'", async () => {
+    const keys = await newKeys();
+    await expectOk(keys.proxyKey);
+    const verifier = h.t.services.proxyVerifier;
+    const verify = verifier.verify;
+    let asked = 0;
+    verifier.verify = (...args) => {
+      asked++;
+      return verify.apply(verifier, args);
+    };
+    try {
+      const wrong = generateKey("proxy", keys.proxyKeyId).token;
+      expect(expectProxyError(await chat(wrong), 401, "invalid_api_key").error.message).toBe("Cannot verify proxy key: key is invalid");
+      const broken = wrong.slice(0, -1) + (wrong.at(-1) === "A" ? "B" : "A");
+      expect(expectProxyError(await chat(broken), 401, "invalid_api_key").error.message).toContain("malformed");
+      expect(asked).toBe(0);
+      await expectOk(keys.proxyKey);
+      expect(h.mock.requests).toHaveLength(2);
+    } finally {
+      verifier.verify = verify;
+    }
   });
 
   test("a fresh key: argon2 once for the first request, never for the next 20", async () => {
