@@ -7,16 +7,22 @@ const tooLarge = (max: number) =>
  * Reads a request body into memory with a hard cap. A declared
  * `content-length` over the cap is refused before reading a byte; a chunked
  * body is counted as it arrives and abandoned at the cap.
+ *
+ * A declared length is read with `arrayBuffer()` without touching
+ * `request.body` first: on Bun, asking for the stream builds one, and the
+ * read then goes through it (about 4 µs more per request, measured).
  */
 export async function readBody(request: Request, maxBytes: number): Promise<Uint8Array<ArrayBuffer> | undefined> {
-  if (request.body === null) return undefined;
   const declared = request.headers.get("content-length");
-  if (declared !== null && Number(declared) > maxBytes) throw tooLarge(maxBytes);
   if (declared !== null) {
+    const length = Number(declared);
+    if (length > maxBytes) throw tooLarge(maxBytes);
+    if (length === 0) return undefined;
     const bytes = new Uint8Array(await request.arrayBuffer());
     if (bytes.byteLength > maxBytes) throw tooLarge(maxBytes);
     return bytes;
   }
+  if (request.body === null) return undefined;
   const chunks: Uint8Array<ArrayBuffer>[] = [];
   let total = 0;
   const reader = request.body.getReader();

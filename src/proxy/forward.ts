@@ -1,4 +1,5 @@
 import { ProxyError } from "./errors.ts";
+import type { UpstreamGuard } from "./upstream-guard.ts";
 
 export interface UpstreamRequest {
   url: string;
@@ -9,10 +10,8 @@ export interface UpstreamRequest {
 
 export interface ForwardOptions {
   fetch: typeof fetch;
-  /** Connect + first-byte budget; a stream that has started is not cut by it. */
-  timeoutMs: number;
-  /** Fires when the client goes away, so the upstream request stops at once. */
-  disconnect?: AbortSignal;
+  /** Connect + first-byte timeout and the client watch; released here when the exchange fails. */
+  guard: UpstreamGuard;
 }
 
 /** The client left before the upstream answered: nothing to send, log as 499. */
@@ -29,20 +28,7 @@ export class ClientGone extends Error {
  * and redirects become 504/502 in the OpenAI error shape.
  */
 export async function forward(request: UpstreamRequest, options: ForwardOptions): Promise<Response> {
-  // One controller for both causes; cheaper per request than AbortSignal.any.
-  const controller = new AbortController();
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    controller.abort();
-  }, options.timeoutMs);
-  const disconnect = options.disconnect;
-  const onDisconnect = () => controller.abort();
-  if (disconnect) {
-    if (disconnect.aborted) controller.abort();
-    else disconnect.addEventListener("abort", onDisconnect, { once: true });
-  }
-  const signal = controller.signal;
+  const guard = options.guard;
   let response: Response;
   try {
     response = await options.fetch(request.url, {
@@ -50,21 +36,22 @@ export async function forward(request: UpstreamRequest, options: ForwardOptions)
       headers: request.headers,
       body: request.body,
       redirect: "manual",
-      signal,
+      signal: guard.signal,
     });
   } catch {
-    if (disconnect?.aborted) throw new ClientGone();
-    if (timedOut) {
+    guard.release();
+    if (guard.clientGone) throw new ClientGone();
+    if (guard.timedOut) {
       throw new ProxyError(
         "upstream_timeout",
-        `Cannot reach provider: no response within ${Math.round(options.timeoutMs / 1000)} s`,
+        `Cannot reach provider: no response within ${Math.round(guard.timeoutMs / 1000)} s`,
       );
     }
     throw new ProxyError("upstream_unreachable", "Cannot reach provider: connection failed");
-  } finally {
-    clearTimeout(timer);
   }
+  guard.headersReceived();
   if (response.status >= 300 && response.status < 400 && response.headers.has("location")) {
+    guard.release();
     await response.body?.cancel();
     throw new ProxyError("upstream_redirect", "Cannot forward request: provider answered with a redirect, which keyward does not follow");
   }

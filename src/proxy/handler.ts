@@ -19,7 +19,8 @@ import type { KeyCache } from "./key-cache.ts";
 import { meterBody } from "./meter.ts";
 import { recordOutcome, type Trace } from "./outcome.ts";
 import { rewriteBody } from "./rewrite.ts";
-import { bodyKind, bufferable, readUpstream } from "./upstream-body.ts";
+import { UpstreamGuard } from "./upstream-guard.ts";
+import { bodyKind, bufferable, isBodiless, readUpstream } from "./upstream-body.ts";
 import { chargedUsage, usageOfJson } from "./usage.ts";
 
 export interface ProxyDeps {
@@ -35,7 +36,7 @@ export interface ProxyDeps {
   maxBodyBytes: number;
   /** Output cap assumed (and written into the request) when a budgeted client sets none. */
   defaultMaxTokens: number;
-  /** The runtime's client-disconnect signal for a request, where it has a reliable one. */
+  /** The runtime's client-disconnect signal for a request, where it has a reliable one (asked for lazily: UpstreamGuard). */
   disconnectSignal: (request: Request) => AbortSignal | undefined;
   /** Writes the request's access line (logRow calls it once the outcome is known). */
   access?: AccessLogger;
@@ -75,6 +76,8 @@ export async function handleProxyRequest(deps: ProxyDeps, request: Request, give
     streamed: false,
   };
   let admission: Admission | undefined;
+  // Released on every path: forward and the body read release it themselves, the catch below covers the rest.
+  let exchange: UpstreamGuard | undefined;
   const settle = (usage: Usage | undefined): number => {
     if (!admission || !trace.auth) return 0;
     const cost = deps.gate.finish(trace.auth.proxyKey, admission, usage, deps.clock.now());
@@ -121,11 +124,9 @@ export async function handleProxyRequest(deps: ProxyDeps, request: Request, give
 
     const headers = forwardRequestHeaders(request.headers, adapter.passHeaders);
     attachProviderCredential(headers, adapter, providerKey.plain ?? (await deps.cache.providerSecret(providerKey)));
-    const disconnect = deps.disconnectSignal(request);
-    const upstream = await forward(
-      { url: row.baseUrl + rest, method: request.method, headers, body },
-      { fetch: deps.fetch, timeoutMs: deps.upstreamTimeoutMs, disconnect },
-    );
+    const guard = new UpstreamGuard(() => deps.disconnectSignal(request), deps.upstreamTimeoutMs);
+    exchange = guard;
+    const upstream = await forward({ url: row.baseUrl + rest, method: request.method, headers, body }, { fetch: deps.fetch, guard });
 
     const responseHeaders = forwardResponseHeaders(upstream.headers);
     for (const [k, v] of Object.entries(admission.rateHeaders)) responseHeaders.set(k, v);
@@ -133,14 +134,15 @@ export async function handleProxyRequest(deps: ProxyDeps, request: Request, give
     const kind = bodyKind(upstream);
     const promptBytes = body?.byteLength ?? 0;
     let ttfbMs: number | undefined;
-    if (!upstream.body) {
-      const usage = undefined;
-      recordOutcome(deps, trace, upstream.status, { usage, cost: settle(usage) });
-      return new Response(null, { status: upstream.status, statusText: upstream.statusText, headers: responseHeaders });
-    }
-    if (kind !== "sse" && (kind === "json" || upstream.status >= 400) && bufferable(upstream)) {
+    const bodiless = isBodiless(request.method, upstream);
+    if (!bodiless && kind !== "sse" && (kind === "json" || upstream.status >= 400) && bufferable(upstream)) {
       // A JSON answer arrives at once anyway: read it whole, meter it, send one buffer.
-      const bytes = await readUpstream(upstream, disconnect);
+      let bytes: Uint8Array<ArrayBuffer>;
+      try {
+        bytes = await readUpstream(upstream, guard);
+      } finally {
+        guard.release();
+      }
       const firstByteMs = performance.now() - trace.started;
       // Metering and bookkeeping after the answer is on its way: the client does not wait for them.
       // The reservation holds the budget meanwhile, so nothing can be overspent in that moment.
@@ -151,8 +153,15 @@ export async function handleProxyRequest(deps: ProxyDeps, request: Request, give
       });
       return new Response(bytes, { status: upstream.status, statusText: upstream.statusText, headers: responseHeaders });
     }
+    const stream = bodiless ? null : upstream.body;
+    if (!stream) {
+      guard.release();
+      const usage = undefined;
+      recordOutcome(deps, trace, upstream.status, { usage, cost: settle(usage) });
+      return new Response(null, { status: upstream.status, statusText: upstream.statusText, headers: responseHeaders });
+    }
     deps.metrics.activeStreams++;
-    const metered = meterBody(upstream.body, {
+    const metered = meterBody(stream, {
       kind,
       stripUsage: injectUsage,
       onFirstChunk: () => {
@@ -160,6 +169,7 @@ export async function handleProxyRequest(deps: ProxyDeps, request: Request, give
         deps.metrics.forProvider(row.provider).ttfb.observe(ttfbMs / 1000);
       },
       onDone: (result) => {
+        guard.release();
         deps.metrics.activeStreams--;
         const usage = kind === "other" ? undefined : chargedUsage(result, promptBytes);
         const status = result.aborted ? 499 : upstream.status;
@@ -169,6 +179,7 @@ export async function handleProxyRequest(deps: ProxyDeps, request: Request, give
     });
     return new Response(metered, { status: upstream.status, statusText: upstream.statusText, headers: responseHeaders });
   } catch (err) {
+    exchange?.release();
     settle(undefined);
     if (err instanceof ClientGone) {
       recordOutcome(deps, trace, 499, { errorCode: "client_closed" });

@@ -81,4 +81,27 @@ describe.skipIf(!deno)("proxy on Deno", () => {
     // Those rows came from the log worker: it started under Deno and did not hand over to the server thread.
     expect(server?.stderr()).not.toContain("Request log moves to the server thread");
   });
+
+  test("a 204 that still names a JSON type passes through: Deno refuses a body with a null-body status", async () => {
+    const bodiless = Bun.serve({
+      port: 0,
+      hostname: "127.0.0.1",
+      // Allowed, and seen in practice: the type of a body that is not there.
+      fetch: () => new Response(null, { status: 204, headers: { "content-type": "application/json" } }),
+    });
+    try {
+      const provider = await post<{ id: string }>("/api/provider-keys", {
+        name: "bodiless",
+        provider: "openai",
+        key: "sk-deno-bodiless-1234",
+        base_url: `http://127.0.0.1:${bodiless.port}/v1`,
+      });
+      const key = await post<{ key: string }>("/api/proxy-keys", { name: "deno-204", provider_key_id: provider.id });
+      const response = await fetch(`${server?.url}/v1/files/file-1`, { method: "DELETE", headers: { authorization: `Bearer ${key.key}` } });
+      expect(response.status).toBe(204);
+      expect(await response.text()).toBe("");
+    } finally {
+      await bodiless.stop(true);
+    }
+  });
 });

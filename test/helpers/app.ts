@@ -34,6 +34,8 @@ export interface TestAppOptions {
   rootToken?: string;
   /** Write the request log from a worker thread, as the server does (await `close()` then). */
   logWorker?: boolean;
+  /** The runtime's client-disconnect signal (default: `request.signal`), e.g. to count who asks for it. */
+  disconnectSignal?: (request: Request) => AbortSignal | undefined;
 }
 
 export async function createTestApp(options: TestAppOptions = {}) {
@@ -51,6 +53,7 @@ export async function createTestApp(options: TestAppOptions = {}) {
     fetch: options.fetch ?? fetch,
     logger: silentLogger,
     logWorkerPath: options.logWorker ? opened.path : undefined,
+    disconnectSignal: options.disconnectSignal,
     config: {
       ...DEFAULT_APP_CONFIG,
       allowHttpUpstreams: true,

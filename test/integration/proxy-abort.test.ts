@@ -3,7 +3,8 @@
  * the provider must see its connection cancelled, mid-stream or while still
  * waiting for headers, so nobody keeps paying for tokens no one reads.
  */
-import { afterAll, beforeAll, beforeEach, expect, test } from "bun:test";
+import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
+import { CLIENT_WATCH_AFTER_MS } from "../../src/proxy/upstream-guard.ts";
 import { chatBody, createKeyPair, startProxyHarness, type KeyPair, type ProxyHarness } from "../helpers/proxy.ts";
 
 let h: ProxyHarness;
@@ -62,8 +63,65 @@ test("client aborts a stream that went silent after its headers: cancelled", asy
   expect(cancellation.path).toBe("/v1/chat/completions");
 });
 
+test("client aborts while keyward reads a JSON answer that stalled after its headers: cancelled", async () => {
+  h.mock.next({ hang: true });
+  const controller = new AbortController();
+  const pending = fetch(`${h.baseUrl}/chat/completions`, init(controller.signal, false)).catch((e: unknown) => e);
+  while ((h.mock.requests[0]?.chunksWritten.length ?? 0) === 0) await Bun.sleep(5);
+  controller.abort();
+  expect(await pending).toBeInstanceOf(Error);
+  const cancellation = await h.mock.waitForCancellation(1000);
+  expect(cancellation.path).toBe("/v1/chat/completions");
+});
+
 test("keyward keeps serving after aborted streams", async () => {
   const response = await fetch(`${h.baseUrl}/chat/completions`, init(new AbortController().signal, true));
   expect(response.status).toBe(200);
   expect(await response.text()).toContain("data: [DONE]");
+});
+
+describe("the client is watched only once an exchange is slow (UpstreamGuard)", () => {
+  let asked: Request[];
+  let w: ProxyHarness;
+  let wKeys: KeyPair;
+
+  beforeAll(async () => {
+    w = await startProxyHarness({
+      disconnectSignal: (request) => {
+        asked.push(request);
+        return request.signal;
+      },
+    });
+    wKeys = await createKeyPair(w.t, { base_url: w.mock.baseUrl });
+  });
+  afterAll(() => w.stop());
+  beforeEach(() => {
+    asked = [];
+    w.mock.reset();
+  });
+
+  const chat = (extra: Record<string, unknown> = {}) =>
+    fetch(`${w.baseUrl}/chat/completions`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${wKeys.proxyKey}`, "content-type": "application/json" },
+      body: chatBody(extra),
+    });
+
+  test("answers back before the watch point never ask for the client's signal", async () => {
+    for (const stream of [false, true]) {
+      const response = await chat({ stream });
+      expect(response.status).toBe(200);
+      await response.text();
+    }
+    await Bun.sleep(CLIENT_WATCH_AFTER_MS + 100);
+    expect(asked).toHaveLength(0);
+  });
+
+  test("an answer slower than the watch point asks once, and still arrives whole", async () => {
+    w.mock.next({ headersDelayMs: CLIENT_WATCH_AFTER_MS + 150 });
+    const response = await chat();
+    expect(response.status).toBe(200);
+    expect(((await response.json()) as { object: string }).object).toBe("chat.completion");
+    expect(asked).toHaveLength(1);
+  });
 });
