@@ -78,7 +78,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
       logger,
       access,
       disconnectSignal: (request) => runtime.disconnectSignal(request),
-      logWorkerPath: process.env.KW_INLINE_LOG ? undefined : opened.path,
+      logWorkerPath: opened.path,
       config: {
         ...DEFAULT_APP_CONFIG,
         allowHttpUpstreams: config.allowHttpUpstreams,
