@@ -1,16 +1,16 @@
 import type { ProviderAdapter } from "./providers/index.ts";
 
 /** Puts the provider key where this provider expects it, and nowhere else. */
-export function attachProviderCredential(headers: Headers, adapter: ProviderAdapter, secret: string): void {
+export function attachProviderCredential(headers: Record<string, string>, adapter: ProviderAdapter, secret: string): void {
   switch (adapter.auth) {
     case "bearer":
-      headers.set("authorization", `Bearer ${secret}`);
+      headers.authorization = `Bearer ${secret}`;
       return;
     case "x-api-key":
-      headers.set("x-api-key", secret);
+      headers["x-api-key"] = secret;
       return;
     case "api-key":
-      headers.set("api-key", secret);
+      headers["api-key"] = secret;
       return;
   }
 }

@@ -4,7 +4,8 @@ import type { UpstreamGuard } from "./upstream-guard.ts";
 export interface UpstreamRequest {
   url: string;
   method: string;
-  headers: Headers;
+  /** Lower-case names, as `forwardRequestHeaders` gives them. */
+  headers: Record<string, string>;
   body?: Uint8Array<ArrayBuffer>;
 }
 

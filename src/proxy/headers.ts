@@ -23,20 +23,36 @@ const REQUEST_ALLOW = new Set(["content-type", "accept", "user-agent", "idempote
 const NONE: ReadonlySet<string> = new Set();
 
 /** Headers listed in `Connection` are hop-by-hop for this message only. */
-function connectionListed(headers: Headers): ReadonlySet<string> {
-  const value = headers.get("connection");
+function connectionListed(value: string | undefined): ReadonlySet<string> {
   if (!value) return NONE;
   return new Set(value.split(",").map((name) => name.trim().toLowerCase()));
 }
 
-/** Client headers worth forwarding; `extra` holds the adapter's own (e.g. `anthropic-version`). */
-export function forwardRequestHeaders(incoming: Headers, extra: readonly string[]): Headers {
-  const listed = connectionListed(incoming);
-  const out = new Headers();
-  for (const [name, value] of incoming) {
+type HeaderRecord = Record<string, string>;
+
+/**
+ * All headers as one plain object. Bun's `Headers` has a native `toJSON`
+ * that builds it in one call; walking the entries costs about 0.4 µs per
+ * header there (6 µs for an SDK's usual 14, against 2 µs), on every request.
+ * Other runtimes walk the entries.
+ */
+function headerRecord(headers: Headers): HeaderRecord {
+  const native = (headers as Headers & { toJSON?: () => HeaderRecord }).toJSON;
+  return typeof native === "function" ? native.call(headers) : Object.fromEntries(headers);
+}
+
+/**
+ * Client headers worth forwarding, as a plain object (what `fetch` takes
+ * anyway); `extra` holds the adapter's own (e.g. `anthropic-version`).
+ */
+export function forwardRequestHeaders(incoming: Headers, extra: readonly string[]): HeaderRecord {
+  const all = headerRecord(incoming);
+  const listed = connectionListed(all.connection);
+  const out: HeaderRecord = {};
+  for (const name in all) {
     if (listed.has(name) || HOP_BY_HOP.has(name)) continue;
     // SDK telemetry headers (x-stainless-*) carry no secrets and help providers debug.
-    if (REQUEST_ALLOW.has(name) || extra.includes(name) || name.startsWith("x-stainless-")) out.set(name, value);
+    if (REQUEST_ALLOW.has(name) || extra.includes(name) || name.startsWith("x-stainless-")) out[name] = all[name] as string;
   }
   return out;
 }
