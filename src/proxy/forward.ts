@@ -11,7 +11,7 @@ export interface UpstreamRequest {
 
 export interface ForwardOptions {
   fetch: typeof fetch;
-  /** Connect + first-byte timeout and the client watch; released here when the exchange fails. */
+  /** Connect + first-byte timeout and the client watch (the caller releases it). */
   guard: UpstreamGuard;
 }
 
@@ -40,7 +40,6 @@ export async function forward(request: UpstreamRequest, options: ForwardOptions)
       signal: guard.signal,
     });
   } catch {
-    guard.release();
     if (guard.clientGone) throw new ClientGone();
     if (guard.timedOut) {
       throw new ProxyError(
@@ -52,7 +51,6 @@ export async function forward(request: UpstreamRequest, options: ForwardOptions)
   }
   guard.headersReceived();
   if (response.status >= 300 && response.status < 400 && response.headers.has("location")) {
-    guard.release();
     await response.body?.cancel();
     throw new ProxyError("upstream_redirect", "Cannot forward request: provider answered with a redirect, which keyward does not follow");
   }

@@ -76,7 +76,7 @@ export async function handleProxyRequest(deps: ProxyDeps, request: Request, give
     streamed: false,
   };
   let admission: Admission | undefined;
-  // Released on every path: forward and the body read release it themselves, the catch below covers the rest.
+  // Released where the exchange ends: after the whole read, when a stream ends, with no body, or in the catch below.
   let exchange: UpstreamGuard | undefined;
   const settle = (usage: Usage | undefined): number => {
     if (!admission || !trace.auth) return 0;
@@ -137,12 +137,8 @@ export async function handleProxyRequest(deps: ProxyDeps, request: Request, give
     const bodiless = isBodiless(request.method, upstream);
     if (!bodiless && kind !== "sse" && (kind === "json" || upstream.status >= 400) && bufferable(upstream)) {
       // A JSON answer arrives at once anyway: read it whole, meter it, send one buffer.
-      let bytes: Uint8Array<ArrayBuffer>;
-      try {
-        bytes = await readUpstream(upstream, guard);
-      } finally {
-        guard.release();
-      }
+      const bytes = await readUpstream(upstream, guard);
+      guard.release();
       const firstByteMs = performance.now() - trace.started;
       // Metering and bookkeeping after the answer is on its way: the client does not wait for them.
       // The reservation holds the budget meanwhile, so nothing can be overspent in that moment.
