@@ -27,6 +27,8 @@ import { Metrics } from "./telemetry/metrics.ts";
 import { metricsRoutes } from "./telemetry/metrics-route.ts";
 import { RequestLogWriter, type RequestLog } from "./telemetry/request-log.ts";
 import { ThreadedRequestLog } from "./telemetry/threaded-request-log.ts";
+import { createUpstreamClient } from "./upstream/client.ts";
+import type { Connect } from "./upstream/connection.ts";
 import { AdminTokenService } from "./vault/admin-tokens.ts";
 import { VaultEvents } from "./vault/events.ts";
 import { OidcExchange } from "./vault/oidc/exchange.ts";
@@ -71,7 +73,14 @@ export interface AppDeps {
   store: Store;
   sealer: Sealer;
   clock: Clock;
+  /** Outgoing HTTP for everything but the proxy's own exchanges (OIDC discovery, JWKS). */
   fetch: typeof fetch;
+  /**
+   * The runtime's sockets for keyward's own upstream client (src/upstream/);
+   * without them (Deno, an egress proxy, a test's scripted `fetch`) proxied
+   * requests go through `fetch`.
+   */
+  connect?: Connect;
   config: AppConfig;
   logger: Logger;
   /** Access lines for proxy requests (the server logs the others around the app). */
@@ -156,6 +165,7 @@ export function createApp(deps: AppDeps) {
   const services = createServices(deps);
   const auth = { store: deps.store, clock: deps.clock, verifier: services.adminVerifier };
   const afterResponse = new AfterResponse(deps.logger);
+  const upstream = deps.connect ? createUpstreamClient(deps.connect, { busy: deps.fetch }) : undefined;
   const proxy = proxyFetch({
     cache: services.keyCache,
     verifier: services.proxyVerifier,
@@ -163,7 +173,7 @@ export function createApp(deps: AppDeps) {
     log: services.requestLog,
     metrics: services.metrics,
     clock: deps.clock,
-    fetch: deps.fetch,
+    fetch: upstream?.fetch ?? deps.fetch,
     logger: deps.logger,
     upstreamTimeoutMs: deps.config.upstreamTimeoutMs,
     maxBodyBytes: deps.config.maxBodyBytes,
@@ -221,6 +231,7 @@ export function createApp(deps: AppDeps) {
     services,
     async close(): Promise<void> {
       services.sweeper.stop();
+      upstream?.close();
       afterResponse.run();
       await services.requestLog.stop();
     },

@@ -84,6 +84,8 @@ export interface ServeConfig {
   logRetentionDays: number;
   expiredKeyRetentionDays: number;
   metricsToken?: string;
+  /** HTTPS_PROXY or HTTP_PROXY is set: upstream requests go through `fetch`, which honours them. */
+  egressProxy: boolean;
 }
 
 export type Env = Record<string, string | undefined>;
@@ -230,6 +232,7 @@ export function resolveServeConfig(
     logRetentionDays: value("log-retention-days") as number,
     expiredKeyRetentionDays: value("expired-key-retention-days") as number,
     metricsToken: value("metrics-token") as string | undefined,
+    egressProxy: [env.HTTPS_PROXY, env.https_proxy, env.HTTP_PROXY, env.http_proxy].some((v) => v !== undefined && v !== ""),
   };
   return { config, options };
 }

@@ -75,6 +75,8 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
       sealer,
       clock,
       fetch: options.fetch ?? fetch,
+      // An egress proxy is honoured by fetch (HTTPS_PROXY and friends), not by raw sockets.
+      connect: options.fetch || config.egressProxy ? undefined : runtime.connect,
       logger,
       access,
       disconnectSignal: (request) => runtime.disconnectSignal(request),

@@ -1,3 +1,4 @@
+import type { UpstreamFetch } from "../upstream/client.ts";
 import { ProxyError } from "./errors.ts";
 import type { UpstreamGuard } from "./upstream-guard.ts";
 
@@ -10,7 +11,7 @@ export interface UpstreamRequest {
 }
 
 export interface ForwardOptions {
-  fetch: typeof fetch;
+  fetch: UpstreamFetch;
   /** Connect + first-byte timeout and the client watch (the caller releases it). */
   guard: UpstreamGuard;
 }

@@ -7,6 +7,7 @@ import type { Logger } from "../telemetry/logger.ts";
 import type { Metrics } from "../telemetry/metrics.ts";
 import type { RequestLog } from "../telemetry/request-log.ts";
 import { requestContext, type RequestContext } from "../telemetry/request-context.ts";
+import type { UpstreamFetch } from "../upstream/client.ts";
 import type { SecretVerifier } from "../vault/verifier.ts";
 import type { AfterResponse } from "./after-response.ts";
 import { authenticate } from "./authenticate.ts";
@@ -30,7 +31,7 @@ export interface ProxyDeps {
   log: RequestLog;
   metrics: Metrics;
   clock: Clock;
-  fetch: typeof fetch;
+  fetch: UpstreamFetch;
   logger: Logger;
   upstreamTimeoutMs: number;
   maxBodyBytes: number;

@@ -1,4 +1,5 @@
 import { Database } from "bun:sqlite";
+import { bunConnect } from "./bun-connect.ts";
 import { superviseIfNeeded } from "./supervise.ts";
 import type { Runtime, ServeOptions, ServerHandle, SqliteClient, TlsPem } from "./types.ts";
 
@@ -63,5 +64,6 @@ export const bunRuntime: Runtime = {
   serve,
   // On Bun, request.signal aborts within milliseconds of a client disconnect.
   disconnectSignal: (request) => request.signal,
+  connect: bunConnect,
   superviseIfNeeded,
 };

@@ -3,6 +3,8 @@
  * opening SQLite. Everything else is plain Web-standard TypeScript.
  */
 
+import type { Connect } from "../upstream/connection.ts";
+
 /** The subset of `bun:sqlite`'s statement that drizzle's bun-sqlite session calls. */
 export interface SqliteStatement {
   run(...params: unknown[]): unknown;
@@ -60,5 +62,7 @@ export interface Runtime {
    * only apply at process start; resolves with the child's exit code, or
    * `undefined` when this process should serve itself.
    */
+  /** TCP/TLS sockets for keyward's own upstream client, where the runtime has them (Bun). */
+  connect?: Connect;
   superviseIfNeeded(env: Record<string, string | undefined>, args: string[]): Promise<number> | undefined;
 }

@@ -51,6 +51,8 @@ export async function createTestApp(options: TestAppOptions = {}) {
     sealer,
     clock,
     fetch: options.fetch ?? fetch,
+    // The server's upstream client, unless a test scripts fetch itself.
+    connect: options.fetch ? undefined : runtime.connect,
     logger: silentLogger,
     logWorkerPath: options.logWorker ? opened.path : undefined,
     disconnectSignal: options.disconnectSignal,
