@@ -43,6 +43,14 @@ describe("serve config", () => {
     });
   });
 
+  test("an egress proxy in the environment (any of the usual four spellings) sends upstream requests through fetch", () => {
+    expect(load([]).egressProxy).toBe(false);
+    expect(load([], { HTTPS_PROXY: "" }).egressProxy).toBe(false);
+    for (const name of ["HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"]) {
+      expect(load([], { [name]: "http://proxy.corp:3128" }).egressProxy).toBe(true);
+    }
+  });
+
   test("every option has a KEYWARD_* env twin", () => {
     const config = load([], {
       KEYWARD_PORT: "9000",
