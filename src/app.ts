@@ -73,7 +73,7 @@ export interface AppDeps {
   store: Store;
   sealer: Sealer;
   clock: Clock;
-  /** Outgoing HTTP for everything but the proxy's own exchanges (OIDC discovery, JWKS). */
+  /** Outgoing HTTP: OIDC discovery and JWKS, and proxied requests without `connect` or while they overlap. */
   fetch: typeof fetch;
   /**
    * The runtime's sockets for keyward's own upstream client (src/upstream/);

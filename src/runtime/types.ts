@@ -1,6 +1,7 @@
 /**
- * The only seam between keyward and its JavaScript runtime: serving HTTP and
- * opening SQLite. Everything else is plain Web-standard TypeScript.
+ * The only seam between keyward and its JavaScript runtime: serving HTTP,
+ * opening SQLite and, where the runtime has them, client sockets for the
+ * upstream client. Everything else is plain Web-standard TypeScript.
  */
 
 import type { Connect } from "../upstream/connection.ts";
