@@ -1,6 +1,7 @@
 import type { Connect } from "./connection.ts";
 import { Exchange, type Waiting } from "./exchange.ts";
 import { Origin } from "./pool.ts";
+import { TOKEN } from "./response-parser.ts";
 
 /** What the proxy asks of an upstream client; the global `fetch` is one too. */
 export interface UpstreamInit {
@@ -21,11 +22,14 @@ export interface UpstreamClient {
   close(): void;
 }
 
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const UNSAFE_VALUE = /[\0\r\n]/;
 const NOT_ASCII = /[^\x00-\x7f]/;
-/** Set by the client itself; a caller's copy would contradict it. */
-const OWN_HEADERS = new Set(["host", "content-length", "transfer-encoding", "connection", "keep-alive", "accept-encoding", "te", "upgrade"]);
+/**
+ * Written by the client itself (or, for transfer-encoding, contradicting its
+ * framing); a caller's copy is dropped. Hop-by-hop headers never get here:
+ * the proxy's allow-list (src/proxy/headers.ts) has removed them.
+ */
+const OWN_HEADERS = new Set(["host", "content-length", "transfer-encoding", "accept-encoding"]);
 const encoder = new TextEncoder();
 
 export interface UpstreamClientOptions {
@@ -42,7 +46,7 @@ export interface UpstreamClientOptions {
  * Any other exchange still waiting means requests are overlapping: from
  * then on the second core is worth more than the hop (README Performance).
  */
-export const DEFAULT_HANDOFF_AT = 1;
+const DEFAULT_HANDOFF_AT = 1;
 
 /**
  * keyward's HTTP/1.1 client for providers: keep-alive connections per

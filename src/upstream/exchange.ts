@@ -14,16 +14,16 @@ const STREAM_HIGH_WATER = 16;
 /** Encodings keyward offers (`accept-encoding`) and so must decode; anything else is refused. */
 const DECODERS: Record<string, CompressionFormat> = { gzip: "gzip", "x-gzip": "gzip", deflate: "deflate" };
 
-/**
- * One request and its answer on one connection. Resolves with a `Response`
- * once the head is in (or the whole small body); the connection goes back
- * to the pool when the answer ends cleanly, and is destroyed otherwise.
- */
 /** Exchanges still waiting for their answer, counted across a client. */
 export interface Waiting {
   count: number;
 }
 
+/**
+ * One request and its answer on one connection. Resolves with a `Response`
+ * once the head is in (or the whole small body); the connection goes back
+ * to the pool when the answer ends cleanly, and is destroyed otherwise.
+ */
 export class Exchange implements ConnectionUser, ParserEvents {
   readonly response: Promise<Response>;
   private resolve!: (response: Response) => void;
@@ -133,12 +133,11 @@ export class Exchange implements ConnectionUser, ParserEvents {
 
   head(head: ResponseHead): void {
     this.answer = head;
-    const init: ResponseInit = { status: head.status, statusText: head.statusText, headers: head.headers };
-    const encoding = headerValue(head, "content-encoding")?.toLowerCase();
-    const decoder = encoding && encoding !== "identity" ? DECODERS[encoding] : undefined;
-    if (encoding && encoding !== "identity" && !decoder) throw new ParseError(`content-encoding ${encoding} was not asked for`);
+    const encoding = headerValue(head, "content-encoding")?.toLowerCase() ?? "identity";
+    const decoder = encoding === "identity" ? undefined : DECODERS[encoding];
+    if (encoding !== "identity" && !decoder) throw new ParseError(`content-encoding ${encoding} was not asked for`);
     const framing = head.framing;
-    if (framing.kind === "none") return this.settle(new Response(null, init));
+    if (framing.kind === "none") return this.settle(new Response(null, responseInit(head)));
     const eventStream = headerValue(head, "content-type")?.includes("text/event-stream") ?? false;
     if (framing.kind === "length" && framing.length <= COLLECT_MAX_BYTES && !decoder && !eventStream) {
       this.collected = new Uint8Array(framing.length);
@@ -159,7 +158,7 @@ export class Exchange implements ConnectionUser, ParserEvents {
       { highWaterMark: STREAM_HIGH_WATER },
     );
     // The DOM typings give DecompressionStream a BufferSource writable; it takes the Uint8Arrays fed here.
-    this.settle(new Response(decoder ? body.pipeThrough(new DecompressionStream(decoder) as unknown as ReadableWritablePair<Uint8Array, Uint8Array>) : body, init));
+    this.settle(new Response(decoder ? body.pipeThrough(new DecompressionStream(decoder) as unknown as ReadableWritablePair<Uint8Array, Uint8Array>) : body, responseInit(head)));
   }
 
   body(piece: Uint8Array): void {
@@ -178,8 +177,7 @@ export class Exchange implements ConnectionUser, ParserEvents {
 
   end(): void {
     this.ended = true;
-    const head = this.answer as ResponseHead;
-    if (this.collected) this.settle(new Response(this.collected, { status: head.status, statusText: head.statusText, headers: head.headers }));
+    if (this.collected) this.settle(new Response(this.collected, responseInit(this.answer as ResponseHead)));
     else this.controller?.close();
   }
 
@@ -224,6 +222,10 @@ export class Exchange implements ConnectionUser, ParserEvents {
       }
     }
   }
+}
+
+function responseInit(head: ResponseHead): ResponseInit {
+  return { status: head.status, statusText: head.statusText, headers: head.headers };
 }
 
 function headerValue(head: ResponseHead, name: string): string | undefined {

@@ -13,9 +13,9 @@ export interface ConnectionUser {
  * request written just as the server closes its end is the failure this
  * avoids, and `Keep-Alive: timeout=` shortens it further.
  */
-export const DEFAULT_IDLE_MS = 4_000;
+const DEFAULT_IDLE_MS = 4_000;
 /** Idle connections kept per origin; more are closed when released. */
-export const MAX_IDLE_PER_ORIGIN = 64;
+const MAX_IDLE_PER_ORIGIN = 64;
 
 /** One TCP/TLS connection; carries one exchange at a time (no pipelining). */
 export class Connection implements SocketEvents {

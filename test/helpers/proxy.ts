@@ -210,7 +210,7 @@ export interface BinaryHarness {
 }
 
 /** The compiled binary (supervised, as in production) in a temp dir, plus a mock provider. */
-export async function startBinaryHarness(mockOptions: MockBehaviourInput = {}): Promise<BinaryHarness> {
+export async function startBinaryHarness(mockOptions: MockBehaviourInput = {}, env: Record<string, string> = {}): Promise<BinaryHarness> {
   const mock = await startMockProvider(mockOptions);
   const { dir, bin } = await isolatedBinary();
   const dataDir = mkdtempSync(join(tmpdir(), "keyward-proxy-e2e-"));
@@ -227,7 +227,7 @@ export async function startBinaryHarness(mockOptions: MockBehaviourInput = {}): 
   try {
     server = await startKeyward(
       [bin, "serve", "--port", "0", "--host", "127.0.0.1", "--data-dir", dataDir, "--allow-http-upstreams"],
-      { cwd: dir, env: { KEYWARD_MASTER_KEY: randomMasterKey(), KEYWARD_LOG_LEVEL: "info" } },
+      { cwd: dir, env: { KEYWARD_MASTER_KEY: randomMasterKey(), KEYWARD_LOG_LEVEL: "info", ...env } },
     );
     // The banner (stdout) and the listening line (stderr) travel on different pipes.
     const running = server;

@@ -199,7 +199,6 @@ describe("bodies", () => {
     controller.abort(new Error("client left"));
     await expect(reader.read()).rejects.toThrow("client left");
     // The half-read connection is not reused.
-    server.requests.length = 0;
     const next = client.fetch(`${server.url}/v1/x`, POST);
     await Bun.sleep(50);
     expect(server.connections).toBe(2);
@@ -293,34 +292,31 @@ describe("hand-off to fetch", () => {
   });
 });
 
+/** An HTTPS provider on a self-signed certificate (for localhost), stopped after the test. */
+async function tlsUpstream(answer: unknown): Promise<{ dir: string; certFile: string; url: string }> {
+  const dir = mkdtempSync(join(tmpdir(), "keyward-upstream-tls-"));
+  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  const { certFile, keyFile } = await selfSignedCert(dir, "provider");
+  const upstream = Bun.serve({
+    port: 0,
+    hostname: "127.0.0.1",
+    tls: { cert: Bun.file(certFile), key: Bun.file(keyFile) },
+    fetch: () => Response.json(answer),
+  });
+  cleanups.push(() => upstream.stop(true));
+  return { dir, certFile, url: `https://localhost:${upstream.port}/v1/x` };
+}
+
 describe.skipIf(!hasOpenssl)("TLS", () => {
   test("a provider whose certificate is not trusted is refused, as fetch refuses it", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "keyward-upstream-tls-"));
-    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-    const { certFile, keyFile } = await selfSignedCert(dir, "untrusted");
-    const upstream = Bun.serve({
-      port: 0,
-      hostname: "127.0.0.1",
-      tls: { cert: Bun.file(certFile), key: Bun.file(keyFile) },
-      fetch: () => Response.json({ leaked: true }),
-    });
-    cleanups.push(() => upstream.stop(true));
+    const { url } = await tlsUpstream({ leaked: true });
     client = createUpstreamClient(bunConnect);
-    await expect(client.fetch(`https://localhost:${upstream.port}/v1/x`, POST)).rejects.toThrow(/Cannot reach provider/);
-    await expect(fetch(`https://localhost:${upstream.port}/v1/x`, { method: "POST" })).rejects.toThrow();
+    await expect(client.fetch(url, POST)).rejects.toThrow(/Cannot reach provider/);
+    await expect(fetch(url, { method: "POST" })).rejects.toThrow();
   });
 
   test("a provider whose CA is added through NODE_EXTRA_CA_CERTS is trusted, as fetch trusts it", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "keyward-upstream-tls-"));
-    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-    const { certFile, keyFile } = await selfSignedCert(dir, "internal-ca");
-    const upstream = Bun.serve({
-      port: 0,
-      hostname: "127.0.0.1",
-      tls: { cert: Bun.file(certFile), key: Bun.file(keyFile) },
-      fetch: () => Response.json({ over: "tls" }),
-    });
-    cleanups.push(() => upstream.stop(true));
+    const { dir, certFile, url } = await tlsUpstream({ over: "tls" });
     // The variable is read at process start, so the client runs in a child that has it.
     const script = join(dir, "client.ts");
     await Bun.write(
@@ -332,7 +328,7 @@ const response = await client.fetch(process.argv[2], { method: "GET", headers: {
 process.stdout.write(response.status + " " + (await response.text()));
 client.close();`,
     );
-    const child = Bun.spawn(["bun", script, `https://localhost:${upstream.port}/v1/x`], {
+    const child = Bun.spawn(["bun", script, url], {
       env: { ...process.env, NODE_EXTRA_CA_CERTS: certFile },
       stdout: "pipe",
       stderr: "pipe",
