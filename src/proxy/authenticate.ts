@@ -14,6 +14,16 @@ export interface Authenticated {
 const invalid = (why: string) => new ProxyError("invalid_api_key", `Cannot verify proxy key: ${why}`);
 
 /**
+ * The refusals a flood of wrong or made-up keys gets, built once: an Error
+ * costs a stack capture and its answer a JSON serialisation, and neither
+ * differs from one refusal to the next (nothing reads their stacks).
+ */
+const NO_KEY = invalid("no key given; send it as Authorization: Bearer kwp_…");
+const KEY_INVALID = invalid("key is invalid");
+const KEY_MALFORMED = invalid("key is malformed (expected kwp_…)");
+const KEY_REVOKED = invalid("key is revoked");
+
+/**
  * DESIGN §3 steps 1-4 and the key-state part of step 5, cheapest first. A
  * token this process has verified before matches its cached SHA-256 and goes
  * straight to the status checks; another token for that id is refused on the
@@ -29,7 +39,7 @@ export function authenticate(
 ): Authenticated | Promise<Authenticated> {
   const credential = readCredential(headers);
   if (credential === undefined) {
-    throw invalid("no key given; send it as Authorization: Bearer kwp_…");
+    throw NO_KEY;
   }
   // Synchronous for a known token: no promise on the path every request takes.
   const id = keyIdOf("proxy", credential);
@@ -38,18 +48,18 @@ export function authenticate(
     if (cached === true) return keyState(id, cache, clock);
     // An id whose one valid token is known, with another token: wrong however it was made, so refused
     // here, synchronously, with no second hash. Only its shape still decides which message it gets.
-    if (cached === false && parseKey("proxy", credential)) throw invalid("key is invalid");
+    if (cached === false && parseKey("proxy", credential)) throw KEY_INVALID;
   }
   return verifyFirst(credential, cache, verifier, clock);
 }
 
 async function verifyFirst(credential: string, cache: KeyCache, verifier: SecretVerifier, clock: Clock): Promise<Authenticated> {
   const parsed = parseKey("proxy", credential);
-  if (!parsed) throw invalid("key is malformed (expected kwp_…)");
+  if (!parsed) throw KEY_MALFORMED;
   const row = cache.proxyKey(parsed.id);
-  if (!row) throw invalid("key is invalid");
+  if (!row) throw KEY_INVALID;
   const outcome = await verifier.verify(parsed.id, parsed.token, parsed.secret, row.secretHash);
-  if (outcome !== "valid") throw invalid("key is invalid");
+  if (outcome !== "valid") throw KEY_INVALID;
   // Read again after the argon2 run: an admin may have revoked or deleted the key meanwhile.
   return keyState(parsed.id, cache, clock);
 }
@@ -57,13 +67,13 @@ async function verifyFirst(credential: string, cache: KeyCache, verifier: Secret
 /** The key-state part of DESIGN §3 step 5, for a key whose secret is verified. */
 function keyState(id: string, cache: KeyCache, clock: Clock): Authenticated {
   const current = cache.proxyKey(id);
-  if (!current) throw invalid("key is invalid");
-  if (current.revokedAt !== null) throw invalid("key is revoked");
+  if (!current) throw KEY_INVALID;
+  if (current.revokedAt !== null) throw KEY_REVOKED;
   if (current.expiresAt !== null && current.expiresAt <= clock.now()) {
     throw invalid(`key expired at ${new Date(current.expiresAt).toISOString()}`);
   }
   const providerKey = cache.providerKey(current.providerKeyId);
-  if (!providerKey) throw invalid("key is invalid");
+  if (!providerKey) throw KEY_INVALID;
   if (providerKey.row.disabled) {
     throw new ProxyError("provider_key_disabled", "Cannot forward request: the provider key behind this proxy key is disabled");
   }

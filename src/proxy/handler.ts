@@ -190,6 +190,6 @@ export async function handleProxyRequest(deps: ProxyDeps, request: Request, give
     recordOutcome(deps, trace, error.status, { errorCode: error.code });
     // A limited key's x-ratelimit-* go with every answer, keyward's own refusals included.
     const rateHeaders = trace.auth ? deps.gate.rateHeaders(trace.auth.proxyKey, deps.clock.now()) : {};
-    return error.toResponse(new Headers({ ...rateHeaders, "x-request-id": trace.requestId }));
+    return error.toResponse({ ...rateHeaders, "x-request-id": trace.requestId });
   }
 }

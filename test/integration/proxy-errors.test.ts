@@ -54,6 +54,20 @@ describe("401 invalid_api_key", () => {
     expect(wrong.error.message).not.toContain(keys.proxyKeyId);
   });
 
+  test("a refusal built once still answers each request as its own", async () => {
+    const wrong = bearer(generateKey("proxy", keys.proxyKeyId).token);
+    const first = await chat({ ...wrong, "x-request-id": "refused-1" });
+    const second = await chat({ ...wrong, "x-request-id": "refused-2" });
+    const malformed = await chat(bearer("kwp_abc_def"));
+    expect(expectProxyError(first, 401, "invalid_api_key")).toEqual(expectProxyError(second, 401, "invalid_api_key"));
+    expect(expectProxyError(malformed, 401, "invalid_api_key").error.message).toContain("malformed");
+    expect([first.headers.get("x-request-id"), second.headers.get("x-request-id")]).toEqual(["refused-1", "refused-2"]);
+    for (const res of [first, second, malformed]) {
+      expect(res.headers.get("content-type")).toBe("application/json");
+      expect(res.headers.get("content-length")).toBe(String(new TextEncoder().encode(res.text).byteLength));
+    }
+  });
+
   test("revoked", async () => {
     const pair = await createKeyPair(h.t, { base_url: h.mock.baseUrl });
     expect((await h.t.call("POST", `/api/proxy-keys/${pair.proxyKeyId}/revoke`, {})).status).toBe(200);
