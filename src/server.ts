@@ -8,6 +8,7 @@ import { removePidFile, writePidFile } from "./ops/pidfile.ts";
 import { readTlsFiles } from "./ops/tls.ts";
 import { accessLogger, withAccessLog } from "./telemetry/access-log.ts";
 import type { Logger } from "./telemetry/logger.ts";
+import { RefusalLines } from "./telemetry/refusal-lines.ts";
 import { openKeyring } from "./vault/keyring.ts";
 import { loadMasterKey } from "./vault/master-key.ts";
 import { VERSION } from "./version.ts";
@@ -55,7 +56,8 @@ function banner(token: string): string {
 export async function startServer(options: StartOptions): Promise<RunningServer> {
   const { config, runtime, logger } = options;
   const clock = options.clock ?? systemClock;
-  const access = accessLogger(logger);
+  const refusalLines = new RefusalLines(accessLogger(logger), logger);
+  const access = refusalLines.log;
   const opened = openDatabase(runtime, config.dataDir);
   const store = createSqliteStore(opened.db, () => opened.client.close());
   try {
@@ -142,6 +144,7 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
           await handle.stop(true);
         }
         await closeApp();
+        refusalLines.report();
         store.close();
         removePidFile(config.dataDir);
       },

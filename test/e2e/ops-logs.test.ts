@@ -212,6 +212,34 @@ describe("access log and request ids", () => {
     expect(everything).toContain(rootId);
   });
 
+  test("a flood of refused keys: at most 20 access lines a second, the rest counted in a warn line; other lines all kept", async () => {
+    const { server } = await startServe(left, binary, join(left.dir(), "data"));
+    const flood = Array.from({ length: 120 }, (_, i) => `flood-${i}`);
+    const answers = await Promise.all(
+      flood.map((id) =>
+        fetch(`${server.url}/v1/chat/completions`, {
+          method: "POST",
+          headers: { authorization: `Bearer kwp_${"A".repeat(12)}_${"b".repeat(38)}`, "content-type": "application/json", "x-request-id": id },
+          body: chatBody(),
+        }).then((r) => r.status),
+      ),
+    );
+    expect(new Set(answers)).toEqual(new Set([401]));
+    await (await fetch(`${server.url}/healthz`, { headers: { "x-request-id": "after-flood" } })).text();
+    expect(await server.stop("SIGTERM")).toBe(0);
+
+    const lines = jsonLines(server.stderr());
+    const written = lines.filter((l) => l.msg === "request" && flood.includes(String(l.request_id)));
+    const counted = lines.filter((l) => l.msg === "Refused requests beyond the access-line limit");
+    expect(counted.length).toBeGreaterThan(0);
+    expect(counted.every((l) => l.level === "warn" && l.limit_per_second === 20)).toBe(true);
+    // Nothing lost: each refusal has its own line or is in a count.
+    expect(written.length + counted.reduce((sum, l) => sum + Number(l.refused), 0)).toBe(flood.length);
+    // At most 20 lines per one-second window: one window per count line, plus one that may have stayed under the limit.
+    expect(written.length).toBeLessThanOrEqual(20 * counted.length + 20);
+    expect(lines.filter((l) => l.msg === "request" && l.request_id === "after-flood")).toHaveLength(1);
+  });
+
   test("--log-level warn drops access lines; responses still carry x-request-id", async () => {
     // At warn the "listening" line is not logged either: pick the port up front.
     const port = await closedPort();
