@@ -39,6 +39,7 @@ import { ProviderKeyService } from "./vault/provider-keys.ts";
 import { ProxyKeyService } from "./vault/proxy-keys.ts";
 import type { Sealer } from "./vault/sealing.ts";
 import { ExpiredKeySweeper } from "./vault/sweeper.ts";
+import { Argon2Workers } from "./vault/argon2-workers.ts";
 import { SecretVerifier } from "./vault/verifier.ts";
 
 export interface AppConfig {
@@ -99,7 +100,10 @@ export interface AppDeps {
 export function createServices(deps: AppDeps) {
   const events = new VaultEvents();
   const common = { store: deps.store, clock: deps.clock, events };
-  const adminVerifier = new SecretVerifier({ clock: deps.clock, maxConcurrent: 2, maxFailures: 10, failureWindowMs: 60_000 });
+  // One pool of low-priority argon2 threads for admin tokens and proxy keys alike.
+  const argon2 = new Argon2Workers(deps.logger);
+  const check = (phc: string, secret: string) => argon2.verify(phc, secret);
+  const adminVerifier = new SecretVerifier({ clock: deps.clock, maxConcurrent: 2, maxFailures: 10, failureWindowMs: 60_000, check });
   events.on((event) => {
     if (event.kind === "admin-token") adminVerifier.forget(event.id);
   });
@@ -109,7 +113,7 @@ export function createServices(deps: AppDeps) {
     allowHttpUpstreams: deps.config.allowHttpUpstreams,
   });
   // Proxy keys: argon2 at most twice at once on 2 cores, and 5 unverified tries per id per minute.
-  const proxyVerifier = new SecretVerifier({ clock: deps.clock, maxConcurrent: 2, maxFailures: 5, failureWindowMs: 60_000 });
+  const proxyVerifier = new SecretVerifier({ clock: deps.clock, maxConcurrent: 2, maxFailures: 5, failureWindowMs: 60_000, check });
   const keyCache = new KeyCache(deps.store, events, (row) => providerKeys.reveal(row), (id) => proxyVerifier.forget(id));
   const metrics = new Metrics();
   const prices = new PriceBook(deps.store, deps.clock);
@@ -138,6 +142,7 @@ export function createServices(deps: AppDeps) {
   );
   return {
     events,
+    argon2,
     adminVerifier,
     proxyVerifier,
     keyCache,
@@ -232,6 +237,7 @@ export function createApp(deps: AppDeps) {
     async close(): Promise<void> {
       services.sweeper.stop();
       upstream?.close();
+      services.argon2.close();
       afterResponse.run();
       await services.requestLog.stop();
     },

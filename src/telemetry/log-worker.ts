@@ -13,8 +13,8 @@ import {
   type LogRowValues,
 } from "../db/request-log-sql.ts";
 import type { SpendUpdate } from "../db/store.ts";
-import { platform, setPriority } from "node:os";
 import { detectRuntime, type SqliteClient } from "../runtime/index.ts";
+import { lowerThreadPriority } from "../runtime/thread-priority.ts";
 import type { SqliteStatement } from "../runtime/types.ts";
 import type { FromLogWorker, LogLines, ToLogWorker } from "./log-worker-protocol.ts";
 
@@ -33,22 +33,6 @@ let statements:
 let held: LogRowValues[] = [];
 /** Latest spend per key: a later snapshot replaces an earlier one that failed to commit. */
 const spend = new Map<string, SpendUpdate>();
-
-/**
- * Below the serving thread: a commit is a burst of CPU every flush interval,
- * and on a small machine it would otherwise take a core from the requests in
- * flight. Nice 10 still leaves it far more than it needs under full load.
- * Linux only: there `setpriority` changes the calling thread alone, elsewhere
- * it would renice the whole process.
- */
-function lowerPriority(): void {
-  if (platform() !== "linux") return;
-  try {
-    setPriority(10);
-  } catch {
-    // Not allowed here (a sandbox): the worker simply runs at normal priority.
-  }
-}
 
 function closeDatabase(): void {
   client?.close();
@@ -80,7 +64,8 @@ async function handle(msg: ToLogWorker): Promise<void> {
   switch (msg.type) {
     case "open": {
       try {
-        lowerPriority();
+        // Below the serving thread: a commit is a burst of CPU every flush interval.
+        lowerThreadPriority();
         const runtime = await detectRuntime();
         client = runtime.openSqlite(msg.path);
         client.exec(`PRAGMA busy_timeout = ${Math.trunc(msg.busyTimeoutMs)}`);

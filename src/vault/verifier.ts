@@ -10,7 +10,7 @@ export interface VerifierOptions {
   /** Unverified attempts per key id within `failureWindowMs` before that id is throttled. */
   maxFailures: number;
   failureWindowMs: number;
-  /** The argon2 check; tests hand in one they can pause. */
+  /** The argon2 check: the app's low-priority worker threads; tests hand in one they can pause. */
   check?: (phc: string, secret: string) => Promise<boolean>;
 }
 

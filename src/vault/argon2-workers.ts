@@ -1,0 +1,123 @@
+import { workerUrl } from "../runtime/worker-url.ts";
+import type { Logger } from "../telemetry/logger.ts";
+import type { FromArgon2Worker, ToArgon2Worker } from "./argon2-protocol.ts";
+import { verifySecret } from "./hashing.ts";
+
+interface Job extends ToArgon2Worker {
+  resolve(valid: boolean): void;
+}
+
+interface Slot {
+  worker: Worker;
+  job?: Job;
+}
+
+function startArgon2Worker(): Worker {
+  // An extra entrypoint of the compiled binary (package.json "build"); a module file from source.
+  return new Worker(workerUrl("vault/argon2-worker"), { type: "module" });
+}
+
+/**
+ * argon2id verifications on worker threads of keyward's own, at nice 10 on
+ * Linux (`lowerThreadPriority`).
+ *
+ * Why: one verification is 20 to 40 ms of CPU. @node-rs/argon2's own async
+ * verify runs on the runtime's native threads at normal priority, so first
+ * requests of new keys, or a flood of wrong secrets for ids not verified yet,
+ * took both cores of a small VM from the thread serving requests (measured:
+ * `/healthz` stalled up to 21 ms while ten verifications ran). At nice 10 the
+ * scheduler gives argon2 what the serving thread leaves: verified traffic
+ * keeps its latency, and a new key waits a little longer only while the
+ * machine is busy.
+ *
+ * Workers start with the first verification (a server whose keys are all
+ * verified never starts them). If one cannot start or dies, its job and all
+ * later ones run on the native threads as before, after one warning: a
+ * verification is never lost.
+ */
+export class Argon2Workers {
+  private slots: Slot[] | undefined;
+  private readonly queue: Job[] = [];
+  private nextId = 1;
+  /** From here on verifications run on the native threads (a worker failed, or the pool is closed). */
+  private fallback = false;
+
+  constructor(
+    private readonly logger: Logger,
+    private readonly size = 2,
+    private readonly start: () => Worker = startArgon2Worker,
+  ) {}
+
+  /** Never rejects: a malformed hash or a failed worker still reads as an answer. */
+  verify(phc: string, secret: string): Promise<boolean> {
+    if (this.fallback) return verifySecret(phc, secret);
+    return new Promise((resolve) => {
+      this.queue.push({ id: this.nextId++, phc, secret, resolve });
+      this.dispatch();
+    });
+  }
+
+  /** Stops the workers; anything still pending, and later calls, verify on the native threads. */
+  close(): void {
+    this.fallback = true;
+    this.release();
+  }
+
+  private dispatch(): void {
+    const slots = this.slots ?? this.startAll();
+    if (!slots) return;
+    for (const slot of slots) {
+      const job = slot.job ? undefined : this.queue.shift();
+      if (!job) continue;
+      slot.job = job;
+      slot.worker.postMessage({ id: job.id, phc: job.phc, secret: job.secret } satisfies ToArgon2Worker);
+    }
+  }
+
+  private startAll(): Slot[] | undefined {
+    try {
+      const slots: Slot[] = [];
+      // Assigned before any handler can run: a worker reports only after this returns.
+      this.slots = slots;
+      for (let i = 0; i < this.size; i++) {
+        const slot: Slot = { worker: this.start() };
+        slot.worker.onmessage = (event: MessageEvent<FromArgon2Worker>) => this.answered(slot, event.data);
+        slot.worker.onerror = (event) => {
+          // Handled here: an error in a worker would otherwise end the whole process.
+          event.preventDefault();
+          this.fail(`argon2 worker failed: ${event.message}`);
+        };
+        // Idle workers must not keep a process alive (Bun; Deno's Worker has no unref).
+        (slot.worker as Worker & { unref?: () => void }).unref?.();
+        slots.push(slot);
+      }
+      return slots;
+    } catch (err) {
+      this.fail(`cannot start an argon2 worker: ${err instanceof Error ? err.message : String(err)}`);
+      return undefined;
+    }
+  }
+
+  private answered(slot: Slot, message: FromArgon2Worker): void {
+    const job = slot.job;
+    if (!job || job.id !== message.id) return;
+    slot.job = undefined;
+    job.resolve(message.valid);
+    this.dispatch();
+  }
+
+  private fail(reason: string): void {
+    if (this.fallback) return;
+    this.logger.warn("argon2 verifications move to the runtime's threads at normal priority", { reason });
+    this.fallback = true;
+    this.release();
+  }
+
+  /** Terminates the workers and hands every unanswered job to the native threads. */
+  private release(): void {
+    const pending = [...(this.slots ?? []).flatMap((slot) => (slot.job ? [slot.job] : [])), ...this.queue.splice(0)];
+    for (const slot of this.slots ?? []) slot.worker.terminate();
+    this.slots = undefined;
+    for (const job of pending) void verifySecret(job.phc, job.secret).then(job.resolve);
+  }
+}

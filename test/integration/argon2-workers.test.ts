@@ -1,0 +1,104 @@
+/**
+ * argon2 verifications on keyward's own worker threads, at nice 10 on Linux:
+ * right answers (also many at once), off the serving thread's priority, and
+ * nothing lost when a worker cannot start or dies: the job runs on the
+ * runtime's native threads instead, after one warning.
+ */
+import { expect, setDefaultTimeout, test } from "bun:test";
+import { readdirSync, readFileSync } from "node:fs";
+import { platform } from "node:os";
+import type { Logger } from "../../src/telemetry/logger.ts";
+import { Argon2Workers } from "../../src/vault/argon2-workers.ts";
+import { hashSecret, PURGED_SECRET_HASH } from "../../src/vault/hashing.ts";
+
+// Worker threads and argon2 on 2 cores: well past bun's 5 s default.
+setDefaultTimeout(30_000);
+
+const FELL_BACK = "argon2 verifications move to the runtime's threads at normal priority";
+const phc = await hashSecret("right-secret");
+
+function recordingLogger(): Logger & { warnings: string[] } {
+  const warnings: string[] = [];
+  return { warnings, debug() {}, info() {}, error() {}, warn: (msg) => void warnings.push(msg) };
+}
+
+/** Thread id → nice value, for this process. */
+function threadNices(): Map<string, number> {
+  const nices = new Map<string, number>();
+  for (const tid of readdirSync("/proc/self/task")) {
+    try {
+      const fields = readFileSync(`/proc/self/task/${tid}/stat`, "utf8").split(") ")[1]?.split(" ") ?? [];
+      nices.set(tid, Number(fields[16]));
+    } catch {
+      // The thread ended meanwhile.
+    }
+  }
+  return nices;
+}
+
+test("right, wrong and corrupt hashes; many at once through two workers", async () => {
+  const logger = recordingLogger();
+  const pool = new Argon2Workers(logger);
+  try {
+    expect(await pool.verify(phc, "right-secret")).toBe(true);
+    expect(await pool.verify(phc, "wrong-secret")).toBe(false);
+    expect(await pool.verify("$argon2id$garbage", "right-secret")).toBe(false);
+    expect(await pool.verify(PURGED_SECRET_HASH, "right-secret")).toBe(false);
+    const many = await Promise.all(Array.from({ length: 6 }, (_, i) => pool.verify(phc, i % 2 ? "right-secret" : `wrong-${i}`)));
+    expect(many).toEqual([false, true, false, true, false, true]);
+    expect(logger.warnings).toEqual([]);
+  } finally {
+    pool.close();
+  }
+});
+
+test.if(platform() === "linux")("the workers run at nice 10, the calling thread stays where it was", async () => {
+  const before = threadNices();
+  const pool = new Argon2Workers(recordingLogger());
+  try {
+    await Promise.all([pool.verify(phc, "right-secret"), pool.verify(phc, "right-secret")]);
+    const after = threadNices();
+    const lowered = [...after].filter(([tid, nice]) => !before.has(tid) && nice === 10);
+    // Each worker lowers its own thread; Bun gives a worker some helper threads, which keep their priority.
+    expect(lowered.length).toBeGreaterThanOrEqual(2);
+    expect(after.get(String(process.pid))).toBe(before.get(String(process.pid)));
+  } finally {
+    pool.close();
+  }
+});
+
+test("a worker that cannot start: one warning, every verification still answered", async () => {
+  const logger = recordingLogger();
+  const pool = new Argon2Workers(logger, 2, () => {
+    throw new Error("no threads here");
+  });
+  expect(await Promise.all([pool.verify(phc, "right-secret"), pool.verify(phc, "nope")])).toEqual([true, false]);
+  expect(await pool.verify(phc, "right-secret")).toBe(true);
+  expect(logger.warnings).toEqual([FELL_BACK]);
+});
+
+test("a worker that dies with jobs in hand: they are answered on the native threads", async () => {
+  const logger = recordingLogger();
+  const crashing = URL.createObjectURL(new Blob(['onmessage = () => { throw new Error("boom"); };'], { type: "text/javascript" }));
+  const pool = new Argon2Workers(logger, 2, () => new Worker(crashing));
+  try {
+    expect(await Promise.all([pool.verify(phc, "right-secret"), pool.verify(phc, "wrong"), pool.verify(phc, "right-secret")])).toEqual([
+      true,
+      false,
+      true,
+    ]);
+    expect(logger.warnings).toEqual([FELL_BACK]);
+  } finally {
+    pool.close();
+    URL.revokeObjectURL(crashing);
+  }
+});
+
+test("after close, verifications still answer (on the native threads), without a warning", async () => {
+  const logger = recordingLogger();
+  const pool = new Argon2Workers(logger);
+  expect(await pool.verify(phc, "right-secret")).toBe(true);
+  pool.close();
+  expect(await pool.verify(phc, "right-secret")).toBe(true);
+  expect(logger.warnings).toEqual([]);
+});
