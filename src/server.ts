@@ -5,6 +5,7 @@ import { openDatabase } from "./db/open.ts";
 import { createSqliteStore } from "./db/sqlite-store.ts";
 import type { Runtime } from "./runtime/index.ts";
 import { removePidFile, writePidFile } from "./ops/pidfile.ts";
+import { ProxyError } from "./proxy/errors.ts";
 import { readTlsFiles } from "./ops/tls.ts";
 import { accessLogger, withAccessLog } from "./telemetry/access-log.ts";
 import type { Logger } from "./telemetry/logger.ts";
@@ -50,6 +51,14 @@ function banner(token: string): string {
     line,
     "",
   ].join("\n");
+}
+
+/**
+ * The answer to an error nothing else caught: a 500 in OpenAI's error shape,
+ * which carries the `code` and `message` the admin API's clients read as well.
+ */
+function internalError(): Response {
+  return new ProxyError("internal_error", "Internal error").toResponse();
 }
 
 /** Wires the real parts (SQLite file, master key, clock, fetch) and listens. */
@@ -108,6 +117,10 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
       tls: config.tls ? readTlsFiles(config.tls) : undefined,
       // Streams may be quiet for longer than any idle timeout; the proxy keeps its own first-byte timeout.
       keepQuietConnection: (request) => request.url.includes("/v1/"),
+      onError: (error) => {
+        logger.error("Unhandled server error", { error: error instanceof Error ? error.message : String(error) });
+        return internalError();
+      },
     });
     const host = config.host === "0.0.0.0" || config.host === "::" ? "127.0.0.1" : config.host;
     const url = `${config.tls ? "https" : "http"}://${host.includes(":") ? `[${host}]` : host}:${handle.port}`;

@@ -33,6 +33,10 @@ async function serve(options: ServeOptions): Promise<ServerHandle> {
       // binding a second listener to the same port (SO_REUSEPORT) and draining the first. Only
       // with TLS: a plain server keeps failing loudly when its port is taken.
       reusePort: tls !== undefined,
+      // Bun's development mode (the default unless NODE_ENV=production) answers an uncaught error with a
+      // page showing its message and stack; a vault must never show either.
+      development: false,
+      error: options.onError,
       fetch(request, srv) {
         if (options.keepQuietConnection?.(request)) srv.timeout(request, 0);
         return options.fetch(request, { remoteAddress: srv.requestIP(request)?.address });

@@ -63,6 +63,7 @@ interface DenoNamespace {
       cert?: string;
       key?: string;
       onListen?: () => void;
+      onError?: (error: unknown) => Response;
     },
     handler: (
       request: Request,
@@ -85,6 +86,7 @@ async function serve(options: ServeOptions): Promise<ServerHandle> {
       cert: options.tls?.cert,
       key: options.tls?.key,
       onListen: () => {},
+      onError: options.onError,
     },
     (request, info) => options.fetch(request, { remoteAddress: info.remoteAddr.hostname }),
   );

@@ -41,6 +41,12 @@ export interface ServeOptions {
   keepQuietConnection?(request: Request): boolean;
   /** Serve HTTPS with this certificate. */
   tls?: TlsPem;
+  /**
+   * The answer when `fetch` throws or rejects. Without it each runtime has its
+   * own default, and Bun's (outside NODE_ENV=production) is an HTML page with
+   * the error's message and stack.
+   */
+  onError?(error: unknown): Response;
 }
 
 export interface ServerHandle {
