@@ -294,7 +294,7 @@ async function flood(keyward: Target, floodIds: string[], refuserUrl: string) {
   });
   notes.push(
     `Flood: ${loud.result.sent} wrong-secret requests over ${seconds + 1} s on ${floodIds.length} real key ids; answers ${JSON.stringify(loud.result.statuses)}. ` +
-      "The baseline p99 pools 5 s before the flood and 5 s between it and the control. " +
+      `The baseline p99 pools ${seconds / 2} s before the flood and ${seconds / 2} s between it and the control. ` +
       "The bare column aims the same flood at a server that only refuses (bare-refuser.ts) while the normal traffic still goes to keyward: " +
       "the p99 rise the flood causes on this machine when keyward does not have to refuse it.",
   );
