@@ -64,12 +64,12 @@ export interface Runtime {
   serve(options: ServeOptions): Promise<ServerHandle>;
   /** A signal that fires when the client of `request` disconnects, where the runtime has a reliable one. */
   disconnectSignal(request: Request): AbortSignal | undefined;
+  /** TCP/TLS sockets for keyward's own upstream client, where the runtime has them (Bun). */
+  connect?: Connect;
   /**
    * Runs the server in a child process when the runtime needs settings that
    * only apply at process start; resolves with the child's exit code, or
    * `undefined` when this process should serve itself.
    */
-  /** TCP/TLS sockets for keyward's own upstream client, where the runtime has them (Bun). */
-  connect?: Connect;
   superviseIfNeeded(env: Record<string, string | undefined>, args: string[]): Promise<number> | undefined;
 }
