@@ -41,6 +41,8 @@ export class Argon2Workers {
   private nextId = 1;
   /** From here on verifications run on the native threads (a worker failed, or the pool is closed). */
   private fallback = false;
+  /** Verifications a worker answered; exposed for tests, like the verifier's `argon2Runs`. */
+  workerRuns = 0;
 
   constructor(
     private readonly logger: Logger,
@@ -102,6 +104,7 @@ export class Argon2Workers {
     const job = slot.job;
     if (!job || job.id !== message.id) return;
     slot.job = undefined;
+    this.workerRuns++;
     job.resolve(message.valid);
     this.dispatch();
   }

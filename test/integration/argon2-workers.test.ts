@@ -9,7 +9,9 @@ import { readdirSync, readFileSync } from "node:fs";
 import { platform } from "node:os";
 import type { Logger } from "../../src/telemetry/logger.ts";
 import { Argon2Workers } from "../../src/vault/argon2-workers.ts";
+import { generateKey } from "../../src/vault/key-format.ts";
 import { hashSecret, PURGED_SECRET_HASH } from "../../src/vault/hashing.ts";
+import { chatBody, createKeyPair, fetchText, startProxyHarness } from "../helpers/proxy.ts";
 
 // Worker threads and argon2 on 2 cores: well past bun's 5 s default.
 setDefaultTimeout(30_000);
@@ -46,6 +48,7 @@ test("right, wrong and corrupt hashes; many at once through two workers", async 
     expect(await pool.verify(PURGED_SECRET_HASH, "right-secret")).toBe(false);
     const many = await Promise.all(Array.from({ length: 6 }, (_, i) => pool.verify(phc, i % 2 ? "right-secret" : `wrong-${i}`)));
     expect(many).toEqual([false, true, false, true, false, true]);
+    expect(pool.workerRuns).toBe(10);
     expect(logger.warnings).toEqual([]);
   } finally {
     pool.close();
@@ -101,4 +104,30 @@ test("after close, verifications still answer (on the native threads), without a
   pool.close();
   expect(await pool.verify(phc, "right-secret")).toBe(true);
   expect(logger.warnings).toEqual([]);
+});
+
+test("the app verifies proxy keys and admin tokens on its pool, once per key", async () => {
+  const h = await startProxyHarness();
+  try {
+    const { argon2, proxyVerifier, adminVerifier } = h.t.services;
+    const keys = await createKeyPair(h.t, { base_url: h.mock.baseUrl });
+    const proxyRuns = proxyVerifier.argon2Runs;
+    const adminRuns = adminVerifier.argon2Runs;
+    const before = argon2.workerRuns;
+    const chat = (token: string) =>
+      fetchText(`${h.baseUrl}/chat/completions`, { method: "POST", headers: { authorization: `Bearer ${token}`, "content-type": "application/json" }, body: chatBody() });
+    expect((await chat(keys.proxyKey)).status).toBe(200);
+    expect((await chat(keys.proxyKey)).status).toBe(200);
+    // A wrong secret for an id not verified in this process runs argon2 too, and on the pool.
+    const other = await createKeyPair(h.t, { base_url: h.mock.baseUrl });
+    expect((await chat(generateKey("proxy", other.proxyKeyId).token)).status).toBe(401);
+    expect(proxyVerifier.argon2Runs - proxyRuns).toBe(2);
+    // An admin token not seen before: the admin verifier uses the same pool.
+    const minted = await h.t.call("POST", "/api/admin-tokens", { name: "reader", scopes: ["read"] });
+    expect((await h.t.call("GET", "/api/proxy-keys", undefined, { token: String(minted.json.token) })).status).toBe(200);
+    expect(adminVerifier.argon2Runs - adminRuns).toBe(1);
+    expect(argon2.workerRuns - before).toBe(3);
+  } finally {
+    await h.stop();
+  }
 });
