@@ -14,7 +14,7 @@ const STREAM_HIGH_WATER = 16;
 /** Encodings keyward offers (`accept-encoding`) and so must decode; anything else is refused. */
 const DECODERS: Record<string, CompressionFormat> = { gzip: "gzip", "x-gzip": "gzip", deflate: "deflate" };
 
-/** Exchanges still waiting for their answer, counted across a client. */
+/** Exchanges still waiting for their answer (the head), counted across a client and its hand-offs. */
 export interface Waiting {
   count: number;
 }

@@ -290,6 +290,48 @@ describe("hand-off to fetch", () => {
     await (await client.fetch(url, POST)).arrayBuffer();
     expect(handedOff).toHaveLength(1);
   });
+  test("an exchange handed to `busy` counts as waiting too, until its answer comes", async () => {
+    const upstream = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: () => Response.json({}) });
+    cleanups.push(() => upstream.stop(true));
+    const handedOff: Array<(response: Response) => void> = [];
+    client = createUpstreamClient(bunConnect, {
+      handoffAt: 1,
+      busy: () => new Promise<Response>((resolve) => handedOff.push(resolve)),
+    });
+    const url = `http://127.0.0.1:${upstream.port}/v1/x`;
+    const first = client.fetch(url, POST);
+    const second = client.fetch(url, POST);
+    expect(handedOff).toHaveLength(1);
+    await (await first).arrayBuffer();
+    // The client's own exchange is done, but the handed-off one still waits: requests still overlap.
+    const third = client.fetch(url, POST);
+    expect(handedOff).toHaveLength(2);
+    for (const answer of handedOff) answer(Response.json({ from: "busy" }));
+    expect(await (await second).json()).toEqual({ from: "busy" });
+    expect(await (await third).json()).toEqual({ from: "busy" });
+    // Both answered: quiet again, so the next exchange is the client's own.
+    expect((await client.fetch(url, POST)).status).toBe(200);
+    expect(handedOff).toHaveLength(2);
+  });
+
+  test("a hand-off that fails still stops counting as waiting", async () => {
+    const upstream = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: () => Response.json({}) });
+    cleanups.push(() => upstream.stop(true));
+    let handedOff = 0;
+    client = createUpstreamClient(bunConnect, {
+      handoffAt: 1,
+      busy: () => {
+        handedOff++;
+        return Promise.reject(new TypeError("connection refused"));
+      },
+    });
+    const url = `http://127.0.0.1:${upstream.port}/v1/x`;
+    const first = client.fetch(url, POST);
+    await expect(client.fetch(url, POST)).rejects.toThrow("connection refused");
+    await (await first).arrayBuffer();
+    expect((await client.fetch(url, POST)).status).toBe(200);
+    expect(handedOff).toBe(1);
+  });
 });
 
 /** An HTTPS provider on a self-signed certificate (for localhost), stopped after the test. */
