@@ -290,6 +290,7 @@ describe("hand-off to fetch", () => {
     await (await client.fetch(url, POST)).arrayBuffer();
     expect(handedOff).toHaveLength(1);
   });
+
   test("an exchange handed to `busy` counts as waiting too, until its answer comes", async () => {
     const upstream = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: () => Response.json({}) });
     cleanups.push(() => upstream.stop(true));
@@ -310,7 +311,7 @@ describe("hand-off to fetch", () => {
     expect(await (await second).json()).toEqual({ from: "busy" });
     expect(await (await third).json()).toEqual({ from: "busy" });
     // Both answered: quiet again, so the next exchange is the client's own.
-    expect((await client.fetch(url, POST)).status).toBe(200);
+    await (await client.fetch(url, POST)).arrayBuffer();
     expect(handedOff).toHaveLength(2);
   });
 
@@ -329,7 +330,7 @@ describe("hand-off to fetch", () => {
     const first = client.fetch(url, POST);
     await expect(client.fetch(url, POST)).rejects.toThrow("connection refused");
     await (await first).arrayBuffer();
-    expect((await client.fetch(url, POST)).status).toBe(200);
+    await (await client.fetch(url, POST)).arrayBuffer();
     expect(handedOff).toBe(1);
   });
 });
