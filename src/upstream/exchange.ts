@@ -56,10 +56,7 @@ export class Exchange implements ConnectionUser, ParserEvents {
     });
     waiting.count++;
     if (signal?.aborted) {
-      this.finished = true;
-      this.settled = true;
-      waiting.count--;
-      this.reject(signal.reason);
+      this.fail(signal.reason);
       return;
     }
     signal?.addEventListener("abort", this.onAbort, { once: true });

@@ -1,11 +1,7 @@
 import type { Connect, ConnectTarget, SocketEvents, UpstreamSocket } from "./connection.ts";
 
-/** Where an exchange on a connection hears its socket's events. */
-export interface ConnectionUser {
-  data(bytes: Uint8Array): void;
-  drain(): void;
-  closed(): void;
-}
+/** Where an exchange on a connection hears its socket's events: the connection passes them on. */
+export type ConnectionUser = SocketEvents;
 
 /**
  * Kept-alive connections are dropped after this long idle, before the

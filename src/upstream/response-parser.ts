@@ -45,7 +45,8 @@ const MAX_CHUNK_LINE_BYTES = 4096;
 /** RFC 9110 `token`: what a header name (or a method) may be made of. */
 export const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const STATUS_LINE = /^HTTP\/1\.([01]) (\d{3})(?: (.*))?$/;
-const CRLF = 0x0a;
+/** Lines end at LF; a CR before it is optional in chunk lines and required in the head (`\r\n\r\n`). */
+const LF = 0x0a;
 
 type State = "head" | "length" | "chunk-size" | "chunk-data" | "chunk-end" | "trailers" | "close" | "done";
 
@@ -60,10 +61,6 @@ export class ResponseParser {
     private readonly method: string,
     private readonly events: ParserEvents,
   ) {}
-
-  get done(): boolean {
-    return this.state === "done";
-  }
 
   /** Whether the body runs until the connection closes (then `finish()` ends it). */
   get closeDelimited(): boolean {
@@ -159,7 +156,7 @@ export class ResponseParser {
   }
 
   private readChunkSize(input: Uint8Array, from: number): number {
-    const eol = input.indexOf(CRLF, from);
+    const eol = input.indexOf(LF, from);
     if (eol < 0) return this.wait(input, from, MAX_CHUNK_LINE_BYTES, "a chunk size line");
     const line = latin1(input, from, eol).replace(/\r$/, "");
     const hex = line.split(";", 1)[0]?.trim() ?? "";
@@ -178,7 +175,7 @@ export class ResponseParser {
       if (from + 1 >= input.length) return this.wait(input, from, 2, "a chunk's end");
       from++;
     }
-    if (input[from] !== CRLF) throw new ParseError("a chunk does not end where its size says");
+    if (input[from] !== LF) throw new ParseError("a chunk does not end where its size says");
     this.state = "chunk-size";
     return from + 1;
   }
@@ -186,7 +183,7 @@ export class ResponseParser {
   /** Trailer fields are read past and dropped: nothing downstream would forward them. */
   private readTrailers(input: Uint8Array, from: number): number {
     for (;;) {
-      const eol = input.indexOf(CRLF, from);
+      const eol = input.indexOf(LF, from);
       if (eol < 0) return this.wait(input, from, MAX_HEAD_BYTES, "the trailer section");
       const empty = eol === from || (eol === from + 1 && input[from] === 0x0d);
       from = eol + 1;

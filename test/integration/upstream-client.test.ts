@@ -208,10 +208,20 @@ describe("bodies", () => {
   test("an already aborted signal never sends the request", async () => {
     const server = rawServer({ answer: () => ok("{}") });
     cleanups.push(server.stop);
-    client = createUpstreamClient(bunConnect);
+    let handedOff = 0;
+    client = createUpstreamClient(bunConnect, {
+      busy: (url, init) => {
+        handedOff++;
+        return fetch(url, init);
+      },
+    });
     await expect(client.fetch(`${server.url}/v1/x`, { ...POST, signal: AbortSignal.abort(new Error("gone")) })).rejects.toThrow("gone");
     await Bun.sleep(20);
     expect(server.requests).toHaveLength(0);
+    // It no longer counts as waiting: the next exchange is the client's own, not handed off.
+    await (await client.fetch(`${server.url}/v1/x`, POST)).arrayBuffer();
+    expect(handedOff).toBe(0);
+    expect(server.requests).toHaveLength(1);
   });
 
   test("a gzip answer (keyward offers gzip) is decoded; an encoding never offered is refused", async () => {
