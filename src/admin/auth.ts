@@ -1,7 +1,8 @@
 import { Elysia } from "elysia";
 import type { Clock } from "../clock.ts";
 import type { Store } from "../db/store.ts";
-import { adminTokenStatus, type Scope } from "../vault/admin-tokens.ts";
+import { adminTokenStatus } from "../vault/admin-tokens.ts";
+import type { Scope } from "../vault/scopes.ts";
 import { parseKey } from "../vault/key-format.ts";
 import { setRequestKeyId } from "../telemetry/request-context.ts";
 import type { SecretVerifier } from "../vault/verifier.ts";

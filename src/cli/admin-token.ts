@@ -4,7 +4,7 @@ import { openDatabase } from "../db/open.ts";
 import { createSqliteStore } from "../db/sqlite-store.ts";
 import { detectRuntime } from "../runtime/index.ts";
 import { AdminTokenService } from "../vault/admin-tokens.ts";
-import { VaultEvents } from "../vault/events.ts";
+import { VaultEvents } from "../changes/events.ts";
 import { readIssuerPolicy, type IssuerPolicy } from "../vault/issuer-policy.ts";
 import { generateKey } from "../vault/key-format.ts";
 

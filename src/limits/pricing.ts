@@ -1,6 +1,6 @@
 import type { Clock } from "../clock.ts";
 import type { PriceRow, Store } from "../db/store.ts";
-import { recordAudit, type ActorId } from "../vault/audit.ts";
+import { recordAudit, type ActorId } from "../changes/audit.ts";
 import { usdToMicros } from "./money.ts";
 import { BUILTIN_PRICES } from "./prices-builtin.ts";
 

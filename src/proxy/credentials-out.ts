@@ -1,4 +1,4 @@
-import type { ProviderAdapter } from "./providers/index.ts";
+import type { ProviderAdapter } from "../providers/index.ts";
 
 /** Puts the provider key where this provider expects it, and nowhere else. */
 export function attachProviderCredential(headers: Record<string, string>, adapter: ProviderAdapter, secret: string): void {

@@ -5,7 +5,7 @@ import type { Admission, LimitGate, Usage } from "../limits/gate.ts";
 import type { AccessLogger } from "../telemetry/access-log.ts";
 import type { Logger } from "../telemetry/logger.ts";
 import type { Metrics } from "../telemetry/metrics.ts";
-import type { RequestLog } from "../telemetry/request-log.ts";
+import type { RequestLog } from "../usage/request-log.ts";
 import { requestContext, type RequestContext } from "../telemetry/request-context.ts";
 import type { UpstreamFetch } from "../upstream/client.ts";
 import type { SecretVerifier } from "../vault/verifier.ts";
@@ -18,32 +18,12 @@ import { ClientGone, forward } from "./forward.ts";
 import { forwardRequestHeaders, forwardResponseHeaders } from "./headers.ts";
 import type { KeyCache } from "./key-cache.ts";
 import { meterBody } from "./meter.ts";
+import type { ProxyDeps } from "./deps.ts";
 import { recordOutcome, type Trace } from "./outcome.ts";
 import { rewriteBody } from "./rewrite.ts";
 import { UpstreamGuard } from "./upstream-guard.ts";
 import { bodyKind, bufferable, isBodiless, readUpstream } from "./upstream-body.ts";
 import { chargedUsage, usageOfJson } from "./usage.ts";
-
-export interface ProxyDeps {
-  cache: KeyCache;
-  verifier: SecretVerifier;
-  gate: LimitGate;
-  log: RequestLog;
-  metrics: Metrics;
-  clock: Clock;
-  fetch: UpstreamFetch;
-  logger: Logger;
-  upstreamTimeoutMs: number;
-  maxBodyBytes: number;
-  /** Output cap assumed (and written into the request) when a budgeted client sets none. */
-  defaultMaxTokens: number;
-  /** The runtime's client-disconnect signal for a request, where it has a reliable one (asked for lazily: UpstreamGuard). */
-  disconnectSignal: (request: Request) => AbortSignal | undefined;
-  /** Writes the request's access line (logRow calls it once the outcome is known). */
-  access?: AccessLogger;
-  /** Where bookkeeping goes that the client need not wait for. */
-  afterResponse: AfterResponse;
-}
 
 /** `/v1/chat/completions?x=1` → `/chat/completions?x=1`. */
 function pathAfterV1(url: string): string {

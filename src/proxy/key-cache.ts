@@ -1,6 +1,6 @@
 import type { ProviderKeyRow, ProxyKeyRow, Store } from "../db/store.ts";
-import type { VaultEvents } from "../vault/events.ts";
-import { PROVIDERS, isProviderId, type ProviderAdapter } from "./providers/index.ts";
+import type { VaultEvents } from "../changes/events.ts";
+import { PROVIDERS, isProviderId, type ProviderAdapter } from "../providers/index.ts";
 
 export interface CachedProviderKey {
   row: ProviderKeyRow;

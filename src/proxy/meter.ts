@@ -1,19 +1,8 @@
 import type { Usage } from "../limits/gate.ts";
 import { eventData, splitEvents, stripInjectedUsage } from "./sse.ts";
-import { usageFrom } from "./usage.ts";
+import { usageFrom, type MeterResult } from "./usage.ts";
 
 export type BodyKind = "sse" | "json" | "other";
-
-export interface MeterResult {
-  usage?: Partial<Usage>;
-  /** `data:` events that carried content, the fallback output estimate for an aborted stream. */
-  contentEvents: number;
-  /** The client went away before the body ended. */
-  aborted: boolean;
-  /** The upstream body failed mid-way. */
-  failed: boolean;
-  bytes: number;
-}
 
 export interface MeterOptions {
   kind: BodyKind;

@@ -1,6 +1,6 @@
 import type { Usage } from "../limits/gate.ts";
 import type { Authenticated } from "./authenticate.ts";
-import type { ProxyDeps } from "./handler.ts";
+import type { ProxyDeps } from "./deps.ts";
 
 /** What the handler learns about a request as it goes, for its log row and access line. */
 export interface Trace {

@@ -1,7 +1,8 @@
 import { Elysia } from "elysia";
 import { ProxyError } from "./errors.ts";
 import type { RequestContext } from "../telemetry/request-context.ts";
-import { handleProxyRequest, type ProxyDeps } from "./handler.ts";
+import type { ProxyDeps } from "./deps.ts";
+import { handleProxyRequest } from "./handler.ts";
 
 /** Where the path starts in an absolute request URL. */
 function pathStart(url: string): number {

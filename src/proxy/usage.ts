@@ -1,5 +1,16 @@
 import type { Usage } from "../limits/gate.ts";
-import type { MeterResult } from "./meter.ts";
+
+/** What metering a response body learned, for the charge. */
+export interface MeterResult {
+  usage?: Partial<Usage>;
+  /** `data:` events that carried content, the fallback output estimate for an aborted stream. */
+  contentEvents: number;
+  /** The client went away before the body ended. */
+  aborted: boolean;
+  /** The upstream body failed mid-way. */
+  failed: boolean;
+  bytes: number;
+}
 
 const decoder = new TextDecoder();
 

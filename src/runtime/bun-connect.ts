@@ -1,5 +1,5 @@
 import type { Socket, SocketHandler } from "bun";
-import type { Connect, SocketEvents, UpstreamSocket } from "../upstream/connection.ts";
+import type { Connect, SocketEvents, ClientSocket } from "./sockets.ts";
 
 /** One handler set for every upstream socket; each socket's `data` is its own event sink. */
 const handlers: SocketHandler<SocketEvents> = {
@@ -15,7 +15,7 @@ const handlers: SocketHandler<SocketEvents> = {
   },
 };
 
-function wrap(socket: Socket<SocketEvents>): UpstreamSocket {
+function wrap(socket: Socket<SocketEvents>): ClientSocket {
   return {
     write: (data) => socket.write(data),
     destroy: () => socket.terminate(),

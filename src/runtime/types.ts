@@ -4,7 +4,7 @@
  * upstream client. Everything else is plain Web-standard TypeScript.
  */
 
-import type { Connect } from "../upstream/connection.ts";
+import type { Connect } from "./sockets.ts";
 
 /** The subset of `bun:sqlite`'s statement that drizzle's bun-sqlite session calls. */
 export interface SqliteStatement {

@@ -1,4 +1,4 @@
-import type { Connect } from "./connection.ts";
+import type { Connect } from "../runtime/sockets.ts";
 import { Exchange, type Waiting } from "./exchange.ts";
 import { Origin } from "./pool.ts";
 import { TOKEN } from "./response-parser.ts";

@@ -1,4 +1,4 @@
-import type { Connect, ConnectTarget, SocketEvents, UpstreamSocket } from "./connection.ts";
+import type { Connect, ConnectTarget, SocketEvents, ClientSocket } from "../runtime/sockets.ts";
 
 /** Where an exchange on a connection hears its socket's events: the connection passes them on. */
 export type ConnectionUser = SocketEvents;
@@ -15,7 +15,7 @@ const MAX_IDLE_PER_ORIGIN = 64;
 
 /** One TCP/TLS connection; carries one exchange at a time (no pipelining). */
 export class Connection implements SocketEvents {
-  socket: UpstreamSocket | undefined;
+  socket: ClientSocket | undefined;
   user: ConnectionUser | undefined;
   /** It carried an exchange before, so the server may have closed it meanwhile. */
   reused = false;

@@ -2,18 +2,12 @@ import { pageOf } from "../db/cursor.ts";
 import type { AdminTokenRow, PageCursor, Store } from "../db/store.ts";
 import { fail, ok, type Result } from "../errors.ts";
 import type { Clock } from "../clock.ts";
-import { recordAudit, type ActorId } from "./audit.ts";
-import type { VaultEvents } from "./events.ts";
+import { recordAudit, type ActorId } from "../changes/audit.ts";
+import type { VaultEvents } from "../changes/events.ts";
 import { hashSecret } from "./hashing.ts";
 import { validateIssuerPolicy, type IssuerPolicy } from "./issuer-policy.ts";
 import { generateKey, keyHint, parseKey, type ParsedKey } from "./key-format.ts";
-
-export const SCOPES = ["admin", "keys:issue", "read"] as const;
-export type Scope = (typeof SCOPES)[number];
-
-export function isScope(value: string): value is Scope {
-  return (SCOPES as readonly string[]).includes(value);
-}
+import { isScope, SCOPES, type Scope } from "./scopes.ts";
 
 export interface CreateAdminTokenInput {
   name: string;

@@ -7,7 +7,7 @@ import type { ProviderKeyRow } from "../db/store.ts";
 import { fail, ok, type Result } from "../errors.ts";
 import { MAX_USD, microsToUsd, usdToMicros } from "../limits/money.ts";
 import type { BudgetPeriod } from "../limits/period.ts";
-import type { Scope } from "./admin-tokens.ts";
+import type { Scope } from "./scopes.ts";
 import { randomBase62 } from "./key-format.ts";
 import { MAX_TTL_SECONDS, type CreateProxyKeyInput } from "./proxy-keys.ts";
 

@@ -3,10 +3,10 @@ import { pageOf } from "../db/cursor.ts";
 import type { PageCursor, ProviderKeyRow, Store } from "../db/store.ts";
 import { fail, ok, type Result } from "../errors.ts";
 import type { Clock } from "../clock.ts";
-import { isProviderId, PROVIDER_IDS, PROVIDERS, type ProviderId } from "../proxy/providers/index.ts";
-import { recordAudit, type ActorId } from "./audit.ts";
+import { isProviderId, PROVIDER_IDS, PROVIDERS, type ProviderId } from "../providers/index.ts";
+import { recordAudit, type ActorId } from "../changes/audit.ts";
 import { normalizeBaseUrl } from "./base-url.ts";
-import type { VaultEvents } from "./events.ts";
+import type { VaultEvents } from "../changes/events.ts";
 import { providerKeyHint, randomBase62 } from "./key-format.ts";
 import type { Sealer } from "./sealing.ts";
 

@@ -4,8 +4,8 @@ import { fail, ok, type Result } from "../errors.ts";
 import type { Clock } from "../clock.ts";
 import { usdToMicros } from "../limits/money.ts";
 import { periodStart, type BudgetPeriod } from "../limits/period.ts";
-import { recordAudit, type ActorId } from "./audit.ts";
-import type { VaultEvents } from "./events.ts";
+import { recordAudit, type ActorId } from "../changes/audit.ts";
+import type { VaultEvents } from "../changes/events.ts";
 import { hashSecret, PURGED_SECRET_HASH } from "./hashing.ts";
 import { generateKey, keyHint } from "./key-format.ts";
 

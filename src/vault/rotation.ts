@@ -9,7 +9,7 @@
 import { Buffer } from "node:buffer";
 import type { Clock } from "../clock.ts";
 import type { Store } from "../db/store.ts";
-import { recordAudit } from "./audit.ts";
+import { recordAudit } from "../changes/audit.ts";
 import { CHECK_KEY, sealCheckValue } from "./keyring.ts";
 import { providerKeyContext } from "./provider-keys.ts";
 import { Sealer, type Sealed } from "./sealing.ts";

@@ -1,8 +1,8 @@
 import type { Clock } from "../clock.ts";
 import type { Store } from "../db/store.ts";
 import type { Logger } from "../telemetry/logger.ts";
-import { recordAudit } from "./audit.ts";
-import type { VaultEvents } from "./events.ts";
+import { recordAudit } from "../changes/audit.ts";
+import type { VaultEvents } from "../changes/events.ts";
 import { PURGED_SECRET_HASH } from "./hashing.ts";
 
 const DAY = 86_400_000;

@@ -18,8 +18,8 @@ import { createSqliteStore } from "../../src/db/sqlite-store.ts";
 import type { NewRequestLogRow, SpendUpdate } from "../../src/db/store.ts";
 import { detectRuntime } from "../../src/runtime/index.ts";
 import type { Logger } from "../../src/telemetry/logger.ts";
-import { RequestLogWriter, type RequestLog } from "../../src/telemetry/request-log.ts";
-import { ThreadedRequestLog } from "../../src/telemetry/threaded-request-log.ts";
+import { RequestLogWriter, type RequestLog } from "../../src/usage/request-log.ts";
+import { ThreadedRequestLog } from "../../src/usage/threaded-request-log.ts";
 
 const DAY = 86_400_000;
 const NOW = Date.UTC(2026, 0, 15, 12);

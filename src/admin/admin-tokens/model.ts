@@ -1,7 +1,8 @@
 import { t } from "elysia";
 import type { AdminTokenRow } from "../../db/store.ts";
 import { MAX_USD } from "../../limits/money.ts";
-import { adminTokenStatus, SCOPES } from "../../vault/admin-tokens.ts";
+import { adminTokenStatus } from "../../vault/admin-tokens.ts";
+import { SCOPES } from "../../vault/scopes.ts";
 import { readIssuerPolicy } from "../../vault/issuer-policy.ts";
 import { MAX_TTL_SECONDS } from "../../vault/proxy-keys.ts";
 import { iso, NO_CONTROL_CHARS, pageModel } from "../pagination.ts";

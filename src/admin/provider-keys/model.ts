@@ -1,6 +1,6 @@
 import { t } from "elysia";
 import type { ProviderKeyRow } from "../../db/store.ts";
-import { PROVIDER_IDS } from "../../proxy/providers/index.ts";
+import { PROVIDER_IDS } from "../../providers/index.ts";
 import { iso, NO_CONTROL_CHARS, pageModel } from "../pagination.ts";
 
 const Name = t.String({ minLength: 1, maxLength: 100, pattern: NO_CONTROL_CHARS, examples: ["openai-prod"] });

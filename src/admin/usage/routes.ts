@@ -2,7 +2,7 @@ import { Elysia, t } from "elysia";
 import type { RequestLogFilter, RequestLogRow, Store } from "../../db/store.ts";
 import { USAGE_GROUPS, type UsageGroup } from "../../db/store.ts";
 import { microsToUsd } from "../../limits/money.ts";
-import type { RequestLog } from "../../telemetry/request-log.ts";
+import type { RequestLog } from "../../usage/request-log.ts";
 import { adminAuth, type AdminAuthDeps } from "../auth.ts";
 import { ApiError, errorResponses } from "../errors.ts";
 import { iso, pageModel } from "../pagination.ts";

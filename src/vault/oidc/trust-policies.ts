@@ -3,7 +3,7 @@ import { pageOf } from "../../db/cursor.ts";
 import type { PageCursor, Store, TrustPolicyRow } from "../../db/store.ts";
 import { fail, ok, type Result } from "../../errors.ts";
 import { usdToMicros } from "../../limits/money.ts";
-import { recordAudit, type ActorId } from "../audit.ts";
+import { recordAudit, type ActorId } from "../../changes/audit.ts";
 import { randomBase62 } from "../key-format.ts";
 
 /** Longest lifetime of a key minted by an exchange: a week (CI jobs are shorter). */

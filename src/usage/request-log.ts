@@ -1,6 +1,6 @@
 import type { Clock } from "../clock.ts";
 import type { NewRequestLogRow, SpendUpdate, Store } from "../db/store.ts";
-import type { Logger } from "./logger.ts";
+import type { Logger } from "../telemetry/logger.ts";
 
 export interface RequestLogOptions {
   flushIntervalMs: number;

@@ -1,10 +1,10 @@
 /**
- * The seam between the upstream client and the runtime's TCP/TLS sockets
- * (Bun's `Bun.connect`, src/runtime/bun-connect.ts). Nothing here knows a
- * runtime; the client only needs these few calls.
+ * Client TCP/TLS sockets as the runtime offers them (Bun's `Bun.connect`,
+ * src/runtime/bun-connect.ts), for keyward's own upstream client. The shape
+ * is the runtime's offer: the client adapts to it, so nothing here knows HTTP.
  */
 
-export interface UpstreamSocket {
+export interface ClientSocket {
   /** Bytes taken now (the rest waits for `drain`); negative when the socket is closed. */
   write(data: Uint8Array): number;
   /** Closes the connection at once. */
@@ -31,4 +31,4 @@ export interface ConnectTarget {
 }
 
 /** Opens a connection; rejects when it cannot be opened (refused, DNS, TLS verification). */
-export type Connect = (target: ConnectTarget, events: SocketEvents) => Promise<UpstreamSocket>;
+export type Connect = (target: ConnectTarget, events: SocketEvents) => Promise<ClientSocket>;

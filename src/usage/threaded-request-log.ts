@@ -3,7 +3,7 @@ import { workerUrl } from "../runtime/worker-url.ts";
 import { logRowValues, rowFromValues, type LogRowValues } from "../db/request-log-sql.ts";
 import type { NewRequestLogRow } from "../db/store.ts";
 import type { FromLogWorker, ToLogWorker } from "./log-worker-protocol.ts";
-import type { Logger } from "./logger.ts";
+import type { Logger } from "../telemetry/logger.ts";
 import { DAY, RETENTION_SWEEP_MS, type RequestLog, type RequestLogOptions, type SpendSource } from "./request-log.ts";
 
 export interface ThreadedRequestLogOptions extends RequestLogOptions {
@@ -20,7 +20,7 @@ export interface ThreadedRequestLogOptions extends RequestLogOptions {
 
 function startLogWorker(): Worker {
   // An extra entrypoint of the compiled binary (package.json "build"); a module file from source.
-  return new Worker(workerUrl("telemetry/log-worker"), { type: "module" });
+  return new Worker(workerUrl("usage/log-worker"), { type: "module" });
 }
 
 /**
