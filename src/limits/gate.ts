@@ -1,5 +1,4 @@
 import type { ProxyKeyRow } from "../db/store.ts";
-import { ProxyError } from "../proxy/errors.ts";
 import { BudgetLedger, type Reservation } from "./budget.ts";
 import type { RequestFacts } from "./estimate.ts";
 import { microsToUsd, tokenCost } from "./money.ts";
@@ -7,6 +6,7 @@ import type { PriceBook, ResolvedPrice } from "./pricing.ts";
 import { MinuteWindow } from "./window.ts";
 
 export interface Admission {
+  ok: true;
   keyId: string;
   reservation: Reservation;
   price?: ResolvedPrice;
@@ -25,6 +25,17 @@ export interface Usage {
 
 export type RejectionReason = "model_not_allowed" | "concurrency" | "rpm" | "tpm" | "price_unknown" | "budget";
 
+/** Why a request was not admitted, in words a client can act on; the caller decides how to answer. */
+export interface Refusal {
+  ok: false;
+  reason: RejectionReason;
+  message: string;
+  /** When a retry may succeed; absent when waiting cannot help. */
+  retryAfterSeconds?: number;
+  /** The key's rate figures at the moment of refusal, for rate refusals. */
+  rateHeaders?: Record<string, string>;
+}
+
 /** Cost in micro-dollars; cached reads at the cached price, cache writes at 1.25 × input. */
 export function costOf(price: ResolvedPrice["price"], usage: Usage): number {
   const cached = Math.min(usage.cachedTokens, usage.inputTokens);
@@ -36,6 +47,16 @@ export function costOf(price: ResolvedPrice["price"], usage: Usage): number {
     tokenCost(writes, Math.ceil(price.inputMicros * 1.25)) +
     tokenCost(usage.outputTokens, price.outputMicros)
   );
+}
+
+/** What a request may cost at most: its prompt bound and its output bound at the model's price. */
+function worstCase(price: ResolvedPrice["price"], facts: RequestFacts): number {
+  return costOf(price, {
+    inputTokens: facts.promptTokensBound,
+    outputTokens: facts.outputTokensBound ?? 0,
+    cachedTokens: 0,
+    cacheWriteTokens: 0,
+  });
 }
 
 const fmtSeconds = (s: number) => `${s}s`;
@@ -65,9 +86,9 @@ export class LimitGate {
     return w;
   }
 
-  private reject(reason: RejectionReason, error: ProxyError): never {
-    this.onReject(reason);
-    throw error;
+  private refuse(refusal: Omit<Refusal, "ok">): Refusal {
+    this.onReject(refusal.reason);
+    return { ok: false, ...refusal };
   }
 
   rateHeaders(row: ProxyKeyRow, now: number): Record<string, string> {
@@ -87,79 +108,73 @@ export class LimitGate {
     return headers;
   }
 
-  /** Admits a request or throws the ProxyError to answer with. Pair every admission with `finish`. */
-  admit(row: ProxyKeyRow, facts: RequestFacts | undefined, now: number): Admission {
+  /** Admits a request or says why not. Pair every admission with `finish`. */
+  admit(row: ProxyKeyRow, facts: RequestFacts | undefined, now: number): Admission | Refusal {
     const model = facts?.model;
     if (row.allowedModels !== null && model !== undefined && !row.allowedModels.includes(model)) {
-      this.reject(
-        "model_not_allowed",
-        new ProxyError("model_not_allowed", `Cannot use model ${model}: this key allows ${row.allowedModels.join(", ") || "no models"}`),
-      );
+      return this.refuse({
+        reason: "model_not_allowed",
+        message: `Cannot use model ${model}: this key allows ${row.allowedModels.join(", ") || "no models"}`,
+      });
     }
+    const rateRefusal = this.checkRates(row, now);
+    if (rateRefusal) return rateRefusal;
+    const price = model === undefined ? undefined : this.prices.resolve(model);
+    if (row.budgetMicros !== null && model !== undefined && !price) {
+      return this.refuse({
+        reason: "price_unknown",
+        message: `Cannot meter model ${model}: it has no price; an admin can add one with PUT /api/prices/${model}`,
+      });
+    }
+    const estimate = row.budgetMicros !== null && price && facts ? worstCase(price.price, facts) : 0;
+    const outcome = this.ledger.reserve(row, estimate, now);
+    if (!outcome.ok) {
+      return this.refuse({
+        reason: "budget",
+        message:
+          `Cannot start request: it may cost up to $${microsToUsd(estimate)} and this key has $${microsToUsd(outcome.remainingMicros)} of its budget left` +
+          (outcome.reservedMicros > 0 ? ` ($${microsToUsd(outcome.reservedMicros)} more is held for requests in flight)` : ""),
+        retryAfterSeconds: outcome.retryAfterSeconds,
+      });
+    }
+    this.window(this.requests, row.id).add(now, 1);
+    this.inFlight.set(row.id, (this.inFlight.get(row.id) ?? 0) + 1);
+    return { ok: true, keyId: row.id, reservation: outcome.reservation, price, rateHeaders: this.rateHeaders(row, now) };
+  }
+
+  /** Concurrency, then requests and tokens per minute: the limits a wait can lift. */
+  private checkRates(row: ProxyKeyRow, now: number): Refusal | undefined {
     if (row.maxConcurrency !== null && (this.inFlight.get(row.id) ?? 0) >= row.maxConcurrency) {
-      this.reject(
-        "concurrency",
-        new ProxyError("rate_limit_exceeded", `Cannot start request: this key allows ${row.maxConcurrency} at a time`, {
-          "retry-after": "1",
-          ...this.rateHeaders(row, now),
-        }),
-      );
+      return this.refuse({
+        reason: "concurrency",
+        message: `Cannot start request: this key allows ${row.maxConcurrency} at a time`,
+        retryAfterSeconds: 1,
+        rateHeaders: this.rateHeaders(row, now),
+      });
     }
     if (row.rpm !== null) {
       const w = this.window(this.requests, row.id);
       if (w.total(now) + 1 > row.rpm) {
-        this.reject(
-          "rpm",
-          new ProxyError("rate_limit_exceeded", `Cannot start request: this key allows ${row.rpm} requests per minute`, {
-            "retry-after": String(w.retryAfter(now, 1, row.rpm)),
-            ...this.rateHeaders(row, now),
-          }),
-        );
+        return this.refuse({
+          reason: "rpm",
+          message: `Cannot start request: this key allows ${row.rpm} requests per minute`,
+          retryAfterSeconds: w.retryAfter(now, 1, row.rpm),
+          rateHeaders: this.rateHeaders(row, now),
+        });
       }
     }
     if (row.tpm !== null) {
       const w = this.window(this.tokens, row.id);
       if (w.total(now) >= row.tpm) {
-        this.reject(
-          "tpm",
-          new ProxyError("rate_limit_exceeded", `Cannot start request: this key allows ${row.tpm} tokens per minute`, {
-            "retry-after": String(w.retryAfter(now, 1, row.tpm)),
-            ...this.rateHeaders(row, now),
-          }),
-        );
+        return this.refuse({
+          reason: "tpm",
+          message: `Cannot start request: this key allows ${row.tpm} tokens per minute`,
+          retryAfterSeconds: w.retryAfter(now, 1, row.tpm),
+          rateHeaders: this.rateHeaders(row, now),
+        });
       }
     }
-    const price = model === undefined ? undefined : this.prices.resolve(model);
-    if (row.budgetMicros !== null && model !== undefined && !price) {
-      this.reject(
-        "price_unknown",
-        new ProxyError("model_price_unknown", `Cannot meter model ${model}: it has no price; an admin can add one with PUT /api/prices/${model}`),
-      );
-    }
-    let estimate = 0;
-    if (row.budgetMicros !== null && price && facts) {
-      estimate = costOf(price.price, {
-        inputTokens: facts.promptTokensBound,
-        outputTokens: facts.outputTokensBound ?? 0,
-        cachedTokens: 0,
-        cacheWriteTokens: 0,
-      });
-    }
-    const outcome = this.ledger.reserve(row, estimate, now);
-    if (!outcome.ok) {
-      this.reject(
-        "budget",
-        new ProxyError(
-          "insufficient_quota",
-          `Cannot start request: it may cost up to $${microsToUsd(estimate)} and this key has $${microsToUsd(outcome.remainingMicros)} of its budget left` +
-            (outcome.reservedMicros > 0 ? ` ($${microsToUsd(outcome.reservedMicros)} more is held for requests in flight)` : ""),
-          outcome.retryAfterSeconds === undefined ? {} : { "retry-after": String(outcome.retryAfterSeconds) },
-        ),
-      );
-    }
-    this.window(this.requests, row.id).add(now, 1);
-    this.inFlight.set(row.id, (this.inFlight.get(row.id) ?? 0) + 1);
-    return { keyId: row.id, reservation: outcome.reservation, price, rateHeaders: this.rateHeaders(row, now) };
+    return undefined;
   }
 
   /** Settles the reservation to the real cost (0 when unknown), releases the concurrency slot; returns the cost. */

@@ -4,20 +4,11 @@
  * Upstream errors never pass through here; they are forwarded unchanged.
  */
 
-export type ProxyErrorCode =
-  | "invalid_api_key"
-  | "provider_key_disabled"
-  | "model_not_allowed"
-  | "model_price_unknown"
-  | "not_found"
-  | "invalid_request"
-  | "request_too_large"
-  | "rate_limit_exceeded"
-  | "insufficient_quota"
-  | "upstream_unreachable"
-  | "upstream_redirect"
-  | "upstream_timeout"
-  | "internal_error";
+import type { Refusal, RejectionReason } from "../limits/gate.ts";
+import type { RequestErrorCode } from "../usage/error-codes.ts";
+
+/** keyward's own answers; the request log's list adds the two ways a body ends early. */
+export type ProxyErrorCode = Exclude<RequestErrorCode, "client_closed" | "upstream_body_failed">;
 
 const STATUS: Record<ProxyErrorCode, number> = {
   invalid_api_key: 401,
@@ -93,4 +84,20 @@ export class ProxyError extends Error {
       headers: { ...extraHeaders, "content-type": "application/json", ...this.headers },
     });
   }
+}
+
+const REFUSAL_CODES: Record<RejectionReason, ProxyErrorCode> = {
+  model_not_allowed: "model_not_allowed",
+  concurrency: "rate_limit_exceeded",
+  rpm: "rate_limit_exceeded",
+  tpm: "rate_limit_exceeded",
+  price_unknown: "model_price_unknown",
+  budget: "insufficient_quota",
+};
+
+/** The answer to a limits refusal: its message, with `Retry-After` when waiting can help. */
+export function refusalError(refusal: Refusal): ProxyError {
+  const headers: Record<string, string> =
+    refusal.retryAfterSeconds === undefined ? {} : { "retry-after": String(refusal.retryAfterSeconds) };
+  return new ProxyError(REFUSAL_CODES[refusal.reason], refusal.message, { ...headers, ...refusal.rateHeaders });
 }

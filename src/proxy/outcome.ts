@@ -1,4 +1,5 @@
 import type { Usage } from "../limits/gate.ts";
+import type { RequestErrorCode } from "../usage/error-codes.ts";
 import type { Authenticated } from "./authenticate.ts";
 import type { ProxyDeps } from "./deps.ts";
 
@@ -19,7 +20,7 @@ export interface Outcome {
   usage?: Usage;
   cost?: number;
   ttfbMs?: number;
-  errorCode?: string;
+  errorCode?: RequestErrorCode;
 }
 
 /**

@@ -1,6 +1,7 @@
 import type { Clock } from "../clock.ts";
 import type { NewRequestLogRow, SpendUpdate, Store } from "../db/store.ts";
 import type { Logger } from "../telemetry/logger.ts";
+import type { LoggedRequest } from "./error-codes.ts";
 
 export interface RequestLogOptions {
   flushIntervalMs: number;
@@ -13,7 +14,7 @@ export const RETENTION_SWEEP_MS = 3_600_000;
 
 /** Where the proxy puts request-log rows; spend goes with them, from the budget ledger. */
 export interface RequestLog {
-  append(row: NewRequestLogRow): void;
+  append(row: LoggedRequest): void;
   /** Rows appended and not yet committed. */
   readonly depth: number;
   start(): void;
@@ -48,6 +49,7 @@ export class RequestLogWriter implements RequestLog {
     private readonly options: RequestLogOptions,
   ) {}
 
+  /** Also takes rows read back from storage's form, as the threaded log hands them over. */
   append(row: NewRequestLogRow): void {
     this.queue.push(row);
   }

@@ -2,16 +2,18 @@ import type { Clock } from "../clock.ts";
 import { workerUrl } from "../runtime/worker-url.ts";
 import { logRowValues, rowFromValues, type LogRowValues } from "../db/request-log-sql.ts";
 import type { NewRequestLogRow } from "../db/store.ts";
+import type { LoggedRequest } from "./error-codes.ts";
 import type { FromLogWorker, ToLogWorker } from "./log-worker-protocol.ts";
 import type { Logger } from "../telemetry/logger.ts";
-import { DAY, RETENTION_SWEEP_MS, type RequestLog, type RequestLogOptions, type SpendSource } from "./request-log.ts";
+import { DAY, RETENTION_SWEEP_MS, type RequestLog, type RequestLogWriter, type RequestLogOptions, type SpendSource } from "./request-log.ts";
 
 export interface ThreadedRequestLogOptions extends RequestLogOptions {
   /** The database file; the worker opens its own connection to it. */
   path: string;
   busyTimeoutMs: number;
   /** Writes rows on the server thread when the worker cannot: it failed to start, died, or could not write at shutdown. */
-  fallback: () => RequestLog;
+  /** The server-thread writer: it also takes back rows read from the worker's lines. */
+  fallback: () => RequestLogWriter;
   /** The worker to talk to; a test may hand in its own. */
   worker?: () => Worker;
   /** How long shutdown waits for the worker's last commit before writing the rows itself (10 s). */
@@ -36,7 +38,7 @@ function startLogWorker(): Worker {
  */
 export class ThreadedRequestLog implements RequestLog {
   private worker: Worker | undefined;
-  private inline: RequestLog | undefined;
+  private inline: RequestLogWriter | undefined;
   /** Appended (as JSON lines, see LogLines), not yet posted. */
   private batch: string[] = [];
   /** Posted with the commit request `id`, not yet acknowledged. */
@@ -80,7 +82,7 @@ export class ThreadedRequestLog implements RequestLog {
     this.sweep();
   }
 
-  append(row: NewRequestLogRow): void {
+  append(row: LoggedRequest): void {
     if (this.inline) return this.inline.append(row);
     this.batch.push(JSON.stringify(logRowValues(row)));
   }

@@ -15,7 +15,8 @@ import { join } from "node:path";
 setDefaultTimeout(30_000);
 import { openDatabase } from "../../src/db/open.ts";
 import { createSqliteStore } from "../../src/db/sqlite-store.ts";
-import type { NewRequestLogRow, SpendUpdate } from "../../src/db/store.ts";
+import type { SpendUpdate } from "../../src/db/store.ts";
+import type { LoggedRequest } from "../../src/usage/error-codes.ts";
 import { detectRuntime } from "../../src/runtime/index.ts";
 import type { Logger } from "../../src/telemetry/logger.ts";
 import { RequestLogWriter, type RequestLog } from "../../src/usage/request-log.ts";
@@ -60,7 +61,7 @@ function spendSource(id: string) {
   };
 }
 
-const row = (i: number, at = NOW): NewRequestLogRow => ({
+const row = (i: number, at = NOW): LoggedRequest => ({
   at,
   requestId: `req-${i}`,
   proxyKeyId: "pk",
@@ -97,7 +98,7 @@ async function setup(options: { path?: string; worker?: () => Worker; busyTimeou
     busyTimeoutMs: options.busyTimeoutMs ?? 5_000,
     worker: options.worker,
     stopTimeoutMs: options.stopTimeoutMs,
-    fallback: (): RequestLog => {
+    fallback: (): RequestLogWriter => {
       fallbacks++;
       return new RequestLogWriter(store, spend, clock, logger, options_);
     },

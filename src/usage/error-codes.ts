@@ -1,0 +1,32 @@
+import type { NewRequestLogRow } from "../db/store.ts";
+
+/**
+ * Why a logged request did not end as the upstream answered it: the codes of
+ * keyward's own `/v1` error answers, and the two ways a body ends early. One
+ * list, so the proxy's answers, the request log and the metrics use the same
+ * words.
+ */
+export const REQUEST_ERROR_CODES = [
+  "invalid_api_key",
+  "provider_key_disabled",
+  "model_not_allowed",
+  "model_price_unknown",
+  "not_found",
+  "invalid_request",
+  "request_too_large",
+  "rate_limit_exceeded",
+  "insufficient_quota",
+  "upstream_unreachable",
+  "upstream_redirect",
+  "upstream_timeout",
+  "internal_error",
+  /** The client left before the answer ended (logged with status 499). */
+  "client_closed",
+  /** The upstream's body broke off after its status was sent. */
+  "upstream_body_failed",
+] as const;
+
+export type RequestErrorCode = (typeof REQUEST_ERROR_CODES)[number];
+
+/** A request-log row as the proxy appends it: the error code from the list above, never a free string. */
+export type LoggedRequest = Omit<NewRequestLogRow, "errorCode"> & { errorCode?: RequestErrorCode | null };
