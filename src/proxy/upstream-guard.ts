@@ -6,13 +6,12 @@ export const CLIENT_WATCH_AFTER_MS = 250;
  * first byte), and the client leaving.
  *
  * Watching the client is deferred. On Bun, merely asking a server request for
- * its `signal` costs the serving thread 5 to 15 µs per request (measured with
- * the benchmark's throughput load, README "Performance"), a tenth of all
- * keyward does for a request, and it buys nothing for an answer that is back
- * in a few milliseconds. So the guard asks only once an exchange has run for
- * `watchAfterMs`. A client that left before then is not missed: the signal is
- * created already aborted, and the upstream is cancelled at that moment, at
- * most `watchAfterMs` late.
+ * its `signal` costs the serving thread a noticeable share of what keyward
+ * does for a request (test/bench/README.md has the figure), and it buys
+ * nothing for an answer that is back in a few milliseconds. So the guard asks
+ * only once an exchange has run for `watchAfterMs`. A client that left before
+ * then is not missed: the signal is created already aborted, and the upstream
+ * is cancelled at that moment, at most `watchAfterMs` late.
  *
  * One timer per exchange, as a plain timeout would need: it fires at the
  * watch point or the timeout, whichever is sooner, and is re-armed only

@@ -23,6 +23,7 @@ export interface UpstreamClient {
 }
 
 const UNSAFE_VALUE = /[\0\r\n]/;
+// oxlint-disable-next-line no-control-regex -- the ASCII range starts at NUL on purpose
 const NOT_ASCII = /[^\x00-\x7f]/;
 /**
  * Written by the client itself (or, for transfer-encoding, contradicting its
@@ -44,7 +45,8 @@ export interface UpstreamClientOptions {
 
 /**
  * Any other exchange still waiting means requests are overlapping: from
- * then on the second core is worth more than the hop (README Performance).
+ * then on the second core is worth more than the hop (measured in
+ * test/bench/README.md).
  */
 const DEFAULT_HANDOFF_AT = 1;
 
@@ -87,9 +89,8 @@ export function createUpstreamClient(connect: Connect, options: UpstreamClientOp
   /**
    * An exchange on `busy` is counted while it waits as well: requests overlap
    * just as much when the others went to `fetch`. Counting only the client's
-   * own let one exchange at a time stay here under any load (3.6% of them at
-   * 32 connections, 15.7% at 8), each costing the serving thread its socket
-   * I/O; counting both, 1.5% and 5.7% (README "Performance").
+   * own let one exchange at a time stay here under any load, each costing the
+   * serving thread its socket I/O (the shares are in test/bench/README.md).
    */
   function handOff(run: UpstreamFetch, url: string, init: UpstreamInit): Promise<Response> {
     waiting.count++;

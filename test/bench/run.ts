@@ -1,7 +1,8 @@
 /**
  * `bun run bench`: keyward against the floor (a bare Bun forwarder) and the
  * upstream itself, all on 127.0.0.1, measured in the same run. Prints a
- * table and writes it to test/bench/results.md. See README "Performance".
+ * table and writes it to test/bench/results.md. How to run it and what the
+ * figures mean: test/bench/README.md.
  */
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";

@@ -1,10 +1,10 @@
 /**
- * A client that goes away stops the upstream request (DESIGN §5): the
+ * A client that goes away stops the upstream request: the
  * provider must see its connection cancelled, mid-stream, while still waiting
  * for headers, or mid-way through a JSON answer, so nobody keeps paying for
  * tokens no one reads. A stream is cancelled at once through its body; an
  * exchange without one is cancelled when its client is first watched, at the
- * latest CLIENT_WATCH_AFTER_MS in (README, Design notes).
+ * latest CLIENT_WATCH_AFTER_MS in (src/README.md, design notes).
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
 import { CLIENT_WATCH_AFTER_MS } from "../../src/proxy/upstream-guard.ts";
