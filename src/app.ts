@@ -13,6 +13,7 @@ import { proxyKeyRoutes } from "./admin/proxy-keys/routes.ts";
 import { usageRoutes } from "./admin/usage/routes.ts";
 import type { Clock } from "./clock.ts";
 import type { Store } from "./db/store.ts";
+import type { BudgetLedger } from "./limits/budget.ts";
 import { LimitGate } from "./limits/gate.ts";
 import { PriceBook } from "./limits/pricing.ts";
 import { ProxyError } from "./proxy/errors.ts";
@@ -27,7 +28,7 @@ import { Metrics } from "./telemetry/metrics.ts";
 import { metricsRoutes } from "./telemetry/metrics-route.ts";
 import { RequestLogWriter, type RequestLog } from "./usage/request-log.ts";
 import { ThreadedRequestLog } from "./usage/threaded-request-log.ts";
-import { createUpstreamClient } from "./upstream/client.ts";
+import { createUpstreamClient, type UpstreamClient } from "./upstream/client.ts";
 import type { Connect } from "./runtime/sockets.ts";
 import { AdminTokenService } from "./vault/admin-tokens.ts";
 import { VaultEvents } from "./changes/events.ts";
@@ -40,6 +41,7 @@ import { ProxyKeyService } from "./vault/proxy-keys.ts";
 import type { Sealer } from "./vault/sealing.ts";
 import { ExpiredKeySweeper } from "./vault/sweeper.ts";
 import { Argon2Workers } from "./vault/argon2-workers.ts";
+import type { SecretAttempt } from "./vault/hashing.ts";
 import { SecretVerifier } from "./vault/verifier.ts";
 
 export interface AppConfig {
@@ -102,7 +104,7 @@ export function createServices(deps: AppDeps) {
   const common = { store: deps.store, clock: deps.clock, events };
   // One pool of low-priority argon2 threads for admin tokens and proxy keys alike.
   const argon2 = new Argon2Workers(deps.logger);
-  const check = (phc: string, secret: string) => argon2.verify(phc, secret);
+  const check = (attempt: SecretAttempt) => argon2.verify(attempt);
   const adminVerifier = new SecretVerifier({ clock: deps.clock, maxConcurrent: 2, maxFailures: 10, failureWindowMs: 60_000, check });
   events.on((event) => {
     if (event.kind === "admin-token") adminVerifier.forget(event.id);
@@ -118,24 +120,10 @@ export function createServices(deps: AppDeps) {
   const metrics = new Metrics();
   const prices = new PriceBook(deps.store, deps.clock);
   const gate = new LimitGate(prices, (reason) => metrics.rejections.inc({ limit: reason }));
-  const logOptions = { flushIntervalMs: deps.config.logFlushIntervalMs, retentionDays: deps.config.logRetentionDays };
-  const inlineLog = () => new RequestLogWriter(deps.store, gate.ledger, deps.clock, deps.logger, logOptions);
-  const requestLog: RequestLog = deps.logWorkerPath
-    ? new ThreadedRequestLog(gate.ledger, deps.clock, deps.logger, {
-        ...logOptions,
-        path: deps.logWorkerPath,
-        busyTimeoutMs: 5_000,
-        fallback: inlineLog,
-      })
-    : inlineLog();
+  const requestLog = createRequestLog(deps, gate.ledger);
   const proxyKeys = new ProxyKeyService(common);
   const replay = new ReplayCache(deps.clock);
-  const oidcExchange = new OidcExchange({
-    store: deps.store,
-    verifier: new OidcTokenVerifier({ fetch: deps.fetch, clock: deps.clock, allowHttp: deps.config.allowHttpUpstreams }),
-    replay,
-    proxyKeys,
-  });
+  const oidcExchange = createOidcExchange(deps, proxyKeys, replay);
   const sweeper = new ExpiredKeySweeper(
     { ...common, logger: deps.logger, forget: (id) => proxyVerifier.forget(id) },
     { retentionDays: deps.config.expiredKeyRetentionDays, intervalMs: deps.config.keySweepIntervalMs },
@@ -163,15 +151,34 @@ export function createServices(deps: AppDeps) {
 export type Services = ReturnType<typeof createServices>;
 
 /**
- * Builds the whole HTTP app from injected parts; no env, no listening.
- * `close()` stops background work and writes what the request log still holds.
+ * With the database's path, request-log rows are written by a worker thread
+ * on a connection of its own (falling back to this thread if it fails);
+ * without it, here, which is simpler for in-process tests.
  */
-export function createApp(deps: AppDeps) {
-  const services = createServices(deps);
-  const auth = { store: deps.store, clock: deps.clock, verifier: services.adminVerifier };
-  const afterResponse = new AfterResponse(deps.logger);
-  const upstream = deps.connect ? createUpstreamClient(deps.connect, { busy: deps.fetch }) : undefined;
-  const proxy = proxyFetch({
+function createRequestLog(deps: AppDeps, ledger: BudgetLedger): RequestLog {
+  const logOptions = { flushIntervalMs: deps.config.logFlushIntervalMs, retentionDays: deps.config.logRetentionDays };
+  const inlineLog = () => new RequestLogWriter(deps.store, ledger, deps.clock, deps.logger, logOptions);
+  if (!deps.logWorkerPath) return inlineLog();
+  return new ThreadedRequestLog(ledger, deps.clock, deps.logger, {
+    ...logOptions,
+    path: deps.logWorkerPath,
+    busyTimeoutMs: 5_000,
+    fallback: inlineLog,
+  });
+}
+
+function createOidcExchange(deps: AppDeps, proxyKeys: ProxyKeyService, replay: ReplayCache): OidcExchange {
+  return new OidcExchange({
+    store: deps.store,
+    verifier: new OidcTokenVerifier({ fetch: deps.fetch, clock: deps.clock, allowHttp: deps.config.allowHttpUpstreams }),
+    replay,
+    proxyKeys,
+  });
+}
+
+/** The `/v1` handler, on the services it shares with the admin API. */
+function createProxy(deps: AppDeps, services: Services, upstream: UpstreamClient | undefined, afterResponse: AfterResponse) {
+  return proxyFetch({
     cache: services.keyCache,
     verifier: services.proxyVerifier,
     gate: services.gate,
@@ -187,27 +194,47 @@ export function createApp(deps: AppDeps) {
     access: deps.access,
     afterResponse,
   });
+}
+
+/**
+ * The answer to an error a route did not answer itself: the admin API's in
+ * its error shape, the proxy's in OpenAI's, anything unexpected logged and
+ * answered as a 500 that says nothing more.
+ */
+function answerError(logger: Logger, failure: { code: string | number; error: unknown; path: string }): Response {
+  const { code, error, path } = failure;
+  if (error instanceof ApiError) return error.toResponse();
+  if (path.startsWith("/v1")) {
+    if (error instanceof ProxyError) return error.toResponse();
+    logger.error("Unhandled proxy error", { code: String(code) });
+    return new ProxyError(code === "NOT_FOUND" ? "not_found" : "internal_error", "Cannot forward request").toResponse();
+  }
+  if (error instanceof ValidationError) return adminErrorResponse(validationError(error));
+  if (code === "PARSE") {
+    return adminErrorResponse({ code: "invalid_request", message: "Cannot parse request body: it is not valid JSON" });
+  }
+  if (code === "NOT_FOUND") return adminErrorResponse({ code: "not_found", message: "Cannot find this route" });
+  logger.error("Unhandled error", {
+    code: String(code),
+    error: error instanceof Error ? error.message : String(error),
+  });
+  return adminErrorResponse({ code: "internal_error", message: "Internal error" });
+}
+
+/**
+ * Builds the whole HTTP app from injected parts; no env, no listening.
+ * `close()` stops background work and writes what the request log still holds.
+ */
+export function createApp(deps: AppDeps) {
+  const services = createServices(deps);
+  const auth = { store: deps.store, clock: deps.clock, verifier: services.adminVerifier };
+  const afterResponse = new AfterResponse(deps.logger);
+  const upstream = deps.connect ? createUpstreamClient(deps.connect, { busy: deps.fetch }) : undefined;
+  const proxy = createProxy(deps, services, upstream, afterResponse);
   // The docs module asks the finished app for its own OpenAPI document.
   let selfFetch: (request: Request) => Promise<Response> = async () => new Response(null, { status: 503 });
   const app = new Elysia({ normalize: false })
-    .onError(({ code, error, path }) => {
-      if (error instanceof ApiError) return error.toResponse();
-      if (path.startsWith("/v1")) {
-        if (error instanceof ProxyError) return error.toResponse();
-        deps.logger.error("Unhandled proxy error", { code: String(code) });
-        return new ProxyError(code === "NOT_FOUND" ? "not_found" : "internal_error", "Cannot forward request").toResponse();
-      }
-      if (error instanceof ValidationError) return adminErrorResponse(validationError(error));
-      if (code === "PARSE") {
-        return adminErrorResponse({ code: "invalid_request", message: "Cannot parse request body: it is not valid JSON" });
-      }
-      if (code === "NOT_FOUND") return adminErrorResponse({ code: "not_found", message: "Cannot find this route" });
-      deps.logger.error("Unhandled error", {
-        code: String(code),
-        error: error instanceof Error ? error.message : String(error),
-      });
-      return adminErrorResponse({ code: "internal_error", message: "Internal error" });
-    })
+    .onError(({ code, error, path }) => answerError(deps.logger, { code, error, path }))
     .use(docsRoutes(deps.config.version, (path): Promise<Response> => selfFetch(new Request(`http://localhost${path}`))))
     .use(healthRoutes(deps.store))
     .use(
@@ -234,7 +261,7 @@ export function createApp(deps: AppDeps) {
     fetch: (request: Request, context?: RequestContext): Response | Promise<Response> =>
       isProxyPath(request.url) ? proxy(request, context) : app.handle(request),
     services,
-    async close(): Promise<void> {
+    close: async (): Promise<void> => {
       services.sweeper.stop();
       upstream?.close();
       services.argon2.close();

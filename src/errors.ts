@@ -4,16 +4,20 @@
  * to statuses in one exhaustive switch (`src/admin/errors.ts`).
  */
 
-export type ErrorCode =
-  | "invalid_request"
-  | "validation_failed"
-  | "unauthorized"
-  | "forbidden"
-  | "not_found"
-  | "conflict"
-  | "payload_too_large"
-  | "internal_error"
-  | "bad_gateway";
+/** The admin API's error codes; the OpenAPI document's enum is built from this list. */
+export const ERROR_CODES = [
+  "invalid_request",
+  "validation_failed",
+  "unauthorized",
+  "forbidden",
+  "not_found",
+  "conflict",
+  "payload_too_large",
+  "internal_error",
+  "bad_gateway",
+] as const;
+
+export type ErrorCode = (typeof ERROR_CODES)[number];
 
 export interface AppError {
   code: ErrorCode;

@@ -1,9 +1,10 @@
 import { createApp, DEFAULT_APP_CONFIG, type AppDeps } from "./app.ts";
 import { systemClock, type Clock } from "./clock.ts";
 import type { ServeConfig } from "./config.ts";
-import { openDatabase } from "./db/open.ts";
+import { openDatabase, type OpenedDatabase } from "./db/open.ts";
 import { createSqliteStore } from "./db/sqlite-store.ts";
-import type { Runtime } from "./runtime/index.ts";
+import type { Runtime, ServerHandle } from "./runtime/index.ts";
+import type { ServeOptions } from "./runtime/types.ts";
 import { removePidFile, writePidFile } from "./ops/pidfile.ts";
 import { readTlsFiles } from "./ops/tls.ts";
 import { ProxyError } from "./proxy/errors.ts";
@@ -72,91 +73,21 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
   try {
     // Written before anything else so a restore or rotation started meanwhile sees a live server.
     writePidFile(config.dataDir);
-    if (opened.upgradeBackup) logger.info("Backed up the database before migrating it", { backup: opened.upgradeBackup });
-    if (opened.applied > 0) logger.info("Database migrated", { path: opened.path, migrations: opened.applied });
-    const masterKey = loadMasterKey(config, true);
-    if (masterKey.generatedAt) {
-      logger.warn("Generated a new master key; back it up, provider keys cannot be decrypted without it", {
-        path: masterKey.generatedAt,
-      });
-    }
-    const sealer = await openKeyring(store, masterKey.bytes, clock);
-    const deps: AppDeps = {
-      store,
-      sealer,
-      clock,
-      fetch: options.fetch ?? fetch,
-      // An egress proxy is honoured by fetch (HTTPS_PROXY and friends), not by raw sockets.
-      connect: options.fetch || config.egressProxy ? undefined : runtime.connect,
-      logger,
-      access,
-      disconnectSignal: (request) => runtime.disconnectSignal(request),
-      logWorkerPath: opened.path,
-      config: {
-        ...DEFAULT_APP_CONFIG,
-        allowHttpUpstreams: config.allowHttpUpstreams,
-        upstreamTimeoutMs: config.upstreamTimeoutMs,
-        maxBodyBytes: config.maxBodyBytes,
-        defaultMaxTokens: config.defaultMaxTokens,
-        logRetentionDays: config.logRetentionDays,
-        expiredKeyRetentionDays: config.expiredKeyRetentionDays,
-        metricsToken: config.metricsToken,
-        version: VERSION,
-      },
-    };
-    const { fetch: handleRequest, services, close: closeApp } = createApp(deps);
-    const boot = await services.adminTokens.bootstrap(config.adminToken);
-    if (!boot.ok) throw new Error(boot.error.message);
-    if (boot.value.generated) (options.print ?? ((t) => process.stdout.write(t)))(banner(boot.value.generated));
-    if (boot.value.registered) logger.info("Registered KEYWARD_ADMIN_TOKEN as root admin token", { id: boot.value.registered });
-
-    const handle = await runtime.serve({
-      port: config.port,
-      hostname: config.host,
-      fetch: withAccessLog(handleRequest, { access, trustProxy: config.trustProxy }),
-      tls: config.tls ? readTlsFiles(config.tls) : undefined,
-      // Streams may be quiet for longer than any idle timeout; the proxy keeps its own first-byte timeout.
-      keepQuietConnection: (request) => request.url.includes("/v1/"),
-      onError: (error) => {
-        logger.error("Unhandled server error", { error: error instanceof Error ? error.message : String(error) });
-        return internalError();
-      },
-    });
-    const host = config.host === "0.0.0.0" || config.host === "::" ? "127.0.0.1" : config.host;
-    const url = `${config.tls ? "https" : "http"}://${host.includes(":") ? `[${host}]` : host}:${handle.port}`;
+    reportMigration(opened, logger);
+    const sealer = await openKeyring(store, unlockMasterKey(config, logger), clock);
+    const app = createApp(appDeps(options, { store, sealer, clock, access, logWorkerPath: opened.path }));
+    await bootstrapRootToken(app.services, options);
+    const handle = await listen(options, withAccessLog(app.fetch, { access, trustProxy: config.trustProxy }));
+    const url = listeningUrl(config, handle.port);
     logger.info("keyward listening", { url, runtime: runtime.name, version: VERSION, data_dir: config.dataDir });
-
     return {
       url,
       port: handle.port,
-      services,
-      async reloadTls() {
-        if (!config.tls) return false;
-        if (!handle.reloadTls) {
-          logger.warn("TLS reload is not supported on this runtime; restart keyward to apply a new certificate", { runtime: runtime.name });
-          return false;
-        }
-        try {
-          await handle.reloadTls(readTlsFiles(config.tls));
-          logger.info("TLS certificate reloaded", { cert: config.tls.certFile });
-          return true;
-        } catch (err) {
-          logger.error("TLS reload failed; still serving the previous certificate", { error: err instanceof Error ? err.message : String(err) });
-          return false;
-        }
-      },
+      services: app.services,
+      reloadTls: () => reloadTls(options, handle),
       async stop() {
-        let timer: ReturnType<typeof setTimeout> | undefined;
-        const deadline = new Promise<"timeout">((resolve) => {
-          timer = setTimeout(() => resolve("timeout"), config.shutdownTimeoutMs);
-        });
-        const outcome = await Promise.race([handle.stop(false).then(() => "drained" as const), deadline]);
-        clearTimeout(timer);
-        if (outcome === "timeout") {
-          logger.warn("Shutdown timeout reached; closing remaining connections");
-          await handle.stop(true);
-        }
-        await closeApp();
+        await drain(handle, config.shutdownTimeoutMs, logger);
+        await app.close();
         refusalLines.report();
         store.close();
         removePidFile(config.dataDir);
@@ -166,5 +97,109 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     store.close();
     removePidFile(config.dataDir);
     throw err;
+  }
+}
+
+function reportMigration(opened: OpenedDatabase, logger: Logger): void {
+  if (opened.upgradeBackup) logger.info("Backed up the database before migrating it", { backup: opened.upgradeBackup });
+  if (opened.applied > 0) logger.info("Database migrated", { path: opened.path, migrations: opened.applied });
+}
+
+/** The master key's bytes; a key generated just now is announced, since losing it loses every provider key. */
+function unlockMasterKey(config: ServeConfig, logger: Logger): Uint8Array {
+  const masterKey = loadMasterKey(config, { createIfMissing: true });
+  if (masterKey.generatedAt) {
+    logger.warn("Generated a new master key; back it up, provider keys cannot be decrypted without it", {
+      path: masterKey.generatedAt,
+    });
+  }
+  return masterKey.bytes;
+}
+
+/** The app's parts: those opened above, and the rest from the options and the configuration. */
+function appDeps(
+  options: StartOptions,
+  opened: Pick<AppDeps, "store" | "sealer" | "clock" | "access" | "logWorkerPath">,
+): AppDeps {
+  const { config, runtime, logger } = options;
+  return {
+    ...opened,
+    fetch: options.fetch ?? fetch,
+    // An egress proxy is honoured by fetch (HTTPS_PROXY and friends), not by raw sockets.
+    connect: options.fetch || config.egressProxy ? undefined : runtime.connect,
+    logger,
+    disconnectSignal: (request) => runtime.disconnectSignal(request),
+    config: {
+      ...DEFAULT_APP_CONFIG,
+      allowHttpUpstreams: config.allowHttpUpstreams,
+      upstreamTimeoutMs: config.upstreamTimeoutMs,
+      maxBodyBytes: config.maxBodyBytes,
+      defaultMaxTokens: config.defaultMaxTokens,
+      logRetentionDays: config.logRetentionDays,
+      expiredKeyRetentionDays: config.expiredKeyRetentionDays,
+      metricsToken: config.metricsToken,
+      version: VERSION,
+    },
+  };
+}
+
+/** Makes sure a root admin token exists; one generated here is shown once, on `print`. */
+async function bootstrapRootToken(services: RunningServer["services"], options: StartOptions): Promise<void> {
+  const boot = await services.adminTokens.bootstrap(options.config.adminToken);
+  if (!boot.ok) throw new Error(boot.error.message);
+  if (boot.value.generated) (options.print ?? ((t) => process.stdout.write(t)))(banner(boot.value.generated));
+  if (boot.value.registered) options.logger.info("Registered KEYWARD_ADMIN_TOKEN as root admin token", { id: boot.value.registered });
+}
+
+function listen(options: StartOptions, fetch: ServeOptions["fetch"]): Promise<ServerHandle> {
+  const { config, logger } = options;
+  return options.runtime.serve({
+    port: config.port,
+    hostname: config.host,
+    fetch,
+    tls: config.tls ? readTlsFiles(config.tls) : undefined,
+    // Streams may be quiet for longer than any idle timeout; the proxy keeps its own first-byte timeout.
+    keepQuietConnection: (request) => request.url.includes("/v1/"),
+    onError: (error) => {
+      logger.error("Unhandled server error", { error: error instanceof Error ? error.message : String(error) });
+      return internalError();
+    },
+  });
+}
+
+/** Where a client on this host reaches the server: a wildcard address is reached on loopback. */
+function listeningUrl(config: ServeConfig, port: number): string {
+  const host = config.host === "0.0.0.0" || config.host === "::" ? "127.0.0.1" : config.host;
+  return `${config.tls ? "https" : "http"}://${host.includes(":") ? `[${host}]` : host}:${port}`;
+}
+
+async function reloadTls(options: StartOptions, handle: ServerHandle): Promise<boolean> {
+  const { config, runtime, logger } = options;
+  if (!config.tls) return false;
+  if (!handle.reloadTls) {
+    logger.warn("TLS reload is not supported on this runtime; restart keyward to apply a new certificate", { runtime: runtime.name });
+    return false;
+  }
+  try {
+    await handle.reloadTls(readTlsFiles(config.tls));
+    logger.info("TLS certificate reloaded", { cert: config.tls.certFile });
+    return true;
+  } catch (err) {
+    logger.error("TLS reload failed; still serving the previous certificate", { error: err instanceof Error ? err.message : String(err) });
+    return false;
+  }
+}
+
+/** Lets in-flight requests (streams included) finish for up to `timeoutMs`, then closes what is left. */
+async function drain(handle: ServerHandle, timeoutMs: number, logger: Logger): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = new Promise<"timeout">((resolve) => {
+    timer = setTimeout(() => resolve("timeout"), timeoutMs);
+  });
+  const outcome = await Promise.race([handle.stop().then(() => "drained" as const), deadline]);
+  clearTimeout(timer);
+  if (outcome === "timeout") {
+    logger.warn("Shutdown timeout reached; closing remaining connections");
+    await handle.stop({ closeActiveConnections: true });
   }
 }

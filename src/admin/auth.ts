@@ -53,7 +53,7 @@ export async function authenticateAdmin(deps: AdminAuthDeps, header: string | un
   if (!parsed) throw unauthorized("Cannot authenticate: admin token is malformed");
   const row = deps.store.adminTokens.byId(parsed.id);
   if (!row) throw unauthorized("Cannot authenticate: admin token is invalid");
-  const outcome = await deps.verifier.verify(parsed.id, parsed.token, parsed.secret, row.secretHash);
+  const outcome = await deps.verifier.verify({ id: parsed.id, token: parsed.token, secret: parsed.secret, phc: row.secretHash });
   if (outcome !== "valid") throw unauthorized("Cannot authenticate: admin token is invalid");
   const status = adminTokenStatus(row, deps.clock.now());
   if (status !== "active") throw unauthorized(`Cannot authenticate: admin token is ${status}`);

@@ -1,5 +1,5 @@
 import { t } from "elysia";
-import type { AppError, ErrorCode, Result } from "../errors.ts";
+import { ERROR_CODES, type AppError, type ErrorCode, type Result } from "../errors.ts";
 
 /** One exhaustive mapping, so a new code cannot ship without a status. */
 export function statusOf(code: ErrorCode): number {
@@ -48,20 +48,11 @@ export function unwrap<T>(result: Result<T>): T {
 export const ErrorBody = t.Object(
   {
     error: t.Object({
-      code: t.String({
+      code: t.UnionEnum(ERROR_CODES, {
         description: "One of a closed list",
         examples: ["validation_failed"],
-        enum: [
-          "invalid_request",
-          "validation_failed",
-          "unauthorized",
-          "forbidden",
-          "not_found",
-          "conflict",
-          "payload_too_large",
-          "internal_error",
-          "bad_gateway",
-        ],
+        // UnionEnum defaults to its first member, which the docs would show as if errors usually had that code.
+        default: undefined,
       }),
       message: t.String({ examples: ["Cannot create provider key: name \"prod\" is taken"] }),
       field: t.Optional(t.String({ description: "The request field at fault", examples: ["name"] })),

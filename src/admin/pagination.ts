@@ -1,6 +1,5 @@
 import { t } from "elysia";
-import { decodeCursor } from "../db/cursor.ts";
-import type { PageCursor } from "../db/store.ts";
+import type { CursorDecoder } from "../db/cursor.ts";
 import { ApiError } from "./errors.ts";
 
 export const PageQuery = {
@@ -12,14 +11,21 @@ export const PageQuery = {
   ),
 };
 
-export function readCursor(text: string | undefined): PageCursor | undefined {
+/**
+ * Every list's `cursor` parameter is read here, so a cursor a list did not
+ * write gets the same 422 from every list. Absent or empty: the first page.
+ */
+export function readCursor<P>(text: string | undefined, decode: CursorDecoder<P>): P | undefined {
   if (text === undefined || text === "") return undefined;
-  const cursor = decodeCursor(text);
-  if (!cursor) {
-    throw new ApiError({ code: "validation_failed", message: "Cannot list: cursor is not one this server issued", field: "cursor" });
+  const cursor = decode(text);
+  if (cursor === undefined) {
+    throw new ApiError({ code: "validation_failed", message: "Cannot read cursor: it is not one this API returned", field: "cursor" });
   }
   return cursor;
 }
+
+/** For lists answered in one page (`next_cursor` always null): no cursor is one they wrote. */
+export const noCursorWritten: CursorDecoder<never> = () => undefined;
 
 /** Every list answers `{data, next_cursor}`. */
 export function pageModel<T extends ReturnType<typeof t.Object>>(item: T, title: string) {

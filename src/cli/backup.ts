@@ -1,6 +1,6 @@
 import { statSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { type Env } from "../config.ts";
+import type { Env } from "../config.ts";
 import { openExisting, schemaState, vacuumInto } from "../db/backup.ts";
 import { detectRuntime } from "../runtime/index.ts";
 import { counted, formatBytes, onePositional, parseHostArgs } from "./host.ts";

@@ -40,7 +40,7 @@ export async function restoreCommand(args: string[], env: Env): Promise<number> 
   if (existsSync(dbPath) && parsed.values.force !== true) throw fail(`${dbPath} exists; pass --force to replace it`);
   let masterKey: Uint8Array;
   try {
-    masterKey = loadMasterKey(parsed.config, false).bytes;
+    masterKey = loadMasterKey(parsed.config, { createIfMissing: false }).bytes;
   } catch (err) {
     throw fail((err as Error).message);
   }

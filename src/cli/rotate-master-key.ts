@@ -67,7 +67,7 @@ export async function rotateMasterKeyCommand(args: string[], env: Env): Promise<
 
   refuseWhileServing(config.dataDir, "rotate master key");
   if (!existsSync(join(config.dataDir, "keyward.db"))) throw fail(`no database in ${config.dataDir}`);
-  const current = loadMasterKey(config, false);
+  const current = loadMasterKey(config, { createIfMissing: false });
   const currentText = current.origin === "data-dir" ? readFileSync(join(config.dataDir, "master.key"), "utf8") : "";
   let newKey: Uint8Array;
   try {

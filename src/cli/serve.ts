@@ -13,7 +13,7 @@ export async function serveCommand(args: string[], env: Env): Promise<number> {
   }
   if (flags.positionals.length > 0) throw new ConfigError(`Unexpected argument "${flags.positionals[0]}" (see --help)`);
   const config = loadServeConfig(flags.values, env);
-  const logger = createLogger(pickLogFormat(config.logFormat, process.stderr.isTTY === true), config.logLevel);
+  const logger = createLogger(pickLogFormat(config.logFormat, { stderrIsTty: process.stderr.isTTY === true }), config.logLevel);
   const runtime = await detectRuntime();
   const supervised = runtime.superviseIfNeeded(env, ["serve", ...args]);
   if (supervised) return supervised;

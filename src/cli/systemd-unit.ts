@@ -8,10 +8,10 @@ Prints a hardened systemd unit for keyward (default binary /usr/local/bin/keywar
 user keyward). Install it as /etc/systemd/system/keyward.service.
 `;
 
-const SHUTDOWN_DEFAULT_S = Number(SERVE_OPTIONS.find((s) => s.flag === "shutdown-timeout")?.default ?? 30);
+const SHUTDOWN_DEFAULT_S = SERVE_OPTIONS.find((s) => s.flag === "shutdown-timeout")?.default ?? 30;
 
 /** The unit file text; every non-obvious line says why it is there. */
-export function systemdUnit(binary: string, user: string): string {
+export function systemdUnit({ binary, user }: { binary: string; user: string }): string {
   return `# keyward.service, printed by \`keyward systemd-unit\` (keyward ${VERSION}).
 #
 # Setup, as root:
@@ -99,6 +99,6 @@ export function systemdUnitCommand(args: string[]): number {
   // systemd requires an absolute ExecStart path; a relative one would only fail at `systemctl start`.
   if (!isAbsolute(binary) || /\s/.test(binary)) throw new ConfigError(`Invalid --binary: expected an absolute path without spaces, got "${binary}"`);
   if (!/^[a-z_][a-z0-9_-]{0,31}$/.test(user)) throw new ConfigError(`Invalid --user: expected a system user name such as keyward, got "${user}"`);
-  process.stdout.write(systemdUnit(binary, user));
+  process.stdout.write(systemdUnit({ binary, user }));
   return 0;
 }

@@ -75,7 +75,8 @@ export function fileTimestamp(at: Date): string {
 }
 
 /** `<dataDir>/backups/keyward-<schema>-<timestamp>.db`, taken before an upgrade migrates the database. */
-export function backupBeforeUpgrade(client: SqliteClient, dataDir: string, schema: string, at: Date): string {
+export function backupBeforeUpgrade(client: SqliteClient, backup: { dataDir: string; schema: string; at: Date }): string {
+  const { dataDir, schema, at } = backup;
   const dir = join(dataDir, "backups");
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   // Two starts in the same second (a crash loop, a CLI command racing the server): keep both copies rather than fail.

@@ -9,11 +9,13 @@ import journal from "../../drizzle/meta/_journal.json" with { type: "json" };
 import m0000 from "../../drizzle/0000_vault_core.sql" with { type: "text" };
 import m0001 from "../../drizzle/0001_limits_usage.sql" with { type: "text" };
 import m0002 from "../../drizzle/0002_oidc_trust_policies.sql" with { type: "text" };
+import m0003 from "../../drizzle/0003_metering.sql" with { type: "text" };
 
 export const MIGRATION_SQL: Record<string, string> = {
   "0000_vault_core": m0000,
   "0001_limits_usage": m0001,
   "0002_oidc_trust_policies": m0002,
+  "0003_metering": m0003,
 };
 
 export interface JournalEntry {

@@ -83,7 +83,7 @@ export function openDatabase(runtime: Runtime, dataDir: string): OpenedDatabase 
     // so a migration that goes wrong (or a downgrade) has the old file to go back to.
     const before = schemaState(client);
     const upgradeBackup =
-      before.millis >= 0 && before.millis < LATEST_MIGRATION_MILLIS ? backupBeforeUpgrade(client, dataDir, before.tag, new Date()) : undefined;
+      before.millis >= 0 && before.millis < LATEST_MIGRATION_MILLIS ? backupBeforeUpgrade(client, { dataDir, schema: before.tag, at: new Date() }) : undefined;
     const applied = migrate(client);
     return { db: createDb(client), client, path, applied, upgradeBackup };
   } catch (err) {

@@ -48,6 +48,11 @@ export const proxyKeys = sqliteTable(
     /** Settled spend in the period that started at `periodStartedAt`. */
     spendMicros: integer("spend_micros").notNull().default(0),
     periodStartedAt: integer("period_started_at").notNull().default(0),
+    /**
+     * What a budgeted key reserves for a request whose cost keyward cannot bound
+     * (stored responses, uploaded files, background runs); null refuses them.
+     */
+    unboundedReservationMicros: integer("unbounded_reservation_micros"),
   },
   (table) => [
     index("proxy_keys_provider_key_idx").on(table.providerKeyId),
@@ -122,6 +127,10 @@ export const requestLog = sqliteTable(
     latencyMs: integer("latency_ms").notNull(),
     ttfbMs: integer("ttfb_ms"),
     errorCode: text("error_code"),
+    /** Requests this row stands for: refusals by limits are folded into one row per key, code and minute. */
+    count: integer("count").notNull().default(1),
+    /** Cost the upstream billed beyond the request's reservation (it ignored a cap); charged all the same. */
+    overrunMicros: integer("overrun_micros").notNull().default(0),
   },
   (table) => [
     index("request_log_at_idx").on(table.at),
@@ -129,6 +138,21 @@ export const requestLog = sqliteTable(
     index("request_log_provider_key_idx").on(table.providerKeyId, table.at),
   ],
 );
+
+/**
+ * How far a key's budget may be spent in a period before this process must
+ * write again. The ceiling is raised (a grant, committed before the request
+ * that needs it is admitted) and spend is written later in batches, so after
+ * a crash the key's spend is taken to be its ceiling: what was granted and
+ * not yet spent is lost (underspend), never spent twice (overspend).
+ */
+export const budgetCeilings = sqliteTable("budget_ceilings", {
+  proxyKeyId: text("proxy_key_id")
+    .primaryKey()
+    .references(() => proxyKeys.id, { onDelete: "cascade" }),
+  periodStartedAt: integer("period_started_at").notNull(),
+  ceilingMicros: integer("ceiling_micros").notNull(),
+});
 
 /**
  * Who may exchange a CI's OIDC ID token for a short-lived proxy key: tokens

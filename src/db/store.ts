@@ -55,6 +55,12 @@ export interface PageQuery {
   after?: PageCursor;
 }
 
+/** A page of a list ordered by autoincrement id, newest first; `beforeId` continues a listing. */
+export interface IdPageQuery {
+  limit: number;
+  beforeId?: number;
+}
+
 export interface ProxyKeyFilter {
   providerKeyId?: string;
   /** Derived statuses need the clock; the store filters on the stored facts. */
@@ -114,8 +120,7 @@ export interface PriceRepo {
 
 export interface RequestLogRepo {
   appendMany(rows: NewRequestLogRow[]): void;
-  /** Newest first; `beforeId` continues a listing. */
-  page(filter: RequestLogFilter, limit: number, beforeId?: number): RequestLogRow[];
+  page(filter: RequestLogFilter, query: IdPageQuery): RequestLogRow[];
   usage(group: UsageGroup, filter: RequestLogFilter): UsageRow[];
   /** Deletes rows older than `at`; returns how many. */
   deleteBefore(at: number): number;
@@ -131,8 +136,7 @@ export interface AdminTokenRepo {
 
 export interface AuditRepo {
   append(row: NewAuditRow): void;
-  /** Newest first; `beforeId` continues a listing. */
-  page(limit: number, beforeId?: number): AuditRow[];
+  page(query: IdPageQuery): AuditRow[];
 }
 
 export interface MetaRepo {

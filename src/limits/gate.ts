@@ -23,7 +23,7 @@ export interface Usage {
   cacheWriteTokens: number;
 }
 
-export type RejectionReason = "model_not_allowed" | "concurrency" | "rpm" | "tpm" | "price_unknown" | "budget";
+export type RejectionReason = "model_not_allowed" | "concurrency" | "rpm" | "tpm" | "price_unknown" | "budget" | "ledger_unavailable";
 
 /** Why a request was not admitted, in words a client can act on; the caller decides how to answer. */
 export interface Refusal {
@@ -128,6 +128,9 @@ export class LimitGate {
     }
     const estimate = row.budgetMicros !== null && price && facts ? worstCase(price.price, facts) : 0;
     const outcome = this.ledger.reserve(row, estimate, now);
+    if (!outcome.ok && outcome.reason === "unavailable") {
+      return this.refuse({ reason: "ledger_unavailable", message: "Cannot start request: the budget ledger cannot be written", retryAfterSeconds: 1 });
+    }
     if (!outcome.ok) {
       return this.refuse({
         reason: "budget",

@@ -2,13 +2,32 @@ import type { Clock } from "../clock.ts";
 import type { PriceRow, Store } from "../db/store.ts";
 import { recordAudit, type ActorId } from "../changes/audit.ts";
 import { usdToMicros } from "./money.ts";
-import { BUILTIN_PRICES } from "./prices-builtin.ts";
+import { BUILTIN_PRICES, type BuiltinRates } from "./prices-builtin.ts";
+
+/** Rates for the whole request once its input exceeds a threshold (Gemini 2.5 Pro, Claude Sonnet 4/4.5 with 1M context). */
+export interface LongContextRates {
+  aboveInputTokens: number;
+  inputMicros: number;
+  outputMicros: number;
+  /** Cached reads past the threshold; the long-context input rate when absent. */
+  cachedInputMicros?: number;
+}
 
 /** Micro-dollars per million tokens. */
-export interface Price {
+export interface Rates {
   inputMicros: number;
   cachedInputMicros: number | null;
   outputMicros: number;
+  longContext?: LongContextRates;
+}
+
+export interface Price extends Rates {
+  /**
+   * Rates for non-standard tiers by name (`priority`, `flex`). Only built-in
+   * entries carry them: an admin override is a standard rate, so a tier the
+   * override cannot price is refused rather than charged the standard rate.
+   */
+  tiers?: Readonly<Record<string, Rates>>;
 }
 
 export interface ResolvedPrice {
@@ -22,16 +41,40 @@ export interface PriceListing extends ResolvedPrice {
   model: string;
 }
 
-const DATE_SUFFIX = /-(\d{4}-\d{2}-\d{2}|\d{8}|latest)$/;
+/**
+ * Only a date names a snapshot of the same model. `-latest` is not stripped:
+ * an alias may move to a differently priced model.
+ */
+const DATE_SUFFIX = /-(\d{4}-\d{2}-\d{2}|\d{8})$/;
+
+function ratesFromUsd(r: BuiltinRates): Rates {
+  const rates: Rates = {
+    inputMicros: usdToMicros(r.input),
+    cachedInputMicros: r.cachedInput === undefined ? null : usdToMicros(r.cachedInput),
+    outputMicros: usdToMicros(r.output),
+  };
+  const long = r.longContext;
+  if (long) {
+    rates.longContext = {
+      aboveInputTokens: long.aboveInputTokens,
+      inputMicros: usdToMicros(long.input),
+      outputMicros: usdToMicros(long.output),
+      ...(long.cachedInput === undefined ? {} : { cachedInputMicros: usdToMicros(long.cachedInput) }),
+    };
+  }
+  return rates;
+}
 
 function fromBuiltin(name: string): Price | undefined {
+  // Own keys only: a model named `constructor` or `toString` is not priced by Object.prototype.
+  if (!Object.hasOwn(BUILTIN_PRICES, name)) return undefined;
   const p = BUILTIN_PRICES[name];
   if (!p) return undefined;
-  return {
-    inputMicros: usdToMicros(p.input),
-    cachedInputMicros: p.cachedInput === undefined ? null : usdToMicros(p.cachedInput),
-    outputMicros: usdToMicros(p.output),
-  };
+  const price: Price = ratesFromUsd(p);
+  if (p.tiers) {
+    price.tiers = Object.fromEntries(Object.entries(p.tiers).map(([tier, rates]) => [tier, ratesFromUsd(rates)]));
+  }
+  return price;
 }
 
 function fromRow(row: PriceRow): Price {
@@ -41,8 +84,10 @@ function fromRow(row: PriceRow): Price {
 /**
  * Built-in prices plus admin overrides. Overrides live in SQLite but are
  * read into memory once and updated on write, so pricing a request does no
- * I/O. Resolution: exact name, then the name without a date or `-latest`
- * suffix, then the longest built-in `family` entry followed by `-`.
+ * I/O. Resolution: the exact name, then the name without a date suffix
+ * (`-2024-08-06`, `-20250929`); an override beats a built-in at each step.
+ * No prefix matching: `gpt-5-pro` is not `gpt-5`, and a model with no entry
+ * stays unpriced.
  */
 export class PriceBook {
   private overrides = new Map<string, Price>();
@@ -73,12 +118,7 @@ export class PriceBook {
       const builtin = fromBuiltin(candidate);
       if (builtin) return { entry: candidate, source: "builtin", price: builtin };
     }
-    let best: string | undefined;
-    for (const [entry, p] of Object.entries(BUILTIN_PRICES)) {
-      if (p.family && name.startsWith(`${entry}-`) && (!best || entry.length > best.length)) best = entry;
-    }
-    const price = best ? fromBuiltin(best) : undefined;
-    return best && price ? { entry: best, source: "builtin", price } : undefined;
+    return undefined;
   }
 
   list(): PriceListing[] {

@@ -24,7 +24,8 @@ const KEY_MALFORMED = invalid("key is malformed (expected kwp_…)");
 const KEY_REVOKED = invalid("key is revoked");
 
 /**
- * DESIGN §3 steps 1-4 and the key-state part of step 5, cheapest first. A
+ * Finds and verifies the proxy key a request carries, then checks its state,
+ * cheapest step first so that a flood of bad keys costs little. A
  * token this process has verified before matches its cached SHA-256 and goes
  * straight to the status checks; another token for that id is refused on the
  * spot; any other is checked for shape and checksum (no I/O), then its cached
@@ -58,13 +59,13 @@ async function verifyFirst(credential: string, cache: KeyCache, verifier: Secret
   if (!parsed) throw KEY_MALFORMED;
   const row = cache.proxyKey(parsed.id);
   if (!row) throw KEY_INVALID;
-  const outcome = await verifier.verify(parsed.id, parsed.token, parsed.secret, row.secretHash);
+  const outcome = await verifier.verify({ id: parsed.id, token: parsed.token, secret: parsed.secret, phc: row.secretHash });
   if (outcome !== "valid") throw KEY_INVALID;
   // Read again after the argon2 run: an admin may have revoked or deleted the key meanwhile.
   return keyState(parsed.id, cache, clock);
 }
 
-/** The key-state part of DESIGN §3 step 5, for a key whose secret is verified. */
+/** Whether a key whose secret is verified may be used now: not revoked, not expired, its provider key enabled. */
 function keyState(id: string, cache: KeyCache, clock: Clock): Authenticated {
   const current = cache.proxyKey(id);
   if (!current) throw KEY_INVALID;

@@ -23,6 +23,7 @@ const STATUS: Record<ProxyErrorCode, number> = {
   upstream_unreachable: 502,
   upstream_redirect: 502,
   upstream_timeout: 504,
+  service_unavailable: 503,
   internal_error: 500,
 };
 
@@ -47,6 +48,7 @@ function typeOf(code: ProxyErrorCode): string {
     case "upstream_unreachable":
     case "upstream_redirect":
     case "upstream_timeout":
+    case "service_unavailable":
     case "internal_error":
       return "api_error";
   }
@@ -93,6 +95,7 @@ const REFUSAL_CODES: Record<RejectionReason, ProxyErrorCode> = {
   tpm: "rate_limit_exceeded",
   price_unknown: "model_price_unknown",
   budget: "insufficient_quota",
+  ledger_unavailable: "service_unavailable",
 };
 
 /** The answer to a limits refusal: its message, with `Retry-After` when waiting can help. */

@@ -33,7 +33,9 @@ export async function handleProxyRequest(deps: ProxyDeps, request: Request, give
     checkPath(run.trace.auth.providerKey.adapter, run.trace.path);
     const prepared = await prepareBody(run, request, run.trace.auth);
     const upstream = await sendUpstream(run, request, rest, prepared.body);
-    return answer(run, request, upstream, prepared);
+    // A buffered answer is still being read: its failures belong to the catch below.
+    const answered = answer(run, request, upstream, prepared);
+    return answered instanceof Promise ? await answered : answered;
   } catch (err) {
     return answerFailure(run, err);
   }

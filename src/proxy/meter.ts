@@ -32,40 +32,122 @@ function parseJson(text: string): Record<string, unknown> | undefined {
  * client cancels the upstream read at once.
  */
 export function meterBody(upstream: ReadableStream<Uint8Array>, options: MeterOptions): ReadableStream<Uint8Array> {
-  const reader = upstream.getReader();
-  const decoder = new TextDecoder();
-  const encoder = new TextEncoder();
-  const result: MeterResult = { contentEvents: 0, aborted: false, failed: false, bytes: 0 };
-  let pending = "";
-  let jsonChunks: Uint8Array[] | undefined = options.kind === "json" ? [] : undefined;
-  let first = true;
-  let finished = false;
+  const meter = new BodyMeter(upstream.getReader(), options);
+  return new ReadableStream<Uint8Array>(
+    {
+      pull: (controller) => meter.pull(controller),
+      cancel: (reason) => meter.cancel(reason),
+    },
+    { highWaterMark: 0 },
+  );
+}
 
-  const merge = (usage: Partial<Usage> | undefined) => {
-    if (usage) result.usage = { ...result.usage, ...usage };
-  };
+type Reader = ReadableStreamDefaultReader<Uint8Array>;
+type Controller = ReadableStreamDefaultController<Uint8Array>;
 
-  const finish = () => {
-    if (finished) return;
-    finished = true;
-    if (jsonChunks) {
-      const joined = new Uint8Array(result.bytes);
-      let offset = 0;
-      for (const chunk of jsonChunks) {
-        joined.set(chunk, offset);
-        offset += chunk.byteLength;
+/** Shared by every chunk's decode: one options object for the process, not one per chunk. */
+const STREAMING: TextDecodeOptions = { stream: true };
+
+/**
+ * One response body on its way through. State lives in fields and each step
+ * is a method, so a chunk costs no closure or object beyond what the SSE
+ * rewrite itself builds.
+ */
+class BodyMeter {
+  private readonly decoder = new TextDecoder();
+  private readonly encoder = new TextEncoder();
+  private readonly result: MeterResult = { contentEvents: 0, aborted: false, failed: false, bytes: 0 };
+  /** The start of an SSE event whose end has not arrived yet. */
+  private pending = "";
+  /** A JSON body's chunks, joined at the end to read its usage; dropped past MAX_JSON_BYTES. */
+  private jsonChunks: Uint8Array[] | undefined;
+  private first = true;
+  private finished = false;
+
+  constructor(
+    private readonly reader: Reader,
+    private readonly options: MeterOptions,
+  ) {
+    this.jsonChunks = options.kind === "json" ? [] : undefined;
+  }
+
+  /** Sends the client one chunk, reading on past chunks that hold only part of an SSE event. */
+  async pull(controller: Controller): Promise<void> {
+    for (;;) {
+      let chunk: Awaited<ReturnType<Reader["read"]>>;
+      try {
+        chunk = await this.reader.read();
+      } catch (err) {
+        this.upstreamFailed(controller, err);
+        return;
       }
-      const parsed = parseJson(new TextDecoder().decode(joined));
-      if (parsed) merge(usageFrom(parsed));
-      jsonChunks = undefined;
+      if (chunk.done) {
+        this.upstreamEnded(controller);
+        return;
+      }
+      if (this.forward(controller, chunk.value)) return;
     }
-    options.onDone(result);
-  };
+  }
+
+  /** The client went away: settle with what was seen and stop reading upstream. */
+  async cancel(reason: unknown): Promise<void> {
+    this.result.aborted = true;
+    this.finish();
+    await this.reader.cancel(reason).catch(() => {});
+  }
+
+  private upstreamFailed(controller: Controller, err: unknown): void {
+    this.result.failed = true;
+    this.finish();
+    controller.error(err);
+  }
+
+  /** Sends what the SSE rewrite still holds, then settles and closes. */
+  private upstreamEnded(controller: Controller): void {
+    if (this.options.kind === "sse") {
+      const tail = this.scanSse(this.decoder.decode()) + this.pending;
+      this.pending = "";
+      if (tail && this.options.stripUsage) controller.enqueue(this.encoder.encode(tail));
+    }
+    this.finish();
+    controller.close();
+  }
+
+  /** Meters one upstream chunk and sends it on; false when it held nothing to send yet. */
+  private forward(controller: Controller, value: Uint8Array): boolean {
+    this.count(value);
+    if (this.options.kind !== "sse") {
+      controller.enqueue(value);
+      return true;
+    }
+    const out = this.scanSse(this.decoder.decode(value, STREAMING));
+    if (!this.options.stripUsage) {
+      controller.enqueue(value);
+      return true;
+    }
+    // Only part of an event so far: read on rather than send an empty chunk.
+    if (!out) return false;
+    controller.enqueue(this.encoder.encode(out));
+    return true;
+  }
+
+  /** First-byte timing, the byte count, and a JSON body's chunk kept for the end. */
+  private count(value: Uint8Array): void {
+    if (this.first) {
+      this.first = false;
+      this.options.onFirstChunk();
+    }
+    this.result.bytes += value.byteLength;
+    if (this.jsonChunks) {
+      if (this.result.bytes <= MAX_JSON_BYTES) this.jsonChunks.push(value);
+      else this.jsonChunks = undefined;
+    }
+  }
 
   /** Scans complete events for usage; returns the bytes to send (rewritten when stripping). */
-  const processSse = (text: string): string => {
-    const { events, rest } = splitEvents(pending + text);
-    pending = rest;
+  private scanSse(text: string): string {
+    const { events, rest } = splitEvents(this.pending + text);
+    this.pending = rest;
     let out = "";
     for (const event of events) {
       const data = eventData(event);
@@ -73,72 +155,39 @@ export function meterBody(upstream: ReadableStream<Uint8Array>, options: MeterOp
       if (data !== undefined && data !== "[DONE]") {
         if (data.includes('"usage"')) {
           parsed = parseJson(data);
-          if (parsed) merge(usageFrom(parsed));
+          if (parsed) this.merge(usageFrom(parsed));
         }
         // Content arrives in delta events in all three stream dialects (chat, Responses, Anthropic).
-        if (data.includes('"delta"')) result.contentEvents++;
+        if (data.includes('"delta"')) this.result.contentEvents++;
       }
-      out += options.stripUsage ? stripInjectedUsage(event, data, parsed) : event;
+      out += this.options.stripUsage ? stripInjectedUsage(event, data, parsed) : event;
     }
     return out;
-  };
+  }
 
-  return new ReadableStream<Uint8Array>(
-    {
-      async pull(controller) {
-        for (;;) {
-          let chunk: Awaited<ReturnType<typeof reader.read>>;
-          try {
-            chunk = await reader.read();
-          } catch (err) {
-            result.failed = true;
-            finish();
-            controller.error(err);
-            return;
-          }
-          if (chunk.done) {
-            if (options.kind === "sse") {
-              const tail = processSse(decoder.decode()) + pending;
-              pending = "";
-              if (tail && options.stripUsage) controller.enqueue(encoder.encode(tail));
-            }
-            finish();
-            controller.close();
-            return;
-          }
-          const value = chunk.value;
-          if (first) {
-            first = false;
-            options.onFirstChunk();
-          }
-          result.bytes += value.byteLength;
-          if (jsonChunks) {
-            if (result.bytes <= MAX_JSON_BYTES) jsonChunks.push(value);
-            else jsonChunks = undefined;
-          }
-          if (options.kind === "sse") {
-            const out = processSse(decoder.decode(value, { stream: true }));
-            if (!options.stripUsage) {
-              controller.enqueue(value);
-              return;
-            }
-            if (out) {
-              controller.enqueue(encoder.encode(out));
-              return;
-            }
-            // Only part of an event so far: read on rather than send an empty chunk.
-            continue;
-          }
-          controller.enqueue(value);
-          return;
-        }
-      },
-      async cancel(reason) {
-        result.aborted = true;
-        finish();
-        await reader.cancel(reason).catch(() => {});
-      },
-    },
-    { highWaterMark: 0 },
-  );
+  private merge(usage: Partial<Usage> | undefined): void {
+    if (usage) this.result.usage = { ...this.result.usage, ...usage };
+  }
+
+  /** Runs once, however the body ends: reads a JSON body's usage, then reports. */
+  private finish(): void {
+    if (this.finished) return;
+    this.finished = true;
+    if (this.jsonChunks) {
+      const parsed = parseJson(new TextDecoder().decode(joinChunks(this.jsonChunks, this.result.bytes)));
+      if (parsed) this.merge(usageFrom(parsed));
+      this.jsonChunks = undefined;
+    }
+    this.options.onDone(this.result);
+  }
+}
+
+function joinChunks(chunks: Uint8Array[], byteLength: number): Uint8Array {
+  const joined = new Uint8Array(byteLength);
+  let offset = 0;
+  for (const chunk of chunks) {
+    joined.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return joined;
 }

@@ -18,7 +18,7 @@ function openSqlite(path: string): SqliteClient {
       close(false);
     }
   };
-  return db as unknown as SqliteClient;
+  return db;
 }
 
 async function serve(options: ServeOptions): Promise<ServerHandle> {
@@ -49,8 +49,9 @@ async function serve(options: ServeOptions): Promise<ServerHandle> {
   return {
     port,
     hostname: current.hostname ?? options.hostname,
-    async stop(force = false) {
-      await Promise.all([current, ...draining].map((server) => server.stop(force)));
+    async stop(options) {
+      const closeActiveConnections = options?.closeActiveConnections ?? false;
+      await Promise.all([current, ...draining].map((server) => server.stop(closeActiveConnections)));
     },
     async reloadTls(tls) {
       const previous = current;

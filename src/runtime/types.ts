@@ -46,14 +46,14 @@ export interface ServeOptions {
    * own default, and Bun's (outside NODE_ENV=production) is an HTML page with
    * the error's message and stack.
    */
-  onError?(error: unknown): Response;
+  onError?: (error: unknown) => Response;
 }
 
 export interface ServerHandle {
   readonly port: number;
   readonly hostname: string;
-  /** Stops accepting; resolves when in-flight requests finish (or at once with `force`). */
-  stop(force?: boolean): Promise<void>;
+  /** Stops accepting; resolves when in-flight requests finish, or at once when told to close active connections. */
+  stop(options?: { closeActiveConnections: boolean }): Promise<void>;
   /** Serves new connections with another certificate; open connections keep theirs. Only when started with `tls`. */
   reloadTls?(tls: TlsPem): Promise<void>;
 }

@@ -20,9 +20,9 @@ export interface Logger {
  * `auto` (the default) picks pretty lines for a person at a terminal and JSON
  * for everything else (journald, docker, a log shipper), which parse it.
  */
-export function pickLogFormat(setting: LogFormat | "auto", stderrIsTty: boolean): LogFormat {
+export function pickLogFormat(setting: LogFormat | "auto", output: { stderrIsTty: boolean }): LogFormat {
   if (setting !== "auto") return setting;
-  return stderrIsTty ? "pretty" : "json";
+  return output.stderrIsTty ? "pretty" : "json";
 }
 
 let pending = "";

@@ -58,7 +58,7 @@ export class HistogramSeries {
   sum = 0;
   count = 0;
   constructor(private readonly bounds: readonly number[]) {
-    this.buckets = new Array<number>(bounds.length).fill(0);
+    this.buckets = bounds.map(() => 0);
   }
   observe(value: number): void {
     for (let i = 0; i < this.bounds.length; i++) if (value <= (this.bounds[i] as number)) this.buckets[i] = (this.buckets[i] ?? 0) + 1;

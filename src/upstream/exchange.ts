@@ -60,16 +60,16 @@ export class Exchange implements ConnectionUser, ParserEvents {
       return;
     }
     signal?.addEventListener("abort", this.onAbort, { once: true });
-    void this.attach(false);
+    void this.attach("pooled");
   }
 
   private readonly onAbort = (): void => this.fail(this.signal?.reason);
 
   /** Takes a pooled connection (or, for the one retry, a new one) and writes the request. */
-  private async attach(fresh: boolean): Promise<void> {
+  private async attach(connection: "pooled" | "new"): Promise<void> {
     let conn: Connection;
     try {
-      conn = fresh ? await this.origin.open() : await this.origin.acquire(this.now());
+      conn = connection === "new" ? await this.origin.open() : await this.origin.acquire(this.now());
     } catch (err) {
       this.fail(new TypeError("Cannot reach provider: connection failed", { cause: err }));
       return;
@@ -122,7 +122,7 @@ export class Exchange implements ConnectionUser, ParserEvents {
     if (!this.gotBytes && this.conn?.reused && !this.retried) {
       this.retried = true;
       this.conn = undefined;
-      void this.attach(true);
+      void this.attach("new");
       return;
     }
     this.fail(new TypeError(this.gotBytes ? "Cannot read provider's answer: the connection closed early" : "Cannot reach provider: the connection closed before an answer"));

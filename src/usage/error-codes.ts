@@ -19,6 +19,8 @@ export const REQUEST_ERROR_CODES = [
   "upstream_unreachable",
   "upstream_redirect",
   "upstream_timeout",
+  /** keyward cannot keep a promise right now (its budget ledger cannot be written); retry later. */
+  "service_unavailable",
   "internal_error",
   /** The client left before the answer ended (logged with status 499). */
   "client_closed",

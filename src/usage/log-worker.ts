@@ -69,8 +69,9 @@ async function handle(msg: ToLogWorker): Promise<void> {
         const runtime = await detectRuntime();
         client = runtime.openSqlite(msg.path);
         client.exec(`PRAGMA busy_timeout = ${Math.trunc(msg.busyTimeoutMs)}`);
-        // Log rows are the relaxed part of keyward's data (DESIGN: a crash may cost the last
-        // flush interval); keys and spend limits stay FULL on the server's own connection.
+        // Log rows are the relaxed part of keyward's data: losing the last flush interval's rows
+        // to a power cut costs a few log lines, while an fsync per commit would cost throughput.
+        // Keys and spend limits stay FULL on the server's own connection.
         client.exec("PRAGMA synchronous = NORMAL");
         statements = {
           insert: client.prepare(LOG_INSERT),

@@ -1,7 +1,6 @@
 import type { Clock } from "../clock.ts";
 import { workerUrl } from "../runtime/worker-url.ts";
 import { logRowValues, rowFromValues, type LogRowValues } from "../db/request-log-sql.ts";
-import type { NewRequestLogRow } from "../db/store.ts";
 import type { LoggedRequest } from "./error-codes.ts";
 import type { FromLogWorker, ToLogWorker } from "./log-worker-protocol.ts";
 import type { Logger } from "../telemetry/logger.ts";

@@ -16,6 +16,5 @@ const port = globalThis as unknown as {
 lowerThreadPriority();
 
 port.onmessage = (event) => {
-  const { id, phc, secret } = event.data;
-  port.postMessage({ id, valid: verifySecretSync(phc, secret) });
+  port.postMessage({ id: event.data.id, valid: verifySecretSync(event.data) });
 };

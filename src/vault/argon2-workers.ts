@@ -1,10 +1,10 @@
 import { workerUrl } from "../runtime/worker-url.ts";
 import type { Logger } from "../telemetry/logger.ts";
 import type { FromArgon2Worker, ToArgon2Worker } from "./argon2-protocol.ts";
-import { verifySecret } from "./hashing.ts";
+import { verifySecret, type SecretAttempt } from "./hashing.ts";
 
 interface Job extends ToArgon2Worker {
-  resolve(valid: boolean): void;
+  resolve: (valid: boolean) => void;
 }
 
 interface Slot {
@@ -51,10 +51,10 @@ export class Argon2Workers {
   ) {}
 
   /** Never rejects: a malformed hash or a failed worker still reads as an answer. */
-  verify(phc: string, secret: string): Promise<boolean> {
-    if (this.fallback) return verifySecret(phc, secret);
+  verify(attempt: SecretAttempt): Promise<boolean> {
+    if (this.fallback) return verifySecret(attempt);
     return new Promise((resolve) => {
-      this.queue.push({ id: this.nextId++, phc, secret, resolve });
+      this.queue.push({ id: this.nextId++, phc: attempt.phc, secret: attempt.secret, resolve });
       this.dispatch();
     });
   }
@@ -121,6 +121,6 @@ export class Argon2Workers {
     const pending = [...(this.slots ?? []).flatMap((slot) => (slot.job ? [slot.job] : [])), ...this.queue.splice(0)];
     for (const slot of this.slots ?? []) slot.worker.terminate();
     this.slots = undefined;
-    for (const job of pending) void verifySecret(job.phc, job.secret).then(job.resolve);
+    for (const job of pending) void verifySecret(job).then(job.resolve);
   }
 }

@@ -20,8 +20,15 @@ export function hashSecret(secret: string): Promise<string> {
  */
 export const PURGED_SECRET_HASH = "";
 
+/** A secret as presented, and the stored hash it must match. */
+export interface SecretAttempt {
+  /** The stored argon2id hash, a `$argon2id$…` PHC string. */
+  phc: string;
+  secret: string;
+}
+
 /** Never throws for a malformed hash: a corrupt row must read as "wrong secret". */
-export async function verifySecret(phc: string, secret: string): Promise<boolean> {
+export async function verifySecret({ phc, secret }: SecretAttempt): Promise<boolean> {
   if (phc === PURGED_SECRET_HASH) return false;
   try {
     return await verify(phc, secret);
@@ -31,7 +38,7 @@ export async function verifySecret(phc: string, secret: string): Promise<boolean
 }
 
 /** `verifySecret` on the calling thread, for the argon2 worker (which is that thread). */
-export function verifySecretSync(phc: string, secret: string): boolean {
+export function verifySecretSync({ phc, secret }: SecretAttempt): boolean {
   if (phc === PURGED_SECRET_HASH) return false;
   try {
     return verifySync(phc, secret);

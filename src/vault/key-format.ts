@@ -33,6 +33,7 @@ const CRC_TABLE = (() => {
 /** CRC32 (IEEE 802.3, as zlib computes it) of the UTF-8 bytes of `text`. */
 export function crc32(text: string): number {
   // Keys are ASCII, where UTF-8 bytes are the char codes: skip the encoder on the hot path.
+  // oxlint-disable-next-line no-control-regex -- the ASCII range starts at NUL on purpose
   const bytes = /^[\x00-\x7f]*$/.test(text) ? undefined : new TextEncoder().encode(text);
   const length = bytes ? bytes.length : text.length;
   let crc = 0xffffffff;

@@ -53,10 +53,10 @@ export function generateMasterKey(): Uint8Array {
 
 /**
  * Resolves the master key: env, then file, then `<data-dir>/master.key`,
- * generating that file (mode 0600) only when `allowGenerate` is set, since a
- * host-side command must never invent a key the server does not know.
+ * generating that file (mode 0600) only with `createIfMissing` (the server),
+ * since a host-side command must never invent a key the server does not know.
  */
-export function loadMasterKey(source: MasterKeySource, allowGenerate: boolean): LoadedMasterKey {
+export function loadMasterKey(source: MasterKeySource, options: { createIfMissing: boolean }): LoadedMasterKey {
   if (source.masterKey) {
     return { bytes: decodeMasterKey(source.masterKey, "KEYWARD_MASTER_KEY"), origin: "env" };
   }
@@ -75,7 +75,7 @@ export function loadMasterKey(source: MasterKeySource, allowGenerate: boolean): 
   if (existsSync(path)) {
     return { bytes: decodeMasterKey(readFileSync(path, "utf8"), path), origin: "data-dir" };
   }
-  if (!allowGenerate) {
+  if (!options.createIfMissing) {
     throw new MasterKeyError(
       `Cannot find master key: set KEYWARD_MASTER_KEY, KEYWARD_MASTER_KEY_FILE or start the server once to create ${path}`,
     );

@@ -168,8 +168,9 @@ export class ProviderKeyService {
    * Deleting a provider key removes its proxy keys' rows too (they could never
    * work again); without `cascade`, keys still active block the delete.
    */
-  remove(actor: ActorId, id: string, cascade: boolean): Result<{ revokedProxyKeyIds: string[] }> {
+  remove(actor: ActorId, id: string, options: { cascade: boolean }): Result<{ revokedProxyKeyIds: string[] }> {
     const { store, clock, events } = this.deps;
+    const { cascade } = options;
     const now = clock.now();
     const result = store.transaction((tx) => {
       if (!tx.providerKeys.byId(id)) return fail<{ revokedProxyKeyIds: string[] }>("not_found", `Cannot find provider key ${id}`);

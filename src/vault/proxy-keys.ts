@@ -128,6 +128,7 @@ export class ProxyKeyService {
       budgetPeriod: "total",
       spendMicros: 0,
       periodStartedAt: 0,
+      unboundedReservationMicros: null,
       ...limitsPatch(input),
     };
     row.periodStartedAt = periodStart(row.budgetPeriod, now);

@@ -1,7 +1,7 @@
 import { timingSafeEqual } from "node:crypto";
 import { sha256 } from "../runtime/sha256.ts";
 import type { Clock } from "../clock.ts";
-import { verifySecret } from "./hashing.ts";
+import { verifySecret, type SecretAttempt } from "./hashing.ts";
 
 export interface VerifierOptions {
   clock: Clock;
@@ -11,7 +11,15 @@ export interface VerifierOptions {
   maxFailures: number;
   failureWindowMs: number;
   /** The argon2 check: the app's low-priority worker threads; tests hand in one they can pause. */
-  check?: (phc: string, secret: string) => Promise<boolean>;
+  check?: (attempt: SecretAttempt) => Promise<boolean>;
+}
+
+/** A key as presented, and the hash stored for its id. */
+export interface VerifyRequest extends SecretAttempt {
+  /** Verified tokens and failed attempts are kept per key id. */
+  id: string;
+  /** The whole key as sent; the cache keeps its SHA-256. */
+  token: string;
 }
 
 interface FailureState {
@@ -22,8 +30,9 @@ interface FailureState {
 export type VerifyOutcome = "valid" | "invalid" | "throttled";
 
 /**
- * Verifies key secrets against their argon2id hashes with the protections
- * DESIGN §3 asks for: a verified-secret cache (key id → SHA-256 of the full
+ * Verifies key secrets against their argon2id hashes without letting
+ * argon2's cost (tens of ms of CPU per run) be turned against the server:
+ * a verified-secret cache (key id → SHA-256 of the full
  * token) so argon2 runs once per key per process; concurrent first requests
  * for one token share one argon2 run; bounded argon2 concurrency; and a
  * per-key-id failure throttle that answers without running argon2, so a flood
@@ -54,7 +63,8 @@ export class SecretVerifier {
     return timingSafeEqual(known, sha256(token));
   }
 
-  async verify(id: string, token: string, secret: string, phc: string): Promise<VerifyOutcome> {
+  async verify(request: VerifyRequest): Promise<VerifyOutcome> {
+    const { id, token } = request;
     const tokenDigest = sha256(token);
     const known = this.verified.get(id);
     // A key has one secret for life (anything that replaces it calls forget), and the token
@@ -71,7 +81,7 @@ export class SecretVerifier {
       // secrets would all start argon2 before the first failure is recorded.
       this.recordAttempt(id);
       const check = this.options.check ?? verifySecret;
-      const run = () => this.runLimited(() => check(phc, secret));
+      const run = () => this.runLimited(() => check(request));
       pending = (suspect ? this.runSuspect(run) : run()).finally(() => this.inflight.delete(flightKey));
       this.inflight.set(flightKey, pending);
     }

@@ -2,10 +2,7 @@
  * The command line of the compiled binary: version, help, flag/env errors,
  * precedence, and the host-side admin-token commands.
  */
-import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-
-// Real processes on 2 cores: well past bun's 5 s default (bunfig has no timeout setting).
-setDefaultTimeout(60_000);
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";

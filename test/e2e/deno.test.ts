@@ -3,10 +3,7 @@
  * and the compiled Bun binary and Deno read and write the same data dir:
  * one SQLite file format, one master key check, on both runtimes.
  */
-import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-
-// Real processes on 2 cores: well past bun's 5 s default (bunfig has no timeout setting).
-setDefaultTimeout(60_000);
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";

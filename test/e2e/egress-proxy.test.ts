@@ -4,10 +4,9 @@
  * upstream client does not speak to proxies, so this holds only because the
  * server hands every exchange to `fetch` then (`config.egressProxy`).
  */
-import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
-import { chatBody, createKeyPairOver, startBinaryHarness, type BinaryHarness, type KeyPair } from "../helpers/proxy.ts";
-
-setDefaultTimeout(60_000);
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { MOCK_TEXT } from "../helpers/mock-provider.ts";
+import { chatAnswerText, chatBody, createKeyPairOver, startBinaryHarness, type BinaryHarness, type KeyPair } from "../helpers/proxy.ts";
 
 let h: BinaryHarness;
 let keys: KeyPair;
@@ -38,7 +37,7 @@ beforeAll(async () => {
 }, 30_000);
 afterAll(async () => {
   await h?.cleanup();
-  egress?.stop(true);
+  await egress?.stop(true);
 }, 30_000);
 
 test("with HTTP_PROXY set, provider requests go through the egress proxy", async () => {
@@ -49,7 +48,7 @@ test("with HTTP_PROXY set, provider requests go through the egress proxy", async
       body: chatBody(),
     });
     expect(response.status).toBe(200);
-    await response.arrayBuffer();
+    expect(chatAnswerText(await response.text())).toBe(MOCK_TEXT);
   }
   expect(relayed).toEqual(Array(3).fill("http://provider.invalid/v1/chat/completions"));
   expect(h.mock.requests.map((r) => r.headers.authorization)).toEqual(Array(3).fill(`Bearer ${keys.providerSecret}`));

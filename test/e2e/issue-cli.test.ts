@@ -4,19 +4,16 @@
  * and drives the official SDKs through keyward to the mock provider; exit
  * codes 2/3/4/5 tell usage, auth, policy and network failures apart.
  */
-import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-
-// Real processes on 2 cores: well past bun's 5 s default (bunfig has no timeout setting).
-setDefaultTimeout(60_000);
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { generateKey, parseKey } from "../../src/vault/key-format.ts";
 import { REPO_ROOT, runKeyward, type CommandResult } from "../helpers/binary.ts";
 import { startOidcIssuer, type OidcIssuer } from "../helpers/oidc-issuer.ts";
-import { closedPort, startProxyHarness, type ProxyHarness } from "../helpers/proxy.ts";
+import { closedPort, useProxyHarness } from "../helpers/proxy.ts";
 
-let h: ProxyHarness;
+const h = useProxyHarness();
 let idp: OidcIssuer;
 let issuerToken = "";
 let dir = "";
@@ -66,7 +63,6 @@ async function sdkWith(envText: string): Promise<CommandResult> {
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "keyward-issue-"));
-  h = await startProxyHarness();
   idp = await startOidcIssuer();
   const openai = await h.t.call("POST", "/api/provider-keys", { name: "openai-ci", provider: "openai", key: "sk-openai-ci-0123456789", base_url: h.mock.baseUrl });
   const anthropic = await h.t.call("POST", "/api/provider-keys", { name: "anthropic-ci", provider: "anthropic", key: "sk-ant-ci-0123456789", base_url: h.mock.baseUrl });
@@ -103,7 +99,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await githubEndpoint.stop(true);
   await idp.stop();
-  await h.stop();
   rmSync(dir, { recursive: true, force: true });
 });
 

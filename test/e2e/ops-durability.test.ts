@@ -6,15 +6,12 @@
  * had been committed (the request-log writer commits spend every 200 ms with
  * relaxed durability: WAL without fsync, which survives a process kill).
  */
-import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
-
-// Real processes on 2 cores: well past bun's 5 s default (bunfig has no timeout setting).
-setDefaultTimeout(60_000);
+import { afterAll, beforeAll, expect, test } from "bun:test";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { startMockProvider, type MockProvider } from "../helpers/mock-provider.ts";
+import { MOCK_TEXT, startMockProvider, type MockProvider } from "../helpers/mock-provider.ts";
 import { killServer, Leftovers, opsBinary, proxyLoad, queryFile, startServe, type OpsBinary } from "../helpers/ops.ts";
-import { chatBody, createKeyPairOver, type KeyPair } from "../helpers/proxy.ts";
+import { chatAnswerText, chatBody, createKeyPairOver, expectProxyError, readText, type KeyPair } from "../helpers/proxy.ts";
 
 const left = new Leftovers();
 let binary: OpsBinary;
@@ -52,7 +49,8 @@ test("SIGKILL under load loses no acknowledged key, revocation or committed spen
     headers: { authorization: `Bearer ${traffic[0]?.proxyKey}`, "content-type": "application/json" },
     body: chatBody(),
   });
-  await warm.text();
+  expect(warm.status).toBe(200);
+  expect(chatAnswerText(await warm.text())).toBe(MOCK_TEXT);
   await Bun.sleep(500);
   const unitMicros = (await spendOf(dbPath, trafficIds)).get(trafficIds[0] as string) ?? 0;
   expect(unitMicros).toBeGreaterThan(0);
@@ -123,8 +121,13 @@ test("SIGKILL under load loses no acknowledged key, revocation or committed spen
         headers: { authorization: `Bearer ${created.get(id)}`, "content-type": "application/json" },
         body: chatBody(),
       });
-      await response.text();
-      expect(response.status).toBe(expected);
+      const answer = await readText(response);
+      if (expected === 200) {
+        expect(answer.status).toBe(200);
+        expect(chatAnswerText(answer.text)).toBe(MOCK_TEXT);
+      } else {
+        expectProxyError(answer, 401, "invalid_api_key");
+      }
     }
     // Requests answered to a client whose spend was still in memory (up to one 200 ms flush) are what a kill loses.
     const answered = stats.ok + 1;

@@ -6,10 +6,7 @@
  * database opens with exactly one of the two keys and every provider key
  * decrypts to what was stored.
  */
-import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-
-// Real processes on 2 cores: well past bun's 5 s default (bunfig has no timeout setting).
-setDefaultTimeout(60_000);
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { spawn } from "bun";
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";

@@ -2,10 +2,7 @@
  * `keyward systemd-unit`: the unit's settings, and `systemd-analyze verify`
  * on it where systemd is installed (skipped with a message elsewhere).
  */
-import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-
-// Real processes on 2 cores: well past bun's 5 s default (bunfig has no timeout setting).
-setDefaultTimeout(60_000);
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { spawn } from "bun";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";

@@ -6,26 +6,16 @@
  * upstream side must carry all 300 at once. The clients run in a separate
  * process with its own higher cap, since this test process has the default.
  */
-import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
-
-// Real processes on 2 cores: well past bun's 5 s default (bunfig has no timeout setting).
-setDefaultTimeout(60_000);
+import { expect, test } from "bun:test";
 import { spawn } from "bun";
 import { join } from "node:path";
-import { createKeyPairOver, startBinaryHarness, type BinaryHarness, type KeyPair } from "../helpers/proxy.ts";
+import { useBinaryHarness } from "../helpers/proxy.ts";
 
 const STREAMS = 300;
 const CLIENT_SCRIPT = join(import.meta.dir, "fixtures", "stream-clients.ts");
 
-let h: BinaryHarness;
-let keys: KeyPair;
-
-beforeAll(async () => {
-  // 10 deltas 150 ms apart: each stream stays open ~2 s, long enough for all 300 to overlap.
-  h = await startBinaryHarness({ chunks: 10, chunkDelayMs: 150 });
-  keys = await createKeyPairOver(h.api, { base_url: h.mock.baseUrl });
-}, 30_000);
-afterAll(() => h?.cleanup(), 30_000);
+// 10 deltas 150 ms apart: each stream stays open ~2 s, long enough for all 300 to overlap.
+const h = useBinaryHarness({ chunks: 10, chunkDelayMs: 150 });
 
 /** Most requests the mock had open at once, from arrival and completion times. */
 function maxOverlap(intervals: Array<{ start: number; end: number }>): number {
@@ -46,12 +36,12 @@ function maxOverlap(intervals: Array<{ start: number; end: number }>): number {
 
 test(`${STREAMS} concurrent streams through the binary all complete with [DONE]`, async () => {
   // Warm the key (one argon2 run) so the burst measures forwarding only.
-  const warm = await fetch(`${h.server.url}/v1/models`, { headers: { authorization: `Bearer ${keys.proxyKey}` } });
+  const warm = await fetch(`${h.server.url}/v1/models`, { headers: { authorization: `Bearer ${h.keys.proxyKey}` } });
   expect(warm.status).toBe(200);
-  await warm.text();
+  expect(((await warm.json()) as { object: string }).object).toBe("list");
   h.mock.reset();
 
-  const client = spawn(["bun", CLIENT_SCRIPT, `${h.server.url}/v1`, keys.proxyKey, String(STREAMS)], {
+  const client = spawn(["bun", CLIENT_SCRIPT, `${h.server.url}/v1`, h.keys.proxyKey, String(STREAMS)], {
     env: { ...process.env, BUN_CONFIG_MAX_HTTP_REQUESTS: "1000" },
     stdout: "pipe",
     stderr: "pipe",

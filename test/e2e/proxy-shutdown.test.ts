@@ -1,24 +1,15 @@
 /**
- * Graceful shutdown of the compiled binary (DESIGN §9): on SIGTERM keyward
+ * Graceful shutdown of the compiled binary, so a restart or deploy does not
+ * cut an answer mid-way: on SIGTERM keyward
  * stops accepting connections, lets an in-flight stream finish, then exits 0.
  * The signal goes to the supervising parent, which forwards it to the child
  * that actually serves (src/runtime/supervise.ts), as in production.
  */
-import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
-
-// Real processes on 2 cores: well past bun's 5 s default (bunfig has no timeout setting).
-setDefaultTimeout(60_000);
+import { expect, test } from "bun:test";
 import { connect } from "node:net";
-import { chatBody, createKeyPairOver, sseData, startBinaryHarness, type BinaryHarness, type KeyPair } from "../helpers/proxy.ts";
+import { chatBody, sseData, useBinaryHarness } from "../helpers/proxy.ts";
 
-let h: BinaryHarness;
-let keys: KeyPair;
-
-beforeAll(async () => {
-  h = await startBinaryHarness();
-  keys = await createKeyPairOver(h.api, { base_url: h.mock.baseUrl });
-}, 30_000);
-afterAll(() => h?.cleanup(), 30_000);
+const h = useBinaryHarness();
 
 /** Opens a fresh TCP connection: "connected" or the error code (ECONNREFUSED once keyward stopped listening). */
 function tryConnect(port: number): Promise<string> {
@@ -47,7 +38,7 @@ test("SIGTERM during a stream: the stream completes, new connections are refused
   h.mock.next({ chunks: 10, chunkDelayMs: 200 });
   const response = await fetch(`${h.server.url}/v1/chat/completions`, {
     method: "POST",
-    headers: { authorization: `Bearer ${keys.proxyKey}`, "content-type": "application/json" },
+    headers: { authorization: `Bearer ${h.keys.proxyKey}`, "content-type": "application/json" },
     body: chatBody({ stream: true }),
   });
   expect(response.status).toBe(200);

@@ -4,10 +4,7 @@
  * cheap: 100 keys one after another through the API, argon2 included (the
  * figure is printed, not asserted).
  */
-import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-
-// Real processes on 2 cores: well past bun's 5 s default (bunfig has no timeout setting).
-setDefaultTimeout(60_000);
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { TestClock, createTestApp, type TestApp } from "../helpers/app.ts";
 import { startMockProvider, type MockProvider } from "../helpers/mock-provider.ts";
 import { chatBody, expectProxyError, fetchText } from "../helpers/proxy.ts";
@@ -42,7 +39,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await server.stop(true);
   await mock.stop();
-  t.cleanup();
+  await t.cleanup();
 });
 
 function mint(body: Record<string, unknown>) {

@@ -3,10 +3,7 @@
  * binary serves itself (no CDN, no request leaves 127.0.0.1), and an operation
  * can be authorized and executed from the page.
  */
-import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-
-// Real processes on 2 cores: well past bun's 5 s default (bunfig has no timeout setting).
-setDefaultTimeout(60_000);
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";

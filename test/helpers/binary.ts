@@ -82,7 +82,8 @@ export async function startKeyward(
       }
     };
     notify = check;
-    proc.exited.then((code) => {
+    // Not awaited: it races the listening line above, and settles when the process ends.
+    void proc.exited.then((code) => {
       clearTimeout(timer);
       reject(new Error(`keyward exited with ${code} before listening: ${err.text}`));
     });

@@ -93,8 +93,11 @@ export function chatJson(model: string, chars: number, extra: Record<string, unk
 
 export const byteLength = (text: string): number => new TextEncoder().encode(text).byteLength;
 
+/** RequestInit whose headers are a plain object, so they can be spread into another. */
+type PlainHeadersInit = Omit<RequestInit, "headers"> & { headers?: Record<string, string> };
+
 /** POSTs JSON to keyward's `/v1` with a proxy key, over real HTTP. */
-export function postV1(baseUrl: string, proxyKey: string, path: string, body: unknown, init: RequestInit = {}): Promise<Response> {
+export function postV1(baseUrl: string, proxyKey: string, path: string, body: unknown, init: PlainHeadersInit = {}): Promise<Response> {
   return fetch(`${baseUrl}${path}`, {
     method: "POST",
     ...init,

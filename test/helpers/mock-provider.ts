@@ -144,11 +144,14 @@ export interface MockProvider {
   stop(): Promise<void>;
 }
 
+/** The assistant text of every completion unless `text` says otherwise. */
+export const MOCK_TEXT = "Hello from the mock provider!";
+
 const DEFAULTS: MockBehaviour = {
   chunks: 5,
   chunkDelayMs: 0,
   headersDelayMs: 0,
-  text: "Hello from the mock provider!",
+  text: MOCK_TEXT,
   usage: { input: 11, output: 7, cached: 0, cacheCreation: 0 },
   gzip: false,
   headers: {},
@@ -167,8 +170,8 @@ const encoder = new TextEncoder();
 /** A rendered SSE event: what goes on the wire. */
 type SseEvent = string;
 
-/** OpenAI-style `data:`-only event (chat completions). */
-const dataEvent = (payload: JsonValue | "[DONE]"): SseEvent =>
+/** OpenAI-style `data:`-only event (chat completions); the string "[DONE]" goes out as is. */
+const dataEvent = (payload: JsonValue): SseEvent =>
   `data: ${payload === "[DONE]" ? payload : JSON.stringify(payload)}\n\n`;
 
 /** Named event as the Responses API and Anthropic send them. */
@@ -721,7 +724,8 @@ export async function startMockProvider(options: MockBehaviourInput = {}): Promi
     },
     async stop() {
       stopping = true;
-      for (const stopStream of [...liveStreams]) stopStream();
+      // A snapshot: each stream removes itself from the set as it stops.
+      for (const stopStream of Array.from(liveStreams)) stopStream();
       await server.stop(true);
     },
   };

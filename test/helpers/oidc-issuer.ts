@@ -24,7 +24,7 @@ export interface TokenOptions {
 export interface OidcIssuer {
   /** `http://127.0.0.1:PORT` (tests run keyward with http issuers allowed). */
   issuer: string;
-  /** Requests the issuer has served, by kind. */
+  /** Requests this issuer has served, by kind. */
   served: { discovery: number; jwks: number };
   /** A signed ID token shaped like GitHub Actions' (repository, ref, run_id…). */
   token(options: TokenOptions): Promise<string>;

@@ -1,9 +1,11 @@
 /**
  * Shared pieces for the forwarding-proxy suites (test/integration/proxy-*,
- * test/e2e/proxy-*): an in-process keyward served on a real port next to a
- * mock provider, key setup, the OpenAI error-shape assertion and SSE reading.
+ * limits-*, test/e2e/proxy-*): an in-process keyward served on a real port
+ * next to a mock provider (or the compiled binary), hooked into a suite by
+ * useProxyHarness / useBinaryHarness, key setup, the OpenAI error-shape
+ * assertion and SSE reading.
  */
-import { expect } from "bun:test";
+import { afterAll, beforeAll, beforeEach, expect } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -23,13 +25,13 @@ export interface ProxyHarness {
   stop(): Promise<void>;
 }
 
+export type ProxyHarnessOptions = Omit<TestAppOptions, "clock"> & { mock?: MockBehaviourInput };
+
 /**
  * keyward in process, served on port 0 (so SDKs and raw sockets reach it over
  * real HTTP), plus a mock provider. Always `stop()` it (afterAll/finally).
  */
-export async function startProxyHarness(
-  options: Omit<TestAppOptions, "clock"> & { mock?: MockBehaviourInput } = {},
-): Promise<ProxyHarness> {
+export async function startProxyHarness(options: ProxyHarnessOptions = {}): Promise<ProxyHarness> {
   const clock = new TestClock();
   const mock = await startMockProvider(options.mock);
   const t = await createTestApp({ ...options, clock });
@@ -47,6 +49,47 @@ export async function startProxyHarness(
       await t.cleanup();
     },
   };
+}
+
+export interface ProxySuite extends ProxyHarness {
+  /** The suite's provider key and proxy key on it (only with the `keys` option). */
+  keys: KeyPair;
+}
+
+export type ProxySuiteOptions = ProxyHarnessOptions & {
+  /**
+   * Create a provider key and a proxy key on it before the tests: `true`, or fields for them
+   * (`base_url` defaults to the mock's; a function is called in beforeAll, after earlier hooks).
+   */
+  keys?: true | Partial<KeyPairInput> | (() => Partial<KeyPairInput>);
+};
+
+/**
+ * One harness shared by the tests of a file (or of the describe it is called in): started
+ * in beforeAll (with a key pair when asked), the mock reset before each test, stopped in
+ * afterAll. The returned object is filled in beforeAll: use it inside hooks and tests.
+ */
+export function useProxyHarness(options: ProxySuiteOptions = {}): ProxySuite {
+  const { keys, ...harnessOptions } = options;
+  const suite = {} as ProxySuite;
+  let harness: ProxyHarness | undefined;
+  beforeAll(async () => {
+    harness = await startProxyHarness(harnessOptions);
+    Object.assign(suite, harness);
+    if (keys === undefined) {
+      Object.defineProperty(suite, "keys", {
+        get: () => {
+          throw new Error("no key pair: pass `keys` to useProxyHarness");
+        },
+      });
+      return;
+    }
+    const input = keys === true ? {} : typeof keys === "function" ? keys() : keys;
+    suite.keys = await createKeyPair(harness.t, { base_url: harness.mock.baseUrl, ...input });
+  });
+  beforeEach(() => suite.mock.reset());
+  afterAll(() => harness?.stop());
+  return suite;
 }
 
 let counter = 0;
@@ -151,10 +194,31 @@ export function expectProxyError(res: { status: number; headers: Headers; text: 
   return body;
 }
 
+/** A response's status, headers and whole text (for error checks). */
+export async function readText(response: Response): Promise<{ status: number; headers: Headers; text: string }> {
+  return { status: response.status, headers: response.headers, text: await response.text() };
+}
+
 /** `fetch` that returns status, headers and the whole text (for error checks). */
 export async function fetchText(url: string, init?: RequestInit): Promise<{ status: number; headers: Headers; text: string }> {
-  const response = await fetch(url, init);
-  return { status: response.status, headers: response.headers, text: await response.text() };
+  return readText(await fetch(url, init));
+}
+
+/**
+ * The assistant text of a chat-completions answer, JSON or SSE. A stream must end with
+ * `[DONE]` (it throws otherwise), so a cut stream fails the test that reads it.
+ */
+export function chatAnswerText(body: string): string {
+  if (body.trimStart().startsWith("{")) {
+    const json = JSON.parse(body) as { choices?: Array<{ message?: { content?: string | null } }> };
+    return json.choices?.[0]?.message?.content ?? "";
+  }
+  const events = sseData(body);
+  if (events.at(-1) !== "[DONE]") throw new Error(`stream did not end with [DONE]: ${body.slice(-300)}`);
+  return events
+    .slice(0, -1)
+    .map((event) => (JSON.parse(event) as { choices?: Array<{ delta?: { content?: string | null } }> }).choices?.[0]?.delta?.content ?? "")
+    .join("");
 }
 
 /** The `data:` payloads of an SSE text, in order. */
@@ -242,4 +306,21 @@ export async function startBinaryHarness(mockOptions: MockBehaviourInput = {}, e
     await cleanup();
     throw err;
   }
+}
+
+/**
+ * The compiled binary and a mock provider shared by the tests of a file, with a provider
+ * key on the mock and a proxy key on it: started in beforeAll, cleaned up in afterAll.
+ * The returned object is filled in beforeAll: use it inside hooks and tests.
+ */
+export function useBinaryHarness(mockOptions: MockBehaviourInput = {}): BinaryHarness & { keys: KeyPair } {
+  const suite = {} as BinaryHarness & { keys: KeyPair };
+  let harness: BinaryHarness | undefined;
+  beforeAll(async () => {
+    harness = await startBinaryHarness(mockOptions);
+    Object.assign(suite, harness);
+    suite.keys = await createKeyPairOver(harness.api, { base_url: harness.mock.baseUrl });
+  });
+  afterAll(() => harness?.cleanup());
+  return suite;
 }

@@ -1,7 +1,7 @@
 import { beforeEach, describe, expect, test } from "bun:test";
 import { generateKey, parseKey } from "../../src/vault/key-format.ts";
 import type { TestApp } from "../helpers/app.ts";
-import { createAdminToken, createProviderKey, createProxyKey, expectError, expectStatus, useApp } from "./support.ts";
+import { createAdminToken, createProviderKey, createProxyKey, expectError, expectStatus, useApp } from "../helpers/admin-fixtures.ts";
 
 interface Fixture {
   providerKeyId: string;
@@ -94,12 +94,12 @@ describe("admin API authentication", () => {
     const policy = await app().call("POST", "/api/oidc/trust-policies", trustPolicyBody("tp", pk.id));
     expectStatus(policy, 201);
     f = { providerKeyId: pk.id, proxyKeyId: proxy.id, proxyKey: proxy.key, adminTokenId: other.id, trustPolicyId: policy.json.id };
-    auditRows = app().store.audit.page(1000).length;
+    auditRows = app().store.audit.page({ limit: 1000 }).length;
   });
 
   /** Nothing a refused request did may show up in the audit log (every change writes one row). */
   function expectNoChange(): void {
-    expect(app().store.audit.page(1000)).toHaveLength(auditRows);
+    expect(app().store.audit.page({ limit: 1000 })).toHaveLength(auditRows);
     expect(app().store.providerKeys.byId(f.providerKeyId)?.name).toBeDefined();
     expect(app().store.proxyKeys.byId(f.proxyKeyId)?.revokedAt).toBeNull();
     expect(app().store.adminTokens.byId(f.adminTokenId)?.revokedAt).toBeNull();
@@ -225,7 +225,7 @@ describe("admin API authentication", () => {
 
   test("a read token can GET every read route and gets 403 on every write", async () => {
     const reader = await createAdminToken(app(), ["read"]);
-    auditRows = app().store.audit.page(1000).length;
+    auditRows = app().store.audit.page({ limit: 1000 }).length;
     for (const route of ROUTES) {
       const res = await send(app(), f, route, { token: reader.token });
       if (route.scope === "read") {
@@ -242,7 +242,7 @@ describe("admin API authentication", () => {
     const issuer = await createAdminToken(app(), ["keys:issue"], {
       policy: { provider_key_ids: [f.providerKeyId], max_ttl_seconds: 3600, max_budget_usd: 1 },
     });
-    auditRows = app().store.audit.page(1000).length;
+    auditRows = app().store.audit.page({ limit: 1000 }).length;
     for (const route of ROUTES) {
       const res = await send(app(), f, route, { token: issuer.token });
       if (label(route) === "POST /api/proxy-keys") {
@@ -254,7 +254,7 @@ describe("admin API authentication", () => {
       expect(res.json.error.message).toContain("the token has keys:issue");
     }
     // Only the mint changed anything.
-    expect(app().store.audit.page(1000)).toHaveLength(auditRows + 1);
+    expect(app().store.audit.page({ limit: 1000 })).toHaveLength(auditRows + 1);
   });
 
   test("a revoked admin token fails on the very next request", async () => {

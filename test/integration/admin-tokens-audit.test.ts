@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { parseKey } from "../../src/vault/key-format.ts";
 import type { TestApp } from "../helpers/app.ts";
-import { createAdminToken, createProviderKey, createProxyKey, expectError, expectStatus, listAll, useApp } from "./support.ts";
+import { createAdminToken, createProviderKey, createProxyKey, expectError, expectStatus, listAll, useApp } from "../helpers/admin-fixtures.ts";
 
 const rootId = (app: TestApp) => parseKey("admin", app.rootToken)!.id;
 
@@ -202,7 +202,7 @@ describe("audit log", () => {
     });
 
     const rows = await auditAll();
-    const text = JSON.stringify(rows) + JSON.stringify(app().store.audit.page(1000));
+    const text = JSON.stringify(rows) + JSON.stringify(app().store.audit.page({ limit: 1000 }));
     for (const secret of secrets) expect(text).not.toContain(secret);
     // The distinctive middle of the provider keys, too (a hint is fine, a fragment is not).
     expect(text).not.toContain("AUDITsecret");
@@ -214,10 +214,9 @@ describe("audit log", () => {
     const pk = await createProviderKey(app(), { name: "taken" });
     await createProxyKey(app(), pk.id);
     const rows = await added(async () => {
-      await app().call("GET", "/api/provider-keys");
-      await app().call("GET", `/api/provider-keys/${pk.id}`);
-      await app().call("GET", "/api/proxy-keys");
-      await app().call("GET", "/api/admin-tokens");
+      for (const path of ["/api/provider-keys", `/api/provider-keys/${pk.id}`, "/api/proxy-keys", "/api/admin-tokens"]) {
+        expectStatus(await app().call("GET", path), 200);
+      }
       expectError(await app().call("POST", "/api/provider-keys", { name: "taken", provider: "openai", key: "sk-abcdefghijklmnop" }), 409, "conflict", "name");
       expectError(await app().call("DELETE", `/api/provider-keys/${pk.id}`, {}), 409, "conflict");
       expectError(await app().call("PATCH", "/api/proxy-keys/AAAAAAAAAAAA", { name: "x" }), 404, "not_found");
@@ -228,11 +227,11 @@ describe("audit log", () => {
 
   test("GET /api/audit paginates newest first; next_cursor walks every row once", async () => {
     for (let i = 0; i < 4; i++) await createProviderKey(app());
-    const total = app().store.audit.page(1000).length;
+    const total = app().store.audit.page({ limit: 1000 }).length;
     expect(total).toBe(5); // the bootstrap token plus four keys
     const { ids, pages } = await listAll(app(), "/api/audit", 2);
     expect(pages).toBe(3);
-    expect(ids.map(Number)).toEqual(app().store.audit.page(1000).map((r) => r.id));
+    expect(ids.map(Number)).toEqual(app().store.audit.page({ limit: 1000 }).map((r) => r.id));
     const numeric = ids.map(Number);
     expect([...numeric].sort((a, b) => b - a)).toEqual(numeric);
     expect(new Set(numeric).size).toBe(total);

@@ -4,7 +4,7 @@
  * nothing lost when a worker cannot start or dies: the job runs on the
  * runtime's native threads instead, after one warning.
  */
-import { expect, setDefaultTimeout, test } from "bun:test";
+import { expect, test } from "bun:test";
 import { readdirSync, readFileSync } from "node:fs";
 import { platform } from "node:os";
 import type { Logger } from "../../src/telemetry/logger.ts";
@@ -12,9 +12,6 @@ import { Argon2Workers } from "../../src/vault/argon2-workers.ts";
 import { generateKey } from "../../src/vault/key-format.ts";
 import { hashSecret, PURGED_SECRET_HASH } from "../../src/vault/hashing.ts";
 import { chatBody, createKeyPair, fetchText, startProxyHarness } from "../helpers/proxy.ts";
-
-// Worker threads and argon2 on 2 cores: well past bun's 5 s default.
-setDefaultTimeout(30_000);
 
 const FELL_BACK = "argon2 verifications move to the runtime's threads at normal priority";
 const phc = await hashSecret("right-secret");
@@ -42,11 +39,11 @@ test("right, wrong and corrupt hashes; many at once through two workers", async 
   const logger = recordingLogger();
   const pool = new Argon2Workers(logger);
   try {
-    expect(await pool.verify(phc, "right-secret")).toBe(true);
-    expect(await pool.verify(phc, "wrong-secret")).toBe(false);
-    expect(await pool.verify("$argon2id$garbage", "right-secret")).toBe(false);
-    expect(await pool.verify(PURGED_SECRET_HASH, "right-secret")).toBe(false);
-    const many = await Promise.all(Array.from({ length: 6 }, (_, i) => pool.verify(phc, i % 2 ? "right-secret" : `wrong-${i}`)));
+    expect(await pool.verify({ phc, secret: "right-secret" })).toBe(true);
+    expect(await pool.verify({ phc, secret: "wrong-secret" })).toBe(false);
+    expect(await pool.verify({ phc: "$argon2id$garbage", secret: "right-secret" })).toBe(false);
+    expect(await pool.verify({ phc: PURGED_SECRET_HASH, secret: "right-secret" })).toBe(false);
+    const many = await Promise.all(Array.from({ length: 6 }, (_, i) => pool.verify({ phc, secret: i % 2 ? "right-secret" : `wrong-${i}` })));
     expect(many).toEqual([false, true, false, true, false, true]);
     expect(pool.workerRuns).toBe(10);
     expect(logger.warnings).toEqual([]);
@@ -59,7 +56,7 @@ test.if(platform() === "linux")("the workers run at nice 10, the calling thread 
   const before = threadNices();
   const pool = new Argon2Workers(recordingLogger());
   try {
-    await Promise.all([pool.verify(phc, "right-secret"), pool.verify(phc, "right-secret")]);
+    await Promise.all([pool.verify({ phc, secret: "right-secret" }), pool.verify({ phc, secret: "right-secret" })]);
     const after = threadNices();
     const lowered = [...after].filter(([tid, nice]) => !before.has(tid) && nice === 10);
     // Each worker lowers its own thread; Bun gives a worker some helper threads, which keep their priority.
@@ -75,8 +72,8 @@ test("a worker that cannot start: one warning, every verification still answered
   const pool = new Argon2Workers(logger, 2, () => {
     throw new Error("no threads here");
   });
-  expect(await Promise.all([pool.verify(phc, "right-secret"), pool.verify(phc, "nope")])).toEqual([true, false]);
-  expect(await pool.verify(phc, "right-secret")).toBe(true);
+  expect(await Promise.all([pool.verify({ phc, secret: "right-secret" }), pool.verify({ phc, secret: "nope" })])).toEqual([true, false]);
+  expect(await pool.verify({ phc, secret: "right-secret" })).toBe(true);
   expect(logger.warnings).toEqual([FELL_BACK]);
 });
 
@@ -85,7 +82,7 @@ test("a worker that dies with jobs in hand: they are answered on the native thre
   const crashing = URL.createObjectURL(new Blob(['onmessage = () => { throw new Error("boom"); };'], { type: "text/javascript" }));
   const pool = new Argon2Workers(logger, 2, () => new Worker(crashing));
   try {
-    expect(await Promise.all([pool.verify(phc, "right-secret"), pool.verify(phc, "wrong"), pool.verify(phc, "right-secret")])).toEqual([
+    expect(await Promise.all([pool.verify({ phc, secret: "right-secret" }), pool.verify({ phc, secret: "wrong" }), pool.verify({ phc, secret: "right-secret" })])).toEqual([
       true,
       false,
       true,
@@ -100,9 +97,9 @@ test("a worker that dies with jobs in hand: they are answered on the native thre
 test("after close, verifications still answer (on the native threads), without a warning", async () => {
   const logger = recordingLogger();
   const pool = new Argon2Workers(logger);
-  expect(await pool.verify(phc, "right-secret")).toBe(true);
+  expect(await pool.verify({ phc, secret: "right-secret" })).toBe(true);
   pool.close();
-  expect(await pool.verify(phc, "right-secret")).toBe(true);
+  expect(await pool.verify({ phc, secret: "right-secret" })).toBe(true);
   expect(logger.warnings).toEqual([]);
 });
 

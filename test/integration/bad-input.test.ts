@@ -1,9 +1,6 @@
-import { beforeEach, describe, expect, setDefaultTimeout, test } from "bun:test";
-
-// Real processes on 2 cores: well past bun's 5 s default (bunfig has no timeout setting).
-setDefaultTimeout(60_000);
+import { beforeEach, describe, expect, test } from "bun:test";
 import type { TestApp } from "../helpers/app.ts";
-import { createProviderKey, createProxyKey, expectError, useApp } from "./support.ts";
+import { createProviderKey, createProxyKey, expectError, useApp } from "../helpers/admin-fixtures.ts";
 
 type Call = Awaited<ReturnType<TestApp["call"]>>;
 
@@ -214,7 +211,7 @@ describe("bad input on write routes", () => {
     const before = {
       providerKeys: app().store.providerKeys.all().length,
       tokens: app().store.adminTokens.count(),
-      audit: app().store.audit.page(1000).length,
+      audit: app().store.audit.page({ limit: 1000 }).length,
     };
     for (const [name, route] of Object.entries(WRITE_ROUTES)) {
       const valid = route.valid(f);
@@ -234,7 +231,7 @@ describe("bad input on write routes", () => {
     expect(meta.status).toBe(422);
     expect(app().store.providerKeys.all().length).toBe(before.providerKeys);
     expect(app().store.adminTokens.count()).toBe(before.tokens);
-    expect(app().store.audit.page(1000).length).toBe(before.audit);
+    expect(app().store.audit.page({ limit: 1000 }).length).toBe(before.audit);
   });
 
   test("too many metadata entries are 422", async () => {
@@ -347,6 +344,42 @@ describe("bad input on write routes", () => {
     }
     const res = await app().call("DELETE", `/api/provider-keys/${f.providerKeyId}?cascade=maybe`, {});
     expectError(res, 422, "validation_failed", "cascade");
+  });
+});
+
+describe("bad cursors on list routes", () => {
+  const app = useApp();
+  /** Every list of the admin API, with the kind of cursor it writes. */
+  const LISTS: Record<string, "keyset" | "id" | "none"> = {
+    "/api/provider-keys": "keyset",
+    "/api/proxy-keys": "keyset",
+    "/api/admin-tokens": "keyset",
+    "/api/oidc/trust-policies": "keyset",
+    "/api/audit": "id",
+    "/api/logs": "id",
+    "/api/prices": "none",
+    "/api/usage?group_by=model": "none",
+  };
+  const withCursor = (path: string, cursor: string) => `${path}${path.includes("?") ? "&" : "?"}cursor=${cursor}`;
+
+  test("every list answers a cursor it did not write with the same 422 naming cursor", async () => {
+    await createProviderKey(app());
+    await createProviderKey(app());
+    const keysetCursor: string = (await app().call("GET", "/api/provider-keys?limit=1")).json.next_cursor;
+    const idCursor: string = (await app().call("GET", "/api/audit?limit=1")).json.next_cursor;
+    expect(typeof keysetCursor).toBe("string");
+    expect(typeof idCursor).toBe("string");
+    const otherKinds = { keyset: [idCursor], id: [keysetCursor], none: [keysetCursor, idCursor] };
+    for (const [path, kind] of Object.entries(LISTS)) {
+      for (const cursor of ["not-a-cursor!", "abc", btoa("garbage"), "%00", "-1", "1.5", ...otherKinds[kind]]) {
+        const res = await app().call("GET", withCursor(path, cursor));
+        expectSane(res, `${path} cursor=${cursor}`);
+        expectError(res, 422, "validation_failed", "cursor");
+        expect(res.json.error.message).toBe("Cannot read cursor: it is not one this API returned");
+      }
+      // An empty cursor is the first page, on every list.
+      expect((await app().call("GET", withCursor(path, ""))).status).toBe(200);
+    }
   });
 });
 

@@ -4,7 +4,7 @@
  * if the bound were not enforced (the same request passes within it).
  */
 import { beforeEach, describe, expect, test } from "bun:test";
-import { createAdminToken, createProviderKey, expectError, expectStatus, useApp } from "./support.ts";
+import { createAdminToken, createProviderKey, expectError, expectStatus, useApp } from "../helpers/admin-fixtures.ts";
 
 const NOW = Date.UTC(2026, 0, 15, 12, 0, 0);
 
@@ -170,10 +170,10 @@ describe("keys:issue tokens", () => {
       expectError(res, 404, "not_found", "provider_key");
     });
 
-    test("the audit row names the issuer token as actor", async () => {
+    test("the audit row names that issuer token as actor", async () => {
       const res = await mint({ provider_key: "openai-ci" });
       expectStatus(res, 201);
-      const row = app().store.audit.page(1)[0];
+      const row = app().store.audit.page({ limit: 1 })[0];
       expect(row).toMatchObject({ actorId: issuer.id, action: "proxy_key.create", targetId: res.json.id });
       expect(row?.details).toMatchObject({ issuer_token_id: issuer.id, provider_key_id: openai.id });
     });

@@ -6,7 +6,7 @@
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import { PURGED_SECRET_HASH } from "../../src/vault/hashing.ts";
 import { chatBody, createKeyPair, expectProxyError, fetchText, startProxyHarness, type ProxyHarness } from "../helpers/proxy.ts";
-import { createProxyKey, expectError, expectStatus } from "./support.ts";
+import { createProxyKey, expectError, expectStatus } from "../helpers/admin-fixtures.ts";
 
 const DAY = 86_400_000;
 
@@ -70,7 +70,7 @@ describe("expired-key sweeper", () => {
     expectProxyError(await use(revoked.key), 401, "invalid_api_key");
     expect((await use(forever.key)).status).toBe(200);
 
-    const audit = h.t.store.audit.page(20).find((r) => r.action === "proxy_key.purge_secrets");
+    const audit = h.t.store.audit.page({ limit: 20 }).find((r) => r.action === "proxy_key.purge_secrets");
     expect(audit?.actorId).toBe("sweeper");
     expect(audit?.details).toEqual({ count: 2, ids: expect.arrayContaining([expiring.id, revoked.id]) });
   });

@@ -1,21 +1,14 @@
 /**
- * POST /api/proxy-keys/batch (issue item 7): many keys with the same
+ * POST /api/proxy-keys/batch: many keys with the same
  * provider key, limits and expiry, each shown once, as JSON or as an RFC 4180
  * CSV that is safe to open in a spreadsheet; every key works.
  */
-import { afterAll, beforeAll, beforeEach, expect, test } from "bun:test";
+import { expect, test } from "bun:test";
 import { chatJson, postV1 } from "../helpers/limits.ts";
-import { createKeyPair, startProxyHarness, type KeyPair, type ProxyHarness } from "../helpers/proxy.ts";
+import { MOCK_TEXT } from "../helpers/mock-provider.ts";
+import { chatAnswerText, useProxyHarness } from "../helpers/proxy.ts";
 
-let h: ProxyHarness;
-let base: KeyPair;
-
-beforeAll(async () => {
-  h = await startProxyHarness();
-  base = await createKeyPair(h.t, { base_url: h.mock.baseUrl });
-});
-afterAll(() => h.stop());
-beforeEach(() => h.mock.reset());
+const h = useProxyHarness({ keys: true });
 
 /** RFC 4180: CRLF records, `"`-quoted fields with `""` escapes, commas and line breaks inside quotes. */
 function parseCsv(text: string): string[][] {
@@ -78,7 +71,7 @@ test("5 keys as JSON: named prefix-001…, limits and expiry on each, keys shown
   const res = await h.t.call("POST", "/api/proxy-keys/batch", {
     count: 5,
     name_prefix: "workshop",
-    provider_key_id: base.providerKeyId,
+    provider_key_id: h.keys.providerKeyId,
     expires_at: "2026-02-01T00:00:00Z",
     budget_usd: 2.5,
     budget_period: "daily",
@@ -89,13 +82,13 @@ test("5 keys as JSON: named prefix-001…, limits and expiry on each, keys shown
   });
   expect(res.status).toBe(201);
   expect(res.json.next_cursor).toBeNull();
-  const data = res.json.data as Array<Record<string, unknown>>;
+  const data = res.json.data as Array<Record<string, unknown> & { id: string }>;
   expect(data.map((k) => k.name)).toEqual(["workshop-001", "workshop-002", "workshop-003", "workshop-004", "workshop-005"]);
   expect(new Set(data.map((k) => k.key)).size).toBe(5);
   expect(new Set(data.map((k) => k.id)).size).toBe(5);
   for (const key of data) {
     expect(key).toMatchObject({
-      provider_key_id: base.providerKeyId,
+      provider_key_id: h.keys.providerKeyId,
       status: "active",
       expires_at: "2026-02-01T00:00:00.000Z",
       budget_usd: 2.5,
@@ -117,7 +110,7 @@ test("5 keys as JSON: named prefix-001…, limits and expiry on each, keys shown
     expect(again.text).not.toContain(String(key.key));
     expect(again.json).toMatchObject({ name: key.name, rpm: 30, budget_usd: 2.5 });
   }
-  const listed = await h.t.call("GET", `/api/proxy-keys?provider_key_id=${base.providerKeyId}&limit=200`);
+  const listed = await h.t.call("GET", `/api/proxy-keys?provider_key_id=${h.keys.providerKeyId}&limit=200`);
   expect(listed.text).not.toContain(String(data[0]?.key));
 });
 
@@ -125,7 +118,7 @@ test("20 keys as CSV: parses as RFC 4180, one row per key, and every key works t
   const res = await h.t.call(
     "POST",
     "/api/proxy-keys/batch",
-    { count: 20, name_prefix: "hack, day \"one\"", provider_key_id: base.providerKeyId, budget_usd: 1, rpm: 60 },
+    { count: 20, name_prefix: "hack, day \"one\"", provider_key_id: h.keys.providerKeyId, budget_usd: 1, rpm: 60 },
     { headers: { accept: "text/csv" } },
   );
   expect(res.status).toBe(201);
@@ -149,11 +142,11 @@ test("20 keys as CSV: parses as RFC 4180, one row per key, and every key works t
     const response = await postV1(h.baseUrl, record[1] as string, "/chat/completions", chatJson("gpt-4o-mini", 20, { max_tokens: 10 }));
     expect(response.status).toBe(200);
     expect(response.headers.get("x-ratelimit-limit-requests")).toBe("60");
-    await response.text();
+    expect(chatAnswerText(await response.text())).toBe(MOCK_TEXT);
   }
   expect(h.mock.requests.length).toBe(20);
   // The provider saw its own key, never a proxy key.
-  for (const rec of h.mock.requests) expect(rec.headers.authorization).toBe(`Bearer ${base.providerSecret}`);
+  for (const rec of h.mock.requests) expect(rec.headers.authorization).toBe(`Bearer ${h.keys.providerSecret}`);
 });
 
 test("a name prefix starting with = is neutralised in the CSV (no spreadsheet formulas)", async () => {
@@ -161,7 +154,7 @@ test("a name prefix starting with = is neutralised in the CSV (no spreadsheet fo
   const res = await h.t.call(
     "POST",
     "/api/proxy-keys/batch",
-    { count: 2, name_prefix: prefix, provider_key_id: base.providerKeyId },
+    { count: 2, name_prefix: prefix, provider_key_id: h.keys.providerKeyId },
     { headers: { accept: "text/csv" } },
   );
   expect(res.status).toBe(201);
@@ -175,7 +168,7 @@ test("a name prefix starting with = is neutralised in the CSV (no spreadsheet fo
     const other = await h.t.call(
       "POST",
       "/api/proxy-keys/batch",
-      { count: 1, name_prefix: `${lead}cmd`, provider_key_id: base.providerKeyId },
+      { count: 1, name_prefix: `${lead}cmd`, provider_key_id: h.keys.providerKeyId },
       { headers: { accept: "text/csv" } },
     );
     expect(parseCsv(other.text)[1]?.[0]).toBe(`'${lead}cmd-001`);
@@ -183,14 +176,14 @@ test("a name prefix starting with = is neutralised in the CSV (no spreadsheet fo
 });
 
 test("count must be 1 to 1000; nothing is created when the request is refused", async () => {
-  const before = await h.t.call("GET", `/api/proxy-keys?provider_key_id=${base.providerKeyId}&limit=200`);
-  const tooMany = await h.t.call("POST", "/api/proxy-keys/batch", { count: 1001, name_prefix: "big", provider_key_id: base.providerKeyId });
+  const before = await h.t.call("GET", `/api/proxy-keys?provider_key_id=${h.keys.providerKeyId}&limit=200`);
+  const tooMany = await h.t.call("POST", "/api/proxy-keys/batch", { count: 1001, name_prefix: "big", provider_key_id: h.keys.providerKeyId });
   expect(tooMany.status).toBe(422);
   expect(tooMany.json.error.field).toBe("count");
-  expect((await h.t.call("POST", "/api/proxy-keys/batch", { count: 0, name_prefix: "none", provider_key_id: base.providerKeyId })).status).toBe(422);
+  expect((await h.t.call("POST", "/api/proxy-keys/batch", { count: 0, name_prefix: "none", provider_key_id: h.keys.providerKeyId })).status).toBe(422);
   const missing = await h.t.call("POST", "/api/proxy-keys/batch", { count: 3, name_prefix: "orphan", provider_key_id: "pk_doesnotexist" });
   expect(missing.status).toBe(404);
-  expect((await h.t.call("POST", "/api/proxy-keys/batch", { count: 2, name_prefix: "x", provider_key_id: base.providerKeyId, rpm: 0 })).status).toBe(422);
-  const after = await h.t.call("GET", `/api/proxy-keys?provider_key_id=${base.providerKeyId}&limit=200`);
+  expect((await h.t.call("POST", "/api/proxy-keys/batch", { count: 2, name_prefix: "x", provider_key_id: h.keys.providerKeyId, rpm: 0 })).status).toBe(422);
+  const after = await h.t.call("GET", `/api/proxy-keys?provider_key_id=${h.keys.providerKeyId}&limit=200`);
   expect(after.json.data.length).toBe(before.json.data.length);
 });

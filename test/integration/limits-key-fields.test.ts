@@ -1,10 +1,10 @@
 /**
- * Limit fields on proxy keys (issue items 1 and 6): set at creation,
+ * Limit fields on proxy keys: set at creation,
  * changed and removed by PATCH, shown in get and list with the money view
  * (spend, reserved, remaining, period start); invalid values are 422.
  */
 import { expect, test } from "bun:test";
-import { createProviderKey, createProxyKey, expectError, useApp } from "./support.ts";
+import { createProviderKey, createProxyKey, expectError, useApp } from "../helpers/admin-fixtures.ts";
 
 const app = useApp();
 

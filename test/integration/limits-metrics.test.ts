@@ -1,12 +1,12 @@
 /**
- * /metrics (issue item 8): valid Prometheus text exposition whose counters,
+ * /metrics: valid Prometheus text exposition whose counters,
  * histograms and gauges move with the traffic that caused them; open by
  * default, bearer-protected with `metricsToken`.
  */
-import { afterAll, beforeAll, expect, test } from "bun:test";
+import { beforeAll, expect, test } from "bun:test";
 import { createTestApp } from "../helpers/app.ts";
 import { chatJson, postV1, waitFor, waitSettled } from "../helpers/limits.ts";
-import { createKeyPair, startProxyHarness, type KeyPair, type ProxyHarness } from "../helpers/proxy.ts";
+import { createKeyPair, expectProxyError, fetchText, useProxyHarness, type KeyPair } from "../helpers/proxy.ts";
 
 interface Sample {
   name: string;
@@ -104,7 +104,8 @@ function value(scrape: Scrape, name: string, labels: Record<string, string> = {}
   return found?.value ?? 0;
 }
 
-let h: ProxyHarness;
+// Log rows stay queued (no timer flush during the test), so the queue-depth gauge is predictable.
+const h = useProxyHarness({ mock: { usage: { input: 200, output: 100 } }, config: { logFlushIntervalMs: 3_600_000 } });
 let openai: KeyPair;
 let limited: KeyPair;
 
@@ -116,12 +117,9 @@ async function scrape(headers: Record<string, string> = {}): Promise<Scrape> {
 }
 
 beforeAll(async () => {
-  // Log rows stay queued (no timer flush during the test), so the queue-depth gauge is predictable.
-  h = await startProxyHarness({ mock: { usage: { input: 200, output: 100 } }, config: { logFlushIntervalMs: 3_600_000 } });
   openai = await createKeyPair(h.t, { base_url: h.mock.baseUrl });
   limited = await createKeyPair(h.t, { base_url: h.mock.baseUrl, proxy: { rpm: 1 } });
 });
-afterAll(() => h.stop());
 
 test("the parser rejects what Prometheus would", () => {
   expect(() => parsePrometheus("x 1\n")).toThrow(); // no TYPE
@@ -148,7 +146,7 @@ test("every family is declared with HELP and TYPE, even before any traffic", asy
 });
 
 test("counters, histograms and gauges move with traffic", async () => {
-  h.t.flushLog();
+  await h.t.flushLog();
   const before = await scrape();
   const send = async (keys: KeyPair, extra: Record<string, unknown> = {}) => {
     const res = await postV1(h.baseUrl, keys.proxyKey, "/chat/completions", chatJson("gpt-4o-mini", 1_000, { max_tokens: 100, ...extra }));
@@ -160,9 +158,8 @@ test("counters, histograms and gauges move with traffic", async () => {
   expect(await send(openai, { stream: true })).toBe(200);
   expect(await send(limited)).toBe(200);
   expect(await send(limited)).toBe(429); // rpm 1
-  const bad = await fetch(`${h.baseUrl}/chat/completions`, { method: "POST", headers: { authorization: "Bearer kwp_nope" }, body: "{}" });
-  expect(bad.status).toBe(401);
-  await bad.text();
+  const bad = await fetchText(`${h.baseUrl}/chat/completions`, { method: "POST", headers: { authorization: "Bearer kwp_nope" }, body: "{}" });
+  expectProxyError(bad, 401, "invalid_api_key");
   h.mock.next({ error: { status: 503 } });
   expect(await send(openai)).toBe(503);
   await waitSettled(h.t);
@@ -224,7 +221,7 @@ test("with metricsToken, /metrics needs it as a bearer token", async () => {
     expect(ok.status).toBe(200);
     expect(parsePrometheus(await ok.text()).types.get("keyward_requests_total")).toBe("counter");
   } finally {
-    t.cleanup();
+    await t.cleanup();
   }
 });
 

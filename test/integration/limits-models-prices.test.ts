@@ -1,23 +1,18 @@
 /**
- * allowed_models and pricing (issue items 1 and 3): a model outside the
- * allow-list is 403 naming it; a budgeted key refuses a model without a
- * price until an admin sets one; overrides replace built-in prices and
- * DELETE brings the built-in back; dated names are priced by their base.
+ * allowed_models and pricing: a model outside the allow-list is 403 naming
+ * it; a budgeted key refuses a model without a price until an admin sets
+ * one (a budget cannot hold spend it cannot price); overrides replace built-in prices and
+ * DELETE brings the built-in back; dated names are priced by their base
+ * through the date suffix only, never by a shared prefix.
  */
-import { afterAll, beforeAll, beforeEach, expect, test } from "bun:test";
+import { expect, test } from "bun:test";
 import { allLogs, chatJson, getKey, micros, postV1, waitSettled } from "../helpers/limits.ts";
-import { createKeyPair, expectProxyError, startProxyHarness, type KeyPair, type ProxyHarness } from "../helpers/proxy.ts";
-
-let h: ProxyHarness;
+import { createKeyPair, expectProxyError, useProxyHarness, type KeyPair } from "../helpers/proxy.ts";
 
 // Realistic usage for a 2000-character prompt with max_tokens 500.
 const USAGE = { input: 1_000, output: 400, cached: 0 };
 
-beforeAll(async () => {
-  h = await startProxyHarness({ mock: { usage: USAGE } });
-});
-afterAll(() => h.stop());
-beforeEach(() => h.mock.reset());
+const h = useProxyHarness({ mock: { usage: USAGE } });
 
 async function send(keys: KeyPair, model: string) {
   const response = await postV1(h.baseUrl, keys.proxyKey, "/chat/completions", chatJson(model, 2_000, { max_tokens: 500 }));
@@ -116,6 +111,7 @@ test("overriding a built-in price changes what requests cost; DELETE restores th
     cached_input_per_million_usd: 1.25,
     output_per_million_usd: 10,
     source: "builtin",
+    tiers: { priority: { input_per_million_usd: 4.25, cached_input_per_million_usd: 2.125, output_per_million_usd: 17 } },
   });
 });
 
@@ -128,6 +124,48 @@ test("dated model names are priced as their base entry (gpt-4o-2024-08-06 as gpt
   expect(await lastCost(keys)).toBe(390);
   // An unknown base stays unknown, dated or not.
   expectProxyError(await send(keys, "acme-small-2024-08-06"), 403, "model_price_unknown");
+  // The first gpt-4o snapshot has its own, higher price: 1000 × 5 + 400 × 15.
+  expect((await send(keys, "gpt-4o-2024-05-13")).status).toBe(200);
+  expect(await lastCost(keys)).toBe(11_000);
+  // claude-sonnet-4-5-20250929 is claude-sonnet-4-5 through its date: 1000 × 3 + 400 × 15.
+  expect((await send(keys, "claude-sonnet-4-5-20250929")).status).toBe(200);
+  expect(await lastCost(keys)).toBe(9_000);
+});
+
+test("a shared prefix prices nothing: gpt-5-pro has its own price, claude-sonnet-4-6 none", async () => {
+  const keys = await createKeyPair(h.t, { base_url: h.mock.baseUrl, proxy: { budget_usd: 5 } });
+  // gpt-5-pro, not gpt-5 ($1.25 / $10): 1000 × 15 + 400 × 120.
+  expect((await send(keys, "gpt-5-pro")).status).toBe(200);
+  expect(await lastCost(keys)).toBe(63_000);
+  const refused = expectProxyError(await send(keys, "claude-sonnet-4-6"), 403, "model_price_unknown");
+  expect(refused.error.message).toContain("PUT /api/prices/claude-sonnet-4-6");
+  expectProxyError(await send(keys, "gpt-5-search-api"), 403, "model_price_unknown");
+  expect(h.mock.requests.map((r) => r.json?.model)).toEqual(["gpt-5-pro"]);
+});
+
+test("GET /api/prices states the built-in table's date and sources and lists the snapshots it prices apart", async () => {
+  const listed = await h.t.call("GET", "/api/prices");
+  expect(listed.status).toBe(200);
+  expect(listed.json.next_cursor).toBeNull();
+  expect(listed.json.builtin_as_of).toMatch(/^\d{4}-\d{2}-\d{2}$/);
+  expect(listed.json.builtin_sources).toEqual(expect.arrayContaining(["https://platform.openai.com/docs/pricing"]));
+  for (const url of listed.json.builtin_sources as string[]) expect(url).toStartWith("https://");
+  const byModel = new Map((listed.json.data as Array<{ model: string }>).map((p) => [p.model, p]));
+  expect(byModel.get("gpt-4o-2024-05-13")).toMatchObject({ input_per_million_usd: 5, cached_input_per_million_usd: null, output_per_million_usd: 15 });
+  expect(byModel.get("gpt-5-pro")).toMatchObject({ input_per_million_usd: 15, output_per_million_usd: 120, source: "builtin" });
+  expect(byModel.get("claude-sonnet-4-5")).toMatchObject({
+    input_per_million_usd: 3,
+    output_per_million_usd: 15,
+    long_context: { above_input_tokens: 200_000, input_per_million_usd: 6, cached_input_per_million_usd: 0.6, output_per_million_usd: 22.5 },
+  });
+  expect(byModel.has("claude-sonnet-4-6")).toBe(false);
+  // claude-haiku-4 was a prefix for newer Haiku models, not a model; claude-haiku-4-5 is listed by name.
+  expect(byModel.has("claude-haiku-4")).toBe(false);
+  expect(byModel.get("claude-haiku-4-5")).toMatchObject({ input_per_million_usd: 1, output_per_million_usd: 5 });
+  // An override is a single standard rate: it carries no tiers or long-context rates.
+  const put = await h.t.call("PUT", "/api/prices/gemini-2.5-pro", { input_per_million_usd: 1.25, output_per_million_usd: 10 });
+  expect(put.json).not.toHaveProperty("long_context");
+  expect((await h.t.call("DELETE", "/api/prices/gemini-2.5-pro")).status).toBe(200);
 });
 
 test("GET /api/prices lists built-ins with USD per million; bad PUT bodies are 422", async () => {

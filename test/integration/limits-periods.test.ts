@@ -1,14 +1,12 @@
 /**
- * Budget periods over the admin API and the proxy (issue items 1 and 2):
+ * Budget periods over the admin API and the proxy:
  * daily, weekly and monthly spend resets at UTC boundaries (weeks start
  * Monday), `period_started_at` moves with it, and insufficient_quota's
  * Retry-After points at the reset, or is absent when no reset can help.
  */
-import { afterAll, beforeAll, beforeEach, expect, test } from "bun:test";
+import { beforeEach, expect, test } from "bun:test";
 import { chatJson, getKey, micros, postV1, waitSettled } from "../helpers/limits.ts";
-import { createKeyPair, expectProxyError, startProxyHarness, type KeyPair, type ProxyHarness } from "../helpers/proxy.ts";
-
-let h: ProxyHarness;
+import { createKeyPair, expectProxyError, useProxyHarness, type KeyPair } from "../helpers/proxy.ts";
 
 // A ~1060-byte body with max_tokens 100 reserves 159 + 60 = 219 µ$ of gpt-4o-mini;
 // the mock then reports a realistic 200 in, 100 out: 30 + 60 = 90 µ$.
@@ -17,12 +15,8 @@ const COST = 90;
 const BUDGET_USD = 0.00025; // room for one request in flight, not two
 const THURSDAY_NOON = Date.UTC(2026, 0, 15, 12, 0, 0);
 
-beforeAll(async () => {
-  h = await startProxyHarness({ mock: { usage: USAGE } });
-});
-afterAll(() => h.stop());
+const h = useProxyHarness({ mock: { usage: USAGE } });
 beforeEach(() => {
-  h.mock.reset();
   h.clock.current = THURSDAY_NOON;
 });
 

@@ -1,20 +1,14 @@
 /**
- * rpm, tpm and max_concurrency (issue item 1), on the injected clock: the
+ * rpm, tpm and max_concurrency, on the injected clock: the
  * request over the limit is 429 rate_limit_exceeded with an exact
  * Retry-After, OpenAI-style x-ratelimit-* headers come with every response
  * of a limited key, and the limit lifts when the window has moved on.
  */
-import { afterAll, beforeAll, beforeEach, expect, test } from "bun:test";
+import { expect, test } from "bun:test";
 import { chatJson, postV1, waitFor, waitSettled } from "../helpers/limits.ts";
-import { createKeyPair, expectProxyError, startProxyHarness, type ProxyHarness } from "../helpers/proxy.ts";
+import { createKeyPair, expectProxyError, useProxyHarness } from "../helpers/proxy.ts";
 
-let h: ProxyHarness;
-
-beforeAll(async () => {
-  h = await startProxyHarness();
-});
-afterAll(() => h.stop());
-beforeEach(() => h.mock.reset());
+const h = useProxyHarness();
 
 const SECOND = 1000;
 

@@ -1,5 +1,6 @@
 /**
- * Spend survives a restart (issue items 2 and 5): settled spend is written
+ * Spend survives a restart (else a restart would hand every key a fresh
+ * budget): settled spend is written
  * with the request log, `close()` flushes what is queued, and a new process
  * on the same data dir and master key starts from the same spend, the same
  * period, the same log, and keeps enforcing the budget.
@@ -17,7 +18,7 @@ beforeAll(async () => {
   mock = await startMockProvider({ usage: { input: 200, output: 100 } });
 });
 afterAll(async () => {
-  for (const t of toClean) t.cleanup();
+  for (const t of toClean) await t.cleanup();
   await mock.stop();
 });
 
@@ -49,7 +50,7 @@ test("spend, period and log survive close() and reopening the data dir", async (
   const before = { total: await getKey(first, total.json.id), daily: await getKey(first, daily.json.id) };
   expect(micros(before.total.spend_usd)).toBe(180);
   expect(micros(before.daily.spend_usd)).toBe(270);
-  first.close();
+  await first.close();
 
   const second = await createTestApp({ clock, config, dataDir: first.dataDir, masterKey: first.masterKey, rootToken: first.rootToken });
   toClean.push(second);
@@ -88,13 +89,13 @@ test("a period that rolled over while the server was down starts from zero", asy
     budget_period: "daily",
   });
   expect((await first.call("POST", "/v1/chat/completions", body(), { token: daily.json.key })).status).toBe(200);
-  first.close();
+  await first.close();
 
   clock.current = Date.UTC(2026, 0, 17, 9, 0, 0);
   const second = await createTestApp({ clock, dataDir: first.dataDir, masterKey: first.masterKey, rootToken: first.rootToken });
   expect(await getKey(second, daily.json.id)).toMatchObject({ spend_usd: 0, period_started_at: "2026-01-17T00:00:00.000Z" });
   expect((await second.call("POST", "/v1/chat/completions", body(), { token: daily.json.key })).status).toBe(200);
-  second.close();
+  await second.close();
 
   // The rollover itself was written too: a third start sees the new period and its spend.
   const third = await createTestApp({ clock, dataDir: first.dataDir, masterKey: first.masterKey, rootToken: first.rootToken });

@@ -1,26 +1,24 @@
 /**
- * Usage from streams (issue item 4): a stream costs what the same answer
- * costs as JSON; keyward's own `stream_options.include_usage` stays
+ * Usage from streams: a stream costs what the same answer costs as JSON (so
+ * streaming is no way around a budget); keyward's own `stream_options.include_usage` stays
  * invisible to a client that did not ask for it; a provider key can switch
  * the injection off; Responses API and Anthropic streams are metered too.
  */
-import { afterAll, beforeAll, beforeEach, expect, test } from "bun:test";
+import { beforeAll, expect, test } from "bun:test";
 import Anthropic from "@anthropic-ai/sdk";
 import OpenAI from "openai";
 import { allLogs, byteLength, chatJson, micros, postV1, waitSettled, type LogEntry } from "../helpers/limits.ts";
-import { createKeyPair, sseData, startProxyHarness, type KeyPair, type ProxyHarness } from "../helpers/proxy.ts";
+import { MOCK_TEXT } from "../helpers/mock-provider.ts";
+import { chatAnswerText, createKeyPair, sseData, useProxyHarness, type KeyPair } from "../helpers/proxy.ts";
 
-let h: ProxyHarness;
+const h = useProxyHarness();
 let openai: KeyPair;
 let noInject: KeyPair;
 
 beforeAll(async () => {
-  h = await startProxyHarness();
   openai = await createKeyPair(h.t, { base_url: h.mock.baseUrl });
   noInject = await createKeyPair(h.t, { base_url: h.mock.baseUrl, inject_stream_usage: false });
 });
-afterAll(() => h.stop());
-beforeEach(() => h.mock.reset());
 
 /** The log entries of one key, oldest first, once every request has settled. */
 async function logsOf(keys: KeyPair): Promise<LogEntry[]> {
@@ -46,10 +44,10 @@ test("a streamed answer costs exactly what the same answer costs as JSON", async
   const body = chatJson("gpt-4o", 2_000, { max_tokens: 500 });
   const plain = await postV1(h.baseUrl, openai.proxyKey, "/chat/completions", body);
   expect(plain.status).toBe(200);
-  await plain.text();
+  expect(chatAnswerText(await plain.text())).toBe(MOCK_TEXT);
   const streamed = await postV1(h.baseUrl, openai.proxyKey, "/chat/completions", { ...body, stream: true });
   expect(streamed.status).toBe(200);
-  await streamed.text();
+  expect(chatAnswerText(await streamed.text())).toBe(MOCK_TEXT);
 
   const [a, b] = await logsOf(openai);
   expect(a?.streamed).toBe(false);
@@ -180,7 +178,7 @@ test("Anthropic stream: input from message_start (cache reads and writes include
   h.mock.set({ usage: { input: 100, cached: 300, cacheCreation: 50, output: 40 } });
   const client = new Anthropic({ apiKey: keys.proxyKey, baseURL: h.url, maxRetries: 0 });
   const stream = await client.messages.create({
-    model: "claude-sonnet-4-6",
+    model: "claude-sonnet-4-5",
     max_tokens: 100,
     messages: [{ role: "user", content: "w".repeat(1_000) }],
     stream: true,
@@ -191,7 +189,7 @@ test("Anthropic stream: input from message_start (cache reads and writes include
   }
   expect(text).toBe("Hello from the mock provider!");
   expect(h.mock.requests[0]?.json?.stream_options).toBeUndefined();
-  // claude-sonnet-4-6 is priced as claude-sonnet-4 ($3 in, $0.30 cache read, $15 out; writes 1.25 × in):
+  // claude-sonnet-4-5: $3 in, $0.30 cache read, $15 out; writes 1.25 × in:
   // 100 × 3 + 300 × 0.3 + 50 × 3.75 (187.5, rounded up) + 40 × 15 = 300 + 90 + 188 + 600.
   const expected = 1_178;
   const entry = await lastLog(keys);
@@ -202,7 +200,7 @@ test("Anthropic stream: input from message_start (cache reads and writes include
   expect(micros(entry.cost_usd)).toBe(expected);
 
   const plain = await client.messages.create({
-    model: "claude-sonnet-4-6",
+    model: "claude-sonnet-4-5",
     max_tokens: 100,
     messages: [{ role: "user", content: "w".repeat(1_000) }],
   });

@@ -1,30 +1,31 @@
 /**
- * GET /api/usage and GET /api/logs (issue items 5 and 6) over a known set
+ * GET /api/usage and GET /api/logs over a known set
  * of requests spread across two UTC days: every request is there exactly
  * once, grouped by proxy key, provider key, model and day, and the log's
  * filters and cursor pagination select exactly the matching rows.
  */
-import { afterAll, beforeAll, expect, test } from "bun:test";
+import { beforeAll, expect, test } from "bun:test";
 import { allLogs, chatJson, micros, postV1, waitSettled, type LogEntry } from "../helpers/limits.ts";
-import { createKeyPair, startProxyHarness, type KeyPair, type ProxyHarness } from "../helpers/proxy.ts";
+import { MOCK_TEXT } from "../helpers/mock-provider.ts";
+import { chatAnswerText, createKeyPair, useProxyHarness, type KeyPair } from "../helpers/proxy.ts";
 
-let h: ProxyHarness;
+// Every answer reports 100 in, 50 out: gpt-4o-mini 15 + 30 = 45 µ$, gpt-4o 250 + 500 = 750 µ$.
+const h = useProxyHarness({ mock: { usage: { input: 100, output: 50 } } });
 let k1: KeyPair;
 let k2: KeyPair;
 let k3: KeyPair;
 
-// Every answer reports 100 in, 50 out: gpt-4o-mini 15 + 30 = 45 µ$, gpt-4o 250 + 500 = 750 µ$.
 const MINI = 45;
 const FOUR_O = 750;
 
 async function send(keys: KeyPair, model: string, expected = 200) {
   const response = await postV1(h.baseUrl, keys.proxyKey, "/chat/completions", chatJson(model, 500, { max_tokens: 100 }));
-  await response.text();
-  if (response.status !== expected) throw new Error(`expected ${expected}, got ${response.status}`);
+  const text = await response.text();
+  if (response.status !== expected) throw new Error(`expected ${expected}, got ${response.status}: ${text}`);
+  if (expected === 200) expect(chatAnswerText(text)).toBe(MOCK_TEXT);
 }
 
 beforeAll(async () => {
-  h = await startProxyHarness({ mock: { usage: { input: 100, output: 50 } } });
   k1 = await createKeyPair(h.t, { base_url: h.mock.baseUrl });
   // k2 shares k1's provider key; k3 has its own, and a model allow-list.
   const second = await h.t.call("POST", "/api/proxy-keys", { name: "k2", provider_key_id: k1.providerKeyId });
@@ -47,7 +48,6 @@ beforeAll(async () => {
   await send(k3, "gpt-4o-mini");
   await waitSettled(h.t);
 });
-afterAll(() => h.stop());
 
 interface UsageRow {
   requests: number;

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { createProviderKey, expectError, expectStatus, useApp } from "./support.ts";
+import { createProviderKey, expectError, expectStatus, useApp } from "../helpers/admin-fixtures.ts";
 
 const GITHUB = "https://token.actions.githubusercontent.com";
 
@@ -41,11 +41,11 @@ describe("OIDC trust policies", () => {
     expectStatus(await app().call("DELETE", `/api/oidc/trust-policies/${created.json.id}`), 200);
     expectError(await app().call("GET", `/api/oidc/trust-policies/${created.json.id}`), 404, "not_found");
     expectError(await app().call("DELETE", `/api/oidc/trust-policies/${created.json.id}`), 404, "not_found");
-    const actions = app().store.audit.page(2).map((r) => r.action);
+    const actions = app().store.audit.page({ limit: 2 }).map((r) => r.action);
     expect(actions).toEqual(["oidc_trust_policy.delete", "oidc_trust_policy.create"]);
   });
 
-  test("the issuer must be https (plain http only with --allow-http-upstreams)", async () => {
+  test("an issuer must be https (plain http only with --allow-http-upstreams)", async () => {
     const pk = await createProviderKey(app());
     for (const issuer of ["http://issuer.example.com", "ftp://x", "not a url", "https://user:pw@x.example.com", "https://x.example.com/?q=1"]) {
       expectError(await app().call("POST", "/api/oidc/trust-policies", body(pk.id, { issuer })), 422, "validation_failed", "issuer");

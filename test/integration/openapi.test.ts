@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
+import { ERROR_CODES as DEFINED_ERROR_CODES } from "../../src/errors.ts";
 import { createTestApp, type TestApp } from "../helpers/app.ts";
 
 interface Schema {
@@ -153,6 +154,16 @@ describe("OpenAPI spec (GET /docs/json)", () => {
         expect(listed).toEqual(codes as string[]);
         expect(error?.properties?.message?.type).toBe("string");
         expect(error?.properties?.field?.type).toBe("string");
+      }
+    });
+  });
+
+  test("the error code enum is the one list src/errors.ts defines, in its order", () => {
+    each(({ op }) => {
+      for (const [status, response] of Object.entries(op.responses ?? {})) {
+        if (!/^[45]\d\d$/.test(status)) continue;
+        const code = response.content?.["application/json"]?.schema?.properties?.error?.properties?.code;
+        expect(code?.enum).toEqual([...DEFINED_ERROR_CODES]);
       }
     });
   });

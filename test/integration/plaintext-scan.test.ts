@@ -3,7 +3,7 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseKey } from "../../src/vault/key-format.ts";
 import { createTestApp } from "../helpers/app.ts";
-import { createAdminToken, createProxyKey, expectStatus } from "./support.ts";
+import { createAdminToken, createProxyKey, expectStatus } from "../helpers/admin-fixtures.ts";
 
 const OWASP_ARGON2ID = "$argon2id$v=19$m=19456,t=2,p=1$";
 
@@ -100,11 +100,11 @@ test("no provider key, proxy key, admin token or secret is stored in plaintext",
     for (const row of tokens) expect(row.secretHash.startsWith(OWASP_ARGON2ID)).toBe(true);
 
     // After close (checkpoint: the WAL is folded into keyward.db) the file is still clean.
-    app.close();
+    await app.close();
     const closed = readDataDir(app.dataDir);
     expect(Buffer.concat(Object.values(closed)).includes(Buffer.from("scan-anthropic"))).toBe(true);
     expect(scan(closed, secrets)).toEqual([]);
   } finally {
-    app.cleanup();
+    await app.cleanup();
   }
 });

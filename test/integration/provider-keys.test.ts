@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { createTestApp } from "../helpers/app.ts";
-import { createProviderKey, createProxyKey, expectError, expectStatus, listAll, useApp } from "./support.ts";
+import { createProviderKey, createProxyKey, expectError, expectStatus, listAll, useApp } from "../helpers/admin-fixtures.ts";
 
 const VIEW_KEYS = ["base_url", "created_at", "disabled", "id", "key_hint", "name", "provider", "updated_at"];
 /** Fields that would leak the sealed key if a view ever grew them. */
@@ -226,7 +226,7 @@ describe("provider keys", () => {
     const all = await app().call("GET", "/api/provider-keys");
     expect(all.json.next_cursor).toBeNull();
     expect(all.json.data.map((r: { id: string }) => r.id)).toEqual(ids);
-    const times = all.json.data.map((r: { created_at: string }) => r.created_at);
+    const times: string[] = all.json.data.map((r: { created_at: string }) => r.created_at);
     expect([...times].sort().reverse()).toEqual(times);
 
     const exact = await app().call("GET", "/api/provider-keys?limit=5");
@@ -268,7 +268,8 @@ describe("provider keys", () => {
       expectStatus(res, 200);
       expect(res.json.deleted).toBe(true);
       expect(res.json.id).toBe(created.id);
-      expect([...res.json.revoked_proxy_key_ids].sort()).toEqual([a.id, b.id].sort());
+      const revokedIds: string[] = res.json.revoked_proxy_key_ids;
+      expect([...revokedIds].sort()).toEqual([a.id, b.id].sort());
 
       expectError(await app().call("GET", `/api/provider-keys/${created.id}`), 404, "not_found");
       for (const id of [a.id, b.id, revoked.id]) {
@@ -336,6 +337,6 @@ test("the test app helper allows http upstreams by default (so the refusal above
     });
     expectStatus(res, 201);
   } finally {
-    app.cleanup();
+    await app.cleanup();
   }
 });

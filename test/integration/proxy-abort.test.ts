@@ -6,23 +6,16 @@
  * exchange without one is cancelled when its client is first watched, at the
  * latest CLIENT_WATCH_AFTER_MS in (src/README.md, design notes).
  */
-import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
+import { beforeEach, describe, expect, test } from "bun:test";
 import { CLIENT_WATCH_AFTER_MS } from "../../src/proxy/upstream-guard.ts";
-import { chatBody, createKeyPair, startProxyHarness, type KeyPair, type ProxyHarness } from "../helpers/proxy.ts";
+import { MOCK_TEXT } from "../helpers/mock-provider.ts";
+import { chatAnswerText, chatBody, useProxyHarness } from "../helpers/proxy.ts";
 
-let h: ProxyHarness;
-let keys: KeyPair;
-
-beforeAll(async () => {
-  h = await startProxyHarness();
-  keys = await createKeyPair(h.t, { base_url: h.mock.baseUrl });
-});
-afterAll(() => h.stop());
-beforeEach(() => h.mock.reset());
+const h = useProxyHarness({ keys: true });
 
 const init = (signal: AbortSignal, stream: boolean): RequestInit => ({
   method: "POST",
-  headers: { authorization: `Bearer ${keys.proxyKey}`, "content-type": "application/json" },
+  headers: { authorization: `Bearer ${h.keys.proxyKey}`, "content-type": "application/json" },
   body: chatBody({ stream }),
   signal,
 });
@@ -84,29 +77,22 @@ test("keyward keeps serving after aborted streams", async () => {
 });
 
 describe("the client is watched only once an exchange is slow (UpstreamGuard)", () => {
-  let asked: Request[];
-  let w: ProxyHarness;
-  let wKeys: KeyPair;
-
-  beforeAll(async () => {
-    w = await startProxyHarness({
-      disconnectSignal: (request) => {
-        asked.push(request);
-        return request.signal;
-      },
-    });
-    wKeys = await createKeyPair(w.t, { base_url: w.mock.baseUrl });
+  let asked: Request[] = [];
+  const w = useProxyHarness({
+    keys: true,
+    disconnectSignal: (request) => {
+      asked.push(request);
+      return request.signal;
+    },
   });
-  afterAll(() => w.stop());
   beforeEach(() => {
     asked = [];
-    w.mock.reset();
   });
 
   const chat = (extra: Record<string, unknown> = {}) =>
     fetch(`${w.baseUrl}/chat/completions`, {
       method: "POST",
-      headers: { authorization: `Bearer ${wKeys.proxyKey}`, "content-type": "application/json" },
+      headers: { authorization: `Bearer ${w.keys.proxyKey}`, "content-type": "application/json" },
       body: chatBody(extra),
     });
 
@@ -114,7 +100,7 @@ describe("the client is watched only once an exchange is slow (UpstreamGuard)", 
     for (const stream of [false, true]) {
       const response = await chat({ stream });
       expect(response.status).toBe(200);
-      await response.text();
+      expect(chatAnswerText(await response.text())).toBe(MOCK_TEXT);
     }
     await Bun.sleep(CLIENT_WATCH_AFTER_MS + 100);
     expect(asked).toHaveLength(0);

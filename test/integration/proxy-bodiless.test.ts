@@ -5,7 +5,7 @@
  * stream on the hot path, so these must keep working without one.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { createKeyPair, startProxyHarness, type KeyPair, type ProxyHarness } from "../helpers/proxy.ts";
+import { useProxyHarness } from "../helpers/proxy.ts";
 
 interface Seen {
   method: string;
@@ -13,13 +13,11 @@ interface Seen {
   body: string;
 }
 
-let h: ProxyHarness;
-let keys: KeyPair;
 let seen: Seen[] = [];
 /** A provider with body-less answers: `/v1/status/<code>` answers that status, HEAD gets headers only. */
 let upstream: ReturnType<typeof Bun.serve>;
 
-beforeAll(async () => {
+beforeAll(() => {
   upstream = Bun.serve({
     port: 0,
     hostname: "127.0.0.1",
@@ -33,20 +31,19 @@ beforeAll(async () => {
       return Response.json({ object: "list", data: [] }, { status });
     },
   });
-  h = await startProxyHarness();
-  // A model-restricted key reads the model from every body: an empty one must count as no body at all.
-  keys = await createKeyPair(h.t, { base_url: `http://127.0.0.1:${upstream.port}/v1`, proxy: { allowed_models: ["gpt-4o-mini"] } });
 });
-afterAll(async () => {
-  await h.stop();
-  await upstream.stop(true);
+afterAll(() => upstream.stop(true));
+
+const h = useProxyHarness({
+  // A model-restricted key reads the model from every body: an empty one must count as no body at all.
+  keys: () => ({ base_url: `http://127.0.0.1:${upstream.port}/v1`, proxy: { allowed_models: ["gpt-4o-mini"] } }),
 });
 
-const call = (method: string, path: string, init: RequestInit = {}) =>
-  fetch(`${h.baseUrl}${path}`, { method, ...init, headers: { authorization: `Bearer ${keys.proxyKey}`, ...init.headers } });
+const call = (method: string, path: string, init: Omit<RequestInit, "headers"> & { headers?: Record<string, string> } = {}) =>
+  fetch(`${h.baseUrl}${path}`, { method, ...init, headers: { authorization: `Bearer ${h.keys.proxyKey}`, ...init.headers } });
 
 async function loggedStatuses(): Promise<number[]> {
-  const logs = await h.t.call("GET", `/api/logs?proxy_key_id=${keys.proxyKeyId}`);
+  const logs = await h.t.call("GET", `/api/logs?proxy_key_id=${h.keys.proxyKeyId}`);
   return (logs.json.data as Array<{ status: number }>).map((row) => row.status);
 }
 

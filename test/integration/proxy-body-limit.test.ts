@@ -3,20 +3,12 @@
  * declares a length or streams chunked; a body under the cap is forwarded
  * byte for byte either way.
  */
-import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
-import { createKeyPair, expectProxyError, fetchText, startProxyHarness, type KeyPair, type ProxyHarness } from "../helpers/proxy.ts";
+import { describe, expect, test } from "bun:test";
+import { expectProxyError, fetchText, useProxyHarness } from "../helpers/proxy.ts";
 
 const MAX = 4096;
 
-let h: ProxyHarness;
-let keys: KeyPair;
-
-beforeAll(async () => {
-  h = await startProxyHarness({ config: { maxBodyBytes: MAX } });
-  keys = await createKeyPair(h.t, { base_url: h.mock.baseUrl });
-});
-afterAll(() => h.stop());
-beforeEach(() => h.mock.reset());
+const h = useProxyHarness({ keys: true, config: { maxBodyBytes: MAX } });
 
 /** A JSON chat body of exactly `size` bytes. */
 function bodyOfSize(size: number): string {
@@ -46,7 +38,7 @@ function chunked(text: string, pieces = 4): ReadableStream<Uint8Array> {
 const post = (body: BodyInit, extraHeaders: Record<string, string> = {}) =>
   fetchText(`${h.baseUrl}/chat/completions`, {
     method: "POST",
-    headers: { authorization: `Bearer ${keys.proxyKey}`, "content-type": "application/json", ...extraHeaders },
+    headers: { authorization: `Bearer ${h.keys.proxyKey}`, "content-type": "application/json", ...extraHeaders },
     body,
   });
 
@@ -73,7 +65,9 @@ describe("with content-length", () => {
 
 describe("chunked (no content-length)", () => {
   test("control: a stream body really goes out chunked, without content-length", async () => {
-    await fetch(`${h.mock.baseUrl}/chat/completions`, { method: "POST", body: chunked(bodyOfSize(500)) }).then((r) => r.text());
+    const res = await fetchText(`${h.mock.baseUrl}/chat/completions`, { method: "POST", body: chunked(bodyOfSize(500)) });
+    expect(res.status).toBe(200);
+    expect(h.mock.requests[0]?.body).toBe(bodyOfSize(500));
     expect(h.mock.requests[0]?.headers["content-length"]).toBeUndefined();
     expect(h.mock.requests[0]?.headers["transfer-encoding"]).toBe("chunked");
   });

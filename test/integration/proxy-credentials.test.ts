@@ -2,18 +2,10 @@
  * Where a client may put its proxy key: `Authorization: Bearer`, `x-api-key`
  * or `api-key`. Never the query string (URLs end up in logs and histories).
  */
-import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
-import { chatBody, createKeyPair, expectProxyError, fetchText, startProxyHarness, type KeyPair, type ProxyHarness } from "../helpers/proxy.ts";
+import { describe, expect, test } from "bun:test";
+import { chatBody, expectProxyError, fetchText, useProxyHarness } from "../helpers/proxy.ts";
 
-let h: ProxyHarness;
-let keys: KeyPair;
-
-beforeAll(async () => {
-  h = await startProxyHarness();
-  keys = await createKeyPair(h.t, { base_url: h.mock.baseUrl });
-});
-afterAll(() => h.stop());
-beforeEach(() => h.mock.reset());
+const h = useProxyHarness({ keys: true });
 
 const post = (headers: Record<string, string>, query = "") =>
   fetchText(`${h.baseUrl}/chat/completions${query}`, {
@@ -24,10 +16,10 @@ const post = (headers: Record<string, string>, query = "") =>
 
 describe("accepted credential headers", () => {
   const cases: Array<[string, () => Record<string, string>]> = [
-    ["Authorization: Bearer", () => ({ authorization: `Bearer ${keys.proxyKey}` })],
-    ["Authorization: bearer (any case, extra spaces)", () => ({ authorization: `bearer   ${keys.proxyKey}  ` })],
-    ["x-api-key", () => ({ "x-api-key": keys.proxyKey })],
-    ["api-key", () => ({ "api-key": keys.proxyKey })],
+    ["Authorization: Bearer", () => ({ authorization: `Bearer ${h.keys.proxyKey}` })],
+    ["Authorization: bearer (any case, extra spaces)", () => ({ authorization: `bearer   ${h.keys.proxyKey}  ` })],
+    ["x-api-key", () => ({ "x-api-key": h.keys.proxyKey })],
+    ["api-key", () => ({ "api-key": h.keys.proxyKey })],
   ];
   for (const [name, headers] of cases) {
     test(name, async () => {
@@ -36,7 +28,7 @@ describe("accepted credential headers", () => {
       expect(h.mock.requests).toHaveLength(1);
       const upstream = h.mock.requests[0]?.headers ?? {};
       // Whatever header the client used, the provider gets its own credential only.
-      expect(upstream.authorization).toBe(`Bearer ${keys.providerSecret}`);
+      expect(upstream.authorization).toBe(`Bearer ${h.keys.providerSecret}`);
       expect(upstream["x-api-key"]).toBeUndefined();
       expect(upstream["api-key"]).toBeUndefined();
     });
@@ -46,7 +38,7 @@ describe("accepted credential headers", () => {
 describe("the query string is not a credential", () => {
   for (const name of ["api_key", "api-key", "key", "access_token", "x-api-key"]) {
     test(`?${name}=<valid proxy key> → 401`, async () => {
-      const res = await post({}, `?${name}=${encodeURIComponent(keys.proxyKey)}`);
+      const res = await post({}, `?${name}=${encodeURIComponent(h.keys.proxyKey)}`);
       const body = expectProxyError(res, 401, "invalid_api_key");
       expect(body.error.message).toContain("no key given");
       expect(h.mock.requests).toHaveLength(0);

@@ -1,5 +1,6 @@
 /**
- * Header hygiene (DESIGN §5). Requests: an allow-list, so cookies, proxy
+ * Header hygiene: neither side's cookies, credentials or connection handling
+ * leak to the other. Requests: an allow-list, so cookies, proxy
  * credentials, `x-forwarded-*` and headers named in `Connection` never reach
  * the provider. Responses: no `set-cookie`, no hop-by-hop headers (nor those
  * the upstream names in `connection`), and no stale `content-encoding` /
@@ -9,19 +10,12 @@
  * `Connection` and `Proxy-Authorization`, which fetch may rewrite) reach
  * keyward as a real client would send them.
  */
-import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { connect } from "node:net";
-import { chatBody, createKeyPair, startProxyHarness, type KeyPair, type ProxyHarness } from "../helpers/proxy.ts";
+import { MOCK_TEXT } from "../helpers/mock-provider.ts";
+import { chatAnswerText, chatBody, useProxyHarness } from "../helpers/proxy.ts";
 
-let h: ProxyHarness;
-let keys: KeyPair;
-
-beforeAll(async () => {
-  h = await startProxyHarness();
-  keys = await createKeyPair(h.t, { base_url: h.mock.baseUrl });
-});
-afterAll(() => h.stop());
-beforeEach(() => h.mock.reset());
+const h = useProxyHarness({ keys: true });
 
 /** One HTTP/1.1 request written byte for byte; resolves with the status code once the server answers. */
 function rawRequest(port: number, lines: string[], body: string): Promise<number> {
@@ -51,7 +45,7 @@ describe("request headers", () => {
       [
         "POST /v1/chat/completions HTTP/1.1",
         `Host: 127.0.0.1:${port}`,
-        `Authorization: Bearer ${keys.proxyKey}`,
+        `Authorization: Bearer ${h.keys.proxyKey}`,
         "Content-Type: application/json",
         "Accept: application/json",
         "User-Agent: header-hygiene-test/1.0",
@@ -102,21 +96,21 @@ describe("request headers", () => {
     expect(upstream["user-agent"]).toBe("header-hygiene-test/1.0");
     expect(upstream["x-request-id"]).toBe("client-request-id");
     expect(upstream["x-stainless-os"]).toBe("Linux");
-    expect(upstream.authorization).toBe(`Bearer ${keys.providerSecret}`);
+    expect(upstream.authorization).toBe(`Bearer ${h.keys.providerSecret}`);
   });
 
   test("an allow-listed header not named in Connection is forwarded (control for the test above)", async () => {
     const response = await fetch(`${h.baseUrl}/chat/completions`, {
       method: "POST",
       headers: {
-        authorization: `Bearer ${keys.proxyKey}`,
+        authorization: `Bearer ${h.keys.proxyKey}`,
         "content-type": "application/json",
         "idempotency-key": "kept",
       },
       body: chatBody(),
     });
     expect(response.status).toBe(200);
-    await response.text();
+    expect(chatAnswerText(await response.text())).toBe(MOCK_TEXT);
     expect(h.mock.requests[0]?.headers["idempotency-key"]).toBe("kept");
   });
 });
@@ -144,7 +138,7 @@ describe("response headers", () => {
 
   test("JSON answer: set-cookie, hop-by-hop and connection-listed headers are dropped", async () => {
     h.mock.next({ headers: upstreamHeaders });
-    const response = await fetch(`${h.baseUrl}/models`, { headers: { authorization: `Bearer ${keys.proxyKey}` } });
+    const response = await fetch(`${h.baseUrl}/models`, { headers: { authorization: `Bearer ${h.keys.proxyKey}` } });
     expect(response.status).toBe(200);
     expectClean(response);
     expect(((await response.json()) as { object: string }).object).toBe("list");
@@ -154,7 +148,7 @@ describe("response headers", () => {
     h.mock.next({ headers: upstreamHeaders });
     const response = await fetch(`${h.baseUrl}/chat/completions`, {
       method: "POST",
-      headers: { authorization: `Bearer ${keys.proxyKey}`, "content-type": "application/json" },
+      headers: { authorization: `Bearer ${h.keys.proxyKey}`, "content-type": "application/json" },
       body: chatBody({ stream: true }),
     });
     expect(response.status).toBe(200);
@@ -165,10 +159,12 @@ describe("response headers", () => {
 
   test("upstream error answer: the same hygiene", async () => {
     h.mock.next({ headers: upstreamHeaders, error: { status: 400 } });
-    const response = await fetch(`${h.baseUrl}/models`, { headers: { authorization: `Bearer ${keys.proxyKey}` } });
+    const response = await fetch(`${h.baseUrl}/models`, { headers: { authorization: `Bearer ${h.keys.proxyKey}` } });
     expect(response.status).toBe(400);
     expectClean(response);
-    await response.text();
+    expect(await response.json()).toEqual({
+      error: { message: "Mock upstream error 400", type: "invalid_request_error", param: null, code: null },
+    });
   });
 
   test("gzip upstream: no stale content-encoding/content-length, the client gets valid decoded JSON", async () => {
@@ -177,7 +173,7 @@ describe("response headers", () => {
     // the (already decoded) body is gzip, nor be given the compressed length.
     const response = await fetch(`${h.baseUrl}/chat/completions`, {
       method: "POST",
-      headers: { authorization: `Bearer ${keys.proxyKey}`, "content-type": "application/json" },
+      headers: { authorization: `Bearer ${h.keys.proxyKey}`, "content-type": "application/json" },
       body: chatBody(),
       decompress: false,
     });
@@ -201,7 +197,7 @@ describe("response headers", () => {
   test("gzip upstream error: decoded too, status and body intact", async () => {
     const body = { error: { message: "compressed failure", type: "invalid_request_error", param: null, code: "bad" } };
     h.mock.next({ gzip: true, error: { status: 422, body } });
-    const response = await fetch(`${h.baseUrl}/models`, { headers: { authorization: `Bearer ${keys.proxyKey}` }, decompress: false });
+    const response = await fetch(`${h.baseUrl}/models`, { headers: { authorization: `Bearer ${h.keys.proxyKey}` }, decompress: false });
     expect(response.status).toBe(422);
     expect(response.headers.get("content-encoding")).toBeNull();
     expect(await response.text()).toBe(JSON.stringify(body));

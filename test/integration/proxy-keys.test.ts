@@ -1,7 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { verifySecret } from "../../src/vault/hashing.ts";
 import { parseKey } from "../../src/vault/key-format.ts";
-import { createProviderKey, createProxyKey, expectError, expectStatus, listAll, useApp } from "./support.ts";
+import { createProviderKey, createProxyKey, expectError, expectStatus, listAll, useApp } from "../helpers/admin-fixtures.ts";
 
 const NOW = Date.UTC(2026, 0, 15, 12, 0, 0);
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -54,8 +54,8 @@ describe("proxy keys", () => {
     const row = app().store.proxyKeys.byId(created.id)!;
     expect(row.secretHash.startsWith(ARGON2ID_OWASP)).toBe(true);
     expect(row.secretHash).not.toContain(parsed.secret);
-    expect(await verifySecret(row.secretHash, parsed.secret)).toBe(true);
-    expect(await verifySecret(row.secretHash, parsed.secret.replace(/.$/, (c) => (c === "A" ? "B" : "A")))).toBe(false);
+    expect(await verifySecret({ phc: row.secretHash, secret: parsed.secret })).toBe(true);
+    expect(await verifySecret({ phc: row.secretHash, secret: parsed.secret.replace(/.$/, (c) => (c === "A" ? "B" : "A")) })).toBe(false);
   });
 
   test("an unknown provider key is 404 naming provider_key_id", async () => {
@@ -247,10 +247,10 @@ describe("proxy keys", () => {
       expect(app().store.proxyKeys.byId(created.id)!.expiresAt).toBeNull();
 
       // Clearing the expiry brings an expired key back.
-      await app().call("PATCH", `/api/proxy-keys/${created.id}`, { ttl_seconds: 5 });
+      expectStatus(await app().call("PATCH", `/api/proxy-keys/${created.id}`, { ttl_seconds: 5 }), 200);
       app().clock.advance(5_000);
       expect((await app().call("GET", `/api/proxy-keys/${created.id}`)).json.status).toBe("expired");
-      await app().call("PATCH", `/api/proxy-keys/${created.id}`, { expires_at: null });
+      expectStatus(await app().call("PATCH", `/api/proxy-keys/${created.id}`, { expires_at: null }), 200);
       expect((await app().call("GET", `/api/proxy-keys/${created.id}`)).json.status).toBe("active");
       expect((await app().call("GET", `/api/proxy-keys/${created.id}`)).json.name).toBe("renamed");
     });
@@ -315,7 +315,9 @@ describe("proxy keys", () => {
       expect(second.json).toEqual(first.json);
       expect((await app().call("GET", `/api/proxy-keys/${created.id}`)).json.status).toBe("revoked");
       // Revocation outranks a later provider-key disable and expiry.
-      await app().call("PATCH", `/api/provider-keys/${pk.id}`, { disabled: true });
+      const disabled = await app().call("PATCH", `/api/provider-keys/${pk.id}`, { disabled: true });
+      expectStatus(disabled, 200);
+      expect(disabled.json.disabled).toBe(true);
       expect((await app().call("GET", `/api/proxy-keys/${created.id}`)).json.status).toBe("revoked");
     });
 

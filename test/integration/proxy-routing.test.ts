@@ -6,29 +6,17 @@
  */
 import Anthropic from "@anthropic-ai/sdk";
 import OpenAI, { AzureOpenAI } from "openai";
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, test } from "bun:test";
-import {
-  createKeyPair,
-  expectProxyKeyNeverUpstream,
-  recordingFetch,
-  startProxyHarness,
-  type KeyPair,
-  type ProxyHarness,
-} from "../helpers/proxy.ts";
+import { afterEach, beforeEach, describe, expect, test } from "bun:test";
+import { createKeyPair, expectProxyKeyNeverUpstream, recordingFetch, useProxyHarness, type KeyPair } from "../helpers/proxy.ts";
 
 const TEXT = "Hello from the mock provider!";
 
-let h: ProxyHarness;
+const h = useProxyHarness();
 let recorder: ReturnType<typeof recordingFetch>;
 /** The key pair the current test uses, checked after each test. */
 let current: KeyPair | undefined;
 
-beforeAll(async () => {
-  h = await startProxyHarness();
-});
-afterAll(() => h.stop());
 beforeEach(() => {
-  h.mock.reset();
   recorder = recordingFetch();
   current = undefined;
 });
@@ -234,10 +222,11 @@ describe("Anthropic SDK → provider anthropic (base_url <mock>/v1)", () => {
 
   test("a custom anthropic-version is passed on as sent", async () => {
     const { client, keys } = await anthropicClient();
-    await client.messages.create(
+    const message = await client.messages.create(
       { model: "claude-sonnet-4-6", max_tokens: 10, messages: [{ role: "user", content: "hi" }] },
       { headers: { "anthropic-version": "2023-06-01" } },
     );
+    expect(message.content[0]).toMatchObject({ type: "text", text: TEXT });
     expect(expectAnthropicUpstream(keys)?.headers["anthropic-version"]).toBe("2023-06-01");
   });
 

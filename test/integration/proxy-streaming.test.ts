@@ -1,21 +1,14 @@
 /**
  * Streaming through keyward: bytes reach the client as they arrive, no
- * buffering and no coalescing (DESIGN §5). The mock and the client run in
+ * buffering and no coalescing, so a client sees each token as soon as the
+ * provider sends it. The mock and the client run in
  * this process, so the mock's `chunksWritten` and the client's read times
  * share one `performance.now()` clock.
  */
-import { afterAll, beforeAll, beforeEach, expect, test } from "bun:test";
-import { chatBody, createKeyPair, sseData, startProxyHarness, type KeyPair, type ProxyHarness } from "../helpers/proxy.ts";
+import { expect, test } from "bun:test";
+import { chatBody, createKeyPair, sseData, useProxyHarness } from "../helpers/proxy.ts";
 
-let h: ProxyHarness;
-let keys: KeyPair;
-
-beforeAll(async () => {
-  h = await startProxyHarness();
-  keys = await createKeyPair(h.t, { base_url: h.mock.baseUrl });
-});
-afterAll(() => h.stop());
-beforeEach(() => h.mock.reset());
+const h = useProxyHarness({ keys: true });
 
 interface Read {
   at: number;
@@ -26,7 +19,7 @@ interface Read {
 async function streamReads(path: string, body: string, headers: Record<string, string> = {}): Promise<Read[]> {
   const response = await fetch(`${h.url}${path}`, {
     method: "POST",
-    headers: { authorization: `Bearer ${keys.proxyKey}`, "content-type": "application/json", ...headers },
+    headers: { authorization: `Bearer ${h.keys.proxyKey}`, "content-type": "application/json", ...headers },
     body,
   });
   expect(response.status).toBe(200);

@@ -2,34 +2,18 @@
  * When the provider is slow, gone, redirects, or says no: 504 after the
  * first-byte timeout, 502 when unreachable or redirecting (redirects are never
  * followed, so the provider key cannot travel elsewhere), and the provider's
- * own errors passed through unchanged (DESIGN §5).
+ * own errors passed through unchanged, so a client's SDK handles them as it
+ * would the provider's own.
  */
 import Anthropic from "@anthropic-ai/sdk";
 import OpenAI from "openai";
-import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import type { MockError } from "../helpers/mock-provider.ts";
-import {
-  chatBody,
-  closedPort,
-  createKeyPair,
-  expectProxyError,
-  fetchText,
-  startProxyHarness,
-  type KeyPair,
-  type ProxyHarness,
-} from "../helpers/proxy.ts";
+import { chatBody, closedPort, createKeyPair, expectProxyError, fetchText, startProxyHarness, useProxyHarness } from "../helpers/proxy.ts";
 
 const TIMEOUT_MS = 300;
 
-let h: ProxyHarness;
-let keys: KeyPair;
-
-beforeAll(async () => {
-  h = await startProxyHarness({ config: { upstreamTimeoutMs: TIMEOUT_MS } });
-  keys = await createKeyPair(h.t, { base_url: h.mock.baseUrl });
-});
-afterAll(() => h.stop());
-beforeEach(() => h.mock.reset());
+const h = useProxyHarness({ keys: true, config: { upstreamTimeoutMs: TIMEOUT_MS } });
 
 const chat = (key: string, extra: Record<string, unknown> = {}) =>
   fetchText(`${h.baseUrl}/chat/completions`, {
@@ -41,27 +25,27 @@ const chat = (key: string, extra: Record<string, unknown> = {}) =>
 describe("timeouts", () => {
   test("no response headers within upstream_timeout: 504, and the upstream request is abandoned", async () => {
     h.mock.next({ headersDelayMs: 2_000 });
-    const body = expectProxyError(await chat(keys.proxyKey), 504, "upstream_timeout");
+    const body = expectProxyError(await chat(h.keys.proxyKey), 504, "upstream_timeout");
     expect(body.error.type).toBe("api_error");
     await h.mock.waitForCancellation(1000);
   });
 
   test("the same for a stream that never starts", async () => {
     h.mock.next({ headersDelayMs: 2_000 });
-    expectProxyError(await chat(keys.proxyKey, { stream: true }), 504, "upstream_timeout");
+    expectProxyError(await chat(h.keys.proxyKey, { stream: true }), 504, "upstream_timeout");
   });
 
   test("the timeout covers first byte only: a slow stream that has started runs past it", async () => {
     // 6 gaps of 100 ms: the whole stream takes twice the timeout.
     h.mock.next({ chunks: 4, chunkDelayMs: 100 });
-    const res = await chat(keys.proxyKey, { stream: true, stream_options: { include_usage: true } });
+    const res = await chat(h.keys.proxyKey, { stream: true, stream_options: { include_usage: true } });
     expect(res.status).toBe(200);
     expect(res.text).toContain("data: [DONE]");
   });
 
   test("the OpenAI SDK surfaces the 504 as an APIError", async () => {
     h.mock.next({ headersDelayMs: 2_000 });
-    const client = new OpenAI({ apiKey: keys.proxyKey, baseURL: h.baseUrl, maxRetries: 0 });
+    const client = new OpenAI({ apiKey: h.keys.proxyKey, baseURL: h.baseUrl, maxRetries: 0 });
     const error = await client.models.list().catch((e: unknown) => e);
     expect(error).toBeInstanceOf(OpenAI.APIError);
     expect((error as InstanceType<typeof OpenAI.APIError>).status).toBe(504);
@@ -81,7 +65,7 @@ describe("unreachable and redirecting upstreams", () => {
   for (const status of [301, 302, 303, 307, 308] as const) {
     test(`upstream redirect ${status}: 502, the target is never requested`, async () => {
       h.mock.next({ redirect: { location: `${h.mock.baseUrl}/redirect-target?stolen=1`, status } });
-      const res = await chat(keys.proxyKey);
+      const res = await chat(h.keys.proxyKey);
       expectProxyError(res, 502, "upstream_redirect");
       expect(res.headers.get("location")).toBeNull();
       await Bun.sleep(50);
@@ -93,7 +77,7 @@ describe("unreachable and redirecting upstreams", () => {
     const other = await startProxyHarness();
     try {
       h.mock.next({ redirect: { location: `${other.mock.baseUrl}/chat/completions` } });
-      expectProxyError(await chat(keys.proxyKey), 502, "upstream_redirect");
+      expectProxyError(await chat(h.keys.proxyKey), 502, "upstream_redirect");
       await Bun.sleep(50);
       expect(other.mock.requests).toHaveLength(0);
     } finally {
@@ -116,7 +100,7 @@ describe("provider errors pass through unchanged", () => {
   for (const c of cases) {
     test(`${c.status}: status, body and headers as the provider sent them`, async () => {
       h.mock.next({ error: c });
-      const res = await chat(keys.proxyKey);
+      const res = await chat(h.keys.proxyKey);
       expect(res.status).toBe(c.status);
       expect(res.text).toBe(JSON.stringify(c.body));
       for (const [name, value] of Object.entries(c.headers)) expect(res.headers.get(name)).toBe(value);
@@ -126,7 +110,7 @@ describe("provider errors pass through unchanged", () => {
   test("an upstream error on a stream request passes through too", async () => {
     const body = { error: { message: "overloaded", type: "server_error", param: null, code: null } };
     h.mock.next({ error: { status: 503, body } });
-    const res = await chat(keys.proxyKey, { stream: true });
+    const res = await chat(h.keys.proxyKey, { stream: true });
     expect(res.status).toBe(503);
     expect(res.text).toBe(JSON.stringify(body));
   });

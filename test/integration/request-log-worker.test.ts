@@ -6,20 +6,17 @@
  * thread.
  */
 import { Database } from "bun:sqlite";
-import { afterEach, expect, setDefaultTimeout, test } from "bun:test";
+import { afterEach, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-
-// A worker thread per test on 2 cores: well past bun's 5 s default.
-setDefaultTimeout(30_000);
 import { openDatabase } from "../../src/db/open.ts";
 import { createSqliteStore } from "../../src/db/sqlite-store.ts";
 import type { SpendUpdate } from "../../src/db/store.ts";
 import type { LoggedRequest } from "../../src/usage/error-codes.ts";
 import { detectRuntime } from "../../src/runtime/index.ts";
 import type { Logger } from "../../src/telemetry/logger.ts";
-import { RequestLogWriter, type RequestLog } from "../../src/usage/request-log.ts";
+import { RequestLogWriter } from "../../src/usage/request-log.ts";
 import { ThreadedRequestLog } from "../../src/usage/threaded-request-log.ts";
 
 const DAY = 86_400_000;

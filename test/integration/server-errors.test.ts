@@ -4,7 +4,7 @@
  * both APIs' clients read, and a log line), and without one it still does not
  * fall back to Bun's development page. Bun in process, Deno in a child.
  */
-import { afterAll, expect, setDefaultTimeout, test } from "bun:test";
+import { afterAll, expect, test } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -14,9 +14,6 @@ import type { Runtime, ServeOptions } from "../../src/runtime/types.ts";
 import { startServer } from "../../src/server.ts";
 import type { Logger } from "../../src/telemetry/logger.ts";
 import { REPO_ROOT } from "../helpers/binary.ts";
-
-// A Deno child on 2 cores: well past bun's 5 s default.
-setDefaultTimeout(60_000);
 
 const SECRET = "secret-detail-4f1c";
 const dirs: string[] = [];
@@ -52,7 +49,7 @@ for (const [name, fail] of [
       expect([answer.status, await answer.text()]).toEqual([500, "handled"]);
       expect(seen.map((e) => (e as Error).message)).toEqual([SECRET]);
     } finally {
-      await handled.stop(true);
+      await handled.stop({ closeActiveConnections: true });
     }
   });
 }

@@ -23,7 +23,7 @@ interface RawServer {
   url: string;
   connections: number;
   requests: string[];
-  stop(): void;
+  stop: () => void;
 }
 
 /** A TCP server that reads whole requests (content-length bodies) and writes scripted bytes back. */
@@ -68,10 +68,10 @@ const ok = (body: string, extra = "") => `HTTP/1.1 200 OK\r\ncontent-type: appli
 const POST = { method: "POST", headers: { "content-type": "application/json" }, body: new TextEncoder().encode('{"a":1}') };
 
 let client: UpstreamClient;
-const cleanups: (() => void)[] = [];
-afterEach(() => {
+const cleanups: (() => void | Promise<void>)[] = [];
+afterEach(async () => {
   client?.close();
-  for (const cleanup of cleanups.splice(0)) cleanup();
+  for (const cleanup of cleanups.splice(0)) await cleanup();
 });
 
 describe("connections", () => {
@@ -117,7 +117,7 @@ describe("connections", () => {
     const server = rawServer({ answer: () => ok("{}", "connection: close\r\n") });
     cleanups.push(server.stop);
     client = createUpstreamClient(bunConnect);
-    for (let i = 0; i < 2; i++) await (await client.fetch(`${server.url}/v1/x`, POST)).arrayBuffer();
+    for (let i = 0; i < 2; i++) expect(await (await client.fetch(`${server.url}/v1/x`, POST)).json()).toEqual({});
     expect(server.connections).toBe(2);
   });
 
@@ -137,7 +137,7 @@ describe("connections", () => {
     });
     cleanups.push(() => listener.stop(true));
     client = createUpstreamClient(bunConnect);
-    await (await client.fetch(`http://127.0.0.1:${listener.port}/v1/x`, POST)).arrayBuffer();
+    expect(await (await client.fetch(`http://127.0.0.1:${listener.port}/v1/x`, POST)).json()).toEqual({});
     expect(closed).toHaveLength(0);
     client.close();
     for (let i = 0; i < 50 && closed.length === 0; i++) await Bun.sleep(10);
@@ -219,7 +219,7 @@ describe("bodies", () => {
     await Bun.sleep(20);
     expect(server.requests).toHaveLength(0);
     // It no longer counts as waiting: the next exchange is the client's own, not handed off.
-    await (await client.fetch(`${server.url}/v1/x`, POST)).arrayBuffer();
+    expect(await (await client.fetch(`${server.url}/v1/x`, POST)).json()).toEqual({});
     expect(handedOff).toBe(0);
     expect(server.requests).toHaveLength(1);
   });
@@ -261,7 +261,7 @@ describe("requests", () => {
     const server = rawServer({ answer: () => ok("{}") });
     cleanups.push(server.stop);
     client = createUpstreamClient(bunConnect);
-    await (await client.fetch(`${server.url}/v1/x`, { ...POST, headers: { "x-name": "café" } })).arrayBuffer();
+    expect(await (await client.fetch(`${server.url}/v1/x`, { ...POST, headers: { "x-name": "café" } })).json()).toEqual({});
     expect(server.requests[0]).toContain("x-name: café\r\n"); // decoded as latin1 by the server above
   });
 });
@@ -297,7 +297,7 @@ describe("hand-off to fetch", () => {
     expect((await second).status).toBe(200);
     expect(handedOff).toEqual([url]);
     // Quiet again: back on the client's own connections.
-    await (await client.fetch(url, POST)).arrayBuffer();
+    expect(await (await client.fetch(url, POST)).json()).toEqual({});
     expect(handedOff).toHaveLength(1);
   });
 
@@ -313,7 +313,7 @@ describe("hand-off to fetch", () => {
     const first = client.fetch(url, POST);
     const second = client.fetch(url, POST);
     expect(handedOff).toHaveLength(1);
-    await (await first).arrayBuffer();
+    expect(await (await first).json()).toEqual({});
     // The client's own exchange is done, but the handed-off one still waits: requests still overlap.
     const third = client.fetch(url, POST);
     expect(handedOff).toHaveLength(2);
@@ -321,7 +321,7 @@ describe("hand-off to fetch", () => {
     expect(await (await second).json()).toEqual({ from: "busy" });
     expect(await (await third).json()).toEqual({ from: "busy" });
     // Both answered: quiet again, so the next exchange is the client's own.
-    await (await client.fetch(url, POST)).arrayBuffer();
+    expect(await (await client.fetch(url, POST)).json()).toEqual({});
     expect(handedOff).toHaveLength(2);
   });
 
@@ -339,8 +339,8 @@ describe("hand-off to fetch", () => {
     const url = `http://127.0.0.1:${upstream.port}/v1/x`;
     const first = client.fetch(url, POST);
     await expect(client.fetch(url, POST)).rejects.toThrow("connection refused");
-    await (await first).arrayBuffer();
-    await (await client.fetch(url, POST)).arrayBuffer();
+    expect(await (await first).json()).toEqual({});
+    expect(await (await client.fetch(url, POST)).json()).toEqual({});
     expect(handedOff).toBe(1);
   });
 });

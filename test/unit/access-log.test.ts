@@ -5,7 +5,7 @@
 import { describe, expect, test } from "bun:test";
 import { type AccessEntry, loggablePath, withAccessLog } from "../../src/telemetry/access-log.ts";
 import { clientAddress } from "../../src/telemetry/client-address.ts";
-import { requestContext, requestIdOf, setRequestKeyId, type RequestContext } from "../../src/telemetry/request-context.ts";
+import { requestIdOf, setRequestKeyId, type RequestContext } from "../../src/telemetry/request-context.ts";
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 

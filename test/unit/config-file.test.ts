@@ -134,9 +134,9 @@ describe("TLS and proxy options", () => {
   });
 
   test("--log-format auto: pretty on a terminal, JSON otherwise; explicit values win", () => {
-    expect(pickLogFormat("auto", true)).toBe("pretty");
-    expect(pickLogFormat("auto", false)).toBe("json");
-    expect(pickLogFormat("json", true)).toBe("json");
-    expect(pickLogFormat("pretty", false)).toBe("pretty");
+    expect(pickLogFormat("auto", { stderrIsTty: true })).toBe("pretty");
+    expect(pickLogFormat("auto", { stderrIsTty: false })).toBe("json");
+    expect(pickLogFormat("json", { stderrIsTty: true })).toBe("json");
+    expect(pickLogFormat("pretty", { stderrIsTty: false })).toBe("pretty");
   });
 });

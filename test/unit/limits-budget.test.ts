@@ -32,6 +32,7 @@ function key(budgetMicros: number | null, period: BudgetPeriod = "total", spendM
     budgetPeriod: period,
     spendMicros,
     periodStartedAt: periodStart(period, NOW),
+    unboundedReservationMicros: null,
   };
 }
 

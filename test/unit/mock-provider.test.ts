@@ -238,8 +238,10 @@ describe("behaviours", () => {
       body: JSON.stringify({ model: "gpt-4o-mini", messages: [], stream: true }),
       signal: controller.signal,
     });
+    expect(response.status).toBe(200);
     const reader = response.body?.getReader();
-    await reader?.read();
+    const first = await reader?.read();
+    expect(new TextDecoder().decode(first?.value)).toStartWith("data: ");
     controller.abort();
     const cancellation = await mock.waitForCancellation(2000);
     expect(cancellation.path).toBe("/v1/chat/completions");
@@ -317,7 +319,8 @@ describe("behaviours", () => {
     expect(response.status).toBe(200);
     expect(response.headers.get("content-type")).toContain("text/event-stream");
     const reader = response.body?.getReader();
-    await reader?.read(); // the single "\n" that flushed the headers
+    const flushed = await reader?.read();
+    expect(new TextDecoder().decode(flushed?.value)).toBe("\n"); // the single "\n" that flushed the headers
     const more = await Promise.race([reader?.read(), Bun.sleep(150).then(() => "silent")]);
     expect(more).toBe("silent");
     controller.abort();
@@ -344,7 +347,7 @@ describe("behaviours", () => {
       method: "POST",
       body: JSON.stringify({ stream: true }),
     });
-    await sseData(response);
+    expect((await sseData(response)).at(-1)).toBe("[DONE]");
     const times = mock.requests[0]?.chunksWritten ?? [];
     const gaps = times.slice(1).map((t, i) => t - (times[i] ?? t));
     expect(gaps[1]).toBeGreaterThanOrEqual(140);

@@ -210,7 +210,7 @@ describe("master key loading", () => {
     const file = join(dir, "other.key");
     writeFileSync(file, encodeMasterKey(keyB));
     writeFileSync(join(dir, "master.key"), encodeMasterKey(keyB));
-    const loaded = loadMasterKey({ masterKey: encodeMasterKey(keyA), masterKeyFile: file, dataDir: dir }, true);
+    const loaded = loadMasterKey({ masterKey: encodeMasterKey(keyA), masterKeyFile: file, dataDir: dir }, { createIfMissing: true });
     expect(loaded.origin).toBe("env");
     expect(loaded.bytes).toEqual(keyA);
     expect(loaded.generatedAt).toBeUndefined();
@@ -220,14 +220,14 @@ describe("master key loading", () => {
     const file = join(dir, "credential");
     writeFileSync(file, `${encodeMasterKey(keyA)}\n`);
     writeFileSync(join(dir, "master.key"), encodeMasterKey(keyB));
-    const loaded = loadMasterKey({ masterKeyFile: file, dataDir: dir }, false);
+    const loaded = loadMasterKey({ masterKeyFile: file, dataDir: dir }, { createIfMissing: false });
     expect(loaded.origin).toBe("file");
     expect(loaded.bytes).toEqual(keyA);
   });
 
   test("an existing <data-dir>/master.key is used", () => {
     writeFileSync(join(dir, "master.key"), encodeMasterKey(keyB));
-    const loaded = loadMasterKey({ dataDir: dir }, false);
+    const loaded = loadMasterKey({ dataDir: dir }, { createIfMissing: false });
     expect(loaded.origin).toBe("data-dir");
     expect(loaded.bytes).toEqual(keyB);
     expect(loaded.generatedAt).toBeUndefined();
@@ -235,46 +235,46 @@ describe("master key loading", () => {
 
   test("bad base64 gives a clear error naming the source", () => {
     for (const bad of ["not base64 at all!", "****", "A".repeat(45), "QQ=", "Q==="]) {
-      const err = thrown(() => loadMasterKey({ masterKey: bad, dataDir: dir }, false));
+      const err = thrown(() => loadMasterKey({ masterKey: bad, dataDir: dir }, { createIfMissing: false }));
       expect(err.message).toContain("KEYWARD_MASTER_KEY");
       expect(err.message).toContain("not base64");
     }
   });
 
   test("a key of the wrong length gives a clear error", () => {
-    const err = thrown(() => loadMasterKey({ masterKey: encodeMasterKey(new Uint8Array(16)), dataDir: dir }, false));
+    const err = thrown(() => loadMasterKey({ masterKey: encodeMasterKey(new Uint8Array(16)), dataDir: dir }, { createIfMissing: false }));
     expect(err.message).toContain("16 bytes, 32 are required");
     const file = join(dir, "short.key");
     writeFileSync(file, encodeMasterKey(new Uint8Array(33)));
-    const fileErr = thrown(() => loadMasterKey({ masterKeyFile: file, dataDir: dir }, false));
+    const fileErr = thrown(() => loadMasterKey({ masterKeyFile: file, dataDir: dir }, { createIfMissing: false }));
     expect(fileErr.message).toContain(file);
     expect(fileErr.message).toContain("33 bytes");
   });
 
   test("an unreadable key file gives a clear error", () => {
     const file = join(dir, "missing.key");
-    const err = thrown(() => loadMasterKey({ masterKeyFile: file, dataDir: dir }, true));
+    const err = thrown(() => loadMasterKey({ masterKeyFile: file, dataDir: dir }, { createIfMissing: true }));
     expect(err.message).toContain(`Cannot read master key file ${file}`);
     // It does not fall back to generating one.
     expect(existsSync(join(dir, "master.key"))).toBe(false);
   });
 
   test("without allowGenerate nothing is created", () => {
-    const err = thrown(() => loadMasterKey({ dataDir: dir }, false));
+    const err = thrown(() => loadMasterKey({ dataDir: dir }, { createIfMissing: false }));
     expect(err.message).toContain(join(dir, "master.key"));
     expect(existsSync(join(dir, "master.key"))).toBe(false);
   });
 
   test("with allowGenerate, <data-dir>/master.key is written with mode 0600 and reused", () => {
     const path = join(dir, "master.key");
-    const generated = loadMasterKey({ dataDir: dir }, true);
+    const generated = loadMasterKey({ dataDir: dir }, { createIfMissing: true });
     expect(generated.origin).toBe("data-dir");
     expect(generated.generatedAt).toBe(path);
     expect(generated.bytes).toHaveLength(32);
     expect(statSync(path).mode & 0o777).toBe(0o600);
     expect(decodeMasterKey(readFileSync(path, "utf8"), path)).toEqual(generated.bytes);
 
-    const again = loadMasterKey({ dataDir: dir }, true);
+    const again = loadMasterKey({ dataDir: dir }, { createIfMissing: true });
     expect(again.generatedAt).toBeUndefined();
     expect(again.bytes).toEqual(generated.bytes);
   });
@@ -282,8 +282,8 @@ describe("master key loading", () => {
   test("two generated keys differ", () => {
     const other = mkdtempSync(join(tmpdir(), "keyward-master-"));
     try {
-      const a = loadMasterKey({ dataDir: dir }, true).bytes;
-      const b = loadMasterKey({ dataDir: other }, true).bytes;
+      const a = loadMasterKey({ dataDir: dir }, { createIfMissing: true }).bytes;
+      const b = loadMasterKey({ dataDir: other }, { createIfMissing: true }).bytes;
       expect(Buffer.from(a).equals(Buffer.from(b))).toBe(false);
     } finally {
       rmSync(other, { recursive: true, force: true });

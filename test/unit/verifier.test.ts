@@ -22,7 +22,7 @@ describe("SecretVerifier", () => {
     phc = await hashSecret(key.secret);
   });
 
-  const verifyKey = (v: SecretVerifier, k: ParsedKey) => v.verify(k.id, k.token, k.secret, phc);
+  const verifyKey = (v: SecretVerifier, k: ParsedKey) => v.verify({ id: k.id, token: k.token, secret: k.secret, phc });
 
   test("the right secret is valid; argon2 runs once, then the cache answers", async () => {
     const v = makeVerifier();
@@ -43,7 +43,7 @@ describe("SecretVerifier", () => {
 
   test("a malformed hash reads as invalid, not as an exception", async () => {
     const v = makeVerifier();
-    expect(await v.verify(key.id, key.token, key.secret, "not-a-phc-string")).toBe("invalid");
+    expect(await v.verify({ id: key.id, token: key.token, secret: key.secret, phc: "not-a-phc-string" })).toBe("invalid");
   });
 
   test("a wrong token for a verified id is invalid without argon2 and does not evict the valid one", async () => {
@@ -113,7 +113,7 @@ describe("SecretVerifier", () => {
     });
     const flush = () => new Promise((r) => setTimeout(r, 0));
     const keys = Array.from({ length: 5 }, () => generateKey("proxy"));
-    const outcomes = keys.map((k) => v.verify(k.id, k.token, k.secret, "phc"));
+    const outcomes = keys.map((k) => v.verify({ id: k.id, token: k.token, secret: k.secret, phc: "phc" }));
     let late = false;
     for (let left = 5; left > 0; left--) {
       await flush();
@@ -123,7 +123,7 @@ describe("SecretVerifier", () => {
       if (left === 3 && !late) {
         late = true;
         const key = generateKey("proxy");
-        outcomes.push(v.verify(key.id, key.token, key.secret, "phc"));
+        outcomes.push(v.verify({ id: key.id, token: key.token, secret: key.secret, phc: "phc" }));
         left++;
       }
     }
@@ -140,7 +140,7 @@ describe("SecretVerifier", () => {
       maxConcurrent: 2,
       maxFailures: 5,
       failureWindowMs: WINDOW_MS,
-      check: (_phc, secret) => new Promise((release) => running.push({ secret, release })),
+      check: ({ secret }) => new Promise((release) => running.push({ secret, release })),
     });
     const flush = () => new Promise((r) => setTimeout(r, 0));
     const first = verifyKey(v, wrongFor(key));
@@ -152,7 +152,7 @@ describe("SecretVerifier", () => {
     // Three more wrong secrets for the same id, then a first-time key.
     const suspects = [wrongFor(key), wrongFor(key), wrongFor(key)].map((k) => verifyKey(v, k));
     const other = generateKey("proxy");
-    const fresh = v.verify(other.id, other.token, other.secret, "phc-of-other");
+    const fresh = v.verify({ id: other.id, token: other.token, secret: other.secret, phc: "phc-of-other" });
     await flush();
     // One suspect and the first-time key run; two suspects wait although maxConcurrent is 2.
     expect(running).toHaveLength(2);
@@ -174,7 +174,7 @@ describe("SecretVerifier", () => {
     const otherPhc = await hashSecret(other.secret);
     for (let i = 0; i < 3; i++) await verifyKey(v, wrongFor(key));
     expect(await verifyKey(v, wrongFor(key))).toBe("throttled");
-    expect(await v.verify(other.id, other.token, other.secret, otherPhc)).toBe("valid");
+    expect(await v.verify({ id: other.id, token: other.token, secret: other.secret, phc: otherPhc })).toBe("valid");
   });
 
 

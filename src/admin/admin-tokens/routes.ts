@@ -1,4 +1,5 @@
 import { Elysia, t } from "elysia";
+import { decodeCursor } from "../../db/cursor.ts";
 import type { AdminTokenService } from "../../vault/admin-tokens.ts";
 import { adminAuth, type AdminAuthDeps } from "../auth.ts";
 import { errorResponses, unwrap } from "../errors.ts";
@@ -32,7 +33,7 @@ export function adminTokenRoutes(auth: AdminAuthDeps, service: AdminTokenService
     .get(
       "",
       ({ query }) => {
-        const page = service.list(query.limit ?? 50, readCursor(query.cursor));
+        const page = service.list(query.limit ?? 50, readCursor(query.cursor, decodeCursor));
         return { data: page.rows.map((r) => adminTokenView(r, now())), next_cursor: page.nextCursor };
       },
       {

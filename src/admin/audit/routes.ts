@@ -1,8 +1,9 @@
 import { Elysia, t } from "elysia";
+import { decodeIdCursor, idPageOf } from "../../db/cursor.ts";
 import type { Store } from "../../db/store.ts";
 import { adminAuth, type AdminAuthDeps } from "../auth.ts";
-import { ApiError, errorResponses } from "../errors.ts";
-import { iso, pageModel } from "../pagination.ts";
+import { errorResponses } from "../errors.ts";
+import { iso, PageQuery, pageModel, readCursor } from "../pagination.ts";
 
 const AuditEntryView = t.Object(
   {
@@ -24,18 +25,10 @@ export function auditRoutes(auth: AdminAuthDeps & { store: Store }) {
       "",
       ({ query }) => {
         const limit = query.limit ?? 50;
-        let before: number | undefined;
-        if (query.cursor !== undefined) {
-          if (!/^\d{1,15}$/.test(query.cursor)) {
-            throw new ApiError({ code: "validation_failed", message: "Cannot list audit log: cursor is not one this server issued", field: "cursor" });
-          }
-          before = Number(query.cursor);
-        }
-        const rows = auth.store.audit.page(limit + 1, before);
-        const page = rows.slice(0, limit);
-        const last = page[page.length - 1];
+        const beforeId = readCursor(query.cursor, decodeIdCursor);
+        const page = idPageOf(auth.store.audit.page({ limit: limit + 1, beforeId }), limit);
         return {
-          data: page.map((r) => ({
+          data: page.rows.map((r) => ({
             id: r.id,
             at: iso(r.at) as string,
             actor_id: r.actorId,
@@ -44,15 +37,12 @@ export function auditRoutes(auth: AdminAuthDeps & { store: Store }) {
             target_id: r.targetId,
             details: r.details ?? null,
           })),
-          next_cursor: rows.length > limit && last ? String(last.id) : null,
+          next_cursor: page.nextCursor,
         };
       },
       {
         scope: "read",
-        query: t.Object({
-          limit: t.Optional(t.Integer({ minimum: 1, maximum: 200, default: 50 })),
-          cursor: t.Optional(t.String({ maxLength: 20 })),
-        }),
+        query: t.Object(PageQuery),
         response: { 200: pageModel(AuditEntryView, "AuditPage"), ...errorResponses(401, 403, 422) },
         detail: { summary: "List the audit log", description: "Every change, newest first, with the acting token id. Never secrets." },
       },

@@ -1,4 +1,5 @@
 import { Elysia, t } from "elysia";
+import { decodeCursor } from "../../db/cursor.ts";
 import type { TrustPolicyService } from "../../vault/oidc/trust-policies.ts";
 import { adminAuth, type AdminAuthDeps } from "../auth.ts";
 import { errorResponses, unwrap } from "../errors.ts";
@@ -25,7 +26,7 @@ export function trustPolicyRoutes(auth: AdminAuthDeps, service: TrustPolicyServi
     .get(
       "",
       ({ query }) => {
-        const page = service.list(query.limit ?? 50, readCursor(query.cursor));
+        const page = service.list(query.limit ?? 50, readCursor(query.cursor, decodeCursor));
         return { data: page.rows.map(trustPolicyView), next_cursor: page.nextCursor };
       },
       {

@@ -1,4 +1,6 @@
 import { Elysia, t } from "elysia";
+import type { ActorId } from "../../changes/audit.ts";
+import { decodeCursor } from "../../db/cursor.ts";
 import type { ProviderKeyService } from "../../vault/provider-keys.ts";
 import { adminAuth, type AdminAuthDeps } from "../auth.ts";
 import { errorResponses, unwrap } from "../errors.ts";
@@ -13,6 +15,15 @@ import {
 } from "./model.ts";
 
 const IdParams = t.Object({ id: t.String({ maxLength: 64, description: "Provider key id", examples: ["pk_3kTMd9QzA1bc"] }) });
+
+const DeleteQuery = t.Object({
+  cascade: t.Optional(t.Boolean({ default: false, description: "Revoke the provider key's active proxy keys instead of refusing" })),
+});
+
+function removeProviderKey(service: ProviderKeyService, actor: ActorId, target: { id: string; cascade: boolean }) {
+  const result = unwrap(service.remove(actor, target.id, { cascade: target.cascade }));
+  return { deleted: true as const, id: target.id, revoked_proxy_key_ids: result.revokedProxyKeyIds };
+}
 
 export function providerKeyRoutes(auth: AdminAuthDeps, service: ProviderKeyService) {
   return new Elysia({ name: "admin.provider-keys", prefix: "/provider-keys", detail: { tags: ["Provider keys"] } })
@@ -34,7 +45,7 @@ export function providerKeyRoutes(auth: AdminAuthDeps, service: ProviderKeyServi
     .get(
       "",
       ({ query }) => {
-        const page = service.list(query.limit ?? 50, readCursor(query.cursor));
+        const page = service.list(query.limit ?? 50, readCursor(query.cursor, decodeCursor));
         return { data: page.rows.map(providerKeyView), next_cursor: page.nextCursor };
       },
       {
@@ -68,16 +79,11 @@ export function providerKeyRoutes(auth: AdminAuthDeps, service: ProviderKeyServi
     )
     .delete(
       "/:id",
-      ({ params, query, actor }) => {
-        const result = unwrap(service.remove(actor.id, params.id, query.cascade ?? false));
-        return { deleted: true as const, id: params.id, revoked_proxy_key_ids: result.revokedProxyKeyIds };
-      },
+      ({ params, query, actor }) => removeProviderKey(service, actor.id, { id: params.id, cascade: query.cascade ?? false }),
       {
         scope: "admin",
         params: IdParams,
-        query: t.Object({
-          cascade: t.Optional(t.Boolean({ default: false, description: "Revoke the provider key's active proxy keys instead of refusing" })),
-        }),
+        query: DeleteQuery,
         response: { 200: DeleteProviderKeyResult, ...errorResponses(401, 403, 404, 409, 422) },
         detail: {
           summary: "Delete a provider key",

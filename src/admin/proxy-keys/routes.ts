@@ -1,5 +1,6 @@
 import { Elysia, t } from "elysia";
 import type { Clock } from "../../clock.ts";
+import { decodeCursor } from "../../db/cursor.ts";
 import type { ProxyKeyFilter, Store } from "../../db/store.ts";
 import type { BudgetLedger } from "../../limits/budget.ts";
 import type { ProxyKeyService, ProxyKeyStatus } from "../../vault/proxy-keys.ts";
@@ -39,13 +40,30 @@ function statusFilter(status: ProxyKeyStatus | undefined, now: number): ProxyKey
 
 const BATCH_CSV_COLUMNS = ["name", "key", "id", "expires_at", "budget_usd", "budget_period", "rpm"] as const;
 
-export function proxyKeyRoutes(
-  auth: AdminAuthDeps & { store: Store; clock: Clock },
-  service: ProxyKeyService,
-  ledger: BudgetLedger,
-) {
-  const { view, createdView } = proxyKeyViews(auth.store, auth.clock, ledger);
-  return new Elysia({ name: "admin.proxy-keys", prefix: "/proxy-keys", detail: { tags: ["Proxy keys"] } })
+type Auth = AdminAuthDeps & { store: Store; clock: Clock };
+type Views = ReturnType<typeof proxyKeyViews>;
+
+export function proxyKeyRoutes(auth: Auth, service: ProxyKeyService, ledger: BudgetLedger) {
+  const views = proxyKeyViews(auth.store, auth.clock, ledger);
+  return new Elysia({ name: "admin.proxy-keys" })
+    .use(mintRoutes(auth, service, views))
+    .use(keyRoutes(auth, service, views));
+}
+
+/** A batch as a CSV download, named after its prefix, for a mail merge. */
+function batchCsv(namePrefix: string, data: Parameters<typeof toCsv<(typeof BATCH_CSV_COLUMNS)[number]>>[1]): Response {
+  return new Response(toCsv(BATCH_CSV_COLUMNS, data), {
+    status: 201,
+    headers: {
+      "content-type": "text/csv; charset=utf-8",
+      "content-disposition": `attachment; filename="${namePrefix.replace(/[^A-Za-z0-9_-]/g, "_")}-keys.csv"`,
+    },
+  });
+}
+
+/** Minting: one key (admins, and keys:issue tokens within their policy) or a batch (admins). */
+function mintRoutes(auth: Auth, service: ProxyKeyService, { createdView }: Views) {
+  return new Elysia({ name: "admin.proxy-keys.mint", prefix: "/proxy-keys", detail: { tags: ["Proxy keys"] } })
     .use(adminAuth(auth))
     .post(
       "",
@@ -75,15 +93,7 @@ export function proxyKeyRoutes(
       async ({ body, actor, status, headers }) => {
         const created = unwrap(await service.createBatch(actor.id, body));
         const data = created.map((c) => createdView(c.row, c.key));
-        if ((headers.accept ?? "").includes("text/csv")) {
-          return new Response(toCsv(BATCH_CSV_COLUMNS, data), {
-            status: 201,
-            headers: {
-              "content-type": "text/csv; charset=utf-8",
-              "content-disposition": `attachment; filename="${body.name_prefix.replace(/[^A-Za-z0-9_-]/g, "_")}-keys.csv"`,
-            },
-          });
-        }
+        if ((headers.accept ?? "").includes("text/csv")) return batchCsv(body.name_prefix, data);
         return status(201, { data, next_cursor: null });
       },
       {
@@ -100,12 +110,18 @@ export function proxyKeyRoutes(
             "Up to 1000 keys with the same provider key, limits and expiry, named `<name_prefix>-001`… All or nothing. Send `Accept: text/csv` for a CSV (name, key, id, expires_at, budget_usd, budget_period, rpm) ready for a mail merge. Keys are shown only in this response.",
         },
       },
-    )
+    );
+}
+
+/** Listing, reading, changing, revoking and deleting keys. */
+function keyRoutes(auth: Auth, service: ProxyKeyService, { view }: Views) {
+  return new Elysia({ name: "admin.proxy-keys.keys", prefix: "/proxy-keys", detail: { tags: ["Proxy keys"] } })
+    .use(adminAuth(auth))
     .get(
       "",
       ({ query }) => {
         const filter = { ...statusFilter(query.status, auth.clock.now()), providerKeyId: query.provider_key_id };
-        const page = service.list(query.limit ?? 50, readCursor(query.cursor), filter);
+        const page = service.list(query.limit ?? 50, readCursor(query.cursor, decodeCursor), filter);
         return { data: page.rows.map(view), next_cursor: page.nextCursor };
       },
       {

@@ -1,11 +1,11 @@
-import { Elysia, t } from "elysia";
-import type { RequestLogFilter, RequestLogRow, Store } from "../../db/store.ts";
-import { USAGE_GROUPS, type UsageGroup } from "../../db/store.ts";
+import { Elysia, t, type Static } from "elysia";
+import { decodeIdCursor, idPageOf } from "../../db/cursor.ts";
+import { USAGE_GROUPS, type RequestLogFilter, type RequestLogRow, type Store, type UsageGroup } from "../../db/store.ts";
 import { microsToUsd } from "../../limits/money.ts";
 import type { RequestLog } from "../../usage/request-log.ts";
 import { adminAuth, type AdminAuthDeps } from "../auth.ts";
 import { ApiError, errorResponses } from "../errors.ts";
-import { iso, pageModel } from "../pagination.ts";
+import { iso, noCursorWritten, PageQuery, pageModel, readCursor } from "../pagination.ts";
 
 const TimeRange = {
   from: t.Optional(t.String({ format: "date-time", description: "Inclusive start (ISO 8601)", examples: ["2026-11-01T00:00:00Z"] })),
@@ -89,6 +89,61 @@ function logView(r: RequestLogRow) {
   };
 }
 
+const SummaryQuery = t.Object({
+  // A union of literals, not t.UnionEnum: Elysia 1.4 fills an absent UnionEnum query
+  // value with its first member, so a forgotten group_by became "proxy_key" silently.
+  group_by: t.Union(
+    USAGE_GROUPS.map((g) => t.Literal(g)),
+    { description: "Group rows by proxy key, provider key, model or UTC day" },
+  ),
+  ...TimeRange,
+  cursor: PageQuery.cursor,
+});
+
+const LogQuery = t.Object({
+  proxy_key_id: t.Optional(t.String({ maxLength: 64 })),
+  provider_key_id: t.Optional(t.String({ maxLength: 64 })),
+  model: t.Optional(t.String({ maxLength: 200 })),
+  status: t.Optional(t.Integer({ minimum: 100, maximum: 599 })),
+  ...TimeRange,
+  ...PageQuery,
+});
+
+/** Requests, tokens and cost per group, in one page. */
+function usageSummary(store: Store, query: Static<typeof SummaryQuery>) {
+  readCursor(query.cursor, noCursorWritten);
+  const filter: RequestLogFilter = { from: parseTime(query.from, "from"), to: parseTime(query.to, "to") };
+  const group = query.group_by;
+  const rows = store.requestLog.usage(group, filter);
+  return {
+    data: rows.map((r) => ({
+      [GROUP_FIELD[group]]: r.group,
+      requests: r.requests,
+      input_tokens: r.inputTokens,
+      output_tokens: r.outputTokens,
+      cached_tokens: r.cachedTokens,
+      cost_usd: microsToUsd(r.costMicros),
+    })),
+    next_cursor: null,
+  };
+}
+
+/** One page of the request log, newest first, with the filters asked for. */
+function logPage(store: Store, query: Static<typeof LogQuery>) {
+  const limit = query.limit ?? 50;
+  const beforeId = readCursor(query.cursor, decodeIdCursor);
+  const filter: RequestLogFilter = {
+    proxyKeyId: query.proxy_key_id,
+    providerKeyId: query.provider_key_id,
+    model: query.model,
+    status: query.status,
+    from: parseTime(query.from, "from"),
+    to: parseTime(query.to, "to"),
+  };
+  const page = idPageOf(store.requestLog.page(filter, { limit: limit + 1, beforeId }), limit);
+  return { data: page.rows.map(logView), next_cursor: page.nextCursor };
+}
+
 /**
  * Usage summaries and the request log. Both flush the log queue first, so a
  * request that finished before the call is always counted.
@@ -100,32 +155,11 @@ export function usageRoutes(auth: AdminAuthDeps & { store: Store }, log: Request
       "/usage",
       async ({ query }) => {
         await log.flush();
-        const filter: RequestLogFilter = { from: parseTime(query.from, "from"), to: parseTime(query.to, "to") };
-        const group = query.group_by;
-        const rows = auth.store.requestLog.usage(group, filter);
-        return {
-          data: rows.map((r) => ({
-            [GROUP_FIELD[group]]: r.group,
-            requests: r.requests,
-            input_tokens: r.inputTokens,
-            output_tokens: r.outputTokens,
-            cached_tokens: r.cachedTokens,
-            cost_usd: microsToUsd(r.costMicros),
-          })),
-          next_cursor: null,
-        };
+        return usageSummary(auth.store, query);
       },
       {
         scope: "read",
-        query: t.Object({
-          // A union of literals, not t.UnionEnum: Elysia 1.4 fills an absent UnionEnum query
-          // value with its first member, so a forgotten group_by became "proxy_key" silently.
-          group_by: t.Union(
-            USAGE_GROUPS.map((g) => t.Literal(g)),
-            { description: "Group rows by proxy key, provider key, model or UTC day" },
-          ),
-          ...TimeRange,
-        }),
+        query: SummaryQuery,
         response: {
           200: t.Object({ data: t.Array(UsageRowView), next_cursor: t.Null() }, { title: "UsageSummary" }),
           ...errorResponses(401, 403, 422),
@@ -137,38 +171,11 @@ export function usageRoutes(auth: AdminAuthDeps & { store: Store }, log: Request
       "/logs",
       async ({ query }) => {
         await log.flush();
-        const limit = query.limit ?? 50;
-        let beforeId: number | undefined;
-        if (query.cursor !== undefined) {
-          if (!/^\d{1,15}$/.test(query.cursor)) {
-            throw new ApiError({ code: "validation_failed", message: "Invalid query parameter cursor: not one this server issued", field: "cursor" });
-          }
-          beforeId = Number(query.cursor);
-        }
-        const filter: RequestLogFilter = {
-          proxyKeyId: query.proxy_key_id,
-          providerKeyId: query.provider_key_id,
-          model: query.model,
-          status: query.status,
-          from: parseTime(query.from, "from"),
-          to: parseTime(query.to, "to"),
-        };
-        const rows = auth.store.requestLog.page(filter, limit + 1, beforeId);
-        const page = rows.slice(0, limit);
-        const last = page[page.length - 1];
-        return { data: page.map(logView), next_cursor: rows.length > limit && last ? String(last.id) : null };
+        return logPage(auth.store, query);
       },
       {
         scope: "read",
-        query: t.Object({
-          proxy_key_id: t.Optional(t.String({ maxLength: 64 })),
-          provider_key_id: t.Optional(t.String({ maxLength: 64 })),
-          model: t.Optional(t.String({ maxLength: 200 })),
-          status: t.Optional(t.Integer({ minimum: 100, maximum: 599 })),
-          ...TimeRange,
-          limit: t.Optional(t.Integer({ minimum: 1, maximum: 200, default: 50 })),
-          cursor: t.Optional(t.String({ maxLength: 20 })),
-        }),
+        query: LogQuery,
         response: { 200: pageModel(LogView, "RequestLogPage"), ...errorResponses(401, 403, 422) },
         detail: {
           summary: "List proxied requests",

@@ -70,7 +70,7 @@ export class OidcExchange {
     if (forIssuer.length === 0) return unauthorized(`issuer ${JSON.stringify(issuer.slice(0, 200))} is not trusted by any trust policy`);
 
     const audiences = [...new Set(forIssuer.map((p) => p.audience))];
-    const verified = await this.deps.verifier.verify(token, issuer, audiences);
+    const verified = await this.deps.verifier.verify(token, { issuer, audiences });
     if (!verified.ok) return verified;
     const payload = verified.value;
     const tokenAudiences = new Set(audiencesOf(payload));

@@ -63,7 +63,9 @@ export class OidcTokenVerifier {
 
   constructor(private readonly deps: OidcVerifierDeps) {}
 
-  async verify(token: string, issuer: string, audiences: readonly string[]): Promise<Result<JWTPayload>> {
+  /** Checks the token's signature against `issuer`'s keys, and its iss, aud (any of `audiences`), exp and iat. */
+  async verify(token: string, expected: { issuer: string; audiences: readonly string[] }): Promise<Result<JWTPayload>> {
+    const { issuer, audiences } = expected;
     const keys = await this.keysOf(issuer);
     if (!keys.ok) return keys;
     try {

@@ -1,9 +1,10 @@
 /**
- * Small shared pieces for the in-process integration suites (not a test file:
- * bun only runs `*.test.ts`).
+ * Shared pieces for the admin-API suites (test/integration/*) that drive an
+ * in-process app: a fresh app per test, the admin error-shape assertion, and
+ * creating provider keys, proxy keys and admin tokens through the API.
  */
 import { afterEach, beforeEach, expect } from "bun:test";
-import { createTestApp, type TestApp, type TestAppOptions } from "../helpers/app.ts";
+import { createTestApp, type TestApp, type TestAppOptions } from "./app.ts";
 
 /** A fresh app (temp dir, database, root token) per test, cleaned up after it. */
 export function useApp(options: () => TestAppOptions = () => ({})): () => TestApp {
@@ -11,8 +12,8 @@ export function useApp(options: () => TestAppOptions = () => ({})): () => TestAp
   beforeEach(async () => {
     current = await createTestApp(options());
   });
-  afterEach(() => {
-    current?.cleanup();
+  afterEach(async () => {
+    await current?.cleanup();
     current = undefined;
   });
   return () => {

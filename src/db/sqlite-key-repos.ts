@@ -1,0 +1,138 @@
+/**
+ * The SQLite repositories of the key tables (provider keys, proxy keys, OIDC
+ * trust policies, admin tokens); sqlite-store.ts assembles them into a Store.
+ */
+import { and, asc, count, desc, eq, gt, inArray, isNotNull, isNull, lt, lte, ne, or, type SQL } from "drizzle-orm";
+import type { SQLiteColumn } from "drizzle-orm/sqlite-core";
+import type { Db } from "./client.ts";
+import { adminTokens, oidcTrustPolicies, providerKeys, proxyKeys } from "./schema.ts";
+import type { AdminTokenRepo, PageQuery, ProviderKeyRepo, ProxyKeyFilter, ProxyKeyRepo, TrustPolicyRepo } from "./store.ts";
+
+/** `(created_at, id) < cursor` for newest-first keyset pagination. */
+function before(createdAt: SQLiteColumn, id: SQLiteColumn, query: PageQuery): SQL | undefined {
+  if (!query.after) return undefined;
+  return or(lt(createdAt, query.after.createdAt), and(eq(createdAt, query.after.createdAt), lt(id, query.after.id)));
+}
+
+function notExpired(now: number): SQL | undefined {
+  return or(isNull(proxyKeys.expiresAt), gt(proxyKeys.expiresAt, now));
+}
+
+/** The stored facts a proxy key filter asks for; each absent field leaves its condition out. */
+function proxyKeyConditions(db: Db, filter: ProxyKeyFilter): SQL | undefined {
+  return and(
+    filter.providerKeyId === undefined ? undefined : eq(proxyKeys.providerKeyId, filter.providerKeyId),
+    filter.revoked === undefined ? undefined : filter.revoked ? isNotNull(proxyKeys.revokedAt) : isNull(proxyKeys.revokedAt),
+    filter.expiredBefore === undefined ? undefined : lte(proxyKeys.expiresAt, filter.expiredBefore),
+    filter.activeAt === undefined ? undefined : notExpired(filter.activeAt),
+    filter.providerDisabled === undefined
+      ? undefined
+      : inArray(proxyKeys.providerKeyId, db.select({ id: providerKeys.id }).from(providerKeys).where(eq(providerKeys.disabled, filter.providerDisabled))),
+  );
+}
+
+export function providerKeyRepo(db: Db): ProviderKeyRepo {
+  return {
+    insert: (row) => void db.insert(providerKeys).values(row).run(),
+    update: (id, patch) => void db.update(providerKeys).set(patch).where(eq(providerKeys.id, id)).run(),
+    delete: (id) => void db.delete(providerKeys).where(eq(providerKeys.id, id)).run(),
+    byId: (id) => db.select().from(providerKeys).where(eq(providerKeys.id, id)).get(),
+    byName: (name) => db.select().from(providerKeys).where(eq(providerKeys.name, name)).get(),
+    page: (query) =>
+      db
+        .select()
+        .from(providerKeys)
+        .where(before(providerKeys.createdAt, providerKeys.id, query))
+        .orderBy(desc(providerKeys.createdAt), desc(providerKeys.id))
+        .limit(query.limit)
+        .all(),
+    all: () => db.select().from(providerKeys).all(),
+  };
+}
+
+export function proxyKeyRepo(db: Db): ProxyKeyRepo {
+  return {
+    insert: (row) => void db.insert(proxyKeys).values(row).run(),
+    update: (id, patch) => void db.update(proxyKeys).set(patch).where(eq(proxyKeys.id, id)).run(),
+    delete: (id) => void db.delete(proxyKeys).where(eq(proxyKeys.id, id)).run(),
+    byId: (id) => db.select().from(proxyKeys).where(eq(proxyKeys.id, id)).get(),
+    page: (query, filter) =>
+      db
+        .select()
+        .from(proxyKeys)
+        .where(and(before(proxyKeys.createdAt, proxyKeys.id, query), proxyKeyConditions(db, filter)))
+        .orderBy(desc(proxyKeys.createdAt), desc(proxyKeys.id))
+        .limit(query.limit)
+        .all(),
+    activeIdsForProviderKey: (providerKeyId, now) =>
+      db
+        .select({ id: proxyKeys.id })
+        .from(proxyKeys)
+        .where(and(eq(proxyKeys.providerKeyId, providerKeyId), isNull(proxyKeys.revokedAt), notExpired(now)))
+        .all()
+        .map((r) => r.id),
+    countForProviderKey: (providerKeyId) => db.select({ n: count() }).from(proxyKeys).where(eq(proxyKeys.providerKeyId, providerKeyId)).get()?.n ?? 0,
+    revokeForProviderKey: (providerKeyId, now) =>
+      db
+        .update(proxyKeys)
+        .set({ revokedAt: now, updatedAt: now })
+        .where(and(eq(proxyKeys.providerKeyId, providerKeyId), isNull(proxyKeys.revokedAt)))
+        .returning({ id: proxyKeys.id })
+        .all()
+        .map((r) => r.id),
+    deleteForProviderKey: (providerKeyId) => void db.delete(proxyKeys).where(eq(proxyKeys.providerKeyId, providerKeyId)).run(),
+    setSpend: (update) =>
+      void db.update(proxyKeys).set({ spendMicros: update.spendMicros, periodStartedAt: update.periodStartedAt }).where(eq(proxyKeys.id, update.id)).run(),
+    purgeSecrets: (before, marker) =>
+      db
+        .update(proxyKeys)
+        .set({ secretHash: marker })
+        .where(and(ne(proxyKeys.secretHash, marker), or(lte(proxyKeys.revokedAt, before), lte(proxyKeys.expiresAt, before))))
+        .returning({ id: proxyKeys.id })
+        .all()
+        .map((r) => r.id),
+  };
+}
+
+export function trustPolicyRepo(db: Db): TrustPolicyRepo {
+  return {
+    insert: (row) => void db.insert(oidcTrustPolicies).values(row).run(),
+    delete: (id) => void db.delete(oidcTrustPolicies).where(eq(oidcTrustPolicies.id, id)).run(),
+    byId: (id) => db.select().from(oidcTrustPolicies).where(eq(oidcTrustPolicies.id, id)).get(),
+    byName: (name) => db.select().from(oidcTrustPolicies).where(eq(oidcTrustPolicies.name, name)).get(),
+    page: (query) =>
+      db
+        .select()
+        .from(oidcTrustPolicies)
+        .where(before(oidcTrustPolicies.createdAt, oidcTrustPolicies.id, query))
+        .orderBy(desc(oidcTrustPolicies.createdAt), desc(oidcTrustPolicies.id))
+        .limit(query.limit)
+        .all(),
+    forIssuer: (issuer) =>
+      db
+        .select()
+        .from(oidcTrustPolicies)
+        .where(eq(oidcTrustPolicies.issuer, issuer))
+        .orderBy(asc(oidcTrustPolicies.createdAt), asc(oidcTrustPolicies.id))
+        .all(),
+    countForProviderKey: (providerKeyId) =>
+      db.select({ n: count() }).from(oidcTrustPolicies).where(eq(oidcTrustPolicies.providerKeyId, providerKeyId)).get()?.n ?? 0,
+  };
+}
+
+export function adminTokenRepo(db: Db): AdminTokenRepo {
+  return {
+    insert: (row) => void db.insert(adminTokens).values(row).run(),
+    update: (id, patch) => void db.update(adminTokens).set(patch).where(eq(adminTokens.id, id)).run(),
+    byId: (id) => db.select().from(adminTokens).where(eq(adminTokens.id, id)).get(),
+    page: (query) =>
+      db
+        .select()
+        .from(adminTokens)
+        .where(before(adminTokens.createdAt, adminTokens.id, query))
+        .orderBy(desc(adminTokens.createdAt), desc(adminTokens.id))
+        .limit(query.limit)
+        .all(),
+    count: () => db.select({ n: count() }).from(adminTokens).get()?.n ?? 0,
+  };
+}
