@@ -116,7 +116,12 @@ export function createServices(deps: AppDeps) {
   });
   // Proxy keys: argon2 at most twice at once on 2 cores, and 5 unverified tries per id per minute.
   const proxyVerifier = new SecretVerifier({ clock: deps.clock, maxConcurrent: 2, maxFailures: 5, failureWindowMs: 60_000, check });
-  const keyCache = new KeyCache(deps.store, events, (row) => providerKeys.reveal(row), (id) => proxyVerifier.forget(id));
+  const keyCache = new KeyCache(
+    deps.store,
+    events,
+    (row) => providerKeys.reveal(row),
+    (id) => proxyVerifier.forget(id),
+  );
   const metrics = new Metrics();
   const prices = new PriceBook(deps.store, deps.clock);
   const gate = new LimitGate(prices, (reason) => metrics.rejections.inc({ limit: reason }));
@@ -237,9 +242,7 @@ export function createApp(deps: AppDeps) {
     .onError(({ code, error, path }) => answerError(deps.logger, { code, error, path }))
     .use(docsRoutes(deps.config.version, (path): Promise<Response> => selfFetch(new Request(`http://localhost${path}`))))
     .use(healthRoutes(deps.store))
-    .use(
-      metricsRoutes(services.metrics, () => ({ logQueueDepth: services.requestLog.depth }), deps.config.metricsToken),
-    )
+    .use(metricsRoutes(services.metrics, () => ({ logQueueDepth: services.requestLog.depth }), deps.config.metricsToken))
     .use(proxyRoutes(proxy))
     .group("/api", (api) =>
       api

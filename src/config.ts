@@ -28,23 +28,103 @@ interface OptionSpec {
 }
 
 export const SERVE_OPTIONS = [
-  { flag: "config", env: "KEYWARD_CONFIG", kind: "string", help: "TOML or JSON file with the same keys as these flags (flags and env win over it)", notInFile: true },
+  {
+    flag: "config",
+    env: "KEYWARD_CONFIG",
+    kind: "string",
+    help: "TOML or JSON file with the same keys as these flags (flags and env win over it)",
+    notInFile: true,
+  },
   { flag: "port", env: "KEYWARD_PORT", kind: "port", default: 8080, help: "TCP port to listen on (0 picks a free one)" },
   { flag: "host", env: "KEYWARD_HOST", kind: "string", default: "0.0.0.0", help: "Address to bind" },
   { flag: "data-dir", env: "KEYWARD_DATA_DIR", kind: "string", default: "./keyward-data", help: "Directory for keyward.db (and master.key when generated)" },
   { flag: "master-key-file", env: "KEYWARD_MASTER_KEY_FILE", kind: "string", help: "File holding the base64 master key (32 bytes)" },
-  { flag: "allow-http-upstreams", env: "KEYWARD_ALLOW_HTTP_UPSTREAMS", kind: "boolean", default: false, help: "Allow plain-http provider base URLs (local model servers, tests)" },
+  {
+    flag: "allow-http-upstreams",
+    env: "KEYWARD_ALLOW_HTTP_UPSTREAMS",
+    kind: "boolean",
+    default: false,
+    help: "Allow plain-http provider base URLs (local model servers, tests)",
+  },
   { flag: "tls-cert", env: "KEYWARD_TLS_CERT", kind: "string", help: "PEM certificate (chain) file: serve HTTPS; re-read on SIGHUP" },
   { flag: "tls-key", env: "KEYWARD_TLS_KEY", kind: "string", help: "PEM private key file of --tls-cert; re-read on SIGHUP" },
-  { flag: "trust-proxy", env: "KEYWARD_TRUST_PROXY", kind: "boolean", default: false, help: "Behind one reverse proxy: the client address is the last X-Forwarded-For entry" },
-  { flag: "log-format", env: "KEYWARD_LOG_FORMAT", kind: "enum", values: ["auto", "json", "pretty"], default: "auto", help: "Log line format (auto: pretty on a terminal, JSON otherwise)" },
-  { flag: "log-level", env: "KEYWARD_LOG_LEVEL", kind: "enum", values: ["debug", "info", "warn", "error"], default: "info", help: "Lowest level logged (access lines are info)" },
-  { flag: "upstream-timeout", env: "KEYWARD_UPSTREAM_TIMEOUT", kind: "integer", default: 60, min: 1, max: 3600, help: "Seconds to wait for an upstream's response headers (504 after)" },
-  { flag: "max-body-size", env: "KEYWARD_MAX_BODY_SIZE", kind: "integer", default: 20 * 1024 * 1024, min: 1024, max: 1024 * 1024 * 1024, help: "Largest request body in bytes (413 above)" },
-  { flag: "shutdown-timeout", env: "KEYWARD_SHUTDOWN_TIMEOUT", kind: "integer", default: 30, min: 0, max: 3600, help: "Seconds in-flight requests get to finish after SIGTERM" },
-  { flag: "default-max-tokens", env: "KEYWARD_DEFAULT_MAX_TOKENS", kind: "integer", default: 4096, min: 1, max: 10_000_000, help: "Output cap reserved (and set upstream) for budgeted requests that give none" },
-  { flag: "log-retention-days", env: "KEYWARD_LOG_RETENTION_DAYS", kind: "integer", default: 90, min: 0, max: 36500, help: "Days request-log rows are kept (0 keeps them forever)" },
-  { flag: "expired-key-retention-days", env: "KEYWARD_EXPIRED_KEY_RETENTION_DAYS", kind: "integer", default: 30, min: 0, max: 36500, help: "Days after expiry or revocation before a proxy key's secret hash is deleted (row and usage stay; 0: at the next hourly sweep)" },
+  {
+    flag: "trust-proxy",
+    env: "KEYWARD_TRUST_PROXY",
+    kind: "boolean",
+    default: false,
+    help: "Behind one reverse proxy: the client address is the last X-Forwarded-For entry",
+  },
+  {
+    flag: "log-format",
+    env: "KEYWARD_LOG_FORMAT",
+    kind: "enum",
+    values: ["auto", "json", "pretty"],
+    default: "auto",
+    help: "Log line format (auto: pretty on a terminal, JSON otherwise)",
+  },
+  {
+    flag: "log-level",
+    env: "KEYWARD_LOG_LEVEL",
+    kind: "enum",
+    values: ["debug", "info", "warn", "error"],
+    default: "info",
+    help: "Lowest level logged (access lines are info)",
+  },
+  {
+    flag: "upstream-timeout",
+    env: "KEYWARD_UPSTREAM_TIMEOUT",
+    kind: "integer",
+    default: 60,
+    min: 1,
+    max: 3600,
+    help: "Seconds to wait for an upstream's response headers (504 after)",
+  },
+  {
+    flag: "max-body-size",
+    env: "KEYWARD_MAX_BODY_SIZE",
+    kind: "integer",
+    default: 20 * 1024 * 1024,
+    min: 1024,
+    max: 1024 * 1024 * 1024,
+    help: "Largest request body in bytes (413 above)",
+  },
+  {
+    flag: "shutdown-timeout",
+    env: "KEYWARD_SHUTDOWN_TIMEOUT",
+    kind: "integer",
+    default: 30,
+    min: 0,
+    max: 3600,
+    help: "Seconds in-flight requests get to finish after SIGTERM",
+  },
+  {
+    flag: "default-max-tokens",
+    env: "KEYWARD_DEFAULT_MAX_TOKENS",
+    kind: "integer",
+    default: 4096,
+    min: 1,
+    max: 10_000_000,
+    help: "Output cap reserved (and set upstream) for budgeted requests that give none",
+  },
+  {
+    flag: "log-retention-days",
+    env: "KEYWARD_LOG_RETENTION_DAYS",
+    kind: "integer",
+    default: 90,
+    min: 0,
+    max: 36500,
+    help: "Days request-log rows are kept (0 keeps them forever)",
+  },
+  {
+    flag: "expired-key-retention-days",
+    env: "KEYWARD_EXPIRED_KEY_RETENTION_DAYS",
+    kind: "integer",
+    default: 30,
+    min: 0,
+    max: 36500,
+    help: "Days after expiry or revocation before a proxy key's secret hash is deleted (row and usage stay; 0: at the next hourly sweep)",
+  },
   { flag: "metrics-token", env: "KEYWARD_METRICS_TOKEN", kind: "string", help: "Bearer token required on /metrics (open when unset)", secret: true },
 ] as const satisfies readonly OptionSpec[];
 
@@ -119,7 +199,8 @@ function coerce(spec: OptionSpec, raw: string | boolean, source: string): string
 /** A file value as the text a flag would carry; booleans stay booleans, anything else is refused by `coerce`. */
 function fileRaw(spec: OptionSpec, value: FileValue, source: string): string | boolean {
   if (typeof value === "boolean") {
-    if (spec.kind !== "boolean") throw new ConfigError(`Invalid ${source}: expected ${spec.kind === "string" ? "a string" : "a number or string"}, got ${value}`);
+    if (spec.kind !== "boolean")
+      throw new ConfigError(`Invalid ${source}: expected ${spec.kind === "string" ? "a string" : "a number or string"}, got ${value}`);
     return value;
   }
   return String(value);
@@ -158,9 +239,7 @@ function resolve(
 
 /** Options for `node:util` parseArgs built from a spec table. */
 export function parseArgsOptions(specs: readonly OptionSpec[]) {
-  return Object.fromEntries(
-    specs.map((s) => [s.flag, { type: s.kind === "boolean" ? ("boolean" as const) : ("string" as const) }]),
-  );
+  return Object.fromEntries(specs.map((s) => [s.flag, { type: s.kind === "boolean" ? ("boolean" as const) : ("string" as const) }]));
 }
 
 /** Parses flags with friendly one-line errors instead of parseArgs' own. */
@@ -191,10 +270,7 @@ const FILE_KEYS: readonly string[] = SERVE_OPTIONS.filter((s: OptionSpec) => !s.
  * Every serve option with its value and source, and the typed config.
  * Throws ConfigError (exit 2) naming the flag, variable or file key at fault.
  */
-export function resolveServeConfig(
-  flags: Record<string, string | boolean | undefined>,
-  env: Env,
-): { config: ServeConfig; options: ResolvedOption[] } {
+export function resolveServeConfig(flags: Record<string, string | boolean | undefined>, env: Env): { config: ServeConfig; options: ResolvedOption[] } {
   const configSpec = SERVE_OPTIONS.find((s) => s.flag === "config") as OptionSpec;
   const configPath = resolve(configSpec, flags, env, undefined).value as string | undefined;
   const file = configPath === undefined ? undefined : readConfigFile(configPath, FILE_KEYS);
@@ -206,7 +282,11 @@ export function resolveServeConfig(
   const value = (flag: ServeFlag) => options.find((o) => o.flag === flag)?.value;
   const described = (flag: ServeFlag) => {
     const option = options.find((o) => o.flag === flag) as ResolvedOption;
-    return option.source === "flag" ? `--${flag}` : option.source === "env" ? (SERVE_OPTIONS.find((s) => s.flag === flag)?.env ?? flag) : `${flag} in ${option.origin}`;
+    return option.source === "flag"
+      ? `--${flag}`
+      : option.source === "env"
+        ? (SERVE_OPTIONS.find((s) => s.flag === flag)?.env ?? flag)
+        : `${flag} in ${option.origin}`;
   };
   const certFile = value("tls-cert") as string | undefined;
   const keyFile = value("tls-key") as string | undefined;
@@ -280,9 +360,7 @@ export const ISSUE_FORMATS = ["key", "json", "env"] as const;
 export type IssueFormat = (typeof ISSUE_FORMATS)[number];
 
 /** Where `keyward issue --oidc` gets the CI's ID token. */
-export type IdTokenSource =
-  | { from: "env"; name: string; value: string }
-  | { from: "github"; requestUrl: string; requestToken: string; audience: string };
+export type IdTokenSource = { from: "env"; name: string; value: string } | { from: "github"; requestUrl: string; requestToken: string; audience: string };
 
 export type IssueMode =
   | { kind: "token"; token: string; providerKey: string; ttlSeconds?: number; budgetUsd?: number; models?: string[]; name?: string }
@@ -375,7 +453,11 @@ export function loadIssueConfig(flags: Record<string, string | boolean | undefin
     mode.budgetUsd = Number(budget);
   }
   const models = text(flags, "models");
-  if (models !== undefined) mode.models = models.split(",").map((m) => m.trim()).filter(Boolean);
+  if (models !== undefined)
+    mode.models = models
+      .split(",")
+      .map((m) => m.trim())
+      .filter(Boolean);
   const name = text(flags, "name");
   if (name !== undefined) mode.name = name;
   return { url, format: format as IssueFormat, githubActions, mode };

@@ -117,10 +117,7 @@ function unlockMasterKey(config: ServeConfig, logger: Logger): Uint8Array {
 }
 
 /** The app's parts: those opened above, and the rest from the options and the configuration. */
-function appDeps(
-  options: StartOptions,
-  opened: Pick<AppDeps, "store" | "sealer" | "clock" | "access" | "logWorkerPath">,
-): AppDeps {
+function appDeps(options: StartOptions, opened: Pick<AppDeps, "store" | "sealer" | "clock" | "access" | "logWorkerPath">): AppDeps {
   const { config, runtime, logger } = options;
   return {
     ...opened,

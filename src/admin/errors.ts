@@ -54,7 +54,7 @@ export const ErrorBody = t.Object(
         // UnionEnum defaults to its first member, which the docs would show as if errors usually had that code.
         default: undefined,
       }),
-      message: t.String({ examples: ["Cannot create provider key: name \"prod\" is taken"] }),
+      message: t.String({ examples: ['Cannot create provider key: name "prod" is taken'] }),
       field: t.Optional(t.String({ description: "The request field at fault", examples: ["name"] })),
     }),
   },
@@ -73,7 +73,7 @@ const ERROR_DESCRIPTIONS: Record<number, string> = {
 
 /** OpenAPI error responses declared once and reused by every route. */
 export function errorResponses<const S extends readonly (400 | 401 | 403 | 404 | 409 | 422 | 502)[]>(...statuses: S) {
-  return Object.fromEntries(
-    statuses.map((s) => [s, t.Object(ErrorBody.properties, { description: ERROR_DESCRIPTIONS[s], title: "Error" })]),
-  ) as { [K in S[number]]: typeof ErrorBody };
+  return Object.fromEntries(statuses.map((s) => [s, t.Object(ErrorBody.properties, { description: ERROR_DESCRIPTIONS[s], title: "Error" })])) as {
+    [K in S[number]]: typeof ErrorBody;
+  };
 }

@@ -3,12 +3,8 @@ import type { CursorDecoder } from "../db/cursor.ts";
 import { ApiError } from "./errors.ts";
 
 export const PageQuery = {
-  limit: t.Optional(
-    t.Integer({ minimum: 1, maximum: 200, default: 50, description: "Page size (1 to 200)" }),
-  ),
-  cursor: t.Optional(
-    t.String({ maxLength: 200, description: "`next_cursor` from the previous page" }),
-  ),
+  limit: t.Optional(t.Integer({ minimum: 1, maximum: 200, default: 50, description: "Page size (1 to 200)" })),
+  cursor: t.Optional(t.String({ maxLength: 200, description: "`next_cursor` from the previous page" })),
 };
 
 /**
@@ -46,5 +42,4 @@ export const iso = (ms: number | null): string | null => (ms === null ? null : n
  * stored name would differ from the one sent). Written to mean the same with
  * and without the regex `u` flag.
  */
-export const NO_CONTROL_CHARS =
-  "^(?:[^\\u0000-\\u001f\\u007f\\ud800-\\udfff]|[\\ud800-\\udbff][\\udc00-\\udfff])+$";
+export const NO_CONTROL_CHARS = "^(?:[^\\u0000-\\u001f\\u007f\\ud800-\\udfff]|[\\ud800-\\udbff][\\udc00-\\udfff])+$";

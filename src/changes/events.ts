@@ -3,10 +3,7 @@
  * write commits. The proxy's in-memory key cache listens, so a revoke or a
  * provider-key rotation is visible to the very next request (write-through).
  */
-export type VaultEvent =
-  | { kind: "provider-key"; id: string }
-  | { kind: "proxy-key"; id: string }
-  | { kind: "admin-token"; id: string };
+export type VaultEvent = { kind: "provider-key"; id: string } | { kind: "proxy-key"; id: string } | { kind: "admin-token"; id: string };
 
 export type VaultListener = (event: VaultEvent) => void;
 

@@ -57,7 +57,10 @@ export async function adminTokenCommand(args: string[], env: Env): Promise<numbe
     const expiresAt = flags.values["expires-at"];
     const created = await service.create("cli", {
       name: name.trim(),
-      scopes: scopesFlag.split(",").map((s) => s.trim()).filter(Boolean),
+      scopes: scopesFlag
+        .split(",")
+        .map((s) => s.trim())
+        .filter(Boolean),
       expires_at: typeof expiresAt === "string" ? expiresAt : undefined,
       policy,
     });

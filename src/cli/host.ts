@@ -11,12 +11,7 @@ export interface HostArgs {
   positionals: string[];
 }
 
-export function parseHostArgs(
-  args: string[],
-  env: Env,
-  extra: Record<string, { type: "string" | "boolean" }>,
-  usage: string,
-): HostArgs | "help" {
+export function parseHostArgs(args: string[], env: Env, extra: Record<string, { type: "string" | "boolean" }>, usage: string): HostArgs | "help" {
   const flags = parseFlags(args, { ...HOST_OPTIONS, ...extra, help: { type: "boolean", short: "h" } });
   if (flags.values.help) {
     process.stdout.write(usage);

@@ -61,7 +61,8 @@ export async function rotateMasterKeyCommand(args: string[], env: Env): Promise<
   if (parsed === "help") return 0;
   if (parsed.positionals.length > 0) throw new ConfigError(`Unexpected argument "${parsed.positionals[0]}"`);
   const newKeyFile = parsed.values["new-key-file"];
-  if (typeof newKeyFile !== "string" || !newKeyFile) throw new ConfigError("Missing --new-key-file: a file with the new base64 master key (openssl rand -base64 32)");
+  if (typeof newKeyFile !== "string" || !newKeyFile)
+    throw new ConfigError("Missing --new-key-file: a file with the new base64 master key (openssl rand -base64 32)");
   const { config } = parsed;
   const fail = (why: string) => new Error(`Cannot rotate master key: ${why}`);
 

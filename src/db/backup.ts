@@ -71,7 +71,10 @@ export function schemaState(client: SqliteClient): SchemaState {
 
 /** `20260115T120000Z`: sortable, and legal in a file name everywhere. */
 export function fileTimestamp(at: Date): string {
-  return at.toISOString().replace(/[-:]/g, "").replace(/\.\d{3}Z$/, "Z");
+  return at
+    .toISOString()
+    .replace(/[-:]/g, "")
+    .replace(/\.\d{3}Z$/, "Z");
 }
 
 /** `<dataDir>/backups/keyward-<schema>-<timestamp>.db`, taken before an upgrade migrates the database. */

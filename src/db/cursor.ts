@@ -37,10 +37,7 @@ export function decodeIdCursor(text: string): number | undefined {
 }
 
 /** Fetches one row more than asked to know whether a next page exists. */
-export function pageOf<T extends { createdAt: number; id: string }>(
-  rows: T[],
-  limit: number,
-): { rows: T[]; nextCursor: string | null } {
+export function pageOf<T extends { createdAt: number; id: string }>(rows: T[], limit: number): { rows: T[]; nextCursor: string | null } {
   if (rows.length <= limit) return { rows, nextCursor: null };
   const page = rows.slice(0, limit);
   const last = page[page.length - 1] as T;

@@ -31,15 +31,11 @@ const SCHEMA_TAG = JOURNAL[JOURNAL.length - 1]?.tag ?? "none";
  * Uses drizzle's own bookkeeping table, so `drizzle-kit` sees the same history.
  */
 export function migrate(client: SqliteClient): number {
-  client.exec(
-    `CREATE TABLE IF NOT EXISTS ${MIGRATIONS_TABLE} (id SERIAL PRIMARY KEY, hash text NOT NULL, created_at numeric)`,
-  );
+  client.exec(`CREATE TABLE IF NOT EXISTS ${MIGRATIONS_TABLE} (id SERIAL PRIMARY KEY, hash text NOT NULL, created_at numeric)`);
   let applied = 0;
   client
     .transaction(() => {
-      const last = client
-        .prepare(`SELECT created_at FROM ${MIGRATIONS_TABLE} ORDER BY created_at DESC LIMIT 1`)
-        .values()[0]?.[0];
+      const last = client.prepare(`SELECT created_at FROM ${MIGRATIONS_TABLE} ORDER BY created_at DESC LIMIT 1`).values()[0]?.[0];
       const lastMillis = last === undefined ? -1 : Number(last);
       if (lastMillis > LATEST_MIGRATION_MILLIS) {
         throw new DatabaseVersionError(
@@ -51,9 +47,7 @@ export function migrate(client: SqliteClient): number {
         for (const statement of migration.sql) {
           if (statement.trim()) client.exec(statement);
         }
-        client
-          .prepare(`INSERT INTO ${MIGRATIONS_TABLE} (hash, created_at) VALUES (?, ?)`)
-          .run(migration.hash, migration.folderMillis);
+        client.prepare(`INSERT INTO ${MIGRATIONS_TABLE} (hash, created_at) VALUES (?, ?)`).run(migration.hash, migration.folderMillis);
         applied++;
       }
     })

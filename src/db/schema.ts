@@ -54,10 +54,7 @@ export const proxyKeys = sqliteTable(
      */
     unboundedReservationMicros: integer("unbounded_reservation_micros"),
   },
-  (table) => [
-    index("proxy_keys_provider_key_idx").on(table.providerKeyId),
-    index("proxy_keys_created_idx").on(table.createdAt, table.id),
-  ],
+  (table) => [index("proxy_keys_provider_key_idx").on(table.providerKeyId), index("proxy_keys_created_idx").on(table.createdAt, table.id)],
 );
 
 export const adminTokens = sqliteTable("admin_tokens", {

@@ -63,7 +63,10 @@ function requestLogRepo(db: Db, prepared: Prepared): RequestLogRepo {
       // One raw statement, prepared once (see request-log-sql.ts).
       const client = prepared.client;
       if (!client) {
-        for (let i = 0; i < rows.length; i += 500) db.insert(requestLog).values(rows.slice(i, i + 500)).run();
+        for (let i = 0; i < rows.length; i += 500)
+          db.insert(requestLog)
+            .values(rows.slice(i, i + 500))
+            .run();
         return;
       }
       const insert = (prepared.logInsert ??= client.prepare(LOG_INSERT));
@@ -94,8 +97,7 @@ function requestLogRepo(db: Db, prepared: Prepared): RequestLogRepo {
         .orderBy(column)
         .all();
     },
-    deleteBefore: (at) =>
-      db.delete(requestLog).where(lt(requestLog.at, at)).returning({ id: requestLog.id }).all().length,
+    deleteBefore: (at) => db.delete(requestLog).where(lt(requestLog.at, at)).returning({ id: requestLog.id }).all().length,
   };
 }
 
@@ -136,8 +138,7 @@ export function createSqliteStore(db: Db, close: () => void = () => {}, prepared
     adminTokens: adminTokenRepo(db),
     audit: auditRepo(db),
     meta: metaRepo(db),
-    transaction: (fn) =>
-      db.transaction((tx) => fn(createSqliteStore(tx as unknown as Db, close, prepared)), { behavior: "immediate" }),
+    transaction: (fn) => db.transaction((tx) => fn(createSqliteStore(tx as unknown as Db, close, prepared)), { behavior: "immediate" }),
     relaxedTransaction: (fn) => {
       db.run(sql`PRAGMA synchronous = NORMAL`);
       try {

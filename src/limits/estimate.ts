@@ -78,8 +78,7 @@ export function readRequestFacts(
   const model = typeof json.model === "string" && json.model ? json.model : undefined;
   const streamOptions = json.stream_options as { include_usage?: unknown } | undefined;
   const field = outputCapField(path, provider);
-  const clientMax =
-    positiveInt(json.max_tokens) ?? positiveInt(json.max_completion_tokens) ?? positiveInt(json.max_output_tokens);
+  const clientMax = positiveInt(json.max_tokens) ?? positiveInt(json.max_completion_tokens) ?? positiveInt(json.max_output_tokens);
   const choices = positiveInt(json.n) ?? 1;
   return {
     model,

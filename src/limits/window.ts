@@ -35,7 +35,7 @@ export class MinuteWindow {
       const second = current - age;
       const slot = ((second % SECONDS) + SECONDS) % SECONDS;
       if (this.seconds[slot] === second) total -= this.amounts[slot] ?? 0;
-      if (total + need <= limit) return Math.max(1, Math.ceil((second + SECONDS) - now / 1000));
+      if (total + need <= limit) return Math.max(1, Math.ceil(second + SECONDS - now / 1000));
     }
     return SECONDS;
   }

@@ -32,12 +32,7 @@ const KEY_REVOKED = invalid("key is revoked");
  * record, then argon2. Unknown ids and wrong
  * secrets get the same message so the answer does not reveal which ids exist.
  */
-export function authenticate(
-  headers: Headers,
-  cache: KeyCache,
-  verifier: SecretVerifier,
-  clock: Clock,
-): Authenticated | Promise<Authenticated> {
+export function authenticate(headers: Headers, cache: KeyCache, verifier: SecretVerifier, clock: Clock): Authenticated | Promise<Authenticated> {
   const credential = readCredential(headers);
   if (credential === undefined) {
     throw NO_KEY;

@@ -1,7 +1,6 @@
 import { ProxyError } from "./errors.ts";
 
-const tooLarge = (max: number) =>
-  new ProxyError("request_too_large", `Cannot forward request: body exceeds the ${max}-byte limit`);
+const tooLarge = (max: number) => new ProxyError("request_too_large", `Cannot forward request: body exceeds the ${max}-byte limit`);
 
 /**
  * Reads a request body into memory with a hard cap. A declared

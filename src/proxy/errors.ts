@@ -100,7 +100,6 @@ const REFUSAL_CODES: Record<RejectionReason, ProxyErrorCode> = {
 
 /** The answer to a limits refusal: its message, with `Retry-After` when waiting can help. */
 export function refusalError(refusal: Refusal): ProxyError {
-  const headers: Record<string, string> =
-    refusal.retryAfterSeconds === undefined ? {} : { "retry-after": String(refusal.retryAfterSeconds) };
+  const headers: Record<string, string> = refusal.retryAfterSeconds === undefined ? {} : { "retry-after": String(refusal.retryAfterSeconds) };
   return new ProxyError(REFUSAL_CODES[refusal.reason], refusal.message, { ...headers, ...refusal.rateHeaders });
 }

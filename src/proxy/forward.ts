@@ -43,10 +43,7 @@ export async function forward(request: UpstreamRequest, options: ForwardOptions)
   } catch {
     if (guard.clientGone) throw new ClientGone();
     if (guard.timedOut) {
-      throw new ProxyError(
-        "upstream_timeout",
-        `Cannot reach provider: no response within ${Math.round(guard.timeoutMs / 1000)} s`,
-      );
+      throw new ProxyError("upstream_timeout", `Cannot reach provider: no response within ${Math.round(guard.timeoutMs / 1000)} s`);
     }
     throw new ProxyError("upstream_unreachable", "Cannot reach provider: connection failed");
   }

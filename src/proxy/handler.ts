@@ -14,7 +14,7 @@ import { meterBody, type BodyKind } from "./meter.ts";
 import { recordOutcome, type Trace } from "./outcome.ts";
 import { rewriteBody } from "./rewrite.ts";
 import { UpstreamGuard } from "./upstream-guard.ts";
-import { bodyKind, bufferable, isBodiless, readUpstream, } from "./upstream-body.ts";
+import { bodyKind, bufferable, isBodiless, readUpstream } from "./upstream-body.ts";
 import { chargedUsage, usageOfJson } from "./usage.ts";
 
 /**
@@ -121,8 +121,7 @@ async function prepareBody(run: ProxyRun, request: Request, auth: Authenticated)
   run.admission = admitted;
   const injectUsage = shouldInjectUsage(auth, facts, trace.path);
   if (!facts || !body || text === undefined) return { body, injectUsage };
-  const capTokens =
-    proxyKey.budgetMicros !== null && facts.clientMaxTokens === undefined && facts.maxTokensField ? deps.defaultMaxTokens : undefined;
+  const capTokens = proxyKey.budgetMicros !== null && facts.clientMaxTokens === undefined && facts.maxTokensField ? deps.defaultMaxTokens : undefined;
   return { body: rewriteBody(facts, body, text, injectUsage, capTokens) ?? body, injectUsage };
 }
 

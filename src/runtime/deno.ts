@@ -1,11 +1,5 @@
 import { DatabaseSync } from "node:sqlite";
-import type {
-  Runtime,
-  ServeOptions,
-  ServerHandle,
-  SqliteClient,
-  SqliteStatement,
-} from "./types.ts";
+import type { Runtime, ServeOptions, ServerHandle, SqliteClient, SqliteStatement } from "./types.ts";
 
 /**
  * Makes `node:sqlite` look like the part of `bun:sqlite` that drizzle's
@@ -65,10 +59,7 @@ interface DenoNamespace {
       onListen?: () => void;
       onError?: (error: unknown) => Response;
     },
-    handler: (
-      request: Request,
-      info: { remoteAddr: { hostname: string } },
-    ) => Response | Promise<Response>,
+    handler: (request: Request, info: { remoteAddr: { hostname: string } }) => Response | Promise<Response>,
   ): DenoServer;
 }
 

@@ -29,9 +29,7 @@ export function superviseIfNeeded(env: Record<string, string | undefined>, args:
   for (const signal of ["SIGTERM", "SIGINT", "SIGHUP"] as const) {
     process.on(signal, () => child.kill(signal));
   }
-  return child.exited.then((code) =>
-    typeof child.signalCode === "string" ? 128 + signalNumber(child.signalCode) : code,
-  );
+  return child.exited.then((code) => (typeof child.signalCode === "string" ? 128 + signalNumber(child.signalCode) : code));
 }
 
 function signalNumber(name: string): number {

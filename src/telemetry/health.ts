@@ -8,15 +8,11 @@ export function healthRoutes(store: Store) {
       response: { 200: t.Object({ status: t.Literal("ok") }) },
       detail: { summary: "Liveness probe", security: [] },
     })
-    .get(
-      "/readyz",
-      ({ status }) => (store.ping() ? { status: "ready" as const } : status(503, { status: "unavailable" as const })),
-      {
-        response: {
-          200: t.Object({ status: t.Literal("ready") }),
-          503: t.Object({ status: t.Literal("unavailable") }),
-        },
-        detail: { summary: "Readiness probe", description: "503 while the database does not answer", security: [] },
+    .get("/readyz", ({ status }) => (store.ping() ? { status: "ready" as const } : status(503, { status: "unavailable" as const })), {
+      response: {
+        200: t.Object({ status: t.Literal("ready") }),
+        503: t.Object({ status: t.Literal("unavailable") }),
       },
-    );
+      detail: { summary: "Readiness probe", description: "503 while the database does not answer", security: [] },
+    });
 }

@@ -75,11 +75,7 @@ function isoNow(): string {
   return isoText;
 }
 
-export function createLogger(
-  format: LogFormat,
-  level: LogLevel,
-  write: (line: string) => void = bufferedStderr,
-): Logger {
+export function createLogger(format: LogFormat, level: LogLevel, write: (line: string) => void = bufferedStderr): Logger {
   const log = (lvl: LogLevel, msg: string, fields?: Record<string, unknown>) => {
     if (ORDER[lvl] < ORDER[level]) return;
     const time = isoNow();

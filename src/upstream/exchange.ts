@@ -103,7 +103,8 @@ export class Exchange implements ConnectionUser, ParserEvents {
     try {
       (this.parser as ResponseParser).push(bytes);
     } catch (err) {
-      if (this.ended) this.conn?.destroy(); // the answer was whole; only the connection is spoilt
+      if (this.ended)
+        this.conn?.destroy(); // the answer was whole; only the connection is spoilt
       else this.fail(err);
       return;
     }
@@ -125,7 +126,11 @@ export class Exchange implements ConnectionUser, ParserEvents {
       void this.attach("new");
       return;
     }
-    this.fail(new TypeError(this.gotBytes ? "Cannot read provider's answer: the connection closed early" : "Cannot reach provider: the connection closed before an answer"));
+    this.fail(
+      new TypeError(
+        this.gotBytes ? "Cannot read provider's answer: the connection closed early" : "Cannot reach provider: the connection closed before an answer",
+      ),
+    );
   }
 
   head(head: ResponseHead): void {
@@ -155,7 +160,12 @@ export class Exchange implements ConnectionUser, ParserEvents {
       { highWaterMark: STREAM_HIGH_WATER },
     );
     // The DOM typings give DecompressionStream a BufferSource writable; it takes the Uint8Arrays fed here.
-    this.settle(new Response(decoder ? body.pipeThrough(new DecompressionStream(decoder) as unknown as ReadableWritablePair<Uint8Array, Uint8Array>) : body, responseInit(head)));
+    this.settle(
+      new Response(
+        decoder ? body.pipeThrough(new DecompressionStream(decoder) as unknown as ReadableWritablePair<Uint8Array, Uint8Array>) : body,
+        responseInit(head),
+      ),
+    );
   }
 
   body(piece: Uint8Array): void {

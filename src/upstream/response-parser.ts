@@ -235,7 +235,10 @@ function parseHead(text: string, method: string): ResponseHead {
   else if (transferEncoding !== undefined) {
     // With both, transfer-encoding wins and the connection must not be reused (RFC 9112 §6.3).
     if (length !== undefined) reusable = false;
-    const codings = transferEncoding.toLowerCase().split(",").map((c) => c.trim());
+    const codings = transferEncoding
+      .toLowerCase()
+      .split(",")
+      .map((c) => c.trim());
     if (codings[codings.length - 1] === "chunked") framing = { kind: "chunked" };
     else {
       framing = { kind: "close" };

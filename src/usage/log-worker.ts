@@ -3,15 +3,7 @@
  * connection (WAL lets it commit while the server thread reads). Listed as an
  * entrypoint of the compiled binary; see ThreadedRequestLog for the other side.
  */
-import {
-  LOG_DELETE_BEFORE,
-  LOG_INSERT,
-  LOG_INSERT_MANY,
-  LOG_INSERT_ROWS,
-  SPEND_UPDATE,
-  spendValues,
-  type LogRowValues,
-} from "../db/request-log-sql.ts";
+import { LOG_DELETE_BEFORE, LOG_INSERT, LOG_INSERT_MANY, LOG_INSERT_ROWS, SPEND_UPDATE, spendValues, type LogRowValues } from "../db/request-log-sql.ts";
 import type { SpendUpdate } from "../db/store.ts";
 import { detectRuntime, type SqliteClient } from "../runtime/index.ts";
 import { lowerThreadPriority } from "../runtime/thread-priority.ts";
@@ -27,9 +19,7 @@ const port = globalThis as unknown as {
 const message = (err: unknown) => (err instanceof Error ? err.message : String(err));
 
 let client: SqliteClient | undefined;
-let statements:
-  | { insert: SqliteStatement; insertMany: SqliteStatement; setSpend: SqliteStatement; deleteBefore: SqliteStatement }
-  | undefined;
+let statements: { insert: SqliteStatement; insertMany: SqliteStatement; setSpend: SqliteStatement; deleteBefore: SqliteStatement } | undefined;
 let held: LogRowValues[] = [];
 /** Latest spend per key: a later snapshot replaces an earlier one that failed to commit. */
 const spend = new Map<string, SpendUpdate>();

@@ -21,10 +21,7 @@ export async function unlockDatabase(client: SqliteClient, masterKey: Uint8Array
   const rows = client.prepare("SELECT id, key_version, nonce, ciphertext FROM provider_keys").values();
   for (const [id, keyVersion, nonce, ciphertext] of rows) {
     try {
-      await sealer.open(
-        { keyVersion: Number(keyVersion), nonce: nonce as Uint8Array, ciphertext: ciphertext as Uint8Array },
-        providerKeyContext(String(id)),
-      );
+      await sealer.open({ keyVersion: Number(keyVersion), nonce: nonce as Uint8Array, ciphertext: ciphertext as Uint8Array }, providerKeyContext(String(id)));
     } catch (err) {
       throw new Error(`Cannot decrypt provider key ${String(id)}: ${(err as Error).message}`);
     }

@@ -79,11 +79,7 @@ export function validateIssuerPolicy(
     return ok(null);
   }
   if (scopes.includes("admin")) {
-    return fail(
-      "validation_failed",
-      "Cannot create admin token: keys:issue cannot be combined with admin, which mints keys without a policy",
-      "scopes",
-    );
+    return fail("validation_failed", "Cannot create admin token: keys:issue cannot be combined with admin, which mints keys without a policy", "scopes");
   }
   if (policy === undefined) {
     return fail("validation_failed", "Cannot create admin token: a keys:issue token needs a policy", "policy");
@@ -115,11 +111,7 @@ export function generatedName(prefix: string): string {
   return `${prefix}${separator}${randomBase62(10)}`;
 }
 
-function resolveProviderKey(
-  policy: IssuerPolicy,
-  request: IssueRequest,
-  lookup: (id: string) => ProviderKeyRow | undefined,
-): Result<ProviderKeyRow> {
+function resolveProviderKey(policy: IssuerPolicy, request: IssueRequest, lookup: (id: string) => ProviderKeyRow | undefined): Result<ProviderKeyRow> {
   if (request.provider_key !== undefined && request.provider_key_id !== undefined) {
     return fail("validation_failed", "Cannot issue proxy key: give provider_key or provider_key_id, not both", "provider_key");
   }

@@ -31,10 +31,7 @@ export async function unlockCheckValue(stored: string, masterKey: Uint8Array): P
   const record = JSON.parse(stored) as CheckRecord;
   const sealer = await Sealer.create(masterKey, record.version);
   try {
-    await sealer.open(
-      { keyVersion: record.version, nonce: unb64(record.nonce), ciphertext: unb64(record.ciphertext) },
-      CHECK_KEY,
-    );
+    await sealer.open({ keyVersion: record.version, nonce: unb64(record.nonce), ciphertext: unb64(record.ciphertext) }, CHECK_KEY);
   } catch {
     // After a rotation the old key is the usual suspect: say which version the database expects.
     const rotated = record.version > 1 ? ` (the database is at master key version ${record.version}: after a rotation, use the new key)` : "";

@@ -36,9 +36,7 @@ export function decodeMasterKey(text: string, origin: string): Uint8Array {
     throw new MasterKeyError(`Cannot use master key from ${origin}: it is not base64`);
   }
   if (bytes.byteLength !== 32) {
-    throw new MasterKeyError(
-      `Cannot use master key from ${origin}: it decodes to ${bytes.byteLength} bytes, 32 are required`,
-    );
+    throw new MasterKeyError(`Cannot use master key from ${origin}: it decodes to ${bytes.byteLength} bytes, 32 are required`);
   }
   return bytes;
 }
@@ -65,9 +63,7 @@ export function loadMasterKey(source: MasterKeySource, options: { createIfMissin
     try {
       text = readFileSync(source.masterKeyFile, "utf8");
     } catch (err) {
-      throw new MasterKeyError(
-        `Cannot read master key file ${source.masterKeyFile}: ${(err as Error).message}`,
-      );
+      throw new MasterKeyError(`Cannot read master key file ${source.masterKeyFile}: ${(err as Error).message}`);
     }
     return { bytes: decodeMasterKey(text, source.masterKeyFile), origin: "file" };
   }
@@ -76,9 +72,7 @@ export function loadMasterKey(source: MasterKeySource, options: { createIfMissin
     return { bytes: decodeMasterKey(readFileSync(path, "utf8"), path), origin: "data-dir" };
   }
   if (!options.createIfMissing) {
-    throw new MasterKeyError(
-      `Cannot find master key: set KEYWARD_MASTER_KEY, KEYWARD_MASTER_KEY_FILE or start the server once to create ${path}`,
-    );
+    throw new MasterKeyError(`Cannot find master key: set KEYWARD_MASTER_KEY, KEYWARD_MASTER_KEY_FILE or start the server once to create ${path}`);
   }
   const bytes = generateMasterKey();
   // `wx` refuses to overwrite a key another process wrote in the meantime.

@@ -177,10 +177,7 @@ export class ProviderKeyService {
       const policies = tx.trustPolicies.countForProviderKey(id);
       if (policies > 0) {
         // Even with cascade: silently dropping who may exchange OIDC tokens would surprise whoever wrote the policies.
-        return fail<{ revokedProxyKeyIds: string[] }>(
-          "conflict",
-          `Cannot delete provider key: ${policies} OIDC trust policy(ies) use it; delete them first`,
-        );
+        return fail<{ revokedProxyKeyIds: string[] }>("conflict", `Cannot delete provider key: ${policies} OIDC trust policy(ies) use it; delete them first`);
       }
       const active = tx.proxyKeys.activeIdsForProviderKey(id, now);
       if (active.length > 0 && !cascade) {
@@ -209,9 +206,6 @@ export class ProviderKeyService {
 
   /** The plaintext provider key, for the proxy only; never for an API response. */
   async reveal(row: ProviderKeyRow): Promise<string> {
-    return this.deps.sealer.open(
-      { keyVersion: row.keyVersion, nonce: row.nonce, ciphertext: row.ciphertext },
-      providerKeyContext(row.id),
-    );
+    return this.deps.sealer.open({ keyVersion: row.keyVersion, nonce: row.nonce, ciphertext: row.ciphertext }, providerKeyContext(row.id));
   }
 }

@@ -28,13 +28,7 @@ export interface RotationOptions {
 const sameBytes = (a: Uint8Array, b: Uint8Array) => Buffer.compare(Buffer.from(a), Buffer.from(b)) === 0;
 
 /** `current` must be the sealer that opened the database (see `unlockCheckValue`). */
-export async function rotateMasterKey(
-  store: Store,
-  current: Sealer,
-  newKey: Uint8Array,
-  clock: Clock,
-  options: RotationOptions = {},
-): Promise<RotationResult> {
+export async function rotateMasterKey(store: Store, current: Sealer, newKey: Uint8Array, clock: Clock, options: RotationOptions = {}): Promise<RotationResult> {
   const checkBefore = store.meta.get(CHECK_KEY);
   if (checkBefore === undefined) throw new Error("Cannot rotate master key: the database has no master key check value yet (start the server once)");
   const next = await Sealer.create(newKey, current.keyVersion + 1);

@@ -35,10 +35,7 @@ export class Sealer {
   /** `masterKey` must be exactly 32 bytes. */
   static async create(masterKey: Uint8Array, keyVersion: number): Promise<Sealer> {
     if (masterKey.byteLength !== 32) throw new Error("Cannot use master key: it must be 32 bytes");
-    const key = await crypto.subtle.importKey("raw", new Uint8Array(masterKey), "AES-GCM", false, [
-      "encrypt",
-      "decrypt",
-    ]);
+    const key = await crypto.subtle.importKey("raw", new Uint8Array(masterKey), "AES-GCM", false, ["encrypt", "decrypt"]);
     return new Sealer(key, keyVersion);
   }
 
@@ -54,9 +51,7 @@ export class Sealer {
 
   async open(sealed: Sealed, context: string): Promise<string> {
     if (sealed.keyVersion !== this.keyVersion) {
-      throw new DecryptError(
-        `Cannot decrypt: sealed under master key version ${sealed.keyVersion}, current is ${this.keyVersion}`,
-      );
+      throw new DecryptError(`Cannot decrypt: sealed under master key version ${sealed.keyVersion}, current is ${this.keyVersion}`);
     }
     try {
       const plain = await crypto.subtle.decrypt(

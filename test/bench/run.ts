@@ -17,7 +17,11 @@ import { fmtMs, fmtNum, median, percentile } from "./stats.ts";
 const HERE = import.meta.dir;
 const QUICK = process.argv.includes("--quick");
 /** `--only=1,3` runs just those scenarios (for profiling one thing at a time). */
-const ONLY = process.argv.find((a) => a.startsWith("--only="))?.slice("--only=".length).split(",").map(Number);
+const ONLY = process.argv
+  .find((a) => a.startsWith("--only="))
+  ?.slice("--only=".length)
+  .split(",")
+  .map(Number);
 const wanted = (n: number) => !ONLY || ONLY.includes(n);
 const CHAT_BODY = JSON.stringify({ model: "gpt-4o-mini", messages: [{ role: "user", content: "Hello" }] });
 
@@ -110,12 +114,19 @@ async function latency(targets: Target[]) {
     target: "keyward added ≤ 0.600 ms",
     pass: added(p99, "keyward") <= 0.6,
   });
-  notes.push(floorCheck("1", [["p50", added(p50, "bare"), 0.15], ["p99", added(p99, "bare"), 0.6]]));
+  notes.push(
+    floorCheck("1", [
+      ["p50", added(p50, "bare"), 0.15],
+      ["p99", added(p99, "bare"), 0.6],
+    ]),
+  );
 }
 
 /** Whether the floor (the bare forwarder, no auth, no limits, no logging) meets keyward's own latency targets in this run. */
 function floorCheck(scenario: string, figures: Array<[string, number, number]>): string {
-  const parts = figures.map(([what, bare, target]) => `${what} +${fmtMs(bare)} (keyward's target ≤ ${fmtMs(target)}: ${bare <= target ? "met" : "missed"} by bare itself)`);
+  const parts = figures.map(
+    ([what, bare, target]) => `${what} +${fmtMs(bare)} (keyward's target ≤ ${fmtMs(target)}: ${bare <= target ? "met" : "missed"} by bare itself)`,
+  );
   return `Floor, scenario ${scenario}: the bare forwarder adds ${parts.join(", ")}.`;
 }
 
@@ -344,12 +355,28 @@ function freePort(): number {
 async function startServer(bin: string, dataDir: string, adminToken: string) {
   const port = freePort();
   const proc = spawn(
-    [bin, "serve", "--port", String(port), "--host", "127.0.0.1", "--data-dir", dataDir, "--allow-http-upstreams", "--log-format", "json", ...(process.env.BENCH_KW_ARGS?.split(" ").filter(Boolean) ?? [])],
+    [
+      bin,
+      "serve",
+      "--port",
+      String(port),
+      "--host",
+      "127.0.0.1",
+      "--data-dir",
+      dataDir,
+      "--allow-http-upstreams",
+      "--log-format",
+      "json",
+      ...(process.env.BENCH_KW_ARGS?.split(" ").filter(Boolean) ?? []),
+    ],
     { stdin: "ignore", stdout: "ignore", stderr: process.env.BENCH_KW_STDERR ? "inherit" : "ignore", env: { ...process.env, KEYWARD_ADMIN_TOKEN: adminToken } },
   );
   const url = `http://127.0.0.1:${port}`;
   for (let i = 0; i < 200; i++) {
-    const up = await fetch(`${url}/healthz`).then((r) => r.ok, () => false);
+    const up = await fetch(`${url}/healthz`).then(
+      (r) => r.ok,
+      () => false,
+    );
     if (up) break;
     await Bun.sleep(50);
   }
@@ -423,9 +450,22 @@ async function main() {
     console.log("4/6 many streams…");
     if (wanted(4)) await measured(4, () => manyStreams(keywardTarget, targets[1] as Target, keywardPid, bare.proc.pid));
     console.log("5/6 wrong-secret flood…");
-    if (wanted(5)) await measured(5, () => flood(keywardTarget, floodKeys.map((k) => k.id), refuser.url));
+    if (wanted(5))
+      await measured(5, () =>
+        flood(
+          keywardTarget,
+          floodKeys.map((k) => k.id),
+          refuser.url,
+        ),
+      );
     console.log("6/6 cold key…");
-    if (wanted(6)) await measured(6, () => coldKey(keywardTarget, fresh.map((k) => k.key)));
+    if (wanted(6))
+      await measured(6, () =>
+        coldKey(
+          keywardTarget,
+          fresh.map((k) => k.key),
+        ),
+      );
   } finally {
     await server.stop();
     await bare.stop();

@@ -98,9 +98,7 @@ describe("compiled binary, alone in an empty directory", () => {
     expect(spec.status).toBe(200);
     const openapi = (await spec.json()) as { openapi: string; paths: Record<string, unknown> };
     expect(openapi.openapi).toMatch(/^3\./);
-    expect(Object.keys(openapi.paths)).toEqual(
-      expect.arrayContaining(["/api/provider-keys", "/api/proxy-keys", "/api/proxy-keys/{id}/revoke", "/api/audit"]),
-    );
+    expect(Object.keys(openapi.paths)).toEqual(expect.arrayContaining(["/api/provider-keys", "/api/proxy-keys", "/api/proxy-keys/{id}/revoke", "/api/audit"]));
 
     expect(await server.stop("SIGTERM")).toBe(0);
   });
@@ -159,11 +157,7 @@ describe("compiled binary, alone in an empty directory", () => {
     expect(audit.status).toBe(200);
     const actions = audit.body.data.map((e) => `${e.action} ${e.target_id ?? ""}`);
     expect(actions).toEqual(
-      expect.arrayContaining([
-        `provider_key.create ${providerKeyId}`,
-        `proxy_key.create ${proxyKeyId}`,
-        `proxy_key.revoke ${proxyKeyId}`,
-      ]),
+      expect.arrayContaining([`provider_key.create ${providerKeyId}`, `proxy_key.create ${proxyKeyId}`, `proxy_key.revoke ${proxyKeyId}`]),
     );
     expect(audit.body.data.some((e) => e.action === "admin_token.create")).toBe(true);
     expect(audit.text).not.toContain(secret);

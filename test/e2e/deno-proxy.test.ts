@@ -25,7 +25,20 @@ beforeAll(async () => {
   tmp = mkdtempSync(join(tmpdir(), "keyward-deno-proxy-"));
   mock = await startMockProvider({ chunks: 4, chunkDelayMs: 20, usage: { input: 9, output: 4 } });
   server = await startKeyward(
-    [deno, "run", "-A", join(REPO_ROOT, "src/main.ts"), "serve", "--port", "0", "--host", "127.0.0.1", "--data-dir", join(tmp, "data"), "--allow-http-upstreams"],
+    [
+      deno,
+      "run",
+      "-A",
+      join(REPO_ROOT, "src/main.ts"),
+      "serve",
+      "--port",
+      "0",
+      "--host",
+      "127.0.0.1",
+      "--data-dir",
+      join(tmp, "data"),
+      "--allow-http-upstreams",
+    ],
     { cwd: REPO_ROOT, env: { KEYWARD_ADMIN_TOKEN: admin }, timeoutMs: 120_000 },
   );
 });

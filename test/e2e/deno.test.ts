@@ -12,9 +12,7 @@ import { buildBinary, REPO_ROOT, startKeyward, type RunningBinary } from "../hel
 
 const deno = Bun.which("deno");
 if (!deno) {
-  console.warn(
-    "\n!!! deno is not on PATH: SKIPPING the Deno end-to-end tests. Install it with `npm install -g deno` (.ci/run does). !!!\n",
-  );
+  console.warn("\n!!! deno is not on PATH: SKIPPING the Deno end-to-end tests. Install it with `npm install -g deno` (.ci/run does). !!!\n");
 }
 
 const started: RunningBinary[] = [];
@@ -106,9 +104,7 @@ describe.skipIf(!deno)("Deno runtime and the Bun binary share one data dir", () 
       const api = adminApi(server.url, rootToken);
       const providers = await api.listProviderKeys();
       expect(providers.status).toBe(200);
-      expect(providers.body.data).toEqual([
-        expect.objectContaining({ id: denoProviderKeyId, name: "openai-deno", key_hint: "sk-…abcd" }),
-      ]);
+      expect(providers.body.data).toEqual([expect.objectContaining({ id: denoProviderKeyId, name: "openai-deno", key_hint: "sk-…abcd" })]);
       const proxies = await api.listProxyKeys();
       expect(proxies.body.data).toEqual([
         expect.objectContaining({ id: denoProxyKeyId, name: "from-deno", status: "active", provider_key_id: denoProviderKeyId }),

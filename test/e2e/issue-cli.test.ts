@@ -40,8 +40,7 @@ async function issue(args: string[], env: Record<string, string> = {}): Promise<
   return { code, stdout, stderr };
 }
 
-const asIssuer = (args: string[], env: Record<string, string> = {}) =>
-  issue(["--url", h.url, ...args], { KEYWARD_ISSUER_TOKEN: issuerToken, ...env });
+const asIssuer = (args: string[], env: Record<string, string> = {}) => issue(["--url", h.url, ...args], { KEYWARD_ISSUER_TOKEN: issuerToken, ...env });
 
 /** One line on stderr, prefixed, and the expected exit code. */
 function expectFailure(result: CommandResult, code: number, message: string | RegExp): void {
@@ -64,8 +63,18 @@ async function sdkWith(envText: string): Promise<CommandResult> {
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "keyward-issue-"));
   idp = await startOidcIssuer();
-  const openai = await h.t.call("POST", "/api/provider-keys", { name: "openai-ci", provider: "openai", key: "sk-openai-ci-0123456789", base_url: h.mock.baseUrl });
-  const anthropic = await h.t.call("POST", "/api/provider-keys", { name: "anthropic-ci", provider: "anthropic", key: "sk-ant-ci-0123456789", base_url: h.mock.baseUrl });
+  const openai = await h.t.call("POST", "/api/provider-keys", {
+    name: "openai-ci",
+    provider: "openai",
+    key: "sk-openai-ci-0123456789",
+    base_url: h.mock.baseUrl,
+  });
+  const anthropic = await h.t.call("POST", "/api/provider-keys", {
+    name: "anthropic-ci",
+    provider: "anthropic",
+    key: "sk-ant-ci-0123456789",
+    base_url: h.mock.baseUrl,
+  });
   const token = await h.t.call("POST", "/api/admin-tokens", {
     name: "ci",
     scopes: ["keys:issue"],
@@ -171,7 +180,11 @@ describe("keyward issue with a keys:issue token", () => {
 
   test("exit 5 when keyward cannot be reached", async () => {
     const port = await closedPort();
-    expectFailure(await issue(["--url", `http://127.0.0.1:${port}`, "--provider-key", "x"], { KEYWARD_ISSUER_TOKEN: issuerToken }), 5, `Cannot reach keyward at http://127.0.0.1:${port}`);
+    expectFailure(
+      await issue(["--url", `http://127.0.0.1:${port}`, "--provider-key", "x"], { KEYWARD_ISSUER_TOKEN: issuerToken }),
+      5,
+      `Cannot reach keyward at http://127.0.0.1:${port}`,
+    );
   });
 
   test("exit 2 for usage mistakes", async () => {

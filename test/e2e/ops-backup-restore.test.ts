@@ -60,7 +60,11 @@ describe("backup and restore through the binary", () => {
     pairs = [];
     for (let i = 0; i < 4; i++) pairs.push(await createKeyPairOver(live.api, { base_url: mock.baseUrl }));
 
-    const load = proxyLoad(live.server.url, pairs.map((p) => p.proxyKey), { concurrency: 8, maxRequests: 20_000 });
+    const load = proxyLoad(
+      live.server.url,
+      pairs.map((p) => p.proxyKey),
+      { concurrency: 8, maxRequests: 20_000 },
+    );
     await Bun.sleep(300);
     const okBefore = load.stats.ok;
     const started = performance.now();
@@ -69,8 +73,10 @@ describe("backup and restore through the binary", () => {
     const okDuring = load.stats.ok - okBefore;
     await Bun.sleep(100);
     const stats = await load.stop();
-    console.log(`[ops] backup under load: ${backupMs} ms wall (command's own figure: ${/in (\d+) ms/.exec(result.stdout)?.[1]} ms), ` +
-      `${okDuring} proxied requests completed meanwhile, ${stats.ok} in total, ${stats.failed} failed`);
+    console.log(
+      `[ops] backup under load: ${backupMs} ms wall (command's own figure: ${/in (\d+) ms/.exec(result.stdout)?.[1]} ms), ` +
+        `${okDuring} proxied requests completed meanwhile, ${stats.ok} in total, ${stats.failed} failed`,
+    );
 
     expect(result.code, result.stderr).toBe(0);
     expect(result.stdout).toContain(`to ${backupFile}`);

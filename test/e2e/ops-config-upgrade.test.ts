@@ -71,7 +71,10 @@ describe("config file", () => {
     expect(existsSync(join(fromFile, "keyward.db"))).toBe(true);
 
     // KEYWARD_DATA_DIR beats the file's data_dir; the --data-dir startServe passes beats both.
-    const b = await startServe(left, binary, fromEnv, { args: ["--config", config], env: { KEYWARD_DATA_DIR: join(dir, "ignored"), KEYWARD_LOG_FORMAT: "json" } });
+    const b = await startServe(left, binary, fromEnv, {
+      args: ["--config", config],
+      env: { KEYWARD_DATA_DIR: join(dir, "ignored"), KEYWARD_LOG_FORMAT: "json" },
+    });
     expect(b.server.stderr()).toContain('"msg":"keyward listening"');
     expect(await b.server.stop("SIGTERM")).toBe(0);
     expect(existsSync(join(fromEnv, "keyward.db"))).toBe(true);
@@ -86,7 +89,11 @@ describe("config file", () => {
     const masterKey = randomMasterKey();
     const result = await keyward(["config", "check", "--config", config, "--log-level", "warn"], { KEYWARD_HOST: "127.0.0.1", KEYWARD_MASTER_KEY: masterKey });
     expect(result.code).toBe(0);
-    const row = (name: string) => result.stdout.split("\n").find((l) => l.startsWith(`${name} `))?.split(/\s{2,}/);
+    const row = (name: string) =>
+      result.stdout
+        .split("\n")
+        .find((l) => l.startsWith(`${name} `))
+        ?.split(/\s{2,}/);
     expect(row("port")).toEqual(["port", "9443", `file ${config}`]);
     expect(row("host")).toEqual(["host", "127.0.0.1", "env KEYWARD_HOST"]);
     expect(row("log-level")).toEqual(["log-level", "warn", "flag"]);
@@ -96,7 +103,7 @@ describe("config file", () => {
     expect(result.stdout).not.toContain(metricsToken);
     expect(result.stdout).not.toContain(masterKey);
 
-    writeFileSync(config, "port = 9443\nlisten = \"0.0.0.0\"\n");
+    writeFileSync(config, 'port = 9443\nlisten = "0.0.0.0"\n');
     const bad = await keyward(["config", "check", "--config", config]);
     expect(bad.code).toBe(2);
     expect(bad.stdout).toBe("");
@@ -164,7 +171,10 @@ describe("upgrades", () => {
     const copy = join(left.dir(), "copy");
     mkdirSync(copy, { mode: 0o700 });
     for (const f of ["keyward.db", "master.key"]) copyFileSync(join(dataDir, f), join(copy, f));
-    await queryFile(join(copy, "keyward.db"), `INSERT INTO __drizzle_migrations (hash, created_at) VALUES ('from-the-future', ${LATEST_MIGRATION_MILLIS + 1000})`);
+    await queryFile(
+      join(copy, "keyward.db"),
+      `INSERT INTO __drizzle_migrations (hash, created_at) VALUES ('from-the-future', ${LATEST_MIGRATION_MILLIS + 1000})`,
+    );
 
     const result = await keyward(["serve", "--port", "0", "--host", "127.0.0.1", "--data-dir", copy]);
     expect(result.code).toBe(1);

@@ -55,7 +55,11 @@ test("SIGKILL under load loses no acknowledged key, revocation or committed spen
   const unitMicros = (await spendOf(dbPath, trafficIds)).get(trafficIds[0] as string) ?? 0;
   expect(unitMicros).toBeGreaterThan(0);
 
-  const load = proxyLoad(live.server.url, traffic.map((p) => p.proxyKey), { concurrency: 6, maxRequests: 50_000 });
+  const load = proxyLoad(
+    live.server.url,
+    traffic.map((p) => p.proxyKey),
+    { concurrency: 6, maxRequests: 50_000 },
+  );
 
   // Admin writers: mint keys, revoke every third one; only acknowledged (201/200) operations are recorded.
   const created = new Map<string, string>();
@@ -114,7 +118,10 @@ test("SIGKILL under load loses no acknowledged key, revocation or committed spen
     // A key minted before the kill works after it, and a revoked one stays refused.
     const active = [...created.keys()].find((id) => !revoked.has(id));
     const gone = [...revoked][0];
-    for (const [id, expected] of [[active, 200], [gone, 401]] as const) {
+    for (const [id, expected] of [
+      [active, 200],
+      [gone, 401],
+    ] as const) {
       if (!id) continue;
       const response = await fetch(`${after.server.url}/v1/chat/completions`, {
         method: "POST",

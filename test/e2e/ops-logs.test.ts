@@ -107,12 +107,16 @@ describe("access log and request ids", () => {
     // Provider keys (one replaced in place), proxy keys, admin tokens.
     const openaiSecret = `sk-proj-LOGSCAN-${crypto.randomUUID()}`;
     secrets["openai provider key"] = openaiSecret;
-    const provider = await call("POST", "/api/provider-keys", { body: { name: "logscan-openai", provider: "openai", key: openaiSecret, base_url: mock.baseUrl } });
+    const provider = await call("POST", "/api/provider-keys", {
+      body: { name: "logscan-openai", provider: "openai", key: openaiSecret, base_url: mock.baseUrl },
+    });
     expect(provider.status).toBe(201);
     const providerKeyId = String(provider.json.id);
     const anthropicSecret = `sk-ant-LOGSCAN-${crypto.randomUUID()}`;
     secrets["anthropic provider key"] = anthropicSecret;
-    const anthropic = await call("POST", "/api/provider-keys", { body: { name: "logscan-anthropic", provider: "anthropic", key: anthropicSecret, base_url: mock.baseUrl } });
+    const anthropic = await call("POST", "/api/provider-keys", {
+      body: { name: "logscan-anthropic", provider: "anthropic", key: anthropicSecret, base_url: mock.baseUrl },
+    });
     expect(anthropic.status).toBe(201);
     const replacement = `sk-proj-LOGSCAN-NEW-${crypto.randomUUID()}`;
     secrets["replaced provider key"] = replacement;
@@ -132,7 +136,15 @@ describe("access log and request ids", () => {
     const readerToken = String(reader.json.token);
     addKey("reader admin token", readerToken);
     expect((await call("GET", "/api/proxy-keys", { token: readerToken, keyId: String(reader.json.id) })).status).toBe(200);
-    expect((await call("POST", "/api/provider-keys", { token: readerToken, keyId: String(reader.json.id), body: { name: "x", provider: "openai", key: "sk-x-0123456789" } })).status).toBe(403);
+    expect(
+      (
+        await call("POST", "/api/provider-keys", {
+          token: readerToken,
+          keyId: String(reader.json.id),
+          body: { name: "x", provider: "openai", key: "sk-x-0123456789" },
+        })
+      ).status,
+    ).toBe(403);
     const cli = await runKeyward([binary.bin, "admin-token", "create", "--data-dir", dataDir, "--name", "cli", "--scopes", "read"], { cwd: binary.dir });
     const cliToken = cli.stdout.trim();
     addKey("CLI admin token", cliToken);
@@ -145,8 +157,19 @@ describe("access log and request ids", () => {
     const ok = await call("POST", "/v1/chat/completions?trace=abc", { token: alice, keyId: aliceId, body: chatBody() });
     expect(ok.status).toBe(200);
     expect((await call("POST", "/v1/chat/completions", { token: null, keyId: aliceId, headers: { "x-api-key": alice }, body: chatBody() })).status).toBe(200);
-    expect((await call("POST", "/v1/chat/completions", { token: null, keyId: aliceId, headers: { "api-key": alice }, body: chatBody({ stream: true }) })).status).toBe(200);
-    expect((await call("POST", "/v1/messages", { token: claudeKey, keyId: String(claude.json.id), headers: { "anthropic-version": "2023-06-01" }, body: { model: "claude-sonnet-4-6", max_tokens: 10, messages: [{ role: "user", content: "hi" }] } })).status).toBe(200);
+    expect(
+      (await call("POST", "/v1/chat/completions", { token: null, keyId: aliceId, headers: { "api-key": alice }, body: chatBody({ stream: true }) })).status,
+    ).toBe(200);
+    expect(
+      (
+        await call("POST", "/v1/messages", {
+          token: claudeKey,
+          keyId: String(claude.json.id),
+          headers: { "anthropic-version": "2023-06-01" },
+          body: { model: "claude-sonnet-4-6", max_tokens: 10, messages: [{ role: "user", content: "hi" }] },
+        })
+      ).status,
+    ).toBe(200);
     expect((await call("GET", `/v1/models?api_key=${alice}`, { token: null, keyId: null })).status).toBe(401);
     expect((await call("POST", "/v1/chat/completions", { token: `${alice.slice(0, -8)}AAAAAAAA`, keyId: null, body: chatBody() })).status).toBe(401);
     expect((await call("POST", "/v1", { token: alice, keyId: null, body: chatBody() })).status).toBe(404);
@@ -157,7 +180,15 @@ describe("access log and request ids", () => {
     expect(
       (
         await call("POST", "/api/oidc/trust-policies", {
-          body: { name: "ci", issuer: idp.issuer, audience: "keyward-test", claims: { repository: ["acme/api"] }, provider_key_id: providerKeyId, ttl_seconds: 600, budget_usd: 1 },
+          body: {
+            name: "ci",
+            issuer: idp.issuer,
+            audience: "keyward-test",
+            claims: { repository: ["acme/api"] },
+            provider_key_id: providerKeyId,
+            ttl_seconds: 600,
+            budget_usd: 1,
+          },
         })
       ).status,
     ).toBe(201);
@@ -204,7 +235,9 @@ describe("access log and request ids", () => {
     expect(lines.filter((l) => l.msg === "argon2 verifications move to the runtime's threads at normal priority")).toEqual([]);
 
     const everything = `${stderr}\n${server.stdout()}\n${cli.stderr}`;
-    const leaks = Object.entries(secrets).filter(([, secret]) => everything.includes(secret)).map(([label]) => label);
+    const leaks = Object.entries(secrets)
+      .filter(([, secret]) => everything.includes(secret))
+      .map(([label]) => label);
     expect(leaks).toEqual([]);
     // The scan can see: ids are in there.
     expect(everything).toContain(aliceId);

@@ -113,10 +113,9 @@ describe("rotate-master-key", () => {
     await createKeyPairOver(live.api, { base_url: mock.baseUrl });
     expect(await live.server.stop("SIGTERM")).toBe(0);
     const next = keyFile(keys, "next.key");
-    const result = await runKeyward(
-      [binary.bin, "rotate-master-key", "--new-key-file", next.path, "--data-dir", dataDir, "--master-key-file", current.path],
-      { cwd: binary.dir },
-    );
+    const result = await runKeyward([binary.bin, "rotate-master-key", "--new-key-file", next.path, "--data-dir", dataDir, "--master-key-file", current.path], {
+      cwd: binary.dir,
+    });
     expect(result.code, result.stderr).toBe(0);
     expect(result.stdout).toContain("no longer opens the database");
     expect(result.stdout).toContain(next.path);

@@ -56,7 +56,9 @@ describe.skipIf(!hasOpenssl)("TLS", () => {
     expect(health.status).toBe(200);
     expect(await servedCertificateCn(port)).toBe("keyward-first");
     // Plain HTTP on the TLS port gets nothing useful.
-    const plain = await fetch(server.url.replace("https:", "http:") + "/healthz").then((r) => r.status).catch(() => "refused");
+    const plain = await fetch(server.url.replace("https:", "http:") + "/healthz")
+      .then((r) => r.status)
+      .catch(() => "refused");
     expect(plain).not.toBe(200);
 
     // The admin API over TLS: a provider key on the mock and a proxy key.

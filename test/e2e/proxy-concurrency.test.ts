@@ -47,11 +47,7 @@ test(`${STREAMS} concurrent streams through the binary all complete with [DONE]`
     stderr: "pipe",
   });
   const killer = setTimeout(() => client.kill("SIGKILL"), 45_000);
-  const [stdout, stderr, code] = await Promise.all([
-    new Response(client.stdout).text(),
-    new Response(client.stderr).text(),
-    client.exited,
-  ]);
+  const [stdout, stderr, code] = await Promise.all([new Response(client.stdout).text(), new Response(client.stderr).text(), client.exited]);
   clearTimeout(killer);
   if (code !== 0) throw new Error(`client script exited ${code}: ${stderr}`);
   const summary = JSON.parse(stdout) as { requested: number; completed: number; failures: string[]; maxOpen: number };

@@ -80,7 +80,9 @@ describe("short-lived keys", () => {
       await res.arrayBuffer();
     }
     const elapsed = performance.now() - started;
-    console.log(`[mint-bench] 100 keys minted sequentially over HTTP (keys:issue token, argon2id m=19456 t=2 p=1): ${elapsed.toFixed(0)} ms total, ${(elapsed / 100).toFixed(1)} ms per key`);
+    console.log(
+      `[mint-bench] 100 keys minted sequentially over HTTP (keys:issue token, argon2id m=19456 t=2 p=1): ${elapsed.toFixed(0)} ms total, ${(elapsed / 100).toFixed(1)} ms per key`,
+    );
     const listed = await t.call("GET", "/api/proxy-keys?limit=200");
     expect(listed.json.data.length).toBeGreaterThanOrEqual(100);
   });

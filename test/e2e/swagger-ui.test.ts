@@ -13,9 +13,7 @@ import { isolatedBinary, startKeyward, type RunningBinary } from "../helpers/bin
 const CHROMIUM = "/usr/bin/chromium";
 const hasChromium = existsSync(CHROMIUM);
 if (!hasChromium) {
-  console.warn(
-    `\n!!! ${CHROMIUM} is missing: SKIPPING the Swagger UI browser test. Install it with \`apt-get install -y chromium\` (.ci/run does). !!!\n`,
-  );
+  console.warn(`\n!!! ${CHROMIUM} is missing: SKIPPING the Swagger UI browser test. Install it with \`apt-get install -y chromium\` (.ci/run does). !!!\n`);
 }
 
 const SCREENSHOT = "/tmp/keyward-docs.png";
@@ -93,7 +91,10 @@ describe.skipIf(!hasChromium)("Swagger UI in headless Chromium", () => {
     await modal.waitFor({ state: "visible" });
     // Two schemes: the admin token (bearerAuth) and the OIDC exchange's ID token (oidcIdToken).
     const adminForm = modal.locator("form", { hasText: "bearerAuth" });
-    await adminForm.locator("input").first().fill(token as string);
+    await adminForm
+      .locator("input")
+      .first()
+      .fill(token as string);
     await adminForm.locator(".auth-btn-wrapper .btn.authorize").click();
     await adminForm.locator(".auth-btn-wrapper .btn-done").click();
     await modal.waitFor({ state: "hidden" });

@@ -63,12 +63,7 @@ export const PROXY_KEY_RE = /^kwp_[0-9A-Za-z]{12}_[0-9A-Za-z]{38}$/;
 export const ADMIN_TOKEN_RE = /^kwa_[0-9A-Za-z]{12}_[0-9A-Za-z]{38}$/;
 
 export function adminApi(baseUrl: string, token: string | undefined) {
-  async function call<T>(
-    method: string,
-    path: string,
-    body?: unknown,
-    opts: { token?: string | null } = {},
-  ): Promise<ApiResponse<T>> {
+  async function call<T>(method: string, path: string, body?: unknown, opts: { token?: string | null } = {}): Promise<ApiResponse<T>> {
     const headers: Record<string, string> = {};
     const bearer = opts.token === undefined ? token : opts.token;
     if (bearer) headers.authorization = `Bearer ${bearer}`;
@@ -90,8 +85,7 @@ export function adminApi(baseUrl: string, token: string | undefined) {
 
   return {
     call,
-    createProviderKey: (input: { name: string; provider: string; key: string; base_url?: string }) =>
-      call<ProviderKey>("POST", "/api/provider-keys", input),
+    createProviderKey: (input: { name: string; provider: string; key: string; base_url?: string }) => call<ProviderKey>("POST", "/api/provider-keys", input),
     listProviderKeys: () => call<Page<ProviderKey>>("GET", "/api/provider-keys"),
     mintProxyKey: (input: { name: string; provider_key_id: string; ttl_seconds?: number; metadata?: Record<string, string> }) =>
       call<CreatedProxyKey>("POST", "/api/proxy-keys", input),

@@ -46,7 +46,11 @@ export async function createTestApp(options: TestAppOptions = {}) {
   const clock = options.clock ?? new TestClock();
   const masterKey = options.masterKey ?? crypto.getRandomValues(new Uint8Array(32));
   const sealer = await openKeyring(store, masterKey, clock);
-  const { app, services, close: closeApp } = createApp({
+  const {
+    app,
+    services,
+    close: closeApp,
+  } = createApp({
     store,
     sealer,
     clock,
@@ -70,12 +74,7 @@ export async function createTestApp(options: TestAppOptions = {}) {
   if (!boot.ok || rootToken === undefined) throw new Error("Cannot bootstrap test admin token");
 
   /** JSON request through `app.handle`; `token: null` sends no Authorization. */
-  async function call(
-    method: string,
-    path: string,
-    body?: unknown,
-    opts: { token?: string | null; headers?: Record<string, string>; raw?: string } = {},
-  ) {
+  async function call(method: string, path: string, body?: unknown, opts: { token?: string | null; headers?: Record<string, string>; raw?: string } = {}) {
     // Over HTTP a turn of the event loop always separates one request from the next: the
     // bookkeeping of the previous answer (AfterResponse) has run by then. Do the same here.
     await new Promise((resolve) => setImmediate(resolve));

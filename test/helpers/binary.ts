@@ -52,10 +52,7 @@ async function collect(stream: ReadableStream<Uint8Array>, sink: { text: string 
 }
 
 /** Starts `cmd` (binary or `deno run …`) and waits for its listening line. */
-export async function startKeyward(
-  cmd: string[],
-  opts: { cwd?: string; env?: Record<string, string>; timeoutMs?: number } = {},
-): Promise<RunningBinary> {
+export async function startKeyward(cmd: string[], opts: { cwd?: string; env?: Record<string, string>; timeoutMs?: number } = {}): Promise<RunningBinary> {
   const proc = spawn(cmd, {
     cwd: opts.cwd,
     env: { ...process.env, ...opts.env },
@@ -112,10 +109,7 @@ export interface CommandResult {
  * expected to refuse to start…) to completion. Killed after `timeoutMs`, so a
  * command that unexpectedly keeps running fails the test instead of hanging it.
  */
-export async function runKeyward(
-  cmd: string[],
-  opts: { cwd?: string; env?: Record<string, string>; timeoutMs?: number } = {},
-): Promise<CommandResult> {
+export async function runKeyward(cmd: string[], opts: { cwd?: string; env?: Record<string, string>; timeoutMs?: number } = {}): Promise<CommandResult> {
   const proc = spawn(cmd, {
     cwd: opts.cwd,
     env: { ...process.env, ...opts.env },
@@ -128,11 +122,7 @@ export async function runKeyward(
     timedOut = true;
     proc.kill("SIGKILL");
   }, opts.timeoutMs ?? 30_000);
-  const [stdout, stderr, code] = await Promise.all([
-    new Response(proc.stdout).text(),
-    new Response(proc.stderr).text(),
-    proc.exited,
-  ]);
+  const [stdout, stderr, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
   clearTimeout(timer);
   if (timedOut) throw new Error(`${cmd.join(" ")} did not exit in time; stderr: ${stderr}`);
   return { code, stdout, stderr };

@@ -171,12 +171,10 @@ const encoder = new TextEncoder();
 type SseEvent = string;
 
 /** OpenAI-style `data:`-only event (chat completions); the string "[DONE]" goes out as is. */
-const dataEvent = (payload: JsonValue): SseEvent =>
-  `data: ${payload === "[DONE]" ? payload : JSON.stringify(payload)}\n\n`;
+const dataEvent = (payload: JsonValue): SseEvent => `data: ${payload === "[DONE]" ? payload : JSON.stringify(payload)}\n\n`;
 
 /** Named event as the Responses API and Anthropic send them. */
-const namedEvent = (type: string, payload: JsonValue): SseEvent =>
-  `event: ${type}\ndata: ${JSON.stringify(payload)}\n\n`;
+const namedEvent = (type: string, payload: JsonValue): SseEvent => `event: ${type}\ndata: ${JSON.stringify(payload)}\n\n`;
 
 /** Splits `text` into exactly `n` slices (some empty when the text is short) that join back to it. */
 function slices(text: string, n: number): string[] {
@@ -212,8 +210,7 @@ interface Ctx {
 
 /** What a route produces; `respond` turns it into a `Response`. */
 type RouteResult =
-  | { kind: "json"; status: number; body: JsonValue; headers?: Record<string, string> }
-  | { kind: "sse"; events: SseEvent[]; headers?: Record<string, string> };
+  { kind: "json"; status: number; body: JsonValue; headers?: Record<string, string> } | { kind: "sse"; events: SseEvent[]; headers?: Record<string, string> };
 
 // ---------- OpenAI chat completions ----------
 
@@ -256,11 +253,7 @@ function chatCompletions(ctx: Ctx): RouteResult {
   // Exactly like OpenAI: with include_usage every chunk has `usage: null` and an
   // extra final chunk with no choices carries the usage; without it, no usage key.
   const streamOptions = json.stream_options;
-  const includeUsage =
-    typeof streamOptions === "object" &&
-    streamOptions !== null &&
-    !Array.isArray(streamOptions) &&
-    streamOptions.include_usage === true;
+  const includeUsage = typeof streamOptions === "object" && streamOptions !== null && !Array.isArray(streamOptions) && streamOptions.include_usage === true;
   const chunk = (delta: JsonObject, finish: string | null): JsonObject => ({
     ...base,
     object: "chat.completion.chunk",
@@ -331,8 +324,7 @@ function responses(ctx: Ctx): RouteResult {
   // The full event sequence the real API sends: the SDK's ResponseStream
   // validates item ids and indexes, so deltas alone would be rejected.
   let seq = 0;
-  const ev = (type: string, fields: JsonObject): SseEvent =>
-    namedEvent(type, { type, sequence_number: seq++, ...fields });
+  const ev = (type: string, fields: JsonObject): SseEvent => namedEvent(type, { type, sequence_number: seq++, ...fields });
   const at = { item_id: itemId, output_index: 0, content_index: 0 };
   return {
     kind: "sse",

@@ -98,9 +98,7 @@ export async function startOidcIssuer(): Promise<OidcIssuer> {
     async token(options) {
       const alg = options.alg ?? "RS256";
       const key = options.key ?? (alg === "RS256" ? rsa.privateKey : ec.privateKey);
-      return new SignJWT(claimsFor(options))
-        .setProtectedHeader({ alg, typ: "JWT", kid: options.kid ?? (alg === "RS256" ? "rsa-1" : "ec-1") })
-        .sign(key);
+      return new SignJWT(claimsFor(options)).setProtectedHeader({ alg, typ: "JWT", kid: options.kid ?? (alg === "RS256" ? "rsa-1" : "ec-1") }).sign(key);
     },
     unsignedToken(options) {
       return `${b64url(JSON.stringify({ alg: "none", typ: "JWT" }))}.${b64url(JSON.stringify(claimsFor(options)))}.`;

@@ -74,10 +74,10 @@ export async function startServe(
   opts: { env?: Record<string, string>; args?: string[]; token?: string } = {},
 ): Promise<StartedServer> {
   const server = left.server(
-    await startKeyward(
-      [binary.bin, "serve", "--port", "0", "--host", "127.0.0.1", "--data-dir", dataDir, "--allow-http-upstreams", ...(opts.args ?? [])],
-      { cwd: binary.dir, env: opts.env },
-    ),
+    await startKeyward([binary.bin, "serve", "--port", "0", "--host", "127.0.0.1", "--data-dir", dataDir, "--allow-http-upstreams", ...(opts.args ?? [])], {
+      cwd: binary.dir,
+      env: opts.env,
+    }),
   );
   let token = opts.token ?? server.rootToken();
   for (let i = 0; i < 100 && !token; i++) {
@@ -201,9 +201,24 @@ export async function selfSignedCert(dir: string, name: string): Promise<{ certF
   const keyFile = join(dir, `${name}.key`);
   const proc = spawn(
     [
-      "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-      "-keyout", keyFile, "-out", certFile, "-days", "2", "-subj", `/CN=${name}`,
-      "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
+      "openssl",
+      "req",
+      "-x509",
+      "-newkey",
+      "ec",
+      "-pkeyopt",
+      "ec_paramgen_curve:prime256v1",
+      "-nodes",
+      "-keyout",
+      keyFile,
+      "-out",
+      certFile,
+      "-days",
+      "2",
+      "-subj",
+      `/CN=${name}`,
+      "-addext",
+      "subjectAltName=IP:127.0.0.1,DNS:localhost",
     ],
     { stdout: "ignore", stderr: "pipe" },
   );
@@ -213,10 +228,10 @@ export async function selfSignedCert(dir: string, name: string): Promise<{ certF
 
 /** The subject CN of the certificate a fresh TLS connection to `port` is served (openssl s_client). */
 export async function servedCertificateCn(port: number): Promise<string> {
-  const proc = spawn(
-    ["sh", "-c", `openssl s_client -connect 127.0.0.1:${port} -servername localhost </dev/null 2>/dev/null | openssl x509 -noout -subject`],
-    { stdout: "pipe", stderr: "ignore" },
-  );
+  const proc = spawn(["sh", "-c", `openssl s_client -connect 127.0.0.1:${port} -servername localhost </dev/null 2>/dev/null | openssl x509 -noout -subject`], {
+    stdout: "pipe",
+    stderr: "ignore",
+  });
   const text = await new Response(proc.stdout).text();
   await proc.exited;
   return /CN\s*=\s*([^,\n/]+)/.exec(text)?.[1]?.trim() ?? "";

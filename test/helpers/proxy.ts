@@ -183,7 +183,9 @@ export function expectProxyError(res: { status: number; headers: Headers; text: 
   expect(res.headers.get("content-type") ?? "").toContain("application/json");
   const body = JSON.parse(res.text) as ProxyErrorBody;
   expect(Object.keys(body)).toEqual(["error"]);
-  const keys = Object.keys(body.error).filter((k) => k !== "param").sort();
+  const keys = Object.keys(body.error)
+    .filter((k) => k !== "param")
+    .sort();
   expect(keys).toEqual(["code", "message", "type"]);
   if ("param" in body.error) expect(body.error.param).toBeNull();
   expect(body.error.code).toBe(code);
@@ -289,10 +291,10 @@ export async function startBinaryHarness(mockOptions: MockBehaviourInput = {}, e
     rmSync(dataDir, { recursive: true, force: true });
   };
   try {
-    server = await startKeyward(
-      [bin, "serve", "--port", "0", "--host", "127.0.0.1", "--data-dir", dataDir, "--allow-http-upstreams"],
-      { cwd: dir, env: { KEYWARD_MASTER_KEY: randomMasterKey(), KEYWARD_LOG_LEVEL: "info", ...env } },
-    );
+    server = await startKeyward([bin, "serve", "--port", "0", "--host", "127.0.0.1", "--data-dir", dataDir, "--allow-http-upstreams"], {
+      cwd: dir,
+      env: { KEYWARD_MASTER_KEY: randomMasterKey(), KEYWARD_LOG_LEVEL: "info", ...env },
+    });
     // The banner (stdout) and the listening line (stderr) travel on different pipes.
     const running = server;
     let token = running.rootToken();

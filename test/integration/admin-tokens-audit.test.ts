@@ -150,10 +150,12 @@ describe("audit log", () => {
       },
       { actor: other.id, action: "provider_key.create", targetType: "provider_key", targetId: () => pk.id },
     );
-    const update = await expectOneRow(
-      () => ok(app().call("PATCH", `/api/provider-keys/${pk.id}`, { key: replacedSecret, name: "p2" }), 200),
-      { actor: root, action: "provider_key.update", targetType: "provider_key", targetId: () => pk.id },
-    );
+    const update = await expectOneRow(() => ok(app().call("PATCH", `/api/provider-keys/${pk.id}`, { key: replacedSecret, name: "p2" }), 200), {
+      actor: root,
+      action: "provider_key.update",
+      targetType: "provider_key",
+      targetId: () => pk.id,
+    });
     expect(update.details).toEqual({ fields: ["key", "name"] });
 
     let proxy = { id: "", key: "" };
@@ -188,10 +190,12 @@ describe("audit log", () => {
     // Cascade delete: still one row, listing what it revoked.
     const p2 = await createProxyKey(app(), pk.id);
     secrets.push(p2.key);
-    const del = await expectOneRow(
-      () => ok(app().call("DELETE", `/api/provider-keys/${pk.id}?cascade=true`, {}, { token: other.token }), 200),
-      { actor: other.id, action: "provider_key.delete", targetType: "provider_key", targetId: () => pk.id },
-    );
+    const del = await expectOneRow(() => ok(app().call("DELETE", `/api/provider-keys/${pk.id}?cascade=true`, {}, { token: other.token }), 200), {
+      actor: other.id,
+      action: "provider_key.delete",
+      targetType: "provider_key",
+      targetId: () => pk.id,
+    });
     expect(del.details).toEqual({ cascade: true, revoked_proxy_key_ids: [p2.id] });
 
     await expectOneRow(() => ok(app().call("POST", `/api/admin-tokens/${other.id}/revoke`, {}), 200), {
@@ -231,7 +235,11 @@ describe("audit log", () => {
     expect(total).toBe(5); // the bootstrap token plus four keys
     const { ids, pages } = await listAll(app(), "/api/audit", 2);
     expect(pages).toBe(3);
-    expect(ids.map(Number)).toEqual(app().store.audit.page({ limit: 1000 }).map((r) => r.id));
+    expect(ids.map(Number)).toEqual(
+      app()
+        .store.audit.page({ limit: 1000 })
+        .map((r) => r.id),
+    );
     const numeric = ids.map(Number);
     expect([...numeric].sort((a, b) => b - a)).toEqual(numeric);
     expect(new Set(numeric).size).toBe(total);

@@ -82,11 +82,9 @@ test("a worker that dies with jobs in hand: they are answered on the native thre
   const crashing = URL.createObjectURL(new Blob(['onmessage = () => { throw new Error("boom"); };'], { type: "text/javascript" }));
   const pool = new Argon2Workers(logger, 2, () => new Worker(crashing));
   try {
-    expect(await Promise.all([pool.verify({ phc, secret: "right-secret" }), pool.verify({ phc, secret: "wrong" }), pool.verify({ phc, secret: "right-secret" })])).toEqual([
-      true,
-      false,
-      true,
-    ]);
+    expect(
+      await Promise.all([pool.verify({ phc, secret: "right-secret" }), pool.verify({ phc, secret: "wrong" }), pool.verify({ phc, secret: "right-secret" })]),
+    ).toEqual([true, false, true]);
     expect(logger.warnings).toEqual([FELL_BACK]);
   } finally {
     pool.close();
@@ -112,7 +110,11 @@ test("the app verifies proxy keys and admin tokens on its pool, once per key", a
     const adminRuns = adminVerifier.argon2Runs;
     const before = argon2.workerRuns;
     const chat = (token: string) =>
-      fetchText(`${h.baseUrl}/chat/completions`, { method: "POST", headers: { authorization: `Bearer ${token}`, "content-type": "application/json" }, body: chatBody() });
+      fetchText(`${h.baseUrl}/chat/completions`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+        body: chatBody(),
+      });
     expect((await chat(keys.proxyKey)).status).toBe(200);
     expect((await chat(keys.proxyKey)).status).toBe(200);
     // A wrong secret for an id not verified in this process runs argon2 too, and on the pool.

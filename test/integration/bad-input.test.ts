@@ -148,8 +148,7 @@ describe("bad input on write routes", () => {
     f = { providerKeyId: pk.id, proxyKeyId: proxy.id };
   });
 
-  const raw = (route: WriteRoute, body: string, headers?: Record<string, string>) =>
-    app().call(route.method, route.path(f), undefined, { raw: body, headers });
+  const raw = (route: WriteRoute, body: string, headers?: Record<string, string>) => app().call(route.method, route.path(f), undefined, { raw: body, headers });
 
   test("the valid bodies are accepted (so the refusals below are about the input)", async () => {
     for (const [name, route] of Object.entries(WRITE_ROUTES)) {

@@ -101,9 +101,7 @@ test("a client gone before the provider answered: released, logged 499, not char
   const keys = await createKeyPair(h.t, { base_url: h.mock.baseUrl, proxy: { budget_usd: 1 } });
   h.mock.next({ headersDelayMs: 60_000 });
   const controller = new AbortController();
-  const pending = postV1(h.baseUrl, keys.proxyKey, "/chat/completions", chatJson("gpt-4o", 100), { signal: controller.signal }).catch(
-    (e: unknown) => e,
-  );
+  const pending = postV1(h.baseUrl, keys.proxyKey, "/chat/completions", chatJson("gpt-4o", 100), { signal: controller.signal }).catch((e: unknown) => e);
   await waitFor("the request to reach the provider", () => h.mock.requests.length === 1);
   expect((await getKey(h.t, keys.proxyKeyId)).reserved_usd).toBeGreaterThan(0);
   controller.abort();

@@ -118,7 +118,7 @@ test("20 keys as CSV: parses as RFC 4180, one row per key, and every key works t
   const res = await h.t.call(
     "POST",
     "/api/proxy-keys/batch",
-    { count: 20, name_prefix: "hack, day \"one\"", provider_key_id: h.keys.providerKeyId, budget_usd: 1, rpm: 60 },
+    { count: 20, name_prefix: 'hack, day "one"', provider_key_id: h.keys.providerKeyId, budget_usd: 1, rpm: 60 },
     { headers: { accept: "text/csv" } },
   );
   expect(res.status).toBe(201);

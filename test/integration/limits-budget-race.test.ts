@@ -107,7 +107,10 @@ for (const logWorker of [false, true]) {
       try {
         const stored = db.query("SELECT spend_micros AS spend FROM proxy_keys WHERE id = ?").get(keys.proxyKeyId) as { spend: number };
         expect(stored.spend).toBe(spend);
-        const rows = db.query("SELECT count(*) AS n, sum(cost_micros) AS cost FROM request_log WHERE proxy_key_id = ?").get(keys.proxyKeyId) as { n: number; cost: number };
+        const rows = db.query("SELECT count(*) AS n, sum(cost_micros) AS cost FROM request_log WHERE proxy_key_id = ?").get(keys.proxyKeyId) as {
+          n: number;
+          cost: number;
+        };
         expect(rows).toEqual({ n: REQUESTS + 1, cost: spend });
       } finally {
         db.close();

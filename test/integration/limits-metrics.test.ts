@@ -206,8 +206,7 @@ test("keyward_active_streams counts streams in progress", async () => {
 test("with metricsToken, /metrics needs it as a bearer token", async () => {
   const t = await createTestApp({ config: { metricsToken: "metrics-secret-123" } });
   try {
-    const get = (authorization?: string) =>
-      t.app.handle(new Request("http://localhost/metrics", { headers: authorization ? { authorization } : {} }));
+    const get = (authorization?: string) => t.app.handle(new Request("http://localhost/metrics", { headers: authorization ? { authorization } : {} }));
     const none = await get();
     expect(none.status).toBe(401);
     expect(none.headers.get("www-authenticate")).toContain("Bearer");

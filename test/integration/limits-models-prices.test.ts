@@ -91,7 +91,13 @@ test("overriding a built-in price changes what requests cost; DELETE restores th
   expect(await lastCost(keys)).toBe(6_500);
 
   const put = await h.t.call("PUT", "/api/prices/gpt-4o", { input_per_million_usd: 1, output_per_million_usd: 2 });
-  expect(put.json).toMatchObject({ model: "gpt-4o", input_per_million_usd: 1, output_per_million_usd: 2, cached_input_per_million_usd: null, source: "override" });
+  expect(put.json).toMatchObject({
+    model: "gpt-4o",
+    input_per_million_usd: 1,
+    output_per_million_usd: 2,
+    cached_input_per_million_usd: null,
+    source: "override",
+  });
   expect((await send(keys, "gpt-4o")).status).toBe(200);
   expect(await lastCost(keys)).toBe(1_000 + 800);
   // The dated snapshot follows the override of its base entry.

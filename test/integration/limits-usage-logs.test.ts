@@ -66,8 +66,7 @@ async function usage(query: string): Promise<UsageRow[]> {
 }
 
 /** Rows as `[group, requests, input, output, cost µ$]`, for exact comparison. */
-const compact = (rows: UsageRow[], field: string) =>
-  rows.map((r) => [r[field], r.requests, r.input_tokens, r.output_tokens, micros(r.cost_usd)]);
+const compact = (rows: UsageRow[], field: string) => rows.map((r) => [r[field], r.requests, r.input_tokens, r.output_tokens, micros(r.cost_usd)]);
 
 test("group_by=proxy_key: requests, tokens and cost per key (refusals count as requests)", async () => {
   const rows = await usage("group_by=proxy_key");

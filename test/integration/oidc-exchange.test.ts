@@ -28,8 +28,7 @@ const AUDIENCE = "keyward-test";
 
 const nowS = () => Math.floor(h.clock.now() / 1000);
 const token = (options: Partial<TokenOptions> = {}) => idp.token({ now: nowS(), ...options });
-const exchange = (jwt: string | null) =>
-  h.t.call("POST", "/api/oidc/exchange", undefined, { token: jwt });
+const exchange = (jwt: string | null) => h.t.call("POST", "/api/oidc/exchange", undefined, { token: jwt });
 
 beforeAll(async () => {
   idp = await startOidcIssuer();
@@ -75,7 +74,7 @@ async function expectMismatch(claims: Record<string, unknown>, message: string):
   const res = await exchange(await token({ claims }));
   expectError(res, 403, "forbidden");
   expect(res.json.error.message).toContain(message);
-  for (const secret of ["acme/web", "refs/heads/main\"", "hidden-policy-name", "secret-project", "acme-main"]) {
+  for (const secret of ["acme/web", 'refs/heads/main"', "hidden-policy-name", "secret-project", "acme-main"]) {
     expect(res.json.error.message).not.toContain(secret);
   }
 }
@@ -122,7 +121,7 @@ describe("OIDC exchange", () => {
     expect(JSON.stringify(audit.json)).not.toContain(res.json.key);
   });
 
-  test("an ES256 token works too; claims compare as strings (4242 matches \"4242\")", async () => {
+  test('an ES256 token works too; claims compare as strings (4242 matches "4242")', async () => {
     expectStatus(await exchange(await token({ alg: "ES256", claims: { repository_id: 4242, repository: "acme/web" } })), 201);
   });
 

@@ -41,7 +41,9 @@ describe("OIDC trust policies", () => {
     expectStatus(await app().call("DELETE", `/api/oidc/trust-policies/${created.json.id}`), 200);
     expectError(await app().call("GET", `/api/oidc/trust-policies/${created.json.id}`), 404, "not_found");
     expectError(await app().call("DELETE", `/api/oidc/trust-policies/${created.json.id}`), 404, "not_found");
-    const actions = app().store.audit.page({ limit: 2 }).map((r) => r.action);
+    const actions = app()
+      .store.audit.page({ limit: 2 })
+      .map((r) => r.action);
     expect(actions).toEqual(["oidc_trust_policy.delete", "oidc_trust_policy.create"]);
   });
 

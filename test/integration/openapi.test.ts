@@ -204,9 +204,15 @@ describe("OpenAPI spec (GET /docs/json)", () => {
     // and keys:issue tokens (name generated, provider_key by id or name): no field is required by the schema.
     expect(body("/api/proxy-keys")?.required ?? []).toEqual([]);
     expect(Object.keys(body("/api/proxy-keys")?.properties ?? {})).toEqual(expect.arrayContaining(["name", "provider_key_id", "provider_key"]));
-    expect(body("/api/oidc/trust-policies")?.required?.sort()).toEqual(
-      ["audience", "budget_usd", "claims", "issuer", "name", "provider_key_id", "ttl_seconds"],
-    );
+    expect(body("/api/oidc/trust-policies")?.required?.sort()).toEqual([
+      "audience",
+      "budget_usd",
+      "claims",
+      "issuer",
+      "name",
+      "provider_key_id",
+      "ttl_seconds",
+    ]);
     expect(body("/api/admin-tokens")?.required?.sort()).toEqual(["name", "scopes"]);
   });
 

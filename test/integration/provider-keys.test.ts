@@ -158,12 +158,7 @@ describe("provider keys", () => {
       const res = await app().call("PATCH", `/api/provider-keys/${created.id}`, { base_url: "https://gateway.example.com/v1/" });
       expectStatus(res, 200);
       expect(res.json.base_url).toBe("https://gateway.example.com/v1");
-      expectError(
-        await app().call("PATCH", `/api/provider-keys/${created.id}`, { base_url: "https://a@b.example.com" }),
-        422,
-        "validation_failed",
-        "base_url",
-      );
+      expectError(await app().call("PATCH", `/api/provider-keys/${created.id}`, { base_url: "https://a@b.example.com" }), 422, "validation_failed", "base_url");
       expect((await app().call("GET", `/api/provider-keys/${created.id}`)).json.base_url).toBe("https://gateway.example.com/v1");
     });
 
@@ -316,12 +311,7 @@ describe("provider keys without --allow-http-upstreams", () => {
     expect(res.json.error.message).toContain("--allow-http-upstreams");
 
     const created = await createProviderKey(app(), { provider: "openai-compatible", base_url: "https://llm.internal/v1" });
-    expectError(
-      await app().call("PATCH", `/api/provider-keys/${created.id}`, { base_url: "http://llm.internal/v1" }),
-      422,
-      "validation_failed",
-      "base_url",
-    );
+    expectError(await app().call("PATCH", `/api/provider-keys/${created.id}`, { base_url: "http://llm.internal/v1" }), 422, "validation_failed", "base_url");
     expect((await app().call("GET", `/api/provider-keys/${created.id}`)).json.base_url).toBe("https://llm.internal/v1");
   });
 });

@@ -8,16 +8,7 @@ import { describe, expect, test } from "bun:test";
 import type { ProviderKeyRow, ProxyKeyRow } from "../../src/db/store.ts";
 import { checksum, generateKey } from "../../src/vault/key-format.ts";
 import { MOCK_TEXT } from "../helpers/mock-provider.ts";
-import {
-  chatAnswerText,
-  chatBody,
-  createKeyPair,
-  expectProxyError,
-  fetchText,
-  sseData,
-  startProxyHarness,
-  useProxyHarness,
-} from "../helpers/proxy.ts";
+import { chatAnswerText, chatBody, createKeyPair, expectProxyError, fetchText, sseData, startProxyHarness, useProxyHarness } from "../helpers/proxy.ts";
 
 const h = useProxyHarness();
 

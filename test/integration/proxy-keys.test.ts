@@ -178,9 +178,7 @@ describe("proxy keys", () => {
       expect(new Set((await listed("?status=revoked")).keys())).toEqual(new Set([f.aRevoked.id, f.bRevoked.id]));
       expect([...(await listed("?status=provider-disabled")).keys()]).toEqual([f.bDisabled.id]);
 
-      expect(new Set((await listed(`?provider_key_id=${f.pkA.id}`)).keys())).toEqual(
-        new Set([f.aActive.id, f.aExpired.id, f.aRevoked.id]),
-      );
+      expect(new Set((await listed(`?provider_key_id=${f.pkA.id}`)).keys())).toEqual(new Set([f.aActive.id, f.aExpired.id, f.aRevoked.id]));
       expect([...(await listed(`?provider_key_id=${f.pkB.id}&status=revoked`)).keys()]).toEqual([f.bRevoked.id]);
       expect([...(await listed(`?provider_key_id=${f.pkB.id}&status=active`)).keys()]).toEqual([]);
       expect([...(await listed("?provider_key_id=pk_unknown")).keys()]).toEqual([]);

@@ -232,9 +232,7 @@ describe("Anthropic SDK → provider anthropic (base_url <mock>/v1)", () => {
 
   test("streamed message", async () => {
     const { client, keys } = await anthropicClient();
-    const final = await client.messages
-      .stream({ model: "claude-sonnet-4-6", max_tokens: 100, messages: [{ role: "user", content: "hi" }] })
-      .finalMessage();
+    const final = await client.messages.stream({ model: "claude-sonnet-4-6", max_tokens: 100, messages: [{ role: "user", content: "hi" }] }).finalMessage();
     expect(final.content[0]).toMatchObject({ type: "text", text: TEXT });
     expect(final.usage.output_tokens).toBe(7);
     const rec = expectAnthropicUpstream(keys);

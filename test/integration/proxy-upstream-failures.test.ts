@@ -94,8 +94,16 @@ describe("provider errors pass through unchanged", () => {
       headers: { "retry-after": "7", "x-ratelimit-remaining-requests": "0" },
     },
     { status: 500, body: { error: { message: "The server had an error", type: "server_error", param: null, code: null } }, headers: {} },
-    { status: 400, body: { error: { message: "Unsupported parameter: 'foo'", type: "invalid_request_error", param: "foo", code: "unsupported_parameter" } }, headers: {} },
-    { status: 401, body: { error: { message: "Incorrect API key provided", type: "invalid_request_error", param: null, code: "invalid_api_key" } }, headers: {} },
+    {
+      status: 400,
+      body: { error: { message: "Unsupported parameter: 'foo'", type: "invalid_request_error", param: "foo", code: "unsupported_parameter" } },
+      headers: {},
+    },
+    {
+      status: 401,
+      body: { error: { message: "Incorrect API key provided", type: "invalid_request_error", param: null, code: "invalid_api_key" } },
+      headers: {},
+    },
   ];
   for (const c of cases) {
     test(`${c.status}: status, body and headers as the provider sent them`, async () => {

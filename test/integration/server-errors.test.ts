@@ -28,9 +28,12 @@ function expectNoLeak(status: number, text: string): void {
 }
 
 for (const [name, fail] of [
-  ["a thrown error", () => {
-    throw new Error(SECRET);
-  }],
+  [
+    "a thrown error",
+    () => {
+      throw new Error(SECRET);
+    },
+  ],
   ["a rejected promise", () => Promise.reject(new Error(SECRET))],
 ] as const) {
   test(`Bun: ${name} goes to onError`, async () => {
@@ -121,4 +124,5 @@ test("Bun: without onError, a bare 500, not the development page with message an
 
 const deno = Bun.which("deno");
 test.if(deno !== null)("Deno: onError answers; without it, Deno's bare 500", () =>
-  childServers([deno as string, "run", "-A"], "src/runtime/deno.ts", "denoRuntime"));
+  childServers([deno as string, "run", "-A"], "src/runtime/deno.ts", "denoRuntime"),
+);

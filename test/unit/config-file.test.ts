@@ -96,7 +96,7 @@ describe("config file", () => {
       ["toml", 'allow_http_upstreams = "maybe"\n', "Invalid allow-http-upstreams in"],
       ["toml", "max-body-size = 10\n", "Invalid max-body-size in"],
       ["toml", 'host = ""\n', "Invalid host in"],
-      ["toml", "[server]\nport = 1\n", "unknown key \"server\""],
+      ["toml", "[server]\nport = 1\n", 'unknown key "server"'],
       ["toml", "port = [1]\n", "Invalid port in"],
       ["json", '{"port": [1]}', "Invalid port in"],
     ];

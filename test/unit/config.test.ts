@@ -1,13 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import {
-  ConfigError,
-  type Env,
-  loadServeConfig,
-  parseArgsOptions,
-  parseFlags,
-  SERVE_OPTIONS,
-  type ServeConfig,
-} from "../../src/config.ts";
+import { ConfigError, type Env, loadServeConfig, parseArgsOptions, parseFlags, SERVE_OPTIONS, type ServeConfig } from "../../src/config.ts";
 
 /** What `keyward serve <args>` would run with under `env`. */
 function load(args: string[], env: Env = {}): ServeConfig {

@@ -38,7 +38,10 @@ describe("loadIssueConfig", () => {
       githubActions: false,
       mode: { kind: "token", token: "kwa_env", providerKey: "openai-ci", ttlSeconds: 3600, budgetUsd: 2.5, models: ["a", "b"], name: "ci-x" },
     });
-    const flagged = loadIssueConfig({ url: "http://localhost:8080", token: "kwa_flag", "provider-key": "p", format: "env" }, { ...base, GITHUB_ACTIONS: "true" });
+    const flagged = loadIssueConfig(
+      { url: "http://localhost:8080", token: "kwa_flag", "provider-key": "p", format: "env" },
+      { ...base, GITHUB_ACTIONS: "true" },
+    );
     expect(flagged).toMatchObject({ url: "http://localhost:8080", format: "env", githubActions: true, mode: { token: "kwa_flag" } });
   });
 
@@ -60,9 +63,9 @@ describe("loadIssueConfig", () => {
     expect(configError(() => loadIssueConfig({}, base))).toContain("Missing --provider-key");
     expect(configError(() => loadIssueConfig({ "provider-key": "p", budget: "lots" }, base))).toContain("Invalid --budget");
     expect(configError(() => loadIssueConfig({ "provider-key": "p", format: "yaml" }, base))).toContain("Invalid --format");
-    expect(configError(() => loadIssueConfig({ oidc: true }, { ...base, ACTIONS_ID_TOKEN_REQUEST_URL: "https://gh", ACTIONS_ID_TOKEN_REQUEST_TOKEN: "t" }))).toContain(
-      "Missing --audience",
-    );
+    expect(
+      configError(() => loadIssueConfig({ oidc: true }, { ...base, ACTIONS_ID_TOKEN_REQUEST_URL: "https://gh", ACTIONS_ID_TOKEN_REQUEST_TOKEN: "t" })),
+    ).toContain("Missing --audience");
     expect(configError(() => loadIssueConfig({ oidc: true, audience: "a", budget: "1" }, base))).toContain("Unexpected --budget with --oidc");
     expect(configError(() => loadIssueConfig({ oidc: true, audience: "a" }, base))).toContain("ACTIONS_ID_TOKEN_REQUEST_URL");
     expect(configError(() => loadIssueConfig({ oidc: true, audience: "a", "id-token-env": "NOPE" }, base))).toContain("NOPE");
@@ -71,8 +74,7 @@ describe("loadIssueConfig", () => {
 });
 
 describe("expired-key retention", () => {
-  const load = (args: string[], env: Record<string, string> = {}) =>
-    loadServeConfig(parseFlags(args, parseArgsOptions(SERVE_OPTIONS)).values, env);
+  const load = (args: string[], env: Record<string, string> = {}) => loadServeConfig(parseFlags(args, parseArgsOptions(SERVE_OPTIONS)).values, env);
 
   test("defaults to 30 days; flag and KEYWARD_EXPIRED_KEY_RETENTION_DAYS set it, flag first", () => {
     expect(load([]).expiredKeyRetentionDays).toBe(30);

@@ -27,14 +27,26 @@ const rows = new Map([
   ["pk_x", providerKey("pk_x", "outside")],
 ]);
 const lookup = (id: string) => rows.get(id);
-const policy: IssuerPolicy = { provider_key_ids: ["pk_a", "pk_b"], max_ttl_seconds: 600, max_budget_usd: 1.5, allowed_models: ["m1", "m2"], name_prefix: "ci/" };
+const policy: IssuerPolicy = {
+  provider_key_ids: ["pk_a", "pk_b"],
+  max_ttl_seconds: 600,
+  max_budget_usd: 1.5,
+  allowed_models: ["m1", "m2"],
+  name_prefix: "ci/",
+};
 
 describe("applyIssuerPolicy", () => {
   test("fills defaults from the policy", () => {
     const decided = applyIssuerPolicy(policy, { provider_key: "beta" }, lookup, NOW);
     if (!decided.ok) throw new Error(decided.error.message);
     expect(decided.value.providerKey.id).toBe("pk_b");
-    expect(decided.value.input).toMatchObject({ provider_key_id: "pk_b", ttl_seconds: 600, budget_usd: 1.5, budget_period: "total", allowed_models: ["m1", "m2"] });
+    expect(decided.value.input).toMatchObject({
+      provider_key_id: "pk_b",
+      ttl_seconds: 600,
+      budget_usd: 1.5,
+      budget_period: "total",
+      allowed_models: ["m1", "m2"],
+    });
     expect(decided.value.input.name).toMatch(/^ci\/[0-9A-Za-z]{10}$/);
   });
 

@@ -2,18 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import * as zlib from "node:zlib";
-import {
-  keyIdOf,
-  checksum,
-  crc32,
-  generateKey,
-  KEY_PATTERNS,
-  keyHint,
-  parseKey,
-  providerKeyHint,
-  randomBase62,
-  toBase62,
-} from "../../src/vault/key-format.ts";
+import { keyIdOf, checksum, crc32, generateKey, KEY_PATTERNS, keyHint, parseKey, providerKeyHint, randomBase62, toBase62 } from "../../src/vault/key-format.ts";
 
 const ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 

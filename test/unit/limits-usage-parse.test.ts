@@ -8,9 +8,11 @@ import { completeUsage, usageFrom } from "../../src/proxy/usage.ts";
 
 describe("usageFrom", () => {
   test("OpenAI chat: prompt tokens include the cached ones", () => {
-    expect(
-      usageFrom({ usage: { prompt_tokens: 100, completion_tokens: 20, total_tokens: 120, prompt_tokens_details: { cached_tokens: 40 } } }),
-    ).toEqual({ inputTokens: 100, outputTokens: 20, cachedTokens: 40 });
+    expect(usageFrom({ usage: { prompt_tokens: 100, completion_tokens: 20, total_tokens: 120, prompt_tokens_details: { cached_tokens: 40 } } })).toEqual({
+      inputTokens: 100,
+      outputTokens: 20,
+      cachedTokens: 40,
+    });
   });
 
   test("OpenAI embeddings: input only", () => {

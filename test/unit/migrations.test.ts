@@ -113,9 +113,7 @@ describe("openDatabase", () => {
 
   test("a database written by a newer keyward is refused with DatabaseVersionError", async () => {
     const first = await open();
-    first.client
-      .prepare("INSERT INTO __drizzle_migrations (hash, created_at) VALUES (?, ?)")
-      .run("from-the-future", LATEST_MIGRATION_MILLIS + 1);
+    first.client.prepare("INSERT INTO __drizzle_migrations (hash, created_at) VALUES (?, ?)").run("from-the-future", LATEST_MIGRATION_MILLIS + 1);
     first.client.close();
     clients.splice(clients.indexOf(first.client), 1);
 

@@ -211,9 +211,7 @@ describe("Anthropic messages", () => {
 
   test("messages.stream().finalMessage() takes output_tokens from message_delta", async () => {
     mock.next({ chunks: 2, usage: { input: 7, output: 33 } });
-    const final = await anthropic.messages
-      .stream({ model: "claude-sonnet-4-6", max_tokens: 100, messages: [{ role: "user", content: "hi" }] })
-      .finalMessage();
+    const final = await anthropic.messages.stream({ model: "claude-sonnet-4-6", max_tokens: 100, messages: [{ role: "user", content: "hi" }] }).finalMessage();
     expect(final.content[0]).toMatchObject({ type: "text", text: TEXT });
     expect(final.usage.input_tokens).toBe(7);
     expect(final.usage.output_tokens).toBe(33);
@@ -278,7 +276,9 @@ describe("behaviours", () => {
   });
 
   test("error mode passes status, body and headers; the SDK surfaces them", async () => {
-    mock.next({ error: { status: 429, body: { error: { message: "slow down", type: "rate_limit_error", code: "rate_limit_exceeded" } }, headers: { "retry-after": "7" } } });
+    mock.next({
+      error: { status: 429, body: { error: { message: "slow down", type: "rate_limit_error", code: "rate_limit_exceeded" } }, headers: { "retry-after": "7" } },
+    });
     const raw = await fetch(`${mock.baseUrl}/chat/completions`, { method: "POST", body: "{}" });
     expect(raw.status).toBe(429);
     expect(raw.headers.get("retry-after")).toBe("7");

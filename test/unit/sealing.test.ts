@@ -74,9 +74,7 @@ describe("Sealer (AES-256-GCM barrier)", () => {
     const sealer = await Sealer.create(newKey(), 1);
     const sealed = await sealer.seal(PLAINTEXT, "ctx");
     await expectDecryptError(sealer.open({ ...sealed, ciphertext: sealed.ciphertext.slice(0, -1) }, "ctx"));
-    await expectDecryptError(
-      sealer.open({ ...sealed, ciphertext: new Uint8Array([...sealed.ciphertext, 0]) }, "ctx"),
-    );
+    await expectDecryptError(sealer.open({ ...sealed, ciphertext: new Uint8Array([...sealed.ciphertext, 0]) }, "ctx"));
     await expectDecryptError(sealer.open({ ...sealed, ciphertext: new Uint8Array(0) }, "ctx"));
   });
 

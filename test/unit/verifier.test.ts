@@ -177,7 +177,6 @@ describe("SecretVerifier", () => {
     expect(await v.verify({ id: other.id, token: other.token, secret: other.secret, phc: otherPhc })).toBe("valid");
   });
 
-
   test("the throttle lifts when the window has passed", async () => {
     const clock = new TestClock();
     const v = makeVerifier(clock, 3);

@@ -24,7 +24,13 @@ export const IssuerPolicyModel = t.Object(
       t.Array(ModelName, { minItems: 1, maxItems: 200, description: "Minted keys may use only these models (the default list)", examples: [["gpt-4o-mini"]] }),
     ),
     name_prefix: t.Optional(
-      t.String({ minLength: 1, maxLength: 100, pattern: NO_CONTROL_CHARS, description: "Minted keys' names start with this; generated as <prefix>-<random> when absent", examples: ["ci-"] }),
+      t.String({
+        minLength: 1,
+        maxLength: 100,
+        pattern: NO_CONTROL_CHARS,
+        description: "Minted keys' names start with this; generated as <prefix>-<random> when absent",
+        examples: ["ci-"],
+      }),
     ),
   },
   { additionalProperties: false, title: "IssuerPolicy" },

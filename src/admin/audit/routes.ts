@@ -19,32 +19,30 @@ const AuditEntryView = t.Object(
 );
 
 export function auditRoutes(auth: AdminAuthDeps & { store: Store }) {
-  return new Elysia({ name: "admin.audit", prefix: "/audit", detail: { tags: ["Audit"] } })
-    .use(adminAuth(auth))
-    .get(
-      "",
-      ({ query }) => {
-        const limit = query.limit ?? 50;
-        const beforeId = readCursor(query.cursor, decodeIdCursor);
-        const page = idPageOf(auth.store.audit.page({ limit: limit + 1, beforeId }), limit);
-        return {
-          data: page.rows.map((r) => ({
-            id: r.id,
-            at: iso(r.at) as string,
-            actor_id: r.actorId,
-            action: r.action,
-            target_type: r.targetType,
-            target_id: r.targetId,
-            details: r.details ?? null,
-          })),
-          next_cursor: page.nextCursor,
-        };
-      },
-      {
-        scope: "read",
-        query: t.Object(PageQuery),
-        response: { 200: pageModel(AuditEntryView, "AuditPage"), ...errorResponses(401, 403, 422) },
-        detail: { summary: "List the audit log", description: "Every change, newest first, with the acting token id. Never secrets." },
-      },
-    );
+  return new Elysia({ name: "admin.audit", prefix: "/audit", detail: { tags: ["Audit"] } }).use(adminAuth(auth)).get(
+    "",
+    ({ query }) => {
+      const limit = query.limit ?? 50;
+      const beforeId = readCursor(query.cursor, decodeIdCursor);
+      const page = idPageOf(auth.store.audit.page({ limit: limit + 1, beforeId }), limit);
+      return {
+        data: page.rows.map((r) => ({
+          id: r.id,
+          at: iso(r.at) as string,
+          actor_id: r.actorId,
+          action: r.action,
+          target_type: r.targetType,
+          target_id: r.targetId,
+          details: r.details ?? null,
+        })),
+        next_cursor: page.nextCursor,
+      };
+    },
+    {
+      scope: "read",
+      query: t.Object(PageQuery),
+      response: { 200: pageModel(AuditEntryView, "AuditPage"), ...errorResponses(401, 403, 422) },
+      detail: { summary: "List the audit log", description: "Every change, newest first, with the acting token id. Never secrets." },
+    },
+  );
 }

@@ -41,8 +41,7 @@ function init(specUrl: string): string {
 `;
 }
 
-const cached = (body: string, type: string) =>
-  new Response(body, { headers: { "content-type": type, "cache-control": "public, max-age=3600" } });
+const cached = (body: string, type: string) => new Response(body, { headers: { "content-type": type, "cache-control": "public, max-age=3600" } });
 
 export function swaggerUiRoutes(title: string) {
   const html = page("/docs/json", title);

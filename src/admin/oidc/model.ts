@@ -20,8 +20,7 @@ export const CreateTrustPolicyBody = t.Object(
       {
         minProperties: 1,
         maxProperties: 20,
-        description:
-          "Every listed claim must equal one of its values exactly (compared as strings, so 4242 matches \"4242\"); no wildcards",
+        description: 'Every listed claim must equal one of its values exactly (compared as strings, so 4242 matches "4242"); no wildcards',
         examples: [{ repository: ["acme/api"], ref: ["refs/heads/main"] }],
       },
     ),

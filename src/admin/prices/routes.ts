@@ -141,18 +141,14 @@ export function priceRoutes(auth: AdminAuthDeps, prices: PriceBook) {
         },
       },
     )
-    .put(
-      "/:model",
-      ({ params, body, actor }) => setPrice(prices, actor.id, { model: params.model, body }),
-      {
-        scope: "admin",
-        params: ModelParams,
-        parse: "application/json",
-        body: SetPriceBody,
-        response: { 200: PriceView, ...errorResponses(400, 401, 403, 422) },
-        detail: { summary: "Set a model's price", description: "Overrides a built-in price or adds a model (e.g. an Azure deployment name)." },
-      },
-    )
+    .put("/:model", ({ params, body, actor }) => setPrice(prices, actor.id, { model: params.model, body }), {
+      scope: "admin",
+      params: ModelParams,
+      parse: "application/json",
+      body: SetPriceBody,
+      response: { 200: PriceView, ...errorResponses(400, 401, 403, 422) },
+      detail: { summary: "Set a model's price", description: "Overrides a built-in price or adds a model (e.g. an Azure deployment name)." },
+    })
     .delete(
       "/:model",
       ({ params, actor }) => {

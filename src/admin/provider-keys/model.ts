@@ -4,7 +4,10 @@ import { PROVIDER_IDS } from "../../providers/index.ts";
 import { iso, NO_CONTROL_CHARS, pageModel } from "../pagination.ts";
 
 const Name = t.String({ minLength: 1, maxLength: 100, pattern: NO_CONTROL_CHARS, examples: ["openai-prod"] });
-const Provider = t.Union(PROVIDER_IDS.map((p) => t.Literal(p)), { description: "Which provider the key belongs to", examples: ["openai"] });
+const Provider = t.Union(
+  PROVIDER_IDS.map((p) => t.Literal(p)),
+  { description: "Which provider the key belongs to", examples: ["openai"] },
+);
 const Secret = t.String({ minLength: 1, maxLength: 4096, description: "The provider's API key; stored encrypted, never returned", examples: ["sk-proj-…"] });
 const BaseUrl = t.String({
   maxLength: 2048,
@@ -14,8 +17,7 @@ const BaseUrl = t.String({
 
 const InjectStreamUsage = t.Boolean({
   default: true,
-  description:
-    "Ask OpenAI-style streams for usage (stream_options.include_usage) so streamed requests are metered; switch off for a server that rejects it",
+  description: "Ask OpenAI-style streams for usage (stream_options.include_usage) so streamed requests are metered; switch off for a server that rejects it",
 });
 
 export const CreateProviderKeyBody = t.Object(

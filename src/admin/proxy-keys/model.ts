@@ -19,8 +19,7 @@ const Metadata = t.Record(t.String({ maxLength: 100 }), t.Union([t.String({ maxL
 });
 
 const ModelName = t.String({ minLength: 1, maxLength: 200, pattern: NO_CONTROL_CHARS });
-const PositiveLimit = (description: string, example: number) =>
-  t.Integer({ minimum: 1, maximum: 1_000_000_000, description, examples: [example] });
+const PositiveLimit = (description: string, example: number) => t.Integer({ minimum: 1, maximum: 1_000_000_000, description, examples: [example] });
 const BudgetUsd = t.Number({
   minimum: 0,
   maximum: MAX_USD,
@@ -30,9 +29,7 @@ const BudgetUsd = t.Number({
 
 /** Limit fields as accepted on create (a value) and update (a value, or null to remove the limit). */
 export const LimitFields = {
-  allowed_models: t.Optional(
-    t.Array(ModelName, { maxItems: 200, description: "Only these models (exact names); absent: any", examples: [["gpt-4o-mini"]] }),
-  ),
+  allowed_models: t.Optional(t.Array(ModelName, { maxItems: 200, description: "Only these models (exact names); absent: any", examples: [["gpt-4o-mini"]] })),
   rpm: t.Optional(PositiveLimit("Requests per minute", 60)),
   tpm: t.Optional(PositiveLimit("Tokens (input + output) per minute", 100_000)),
   max_concurrency: t.Optional(PositiveLimit("Requests in flight at once", 4)),
@@ -103,7 +100,13 @@ export const UpdateProxyKeyBody = t.Object(
 export const BatchCreateBody = t.Object(
   {
     count: t.Integer({ minimum: 1, maximum: 1000, description: "How many keys (up to 1000)", examples: [200] }),
-    name_prefix: t.String({ minLength: 1, maxLength: 100, pattern: NO_CONTROL_CHARS, description: "Keys are named <prefix>-001, <prefix>-002, …", examples: ["hackathon"] }),
+    name_prefix: t.String({
+      minLength: 1,
+      maxLength: 100,
+      pattern: NO_CONTROL_CHARS,
+      description: "Keys are named <prefix>-001, <prefix>-002, …",
+      examples: ["hackathon"],
+    }),
     provider_key_id: t.String({ maxLength: 64, examples: ["pk_3kTMd9QzA1bc"] }),
     expires_at: t.Optional(ExpiresAt),
     ttl_seconds: t.Optional(TtlSeconds),

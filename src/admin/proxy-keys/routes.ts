@@ -10,15 +10,7 @@ import { PageQuery, readCursor } from "../pagination.ts";
 import { toCsv } from "../csv.ts";
 import { mintProxyKey } from "./mint.ts";
 import { proxyKeyViews } from "./views.ts";
-import {
-  BatchCreateBody,
-  CreatedProxyKeyView,
-  CreateProxyKeyBody,
-  ProxyKeyListQuery,
-  ProxyKeyPage,
-  ProxyKeyView,
-  UpdateProxyKeyBody,
-} from "./model.ts";
+import { BatchCreateBody, CreatedProxyKeyView, CreateProxyKeyBody, ProxyKeyListQuery, ProxyKeyPage, ProxyKeyView, UpdateProxyKeyBody } from "./model.ts";
 
 const IdParams = t.Object({ id: t.String({ maxLength: 64, description: "Proxy key id", examples: ["Zk3a9QmP0xYb"] }) });
 
@@ -45,9 +37,7 @@ type Views = ReturnType<typeof proxyKeyViews>;
 
 export function proxyKeyRoutes(auth: Auth, service: ProxyKeyService, ledger: BudgetLedger) {
   const views = proxyKeyViews(auth.store, auth.clock, ledger);
-  return new Elysia({ name: "admin.proxy-keys" })
-    .use(mintRoutes(auth, service, views))
-    .use(keyRoutes(auth, service, views));
+  return new Elysia({ name: "admin.proxy-keys" }).use(mintRoutes(auth, service, views)).use(keyRoutes(auth, service, views));
 }
 
 /** A batch as a CSV download, named after its prefix, for a mail merge. */

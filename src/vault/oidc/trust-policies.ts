@@ -62,7 +62,11 @@ function cleanClaims(claims: CreateTrustPolicyInput["claims"]): Result<Record<st
   const clean: Record<string, string[]> = {};
   for (const [name, values] of entries) {
     if (!CLAIM_NAME.test(name)) {
-      return fail("validation_failed", `Cannot create trust policy: claim name ${JSON.stringify(name.slice(0, 100))} is not a claim name (letters, digits, _ . : -)`, "claims");
+      return fail(
+        "validation_failed",
+        `Cannot create trust policy: claim name ${JSON.stringify(name.slice(0, 100))} is not a claim name (letters, digits, _ . : -)`,
+        "claims",
+      );
     }
     if (values.length === 0) return fail("validation_failed", `Cannot create trust policy: claim ${name} lists no values`, `claims.${name}`);
     clean[name] = [...new Set(values.map(String))];
