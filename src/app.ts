@@ -124,7 +124,7 @@ export function createServices(deps: AppDeps) {
   );
   const metrics = new Metrics();
   const prices = new PriceBook(deps.store, deps.clock);
-  const gate = new LimitGate(prices, (reason) => metrics.rejections.inc({ limit: reason }));
+  const gate = new LimitGate(prices, { onReject: (reason) => metrics.rejections.inc({ limit: reason }) });
   const requestLog = createRequestLog(deps, gate.ledger);
   const proxyKeys = new ProxyKeyService(common);
   const replay = new ReplayCache(deps.clock);

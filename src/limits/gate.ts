@@ -1,5 +1,5 @@
 import type { ProxyKeyRow } from "../db/store.ts";
-import { BudgetLedger, type Reservation } from "./budget.ts";
+import { BudgetLedger, type CeilingStore, type Reservation } from "./budget.ts";
 import type { RequestFacts } from "./estimate.ts";
 import { microsToUsd, tokenCost } from "./money.ts";
 import type { PriceBook, ResolvedPrice } from "./pricing.ts";
@@ -61,21 +61,33 @@ function worstCase(price: ResolvedPrice["price"], facts: RequestFacts): number {
 
 const fmtSeconds = (s: number) => `${s}s`;
 
+export interface GateOptions {
+  /** Counts each refusal by its reason (metrics). */
+  onReject?: (reason: RejectionReason) => void;
+  /** Where budget ceilings are made durable before spend may pass them. */
+  ceilings?: CeilingStore;
+}
+
 /**
  * Per-key limits, checked cheapest first: allowed models, concurrency,
  * requests and tokens per minute, price, then the budget reservation.
  * Everything is in memory; nothing here awaits.
  */
 export class LimitGate {
-  readonly ledger = new BudgetLedger();
   private readonly requests = new Map<string, MinuteWindow>();
   private readonly tokens = new Map<string, MinuteWindow>();
   private readonly inFlight = new Map<string, number>();
 
+  readonly ledger: BudgetLedger;
+  private readonly onReject: (reason: RejectionReason) => void;
+
   constructor(
     private readonly prices: PriceBook,
-    private readonly onReject: (reason: RejectionReason) => void = () => {},
-  ) {}
+    options: GateOptions = {},
+  ) {
+    this.ledger = new BudgetLedger(options.ceilings);
+    this.onReject = options.onReject ?? (() => {});
+  }
 
   private window(map: Map<string, MinuteWindow>, id: string): MinuteWindow {
     let w = map.get(id);
