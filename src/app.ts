@@ -15,6 +15,7 @@ import type { Clock } from "./clock.ts";
 import type { Store } from "./db/store.ts";
 import type { BudgetLedger } from "./limits/budget.ts";
 import { LimitGate } from "./limits/gate.ts";
+import { overrunRecorder } from "./usage/overruns.ts";
 import { PriceBook } from "./limits/pricing.ts";
 import { ProxyError } from "./proxy/errors.ts";
 import { AfterResponse } from "./proxy/after-response.ts";
@@ -26,7 +27,8 @@ import type { RequestContext } from "./telemetry/request-context.ts";
 import type { Logger } from "./telemetry/logger.ts";
 import { Metrics } from "./telemetry/metrics.ts";
 import { metricsRoutes } from "./telemetry/metrics-route.ts";
-import { RequestLogWriter, type RequestLog } from "./usage/request-log.ts";
+import { TalliedRequestLog } from "./usage/refusal-tally.ts";
+import { RequestLogWriter, type RequestLog, type RequestLogSink } from "./usage/request-log.ts";
 import { ThreadedRequestLog } from "./usage/threaded-request-log.ts";
 import { createUpstreamClient, type UpstreamClient } from "./upstream/client.ts";
 import type { Connect } from "./runtime/sockets.ts";
@@ -100,6 +102,8 @@ export interface AppDeps {
 
 /** Everything with state, built once per app; routes get what they need from here. */
 export function createServices(deps: AppDeps) {
+  // First, before the key cache or the ledger reads any proxy key's spend.
+  burnOpenCeilings(deps);
   const events = new VaultEvents();
   const common = { store: deps.store, clock: deps.clock, events };
   // One pool of low-priority argon2 threads for admin tokens and proxy keys alike.
@@ -124,7 +128,18 @@ export function createServices(deps: AppDeps) {
   );
   const metrics = new Metrics();
   const prices = new PriceBook(deps.store, deps.clock);
-  const gate = new LimitGate(prices, { onReject: (reason) => metrics.rejections.inc({ limit: reason }) });
+  const gate = new LimitGate(prices, {
+    onReject: (reason) => metrics.rejections.inc({ limit: reason }),
+    onOverrun: overrunRecorder({ store: deps.store, clock: deps.clock, metrics, logger: deps.logger }),
+    ceilings: deps.store.budgetCeilings,
+  });
+  events.on((event) => {
+    if (event.kind !== "proxy-key" || event.budgetChanged !== true) return;
+    const row = deps.store.proxyKeys.byId(event.id);
+    if (row && !gate.ledger.rebase(row, deps.clock.now())) {
+      deps.logger.warn("Cannot replace a budget ceiling after a budget change: a crash would take the old one as spent", { key_id: event.id });
+    }
+  });
   const requestLog = createRequestLog(deps, gate.ledger);
   const proxyKeys = new ProxyKeyService(common);
   const replay = new ReplayCache(deps.clock);
@@ -156,20 +171,58 @@ export function createServices(deps: AppDeps) {
 export type Services = ReturnType<typeof createServices>;
 
 /**
+ * Budget ceilings still open were granted by a process that did not stop
+ * cleanly: what it spent within them may never have reached the file, so it
+ * is all taken as spent. A crash then costs a key at most a slice of unspent
+ * budget, instead of letting it spend again what it already spent.
+ */
+function burnOpenCeilings(deps: AppDeps): void {
+  let burnt: number;
+  try {
+    burnt = deps.store.budgetCeilings.burnOpen();
+  } catch (err) {
+    // Serving without it could let keys spend twice: refuse to start.
+    throw new Error(`Cannot take unclosed budget ceilings as spent: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  if (burnt > 0) deps.logger.warn("Took unclosed budget slices as spent after an unclean stop", { keys: burnt });
+}
+
+/**
+ * At a clean stop, once the request log's last flush committed all spend:
+ * the ceilings are closed, so the next start takes nothing as spent. With
+ * spend left unwritten (a failed flush, a request still in flight) they stay,
+ * and the next start burns them, which is the safe side.
+ */
+function closeCeilings(deps: AppDeps, ledger: BudgetLedger): void {
+  if (!ledger.settled()) {
+    deps.logger.warn("Left budget ceilings open: spend is not all written; the next start takes them as spent");
+    return;
+  }
+  try {
+    deps.store.budgetCeilings.closeAll();
+  } catch (err) {
+    deps.logger.warn("Cannot close budget ceilings: the next start takes them as spent", { error: err instanceof Error ? err.message : String(err) });
+  }
+}
+
+/**
  * With the database's path, request-log rows are written by a worker thread
  * on a connection of its own (falling back to this thread if it fails);
- * without it, here, which is simpler for in-process tests.
+ * without it, here, which is simpler for in-process tests. Either way
+ * refusals are tallied in front of it, so both paths fold them the same.
  */
 function createRequestLog(deps: AppDeps, ledger: BudgetLedger): RequestLog {
   const logOptions = { flushIntervalMs: deps.config.logFlushIntervalMs, retentionDays: deps.config.logRetentionDays };
   const inlineLog = () => new RequestLogWriter(deps.store, ledger, deps.clock, deps.logger, logOptions);
-  if (!deps.logWorkerPath) return inlineLog();
-  return new ThreadedRequestLog(ledger, deps.clock, deps.logger, {
-    ...logOptions,
-    path: deps.logWorkerPath,
-    busyTimeoutMs: 5_000,
-    fallback: inlineLog,
-  });
+  const sink: RequestLogSink = deps.logWorkerPath
+    ? new ThreadedRequestLog(ledger, deps.clock, deps.logger, {
+        ...logOptions,
+        path: deps.logWorkerPath,
+        busyTimeoutMs: 5_000,
+        fallback: inlineLog,
+      })
+    : inlineLog();
+  return new TalliedRequestLog(sink, deps.clock, { flushIntervalMs: logOptions.flushIntervalMs });
 }
 
 function createOidcExchange(deps: AppDeps, proxyKeys: ProxyKeyService, replay: ReplayCache): OidcExchange {
@@ -270,6 +323,7 @@ export function createApp(deps: AppDeps) {
       services.argon2.close();
       afterResponse.run();
       await services.requestLog.stop();
+      closeCeilings(deps, services.gate.ledger);
     },
   };
 }

@@ -3,7 +3,11 @@
  * write commits. The proxy's in-memory key cache listens, so a revoke or a
  * provider-key rotation is visible to the very next request (write-through).
  */
-export type VaultEvent = { kind: "provider-key"; id: string } | { kind: "proxy-key"; id: string } | { kind: "admin-token"; id: string };
+export type VaultEvent =
+  | { kind: "provider-key"; id: string }
+  /** `budgetChanged`: the key's budget or budget period changed (the budget ledger re-grants its ceiling). */
+  | { kind: "proxy-key"; id: string; budgetChanged?: boolean }
+  | { kind: "admin-token"; id: string };
 
 export type VaultListener = (event: VaultEvent) => void;
 

@@ -8,12 +8,12 @@ import type { NewRequestLogRow, SpendUpdate } from "./store.ts";
 
 const LOG_COLUMNS =
   "at, request_id, proxy_key_id, provider_key_id, provider, model, method, path, status, streamed, " +
-  "input_tokens, output_tokens, cached_tokens, cost_micros, latency_ms, ttfb_ms, error_code";
-const ROW_PLACEHOLDERS = `(${Array.from({ length: 17 }, () => "?").join(", ")})`;
+  "input_tokens, output_tokens, cached_tokens, cost_micros, latency_ms, ttfb_ms, error_code, count, overrun_micros";
+const ROW_PLACEHOLDERS = `(${Array.from({ length: 19 }, () => "?").join(", ")})`;
 
 export const LOG_INSERT = `INSERT INTO request_log (${LOG_COLUMNS}) VALUES ${ROW_PLACEHOLDERS}`;
 
-/** Rows per multi-row insert: a quarter less work per row than one statement each (17 × 32 parameters stays far below SQLite's limit). */
+/** Rows per multi-row insert: a quarter less work per row than one statement each (19 × 32 parameters stays below even the old 999 limit of SQLite). */
 export const LOG_INSERT_ROWS = 32;
 export const LOG_INSERT_MANY = `INSERT INTO request_log (${LOG_COLUMNS}) VALUES ${Array.from({ length: LOG_INSERT_ROWS }, () => ROW_PLACEHOLDERS).join(", ")}`;
 
@@ -40,6 +40,8 @@ export type LogRowValues = [
   latencyMs: number,
   ttfbMs: number | null,
   errorCode: string | null,
+  count: number,
+  overrunMicros: number,
 ];
 
 export function logRowValues(r: NewRequestLogRow): LogRowValues {
@@ -61,6 +63,8 @@ export function logRowValues(r: NewRequestLogRow): LogRowValues {
     r.latencyMs,
     r.ttfbMs ?? null,
     r.errorCode ?? null,
+    r.count ?? 1,
+    r.overrunMicros ?? 0,
   ];
 }
 
@@ -83,6 +87,8 @@ export function rowFromValues(v: LogRowValues): NewRequestLogRow {
     latencyMs: v[14],
     ttfbMs: v[15],
     errorCode: v[16],
+    count: v[17],
+    overrunMicros: v[18],
   };
 }
 

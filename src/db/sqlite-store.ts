@@ -1,8 +1,9 @@
-import { and, count, desc, eq, gte, lt, sql, sum, type SQL } from "drizzle-orm";
+import { and, desc, eq, gte, lt, sql, sum, type SQL } from "drizzle-orm";
 import type { SqliteClient, SqliteStatement } from "../runtime/types.ts";
 import { rawClient, type Db } from "./client.ts";
 import { LOG_INSERT, logRowValues } from "./request-log-sql.ts";
 import { auditLog, meta, prices, requestLog } from "./schema.ts";
+import { budgetCeilingRepo } from "./sqlite-budget-ceilings.ts";
 import { adminTokenRepo, providerKeyRepo, proxyKeyRepo, trustPolicyRepo } from "./sqlite-key-repos.ts";
 import type { AuditRepo, MetaRepo, PriceRepo, RequestLogFilter, RequestLogRepo, Store, UsageGroup } from "./store.ts";
 
@@ -85,11 +86,14 @@ function requestLogRepo(db: Db, prepared: Prepared): RequestLogRepo {
       return db
         .select({
           group: column,
-          requests: count(),
+          // A row of folded refusals stands for `count` requests (src/usage/refusal-tally.ts).
+          requests: sql<number>`coalesce(${sum(requestLog.count)}, 0)`.mapWith(Number),
+          errors: sql<number>`coalesce(sum(case when ${requestLog.errorCode} is not null then ${requestLog.count} else 0 end), 0)`.mapWith(Number),
           inputTokens: sql<number>`coalesce(${sum(requestLog.inputTokens)}, 0)`.mapWith(Number),
           outputTokens: sql<number>`coalesce(${sum(requestLog.outputTokens)}, 0)`.mapWith(Number),
           cachedTokens: sql<number>`coalesce(${sum(requestLog.cachedTokens)}, 0)`.mapWith(Number),
           costMicros: sql<number>`coalesce(${sum(requestLog.costMicros)}, 0)`.mapWith(Number),
+          overrunMicros: sql<number>`coalesce(${sum(requestLog.overrunMicros)}, 0)`.mapWith(Number),
         })
         .from(requestLog)
         .where(logConditions(filter))
@@ -133,6 +137,7 @@ export function createSqliteStore(db: Db, close: () => void = () => {}, prepared
     providerKeys: providerKeyRepo(db),
     proxyKeys: proxyKeyRepo(db),
     trustPolicies: trustPolicyRepo(db),
+    budgetCeilings: budgetCeilingRepo(db),
     prices: priceRepo(db),
     requestLog: requestLogRepo(db, prepared),
     adminTokens: adminTokenRepo(db),

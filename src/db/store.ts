@@ -37,11 +37,15 @@ export type UsageGroup = (typeof USAGE_GROUPS)[number];
 
 export interface UsageRow {
   group: string | null;
+  /** Requests, not rows: a row of folded refusals stands for `count` of them. */
   requests: number;
+  /** Of those, requests with an error code: refused by keyward, failed upstream, or left by the client. */
+  errors: number;
   inputTokens: number;
   outputTokens: number;
   cachedTokens: number;
   costMicros: number;
+  overrunMicros: number;
 }
 
 /** Keyset pagination position: newest first, ties broken by id. */
@@ -101,6 +105,28 @@ export interface ProxyKeyRepo {
   purgeSecrets(before: number, marker: string): string[];
 }
 
+/**
+ * Budget ceilings: how far each key's spend may go in a period before the
+ * server must write again (see `budgetCeilings` in schema.ts). Spend reaches
+ * the database in batches; a ceiling is written before the spend it allows.
+ */
+export interface BudgetCeilingRepo {
+  /** Sets the key's ceiling for the period (replacing any other); committed when it returns. */
+  raise(keyId: string, periodStartedAt: number, ceilingMicros: number): void;
+  /** Drops the key's ceiling: nothing of it is left to protect. */
+  close(keyId: string): void;
+  /**
+   * After an unclean stop, takes every open ceiling as spent, in one
+   * transaction: a ceiling of the key's stored period raises its spend to
+   * the ceiling; one of a newer period (the period rolled over and its spend
+   * was never written) becomes the stored period and spend; an older one is
+   * ignored. Then every ceiling is deleted. Returns how many keys' spend rose.
+   */
+  burnOpen(): number;
+  /** After a clean stop whose spend is all written: deletes every ceiling, so nothing is burnt at the next start. */
+  closeAll(): void;
+}
+
 export interface TrustPolicyRepo {
   insert(row: TrustPolicyRow): void;
   delete(id: string): void;
@@ -153,6 +179,7 @@ export interface Store {
   prices: PriceRepo;
   requestLog: RequestLogRepo;
   trustPolicies: TrustPolicyRepo;
+  budgetCeilings: BudgetCeilingRepo;
   /** Runs `fn` atomically. `fn` must be synchronous: never await inside. */
   transaction<T>(fn: (store: Store) => T): T;
   /**

@@ -15,6 +15,8 @@ interface BudgetState {
  */
 export interface CeilingStore {
   raise(keyId: string, periodStartedAt: number, ceilingMicros: number): void;
+  /** Drops the key's ceiling (nothing of it is left to protect); without it, `rebase` leaves the old one. */
+  close?(keyId: string): void;
 }
 
 export interface Reservation {
@@ -167,6 +169,40 @@ export class BudgetLedger {
   /** Marks every known key's spend for the next flush (after a writer lost what it held). */
   dirtyAll(): void {
     for (const id of this.states.keys()) this.dirty.add(id);
+  }
+
+  /**
+   * After an admin changed the key's budget or period. Its ceiling was granted
+   * under the old terms, and a crash would take it as spent under the new ones:
+   * a slice of the old budget against a lowered one, or against a key without a
+   * budget. So it is replaced now by a ceiling covering exactly what is spent and
+   * reserved under the new terms (none without a budget); the next reservation
+   * grants a slice again. False when that write failed: the old ceiling stands,
+   * which is safe, since a burn can only take too much as spent, never too little.
+   */
+  rebase(row: ProxyKeyRow, now: number): boolean {
+    const state = this.state(row, now);
+    const covered = row.budgetMicros === null ? 0 : state.spendMicros + state.reservedMicros;
+    try {
+      if (covered > 0) this.ceilings.raise(row.id, state.periodStartedAt, covered);
+      else this.ceilings.close?.(row.id);
+    } catch {
+      return false;
+    }
+    state.ceilingMicros = covered;
+    return true;
+  }
+
+  /**
+   * Asked after the request log's last flush: true when nothing is reserved and
+   * no spend change waits for a write (a failed flush puts its changes back), so
+   * a clean stop may close the ceilings. A request still in flight, or a last
+   * flush that failed, leaves spend that only the ceilings cover.
+   */
+  settled(): boolean {
+    if (this.dirty.size > 0) return false;
+    for (const state of this.states.values()) if (state.reservedMicros > 0) return false;
+    return true;
   }
 
   forget(id: string): void {

@@ -7,13 +7,18 @@
  * Integer micro-dollars throughout, each part rounded up (`tokenCost`), so
  * keyward never undercharges.
  */
-import type { Usage as ReportedUsage } from "./gate.ts";
 import { tokenCost } from "./money.ts";
 import type { Price, Rates } from "./pricing.ts";
 import { STANDARD_TERMS, type PricingTerms } from "./tiers.ts";
 
-/** Usage as reported, with Anthropic's split of cache writes by lifetime when the response has it. */
-export interface Usage extends ReportedUsage {
+/** Tokens a provider reports for one request. */
+export interface Usage {
+  inputTokens: number;
+  outputTokens: number;
+  /** Part of `inputTokens` read from a prompt cache. */
+  cachedTokens: number;
+  /** Part of `inputTokens` written to a prompt cache (Anthropic bills 1.25 × input, 2 × for an hour). */
+  cacheWriteTokens: number;
   /** Part of `cacheWriteTokens` written for an hour (`usage.cache_creation.ephemeral_1h_input_tokens`). */
   cacheWrite1hTokens?: number;
   /** Part of `cacheWriteTokens` written for 5 minutes (`usage.cache_creation.ephemeral_5m_input_tokens`). */

@@ -131,26 +131,45 @@ export function checkLimitFields(json: Record<string, unknown>, fields: LimitFie
 }
 
 /**
- * Output tokens the request can be billed for: its largest cap (or
- * `defaultCap`, which keyward then writes into the request) times every
- * multiplier. The largest, not the first: Chat Completions accepts both
- * `max_tokens` and `max_completion_tokens`, and servers differ in which one
- * wins when both are set. Multipliers are multiplied together, which for
- * Completions' `n` × `best_of` over-counts (best_of ≥ n already) but never
- * under-counts. Assumes checkLimitFields passed.
+ * Makes the request's output bound hold and returns it: the smallest cap the
+ * client set (or `defaultCap` when it set none) is written into every cap
+ * field it set (or into `defaultField`), so fields that disagree can never
+ * widen what a provider generates, whichever of them it honours; times every
+ * multiplier. Multipliers are multiplied together, which for Completions'
+ * `n` × `best_of` over-counts (best_of ≥ n already) but never under-counts.
+ * Assumes checkLimitFields passed.
  */
-export function outputTokensBound(json: Record<string, unknown>, fields: LimitFields, defaultCap: number): number {
+export function bindOutput(json: Record<string, unknown>, fields: LimitFields, options: OutputBinding): number {
   let cap: number | undefined;
   for (const field of fields.outputCaps) {
     const value = json[field];
-    if (isCount(value) && (cap === undefined || value > cap)) cap = value;
+    if (isCount(value) && (cap === undefined || value < cap)) cap = value;
   }
-  let bound = cap ?? defaultCap;
+  const bound = cap ?? options.defaultCap;
+  if (options.write) {
+    let written = false;
+    for (const field of fields.outputCaps) {
+      if (json[field] === undefined) continue;
+      json[field] = bound;
+      written = true;
+    }
+    if (!written && options.defaultField !== undefined) json[options.defaultField] = bound;
+  }
+  let total = bound;
   for (const field of fields.outputMultipliers) {
     const value = json[field];
-    if (isCount(value)) bound *= value;
+    if (isCount(value)) total *= value;
   }
-  return bound;
+  return total;
+}
+
+export interface OutputBinding {
+  /** The cap assumed when the client set none. */
+  defaultCap: number;
+  /** Where that cap is written when the client set none. */
+  defaultField?: string;
+  /** Write the bound into the body (keys whose budget or tpm depends on it). */
+  write: boolean;
 }
 
 /**

@@ -1,3 +1,4 @@
+import { ANTHROPIC_ENDPOINTS } from "./endpoints.ts";
 import type { ProviderAdapter } from "./types.ts";
 
 export const anthropic: ProviderAdapter = {
@@ -6,5 +7,6 @@ export const anthropic: ProviderAdapter = {
   auth: "x-api-key",
   passHeaders: ["anthropic-version", "anthropic-beta"],
   openaiStyleStreams: false,
+  endpoints: ANTHROPIC_ENDPOINTS,
   paths: /^\/(messages(\/[^?]*)?|models(\/[^?]*)?|complete)$/,
 };

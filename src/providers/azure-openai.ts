@@ -1,3 +1,4 @@
+import { openaiStyleEndpoints } from "./endpoints.ts";
 import type { ProviderAdapter } from "./types.ts";
 
 /** Base URL is per resource, e.g. `https://RESOURCE.openai.azure.com/openai/v1`. */
@@ -6,4 +7,5 @@ export const azureOpenai: ProviderAdapter = {
   auth: "api-key",
   passHeaders: [],
   openaiStyleStreams: true,
+  endpoints: openaiStyleEndpoints({ chatCap: "max_tokens" }),
 };

@@ -1,3 +1,4 @@
+import { openaiStyleEndpoints } from "./endpoints.ts";
 import type { ProviderAdapter } from "./types.ts";
 
 /** Google's OpenAI-compatible endpoint, so OpenAI SDKs work unchanged. */
@@ -7,4 +8,5 @@ export const gemini: ProviderAdapter = {
   auth: "bearer",
   passHeaders: [],
   openaiStyleStreams: true,
+  endpoints: openaiStyleEndpoints({ chatCap: "max_tokens" }),
 };

@@ -1,3 +1,4 @@
+import { openaiStyleEndpoints } from "./endpoints.ts";
 import type { ProviderAdapter } from "./types.ts";
 
 /** Any host speaking the OpenAI API: vLLM, Ollama, OpenRouter, Groq… */
@@ -6,4 +7,5 @@ export const openaiCompatible: ProviderAdapter = {
   auth: "bearer",
   passHeaders: [],
   openaiStyleStreams: true,
+  endpoints: openaiStyleEndpoints({ chatCap: "max_tokens" }),
 };

@@ -1,3 +1,4 @@
+import { openaiStyleEndpoints } from "./endpoints.ts";
 import type { ProviderAdapter } from "./types.ts";
 
 export const openai: ProviderAdapter = {
@@ -6,4 +7,5 @@ export const openai: ProviderAdapter = {
   auth: "bearer",
   passHeaders: ["openai-organization", "openai-project", "openai-beta"],
   openaiStyleStreams: true,
+  endpoints: openaiStyleEndpoints({ chatCap: "max_completion_tokens" }),
 };

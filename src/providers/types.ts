@@ -1,3 +1,5 @@
+import type { Endpoint } from "./endpoints.ts";
+
 export interface ProviderAdapter {
   id: string;
   /** Includes the version segment; `undefined` means admins must supply one. */
@@ -8,6 +10,8 @@ export interface ProviderAdapter {
   passHeaders: readonly string[];
   /** Whether chat streams are OpenAI-style (usage via `stream_options.include_usage`). */
   openaiStyleStreams: boolean;
+  /** What each known endpoint costs and where its model and output bounds are. */
+  endpoints: readonly Endpoint[];
   /** Paths (after `/v1`) this provider serves; others get 404 without a round trip. Absent: all. */
   paths?: RegExp;
 }

@@ -40,12 +40,12 @@ export async function forward(request: UpstreamRequest, options: ForwardOptions)
       redirect: "manual",
       signal: guard.signal,
     });
-  } catch {
+  } catch (err) {
     if (guard.clientGone) throw new ClientGone();
     if (guard.timedOut) {
       throw new ProxyError("upstream_timeout", `Cannot reach provider: no response within ${Math.round(guard.timeoutMs / 1000)} s`);
     }
-    throw new ProxyError("upstream_unreachable", "Cannot reach provider: connection failed");
+    throw new ProxyError("upstream_unreachable", "Cannot reach provider: connection failed", { neverReachedProvider: neverConnected(err) });
   }
   guard.headersReceived();
   if (response.status >= 300 && response.status < 400 && response.headers.has("location")) {
@@ -53,4 +53,16 @@ export async function forward(request: UpstreamRequest, options: ForwardOptions)
     throw new ProxyError("upstream_redirect", "Cannot forward request: provider answered with a redirect, which keyward does not follow");
   }
   return response;
+}
+
+/** Failures that happen before a connection exists, so the provider cannot have seen (or billed) the request. */
+const NOT_CONNECTED = new Set(["ConnectionRefused", "ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "FailedToOpenSocket", "UnableToConnect"]);
+
+/** The error or what it wraps (keyward's own client reports the socket's error as the cause). */
+function neverConnected(err: unknown): boolean {
+  for (let e = err, depth = 0; typeof e === "object" && e !== null && depth < 4; e = (e as { cause?: unknown }).cause, depth++) {
+    const code = "code" in e ? e.code : undefined;
+    if (typeof code === "string" && NOT_CONNECTED.has(code)) return true;
+  }
+  return false;
 }

@@ -1,21 +1,24 @@
 import type { ProxyKeyRow } from "../db/store.ts";
-import { readRequestFacts, type RequestFacts } from "../limits/estimate.ts";
-import type { Admission, Usage } from "../limits/gate.ts";
+import type { Admission, Bound, Charge, Settled } from "../limits/gate.ts";
+import { readLimitedBody } from "../limits/reading.ts";
+import { promptTokensBound } from "../limits/request-shape.ts";
+import { findEndpoint, type Endpoint } from "../providers/endpoints.ts";
 import type { ProviderAdapter } from "../providers/types.ts";
 import { requestContext, type RequestContext } from "../telemetry/request-context.ts";
 import { authenticate, type Authenticated } from "./authenticate.ts";
 import { readBody } from "./body.ts";
+import { chargeOf, type AnswerEnd, type AnswerSettled } from "./charge.ts";
 import { attachProviderCredential } from "./credentials-out.ts";
 import type { ProxyDeps } from "./deps.ts";
-import { ProxyError, refusalError } from "./errors.ts";
+import { bodyRefusalError, ProxyError, refusalError } from "./errors.ts";
 import { ClientGone, forward } from "./forward.ts";
 import { forwardRequestHeaders, forwardResponseHeaders } from "./headers.ts";
 import { meterBody, type BodyKind } from "./meter.ts";
 import { recordOutcome, type Trace } from "./outcome.ts";
-import { rewriteBody } from "./rewrite.ts";
+import { readPassthroughFacts, withStreamUsage } from "./passthrough.ts";
 import { UpstreamGuard } from "./upstream-guard.ts";
 import { bodyKind, bufferable, isBodiless, readUpstream } from "./upstream-body.ts";
-import { chargedUsage, usageOfJson } from "./usage.ts";
+import { usageOfJson } from "./usage.ts";
 
 /**
  * One proxied request: authenticate, check limits and reserve budget, pick
@@ -31,8 +34,8 @@ export async function handleProxyRequest(deps: ProxyDeps, request: Request, give
     const auth = authenticate(request.headers, deps.cache, deps.verifier, deps.clock);
     run.trace.auth = auth instanceof Promise ? await auth : auth;
     checkPath(run.trace.auth.providerKey.adapter, run.trace.path);
-    const prepared = await prepareBody(run, request, run.trace.auth);
-    const upstream = await sendUpstream(run, request, rest, prepared.body);
+    const prepared = await prepareRequest(run, request, run.trace.auth);
+    const upstream = await sendUpstream(run, request, rest, prepared);
     // A buffered answer is still being read: its failures belong to the catch below.
     const answered = answer(run, request, upstream, prepared);
     return answered instanceof Promise ? await answered : answered;
@@ -47,6 +50,10 @@ function pathAfterV1(url: string): string {
   return url.slice(start + 3);
 }
 
+/** Model names and paths are stored and logged at most this long: a client could send megabytes of either. */
+const MAX_LOGGED_CHARS = 256;
+const clip = (text: string) => (text.length > MAX_LOGGED_CHARS ? text.slice(0, MAX_LOGGED_CHARS) : text);
+
 function startTrace(deps: ProxyDeps, request: Request, rest: string, context: RequestContext): Trace {
   return {
     requestId: context.id,
@@ -60,27 +67,46 @@ function startTrace(deps: ProxyDeps, request: Request, rest: string, context: Re
 }
 
 /**
- * What one request holds while it runs: its admission until settled, and its
- * upstream guard until released (after the whole read, when a stream ends,
- * with no body, or on failure).
+ * What one request holds while it runs: its endpoint, its admission until
+ * settled, and its upstream guard until released (after the whole read, when
+ * a stream ends, with no body, or on failure).
  */
 class ProxyRun {
+  endpoint: Endpoint | undefined;
   admission: Admission | undefined;
   guard: UpstreamGuard | undefined;
+  /** The reservation covers the request's worst case, so it is what an unknown cost is charged. */
+  bounded = false;
+  /** The request was handed to the provider: from here on it may be billed. */
+  sent = false;
 
   constructor(
     readonly deps: ProxyDeps,
     readonly trace: Trace,
   ) {}
 
-  /** Settles the admission once, to the real usage (none when unknown); returns the cost charged. */
-  settle(usage: Usage | undefined): number {
-    if (!this.admission || !this.trace.auth) return 0;
-    const cost = this.deps.gate.finish(this.trace.auth.proxyKey, this.admission, usage, this.deps.clock.now());
+  /** Settles the admission once; returns what was charged. */
+  settle(charge: Charge): Settled {
+    if (!this.admission || !this.trace.auth) return NOTHING_SETTLED;
+    const settled = this.deps.gate.finish(this.trace.auth.proxyKey, this.admission, charge, this.deps.clock.now());
     this.admission = undefined;
-    return cost;
+    return settled;
+  }
+
+  /** Settles an answer that ended this way; returns the charge and the usage to log. */
+  settleAnswer(end: AnswerEnd): AnswerSettled {
+    const { charge, usage } = chargeOf(end, { endpoint: this.endpoint, bounded: this.bounded });
+    return { ...this.settle(charge), usage };
+  }
+
+  admit(row: ProxyKeyRow, ask: { bound?: Bound; model?: string }): void {
+    const admitted = this.deps.gate.admit(row, ask, this.deps.clock.now());
+    if (!admitted.ok) throw refusalError(admitted);
+    this.admission = admitted;
   }
 }
+
+const NOTHING_SETTLED: Settled = { costMicros: 0, overrunMicros: 0 };
 
 function checkPath(adapter: ProviderAdapter, path: string): void {
   if (adapter.paths && !adapter.paths.test(path)) {
@@ -89,63 +115,108 @@ function checkPath(adapter: ProviderAdapter, path: string): void {
 }
 
 interface Prepared {
-  /** The body to send upstream: the client's bytes, or rewritten where limits need it. */
+  /** The body to send upstream: the client's bytes, or what keyward parsed, serialised again. */
   body: Uint8Array<ArrayBuffer> | undefined;
   /** keyward asked the upstream for stream usage the client did not ask for, so it strips it again. */
   injectUsage: boolean;
+  /** The body is keyward's serialisation of its own reading. */
+  reserialised: boolean;
 }
 
 const decoder = new TextDecoder();
+const encoder = new TextEncoder();
 
-/** Limits that need to read the model from the body. */
-function needsModel(row: ProxyKeyRow): boolean {
-  return row.allowedModels !== null || row.budgetMicros !== null;
+/** Limits that depend on what the body asks for: which model, how many tokens. */
+function limitsReadBody(row: ProxyKeyRow): boolean {
+  return row.budgetMicros !== null || row.allowedModels !== null || row.tpm !== null;
 }
 
-/** Reads the body, admits the request against the key's limits, and rewrites the body where they need it. */
-async function prepareBody(run: ProxyRun, request: Request, auth: Authenticated): Promise<Prepared> {
+/** Reads the body, admits the request against the key's limits, and decides what goes upstream. */
+async function prepareRequest(run: ProxyRun, request: Request, auth: Authenticated): Promise<Prepared> {
   const { deps, trace } = run;
-  const { proxyKey, providerKey } = auth;
+  const endpoint = findEndpoint(auth.providerKey.adapter.endpoints, request.method, trace.path);
+  run.endpoint = endpoint;
+  const limited = limitsReadBody(auth.proxyKey);
+  if (limited && !endpoint) {
+    throw new ProxyError("endpoint_not_allowed", `Cannot forward ${request.method} /v1${clip(trace.path)}: this key's limits cannot meter that endpoint`);
+  }
   const hasBody = request.method !== "GET" && request.method !== "HEAD";
   const body = hasBody ? await readBody(request, deps.maxBodyBytes) : undefined;
-  const text = body && (request.headers.get("content-type") ?? "").includes("json") ? decoder.decode(body) : undefined;
-  const facts = readRequestFacts(body, text, trace.path, providerKey.adapter.id, deps.defaultMaxTokens);
-  if (!facts && body && needsModel(proxyKey)) {
-    throw new ProxyError("invalid_request", "Cannot read request: this key's limits need the model, but the body is not a JSON object");
-  }
-  trace.model = facts?.model;
-  trace.streamed = facts?.stream ?? false;
+  if (limited && endpoint?.body) return prepareLimited(run, auth, endpoint, body);
+  return preparePassthrough(run, request, auth, body);
+}
 
-  const admitted = deps.gate.admit(proxyKey, facts, deps.clock.now());
-  if (!admitted.ok) throw refusalError(admitted);
-  run.admission = admitted;
-  const injectUsage = shouldInjectUsage(auth, facts, trace.path);
-  if (!facts || !body || text === undefined) return { body, injectUsage };
-  const capTokens = proxyKey.budgetMicros !== null && facts.clientMaxTokens === undefined && facts.maxTokensField ? deps.defaultMaxTokens : undefined;
-  return { body: rewriteBody(facts, body, text, injectUsage, capTokens) ?? body, injectUsage };
+/**
+ * A key whose limits read the body gets one strict reading of it: the bound
+ * is written into it, it is admitted on that reading, and exactly that
+ * reading goes upstream, serialised again.
+ */
+function prepareLimited(run: ProxyRun, auth: Authenticated, endpoint: Endpoint, body: Uint8Array | undefined): Prepared {
+  const { deps, trace } = run;
+  const { proxyKey, providerKey } = auth;
+  const fields = endpoint.body;
+  if (!fields || !body) throw new ProxyError("invalid_request", `Cannot read request: ${endpoint.name} takes a JSON body`);
+  const read = readLimitedBody(decoder.decode(body), fields, {
+    provider: providerKey.adapter.id,
+    defaultMaxTokens: deps.defaultMaxTokens,
+    bindsCost: proxyKey.budgetMicros !== null || proxyKey.tpm !== null,
+    priced: proxyKey.budgetMicros !== null,
+    unboundedReservationMicros: proxyKey.unboundedReservationMicros,
+  });
+  if (!read.ok) throw bodyRefusalError(read.refusal);
+  const { json, model, stream, clientIncludeUsage } = read.body;
+  trace.model = clip(model);
+  trace.streamed = stream;
+  const injectUsage = shouldInjectUsage(providerKey, endpoint.streamUsage === true, stream, clientIncludeUsage);
+  if (injectUsage) {
+    const existing = typeof json.stream_options === "object" && json.stream_options !== null ? json.stream_options : {};
+    json.stream_options = { ...existing, include_usage: true };
+  }
+  const bytes = encoder.encode(JSON.stringify(json));
+  run.bounded = true;
+  run.admit(proxyKey, {
+    bound: {
+      model,
+      promptTokens: promptTokensBound(json, bytes.byteLength),
+      outputTokens: read.body.outputTokens,
+      extraMicros: read.body.extraMicros,
+      terms: read.body.terms,
+    },
+  });
+  return { body: bytes, injectUsage, reserialised: true };
+}
+
+/** Keys whose limits do not read the body forward the client's bytes, adding a stream-usage request at most. */
+function preparePassthrough(run: ProxyRun, request: Request, auth: Authenticated, body: Uint8Array<ArrayBuffer> | undefined): Prepared {
+  const { trace } = run;
+  const text = body && (request.headers.get("content-type") ?? "").includes("json") ? decoder.decode(body) : undefined;
+  const facts = text === undefined ? undefined : readPassthroughFacts(text);
+  trace.model = facts?.model === undefined ? undefined : clip(facts.model);
+  trace.streamed = facts?.stream ?? false;
+  run.admit(auth.proxyKey, { model: facts?.model });
+  // Endpoints the registry does not know keep the old rule: chat streams, wherever their path starts.
+  const streamUsage = run.endpoint ? run.endpoint.streamUsage === true : trace.path.endsWith("/chat/completions");
+  const injectUsage = facts !== undefined && shouldInjectUsage(auth.providerKey, streamUsage, facts.stream, facts.clientIncludeUsage);
+  const sent = injectUsage && facts && body && text !== undefined ? withStreamUsage(facts, body, text) : body;
+  return { body: sent, injectUsage, reserialised: false };
 }
 
 /** OpenAI-style chat streams carry usage only when asked; keyward asks unless the client did or the provider key opts out. */
-function shouldInjectUsage({ providerKey }: Authenticated, facts: RequestFacts | undefined, path: string): boolean {
-  return (
-    facts !== undefined &&
-    facts.stream &&
-    providerKey.adapter.openaiStyleStreams &&
-    providerKey.row.injectStreamUsage &&
-    !facts.clientIncludeUsage &&
-    path.endsWith("/chat/completions")
-  );
+function shouldInjectUsage(providerKey: Authenticated["providerKey"], streamUsage: boolean, stream: boolean, clientIncludeUsage: boolean): boolean {
+  return streamUsage && stream && providerKey.adapter.openaiStyleStreams && providerKey.row.injectStreamUsage && !clientIncludeUsage;
 }
 
 /** Swaps the client's credentials for the provider key's and sends the request to the provider key's base URL. */
-async function sendUpstream(run: ProxyRun, request: Request, rest: string, body: Uint8Array<ArrayBuffer> | undefined): Promise<Response> {
+async function sendUpstream(run: ProxyRun, request: Request, rest: string, prepared: Prepared): Promise<Response> {
   const { deps } = run;
   const providerKey = (run.trace.auth as Authenticated).providerKey;
   const headers = forwardRequestHeaders(request.headers, providerKey.adapter.passHeaders);
+  if (prepared.reserialised) headers["content-type"] = "application/json";
   attachProviderCredential(headers, providerKey.adapter, providerKey.plain ?? (await deps.cache.providerSecret(providerKey)));
   const guard = new UpstreamGuard(() => deps.disconnectSignal(request), deps.upstreamTimeoutMs);
   run.guard = guard;
-  return forward({ url: providerKey.row.baseUrl + rest, method: request.method, headers, body }, { fetch: deps.fetch, guard });
+  run.sent = true;
+  return forward({ url: providerKey.row.baseUrl + rest, method: request.method, headers, body: prepared.body }, { fetch: deps.fetch, guard });
 }
 
 /** The three ways an upstream answer goes back: read whole, without a body, or streamed. */
@@ -175,15 +246,16 @@ async function answerBuffered(run: ProxyRun, upstream: Response, headers: Header
   // so nothing can be overspent in that moment.
   deps.afterResponse.add(() => {
     deps.metrics.forProvider(provider).ttfb.observe(firstByteMs / 1000);
-    const usage = kind === "json" ? usageOfJson(bytes) : undefined;
-    recordOutcome(deps, trace, upstream.status, { usage, cost: run.settle(usage), ttfbMs: firstByteMs });
+    const settled = run.settleAnswer({ status: upstream.status, usage: kind === "json" ? usageOfJson(bytes) : undefined, cutShort: false });
+    recordOutcome(deps, trace, upstream.status, { settled, ttfbMs: firstByteMs });
   });
   return new Response(bytes, { status: upstream.status, statusText: upstream.statusText, headers });
 }
 
 function answerBodiless(run: ProxyRun, upstream: Response, headers: Headers): Response {
   (run.guard as UpstreamGuard).release();
-  recordOutcome(run.deps, run.trace, upstream.status, { usage: undefined, cost: run.settle(undefined) });
+  const settled = run.settleAnswer({ status: upstream.status, usage: undefined, cutShort: false });
+  recordOutcome(run.deps, run.trace, upstream.status, { settled });
   return new Response(null, { status: upstream.status, statusText: upstream.statusText, headers });
 }
 
@@ -211,10 +283,11 @@ function answerStreamed(run: ProxyRun, upstream: Response, headers: Headers, { s
     onDone: (result) => {
       guard.release();
       deps.metrics.activeStreams--;
-      const usage = kind === "other" ? undefined : chargedUsage(result, promptBytes);
+      const end = { status: upstream.status, metered: kind === "other" ? undefined : result, promptBytes, cutShort: result.aborted || result.failed };
+      const settled = run.settleAnswer(end);
       const status = result.aborted ? 499 : upstream.status;
       const errorCode = result.aborted ? "client_closed" : result.failed ? "upstream_body_failed" : undefined;
-      recordOutcome(deps, trace, status, { usage, cost: run.settle(usage), ttfbMs, errorCode });
+      recordOutcome(deps, trace, status, { settled, ttfbMs, errorCode });
     },
   });
   return new Response(metered, { status: upstream.status, statusText: upstream.statusText, headers });
@@ -224,9 +297,11 @@ function answerStreamed(run: ProxyRun, upstream: Response, headers: Headers, { s
 function answerFailure(run: ProxyRun, err: unknown): Response {
   const { deps, trace } = run;
   run.guard?.release();
-  run.settle(undefined);
+  // Once sent, a request may have been billed whatever became of the answer, unless no connection was ever made.
+  const billable = run.sent && !(err instanceof ProxyError && (err.neverReachedProvider || err.code === "upstream_redirect"));
+  const settled = run.settleAnswer({ status: 0, usage: undefined, cutShort: billable });
   if (err instanceof ClientGone) {
-    recordOutcome(deps, trace, 499, { errorCode: "client_closed" });
+    recordOutcome(deps, trace, 499, { settled, errorCode: "client_closed" });
     return new Response(null, { status: 499 });
   }
   // Nothing before authentication can fail but authentication itself.
@@ -235,7 +310,7 @@ function answerFailure(run: ProxyRun, err: unknown): Response {
   if (!(err instanceof ProxyError)) {
     deps.logger.error("Proxy request failed", { error: err instanceof Error ? err.message : String(err), request_id: trace.requestId });
   }
-  recordOutcome(deps, trace, error.status, { errorCode: error.code });
+  recordOutcome(deps, trace, error.status, { settled, errorCode: error.code, refused: !run.sent && error.status < 500 });
   // A limited key's x-ratelimit-* go with every answer, keyward's own refusals included.
   const rateHeaders = trace.auth ? deps.gate.rateHeaders(trace.auth.proxyKey, deps.clock.now()) : {};
   return error.toResponse({ ...rateHeaders, "x-request-id": trace.requestId });

@@ -1,7 +1,11 @@
-import type { Usage } from "../limits/gate.ts";
-import type { RequestErrorCode } from "../usage/error-codes.ts";
+import type { LoggedRequest, RequestErrorCode } from "../usage/error-codes.ts";
 import type { Authenticated } from "./authenticate.ts";
+import type { AnswerSettled } from "./charge.ts";
 import type { ProxyDeps } from "./deps.ts";
+
+/** Paths are stored and logged at most this long: a client could send a URL of many kilobytes. */
+const MAX_LOGGED_PATH = 256;
+const clip = (path: string) => (path.length > MAX_LOGGED_PATH ? path.slice(0, MAX_LOGGED_PATH) : path);
 
 /** What the handler learns about a request as it goes, for its log row and access line. */
 export interface Trace {
@@ -17,10 +21,12 @@ export interface Trace {
 }
 
 export interface Outcome {
-  usage?: Usage;
-  cost?: number;
+  /** What was charged, with the usage to log. */
+  settled?: AnswerSettled;
   ttfbMs?: number;
   errorCode?: RequestErrorCode;
+  /** keyward refused the request before sending it: its log row is folded with others like it. */
+  refused?: boolean;
 }
 
 /**
@@ -33,8 +39,11 @@ export interface Outcome {
 export function recordOutcome(deps: ProxyDeps, trace: Trace, status: number, extra: Outcome): void {
   const provider = trace.auth?.providerKey.row.provider ?? null;
   const latencyMs = performance.now() - trace.started;
+  const usage = extra.settled?.usage;
+  const cost = extra.settled?.costMicros ?? 0;
+  const path = clip(trace.path);
   if (trace.auth) {
-    deps.log.append({
+    const row: LoggedRequest = {
       at: trace.startedAt,
       requestId: trace.requestId,
       proxyKeyId: trace.auth.proxyKey.id,
@@ -42,30 +51,33 @@ export function recordOutcome(deps: ProxyDeps, trace: Trace, status: number, ext
       provider,
       model: trace.model ?? null,
       method: trace.method,
-      path: trace.path,
+      path,
       status,
       streamed: trace.streamed,
-      inputTokens: extra.usage?.inputTokens ?? 0,
-      outputTokens: extra.usage?.outputTokens ?? 0,
-      cachedTokens: extra.usage?.cachedTokens ?? 0,
-      costMicros: extra.cost ?? 0,
+      inputTokens: usage?.inputTokens ?? 0,
+      outputTokens: usage?.outputTokens ?? 0,
+      cachedTokens: usage?.cachedTokens ?? 0,
+      costMicros: cost,
+      overrunMicros: extra.settled?.overrunMicros ?? 0,
       latencyMs: Math.round(latencyMs),
       ttfbMs: extra.ttfbMs === undefined ? null : Math.round(extra.ttfbMs),
       errorCode: extra.errorCode ?? null,
-    });
+    };
+    if (extra.refused) deps.log.appendRefusal(row);
+    else deps.log.append(row);
   }
   const series = deps.metrics.forProvider(provider ?? "none");
   series.status(status).value++;
   series.latency.observe(latencyMs / 1000);
-  if (extra.usage && provider) {
-    series.inputTokens.value += extra.usage.inputTokens;
-    series.outputTokens.value += extra.usage.outputTokens;
+  if (usage && provider) {
+    series.inputTokens.value += usage.inputTokens;
+    series.outputTokens.value += usage.outputTokens;
   }
-  if (extra.cost && provider) series.cost.value += extra.cost / 1_000_000;
+  if (cost && provider) series.cost.value += cost / 1_000_000;
   deps.access?.({
     requestId: trace.requestId,
     method: trace.method,
-    path: `/v1${trace.path}`,
+    path: `/v1${path}`,
     status,
     latencyMs,
     keyId: trace.auth?.proxyKey.id,

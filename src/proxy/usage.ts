@@ -47,6 +47,12 @@ export function usageFrom(payload: Json): Partial<Usage> | undefined {
     out.inputTokens = (input ?? 0) + (cacheRead ?? 0) + (cacheWrite ?? 0);
     out.cachedTokens = cacheRead ?? 0;
     out.cacheWriteTokens = cacheWrite ?? 0;
+    // Writes kept for an hour cost more than those kept for 5 minutes; the split is priced as reported.
+    const lifetimes = obj(usage.cache_creation);
+    const hour = num(lifetimes?.ephemeral_1h_input_tokens);
+    const fiveMinutes = num(lifetimes?.ephemeral_5m_input_tokens);
+    if (hour !== undefined) out.cacheWrite1hTokens = hour;
+    if (fiveMinutes !== undefined) out.cacheWrite5mTokens = fiveMinutes;
   } else if (input !== undefined) {
     out.inputTokens = input;
     const cached = num(obj(usage.input_tokens_details)?.cached_tokens);
@@ -59,11 +65,25 @@ export function usageFrom(payload: Json): Partial<Usage> | undefined {
 
 export function completeUsage(partial: Partial<Usage>): Usage {
   return {
+    ...partial,
     inputTokens: partial.inputTokens ?? 0,
     outputTokens: partial.outputTokens ?? 0,
     cachedTokens: partial.cachedTokens ?? 0,
     cacheWriteTokens: partial.cacheWriteTokens ?? 0,
   };
+}
+
+/**
+ * The provider's own final count, when a body that ended normally carried
+ * one (input and output both reported); undefined for a body cut short, whose
+ * counts so far are provisional (Anthropic's `message_start` says one output
+ * token), or one without usage.
+ */
+export function finalUsage(result: MeterResult): Usage | undefined {
+  if (result.aborted || result.failed) return undefined;
+  const reported = result.usage;
+  if (reported?.inputTokens === undefined || reported.outputTokens === undefined) return undefined;
+  return completeUsage(reported);
 }
 
 /**

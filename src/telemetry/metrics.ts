@@ -118,6 +118,8 @@ export class Metrics {
   readonly cost = new Counter("keyward_cost_usd_total", "Settled cost in USD by provider");
   readonly authFailures = new Counter("keyward_auth_failures_total", "Proxy requests refused at authentication, by reason");
   readonly rejections = new Counter("keyward_limit_rejections_total", "Proxy requests refused by a limit, by limit");
+  readonly overruns = new Counter("keyward_budget_overruns_total", "Requests that cost more than their reservation (an upstream ignored a cap)");
+  readonly overrunCost = new Counter("keyward_budget_overrun_usd_total", "Cost beyond the reservations, in USD");
   activeStreams = 0;
 
   /** `provider` is an enumeration ("openai", …, or "none" before a key is known), so this map stays small. */
@@ -154,6 +156,8 @@ export class Metrics {
       this.cost.render(),
       this.authFailures.render(),
       this.rejections.render(),
+      this.overruns.render(),
+      this.overrunCost.render(),
       "# HELP keyward_active_streams Responses currently streaming to clients",
       "# TYPE keyward_active_streams gauge",
       `keyward_active_streams ${this.activeStreams}`,

@@ -11,6 +11,14 @@ export const REQUEST_ERROR_CODES = [
   "provider_key_disabled",
   "model_not_allowed",
   "model_price_unknown",
+  /** A limited key called an endpoint keyward cannot price or bound. */
+  "endpoint_not_allowed",
+  /** A budgeted key sent a request whose cost depends on state keyward cannot see (stored responses, files, background runs). */
+  "cost_not_bounded",
+  /** A budgeted key asked for a price tier keyward has no price for. */
+  "pricing_tier_unknown",
+  /** A budgeted key asked for a server-side tool billed beyond tokens. */
+  "server_tool_not_metered",
   "not_found",
   "invalid_request",
   "request_too_large",

@@ -12,8 +12,8 @@ export interface RequestLogOptions {
 export const DAY = 86_400_000;
 export const RETENTION_SWEEP_MS = 3_600_000;
 
-/** Where the proxy puts request-log rows; spend goes with them, from the budget ledger. */
-export interface RequestLog {
+/** What writes request-log rows as they are appended, one row each; spend goes with them, from the budget ledger. */
+export interface RequestLogSink {
   append(row: LoggedRequest): void;
   /** Rows appended and not yet committed. */
   readonly depth: number;
@@ -22,6 +22,16 @@ export interface RequestLog {
   flush(): Promise<void>;
   /** Stops the timers and writes what is left. */
   stop(): Promise<void>;
+}
+
+/** Where the proxy puts request-log rows: a sink that also folds keyward's refusals (src/usage/refusal-tally.ts). */
+export interface RequestLog extends RequestLogSink {
+  /**
+   * A request keyward refused itself (a limit, a bad body): folded into one
+   * row per proxy key, error code and minute, whose `count` says how many,
+   * so a client hammering a limit cannot write a row per attempt.
+   */
+  appendRefusal(row: LoggedRequest): void;
 }
 
 /** The budget ledger's side of a flush: spend changed since the last one. */
@@ -36,7 +46,7 @@ export interface SpendSource {
  * one transaction. A failed flush keeps everything for the next try, so a
  * busy database delays the log but never loses it.
  */
-export class RequestLogWriter implements RequestLog {
+export class RequestLogWriter implements RequestLogSink {
   private queue: NewRequestLogRow[] = [];
   private timer: ReturnType<typeof setInterval> | undefined;
   private sweeper: ReturnType<typeof setInterval> | undefined;

@@ -4,7 +4,7 @@ import { logRowValues, rowFromValues, type LogRowValues } from "../db/request-lo
 import type { LoggedRequest } from "./error-codes.ts";
 import type { FromLogWorker, ToLogWorker } from "./log-worker-protocol.ts";
 import type { Logger } from "../telemetry/logger.ts";
-import { DAY, RETENTION_SWEEP_MS, type RequestLog, type RequestLogWriter, type RequestLogOptions, type SpendSource } from "./request-log.ts";
+import { DAY, RETENTION_SWEEP_MS, type RequestLogSink, type RequestLogWriter, type RequestLogOptions, type SpendSource } from "./request-log.ts";
 
 export interface ThreadedRequestLogOptions extends RequestLogOptions {
   /** The database file; the worker opens its own connection to it. */
@@ -35,7 +35,7 @@ function startLogWorker(): Worker {
  * the worker has committed them, so a worker that dies loses nothing: they
  * are written on the server thread instead.
  */
-export class ThreadedRequestLog implements RequestLog {
+export class ThreadedRequestLog implements RequestLogSink {
   private worker: Worker | undefined;
   private inline: RequestLogWriter | undefined;
   /** Appended (as JSON lines, see LogLines), not yet posted. */

@@ -33,6 +33,8 @@ export interface LimitsInput {
   max_concurrency?: number | null;
   budget_usd?: number | null;
   budget_period?: BudgetPeriod;
+  /** What a budgeted request keyward cannot bound reserves; null refuses such requests. */
+  unbounded_reservation_usd?: number | null;
 }
 
 export interface CreateProxyKeyInput extends ExpiryInput, LimitsInput {
@@ -46,7 +48,7 @@ export interface UpdateProxyKeyInput extends ExpiryInput, LimitsInput {
   metadata?: Record<string, unknown> | null;
 }
 
-type LimitFields = Pick<ProxyKeyRow, "allowedModels" | "rpm" | "tpm" | "maxConcurrency" | "budgetMicros" | "budgetPeriod">;
+type LimitFields = Pick<ProxyKeyRow, "allowedModels" | "rpm" | "tpm" | "maxConcurrency" | "budgetMicros" | "budgetPeriod" | "unboundedReservationMicros">;
 
 /** Only the fields the input mentions, so an update leaves the others alone. */
 function limitsPatch(input: LimitsInput): Partial<LimitFields> {
@@ -59,6 +61,9 @@ function limitsPatch(input: LimitsInput): Partial<LimitFields> {
   if (input.max_concurrency !== undefined) patch.maxConcurrency = input.max_concurrency;
   if (input.budget_usd !== undefined) patch.budgetMicros = input.budget_usd === null ? null : usdToMicros(input.budget_usd);
   if (input.budget_period !== undefined) patch.budgetPeriod = input.budget_period;
+  if (input.unbounded_reservation_usd !== undefined) {
+    patch.unboundedReservationMicros = input.unbounded_reservation_usd === null ? null : usdToMicros(input.unbounded_reservation_usd);
+  }
   return patch;
 }
 
@@ -210,6 +215,7 @@ export class ProxyKeyService {
     if (input.metadata !== undefined) patch.metadata = input.metadata;
     if (expiry.value !== undefined) patch.expiresAt = expiry.value;
     Object.assign(patch, limitsPatch(input));
+    let budgetChanged = false;
     const result = store.transaction((tx) => {
       const current = tx.proxyKeys.byId(id);
       if (!current) return fail<ProxyKeyRow>("not_found", `Cannot find proxy key ${id}`);
@@ -219,6 +225,9 @@ export class ProxyKeyService {
       if (current.secretHash === PURGED_SECRET_HASH && expiry.value !== undefined) {
         return fail<ProxyKeyRow>("conflict", `Cannot change expiry of proxy key ${id}: its secret was purged after expiry; mint a new key`);
       }
+      budgetChanged =
+        (patch.budgetMicros !== undefined && patch.budgetMicros !== current.budgetMicros) ||
+        (patch.budgetPeriod !== undefined && patch.budgetPeriod !== current.budgetPeriod);
       tx.proxyKeys.update(id, patch);
       recordAudit(tx, actor, now, {
         action: "proxy_key.update",
@@ -228,7 +237,8 @@ export class ProxyKeyService {
       });
       return ok(tx.proxyKeys.byId(id) as ProxyKeyRow);
     });
-    if (result.ok) events.emit({ kind: "proxy-key", id });
+    // The budget ledger's ceiling was granted under the old terms; it re-grants under the new ones.
+    if (result.ok) events.emit({ kind: "proxy-key", id, budgetChanged });
     return result;
   }
 

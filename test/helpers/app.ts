@@ -10,7 +10,7 @@ import type { Clock } from "../../src/clock.ts";
 import { openDatabase } from "../../src/db/open.ts";
 import { createSqliteStore } from "../../src/db/sqlite-store.ts";
 import { detectRuntime } from "../../src/runtime/index.ts";
-import { silentLogger } from "../../src/telemetry/logger.ts";
+import { silentLogger, type Logger } from "../../src/telemetry/logger.ts";
 import { openKeyring } from "../../src/vault/keyring.ts";
 
 export class TestClock implements Clock {
@@ -36,6 +36,8 @@ export interface TestAppOptions {
   logWorker?: boolean;
   /** The runtime's client-disconnect signal (default: `request.signal`), e.g. to count who asks for it. */
   disconnectSignal?: (request: Request) => AbortSignal | undefined;
+  /** Where the app logs (default: nowhere), e.g. to see what a start after a crash reports. */
+  logger?: Logger;
 }
 
 export async function createTestApp(options: TestAppOptions = {}) {
@@ -57,7 +59,7 @@ export async function createTestApp(options: TestAppOptions = {}) {
     fetch: options.fetch ?? fetch,
     // The server's upstream client, unless a test scripts fetch itself.
     connect: options.fetch ? undefined : runtime.connect,
-    logger: silentLogger,
+    logger: options.logger ?? silentLogger,
     logWorkerPath: options.logWorker ? opened.path : undefined,
     disconnectSignal: options.disconnectSignal,
     config: {
@@ -115,14 +117,9 @@ export async function createTestApp(options: TestAppOptions = {}) {
     flushLog(): Promise<void> {
       return services.requestLog.flush();
     },
-    /** With the inline log everything is written when this returns; with `logWorker`, await it. */
+    /** Await it: the store closes after the app's last write (the request log's, then closing the budget ceilings). */
     close(): Promise<void> {
-      const closing = closeApp();
-      if (!options.logWorker) {
-        store.close();
-        return closing;
-      }
-      return closing.then(() => store.close());
+      return closeApp().finally(() => store.close());
     },
     async cleanup(): Promise<void> {
       await this.close();

@@ -43,6 +43,9 @@ export interface LogEntry {
   cached_tokens: number;
   cost_usd: number;
   error_code: string | null;
+  /** Requests the row stands for: refusals are folded by key, code and minute. */
+  count: number;
+  overrun_usd: number;
 }
 
 /** Every log entry matching `query` (e.g. `proxy_key_id=…`), following `next_cursor`; newest first. */

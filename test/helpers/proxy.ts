@@ -170,12 +170,13 @@ export function expectProxyKeyNeverUpstream(mock: MockProvider, proxyKey: string
 }
 
 export interface ProxyErrorBody {
-  error: { message: string; type: string; code: string; param?: null };
+  error: { message: string; type: string; code: string; param?: string | null };
 }
 
 /**
  * Asserts keyward's own error shape on `/v1/*`, exactly:
- * `{"error":{"message","type","code"}}` (plus OpenAI's `param: null`).
+ * `{"error":{"message","type","code"}}` (plus OpenAI's `param`: the request
+ * field at fault, or null).
  * Returns the parsed body for further checks.
  */
 export function expectProxyError(res: { status: number; headers: Headers; text: string }, status: number, code: string): ProxyErrorBody {
@@ -187,7 +188,7 @@ export function expectProxyError(res: { status: number; headers: Headers; text: 
     .filter((k) => k !== "param")
     .sort();
   expect(keys).toEqual(["code", "message", "type"]);
-  if ("param" in body.error) expect(body.error.param).toBeNull();
+  if ("param" in body.error && body.error.param !== null) expect(typeof body.error.param).toBe("string");
   expect(body.error.code).toBe(code);
   expect(typeof body.error.type).toBe("string");
   expect(body.error.type.length).toBeGreaterThan(0);

@@ -71,11 +71,13 @@ for (const logWorker of [false, true]) {
       expect(micros(key.budget_remaining_usd ?? Number.NaN)).toBe(micros(BUDGET_USD) - spend);
 
       const logs = await allLogs(h.t, `proxy_key_id=${keys.proxyKeyId}`, 7);
-      expect(logs.length).toBe(REQUESTS);
-      expect(new Set(logs.map((l) => l.request_id)).size).toBe(REQUESTS);
+      // Every request is in the log once; refusals are folded into one row per key, code and minute.
+      expect(logs.reduce((sum, l) => sum + l.count, 0)).toBe(REQUESTS);
       expect(logs.filter((l) => l.status === 200).length).toBe(succeeded);
+      expect(new Set(logs.map((l) => l.request_id)).size).toBe(logs.length);
       const rejections = logs.filter((l) => l.status === 429);
-      expect(rejections.length).toBe(refused);
+      expect(rejections.length).toBeLessThanOrEqual(2); // the race may straddle a minute
+      expect(rejections.reduce((sum, l) => sum + l.count, 0)).toBe(refused);
       for (const r of rejections) {
         expect(r.error_code).toBe("insufficient_quota");
         expect(r.cost_usd).toBe(0);
@@ -107,7 +109,7 @@ for (const logWorker of [false, true]) {
       try {
         const stored = db.query("SELECT spend_micros AS spend FROM proxy_keys WHERE id = ?").get(keys.proxyKeyId) as { spend: number };
         expect(stored.spend).toBe(spend);
-        const rows = db.query("SELECT count(*) AS n, sum(cost_micros) AS cost FROM request_log WHERE proxy_key_id = ?").get(keys.proxyKeyId) as {
+        const rows = db.query("SELECT sum(count) AS n, sum(cost_micros) AS cost FROM request_log WHERE proxy_key_id = ?").get(keys.proxyKeyId) as {
           n: number;
           cost: number;
         };

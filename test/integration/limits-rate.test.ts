@@ -75,41 +75,55 @@ test("rpm: refused requests do not use up the window", async () => {
 });
 
 test("tpm: a minute's tokens (input + output) used up → 429 until they leave the window", async () => {
-  h.mock.set({ usage: { input: 600, output: 500 } });
-  const keys = await createKeyPair(h.t, { base_url: h.mock.baseUrl, proxy: { tpm: 1_000 } });
-  const body = chatJson("gpt-4o-mini", 1_000, { max_tokens: 600 });
+  h.mock.set({ usage: { input: 700, output: 600 } });
+  const keys = await createKeyPair(h.t, { base_url: h.mock.baseUrl, proxy: { tpm: 2_000 } });
+  // Its bound: about 280 bytes of prompt + 600 output tokens, held against the minute while it runs.
+  const body = chatJson("gpt-4o-mini", 200, { max_tokens: 600 });
 
   const first = await send(keys.proxyKey, body);
   expect(first.status).toBe(200);
-  expect(first.headers.get("x-ratelimit-limit-tokens")).toBe("1000");
-  expect(first.headers.get("x-ratelimit-remaining-tokens")).toBe("1000"); // tokens are known after the answer
+  expect(first.headers.get("x-ratelimit-limit-tokens")).toBe("2000");
+  const remaining = Number(first.headers.get("x-ratelimit-remaining-tokens"));
+  expect(remaining).toBeGreaterThan(2_000 - 1_000); // the bound is held while the request runs…
+  expect(remaining).toBeLessThan(2_000 - 600);
   expect(first.headers.get("x-ratelimit-limit-requests")).toBeNull(); // no rpm on this key
   await waitSettled(h.t);
 
+  // …and replaced by the 1,300 tokens it used: 1,300 + another bound no longer fit in 2,000.
   h.clock.advance(10 * SECOND);
   const refused = await send(keys.proxyKey, body);
   expectProxyError(refused, 429, "rate_limit_exceeded");
   expect(refused.headers.get("retry-after")).toBe("50");
-  expect(refused.headers.get("x-ratelimit-remaining-tokens")).toBe("0");
+  expect(refused.headers.get("x-should-retry")).toBeNull(); // worth retrying: the SDK waits it out
+  expect(refused.headers.get("x-ratelimit-remaining-tokens")).toBe("700");
   expect(refused.headers.get("x-ratelimit-reset-tokens")).toBe("50s");
   expect(h.mock.requests.length).toBe(1);
 
   h.clock.advance(50 * SECOND);
   const passes = await send(keys.proxyKey, body);
   expect(passes.status).toBe(200);
-  expect(passes.headers.get("x-ratelimit-remaining-tokens")).toBe("1000");
 });
 
 test("tpm counts streamed usage too", async () => {
   h.mock.set({ usage: { input: 300, output: 800 } });
-  const keys = await createKeyPair(h.t, { base_url: h.mock.baseUrl, proxy: { tpm: 1_000 } });
-  const body = chatJson("gpt-4o-mini", 1_000, { max_tokens: 800, stream: true });
+  const keys = await createKeyPair(h.t, { base_url: h.mock.baseUrl, proxy: { tpm: 2_000 } });
+  const body = chatJson("gpt-4o-mini", 200, { max_tokens: 800, stream: true });
   const streamed = await send(keys.proxyKey, body);
   expect(streamed.status).toBe(200);
   await waitSettled(h.t);
   const refused = await send(keys.proxyKey, body);
   expectProxyError(refused, 429, "rate_limit_exceeded");
   expect(refused.headers.get("retry-after")).toBe("60");
+});
+
+test("tpm: a request whose bound alone exceeds the limit is refused for good, not retried", async () => {
+  const keys = await createKeyPair(h.t, { base_url: h.mock.baseUrl, proxy: { tpm: 1_000 } });
+  const refused = await send(keys.proxyKey, chatJson("gpt-4o-mini", 20, { max_tokens: 5_000 }));
+  const body = expectProxyError(refused, 429, "rate_limit_exceeded");
+  expect(body.error.message).toContain("1000 per minute");
+  expect(refused.headers.get("retry-after")).toBeNull();
+  expect(refused.headers.get("x-should-retry")).toBe("false");
+  expect(h.mock.requests.length).toBe(0);
 });
 
 test("x-ratelimit-* come with every response of a limited key, errors included", async () => {

@@ -6,6 +6,9 @@
  * period, the same log, and keeps enforcing the budget.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
+import { join } from "node:path";
+import { detectRuntime } from "../../src/runtime/index.ts";
+import type { Logger } from "../../src/telemetry/logger.ts";
 import { createTestApp, TestClock, type TestApp } from "../helpers/app.ts";
 import { allLogs, chatJson, getKey, micros } from "../helpers/limits.ts";
 import { startMockProvider, type MockProvider } from "../helpers/mock-provider.ts";
@@ -23,6 +26,25 @@ afterAll(async () => {
 });
 
 const body = (extra: Record<string, unknown> = {}) => chatJson("gpt-4o-mini", 1_000, { max_tokens: 100, ...extra });
+
+/** Reads the data dir's database from a connection of its own: what is committed, whatever the app holds in memory. */
+async function onFile(dataDir: string, sql: string): Promise<unknown[][]> {
+  const client = (await detectRuntime()).openSqlite(join(dataDir, "keyward.db"));
+  try {
+    return client.prepare(sql).values();
+  } finally {
+    client.close();
+  }
+}
+
+const ceilingsOnFile = async (dataDir: string) =>
+  new Map((await onFile(dataDir, "SELECT proxy_key_id, ceiling_micros FROM budget_ceilings")).map(([id, c]) => [String(id), Number(c)]));
+const spendOnFile = async (dataDir: string, id: string) => Number((await onFile(dataDir, `SELECT spend_micros FROM proxy_keys WHERE id = '${id}'`))[0]?.[0]);
+
+function warnings(): { logger: Logger; lines: Array<{ msg: string } & Record<string, unknown>> } {
+  const lines: Array<{ msg: string } & Record<string, unknown>> = [];
+  return { lines, logger: { debug() {}, info() {}, error() {}, warn: (msg, fields) => void lines.push({ msg, ...fields }) } };
+}
 
 test("spend, period and log survive close() and reopening the data dir", async () => {
   const clock = new TestClock();
@@ -103,4 +125,102 @@ test("a period that rolled over while the server was down starts from zero", asy
   const key = await getKey(third, daily.json.id);
   expect(key.period_started_at).toBe("2026-01-17T00:00:00.000Z");
   expect(micros(key.spend_usd)).toBe(90);
+});
+
+test("a clean stop closes the budget ceilings: the restart's spend is the settled spend, nothing burnt", async () => {
+  const clock = new TestClock();
+  const config = { logFlushIntervalMs: 3_600_000 };
+  const first = await createTestApp({ clock, config });
+  const provider = await first.call("POST", "/api/provider-keys", { name: "p", provider: "openai", key: "sk-restart-test-0123456789", base_url: mock.baseUrl });
+  const key = await first.call("POST", "/api/proxy-keys", { name: "k", provider_key_id: provider.json.id, budget_usd: 0.01 });
+  for (let i = 0; i < 3; i++) expect((await first.call("POST", "/v1/chat/completions", body(), { token: key.json.key })).status).toBe(200);
+  // The grant is on file before the spend it allows: a slice beyond the 270 µ$ spent.
+  expect((await ceilingsOnFile(first.dataDir)).get(key.json.id)).toBeGreaterThan(270);
+  await first.close();
+  expect((await ceilingsOnFile(first.dataDir)).size).toBe(0);
+  expect(await spendOnFile(first.dataDir, key.json.id)).toBe(270);
+
+  const log = warnings();
+  const second = await createTestApp({ clock, config, dataDir: first.dataDir, masterKey: first.masterKey, rootToken: first.rootToken, logger: log.logger });
+  toClean.push(second);
+  expect(micros((await getKey(second, key.json.id)).spend_usd)).toBe(270);
+  expect(log.lines).toEqual([]);
+});
+
+test("after an unclean stop the restart takes the open ceiling as spent: never less than settled, never past the budget", async () => {
+  const clock = new TestClock();
+  // Spend never reaches the file on its own: only the ceiling stands between a crash and a reopened budget.
+  const config = { logFlushIntervalMs: 3_600_000 };
+  const first = await createTestApp({ clock, config });
+  const provider = await first.call("POST", "/api/provider-keys", { name: "p", provider: "openai", key: "sk-restart-test-0123456789", base_url: mock.baseUrl });
+  // 2,000 µ$: 90 µ$ per request, each reserving up to ~226 µ$.
+  const key = await first.call("POST", "/api/proxy-keys", { name: "k", provider_key_id: provider.json.id, budget_usd: 0.002 });
+  let settled = 0;
+  for (let i = 0; i < 5; i++) {
+    expect((await first.call("POST", "/v1/chat/completions", body(), { token: key.json.key })).status).toBe(200);
+    settled += 90;
+  }
+  expect(await spendOnFile(first.dataDir, key.json.id)).toBe(0);
+  const ceiling = (await ceilingsOnFile(first.dataDir)).get(key.json.id) ?? 0;
+  expect(ceiling).toBeGreaterThanOrEqual(settled);
+
+  // The crash: `first` is never closed, so neither its spend nor a closing of its ceilings is written.
+  const log = warnings();
+  const second = await createTestApp({ clock, config, dataDir: first.dataDir, masterKey: first.masterKey, rootToken: first.rootToken, logger: log.logger });
+  try {
+    expect(log.lines).toEqual([{ msg: "Took unclosed budget slices as spent after an unclean stop", keys: 1 }]);
+    const spend = micros((await getKey(second, key.json.id)).spend_usd);
+    expect(spend).toBe(ceiling);
+    expect(spend).toBeGreaterThanOrEqual(settled);
+    expect(spend).toBeLessThanOrEqual(2_000);
+    expect((await ceilingsOnFile(first.dataDir)).has(key.json.id)).toBe(false);
+    // Spending goes on from there, and what both processes let through stays within the budget.
+    for (let i = 0; i < 100; i++) {
+      const response = await second.call("POST", "/v1/chat/completions", body(), { token: key.json.key });
+      if (response.status !== 200) {
+        expect(response.status).toBe(429);
+        break;
+      }
+      settled += 90;
+    }
+    expect(settled).toBeLessThanOrEqual(2_000);
+    expect(micros((await getKey(second, key.json.id)).spend_usd)).toBeLessThanOrEqual(2_000);
+  } finally {
+    await second.cleanup();
+    await first.close();
+  }
+});
+
+test("an admin change of the budget replaces the ceiling: a crash then burns what the new terms cover, not an old slice", async () => {
+  const clock = new TestClock();
+  const config = { logFlushIntervalMs: 3_600_000 };
+  const first = await createTestApp({ clock, config });
+  const provider = await first.call("POST", "/api/provider-keys", { name: "p", provider: "openai", key: "sk-restart-test-0123456789", base_url: mock.baseUrl });
+  const key = await first.call("POST", "/api/proxy-keys", { name: "k", provider_key_id: provider.json.id, budget_usd: 1 });
+  for (let i = 0; i < 2; i++) expect((await first.call("POST", "/v1/chat/completions", body(), { token: key.json.key })).status).toBe(200);
+  expect((await ceilingsOnFile(first.dataDir)).get(key.json.id)).toBeGreaterThan(10_000);
+
+  // Lowered: the old grant (a slice of $1) would otherwise be burnt against a budget of $0.0005.
+  expect((await first.call("PATCH", `/api/proxy-keys/${key.json.id}`, { budget_usd: 0.0005 })).status).toBe(200);
+  expect((await ceilingsOnFile(first.dataDir)).get(key.json.id)).toBe(180);
+  // Removed: nothing left to protect, nothing to burn.
+  expect((await first.call("PATCH", `/api/proxy-keys/${key.json.id}`, { budget_usd: null })).status).toBe(200);
+  expect((await ceilingsOnFile(first.dataDir)).has(key.json.id)).toBe(false);
+  // Set again, on a daily period: the day starts at zero spend, and the next request grants a slice of the new budget.
+  expect((await first.call("PATCH", `/api/proxy-keys/${key.json.id}`, { budget_usd: 0.0005, budget_period: "daily" })).status).toBe(200);
+  expect((await ceilingsOnFile(first.dataDir)).has(key.json.id)).toBe(false);
+  expect((await first.call("POST", "/v1/chat/completions", body(), { token: key.json.key })).status).toBe(200);
+  const ceiling = (await ceilingsOnFile(first.dataDir)).get(key.json.id) ?? 0;
+  expect(ceiling).toBeGreaterThanOrEqual(90);
+  expect(ceiling).toBeLessThanOrEqual(500);
+
+  // Crash and restart: today's spend is the new ceiling, within the new budget.
+  const second = await createTestApp({ clock, config, dataDir: first.dataDir, masterKey: first.masterKey, rootToken: first.rootToken });
+  try {
+    expect(await getKey(second, key.json.id)).toMatchObject({ budget_period: "daily", period_started_at: "2026-01-15T00:00:00.000Z" });
+    expect(micros((await getKey(second, key.json.id)).spend_usd)).toBe(ceiling);
+  } finally {
+    await second.cleanup();
+    await first.close();
+  }
 });

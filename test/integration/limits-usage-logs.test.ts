@@ -71,7 +71,16 @@ const compact = (rows: UsageRow[], field: string) => rows.map((r) => [r[field], 
 test("group_by=proxy_key: requests, tokens and cost per key (refusals count as requests)", async () => {
   const rows = await usage("group_by=proxy_key");
   for (const row of rows) {
-    expect(Object.keys(row).sort()).toEqual(["cached_tokens", "cost_usd", "input_tokens", "output_tokens", "proxy_key_id", "requests"]);
+    expect(Object.keys(row).sort()).toEqual([
+      "cached_tokens",
+      "cost_usd",
+      "errors",
+      "input_tokens",
+      "output_tokens",
+      "overrun_usd",
+      "proxy_key_id",
+      "requests",
+    ]);
   }
   const expected = [
     [k1.proxyKeyId, 4, 400, 200, 2 * MINI + 2 * FOUR_O],
@@ -155,8 +164,11 @@ test("GET /api/logs: one entry per request with what happened, newest first", as
   });
   expect(micros(oldest.cost_usd)).toBe(MINI);
   const refusal = logs.find((l) => l.status === 403);
-  expect(refusal).toMatchObject({ proxy_key_id: k3.proxyKeyId, model: "gpt-4o", error_code: "model_not_allowed", cost_usd: 0 });
-  expect(logs[0]?.at).toBe("2026-01-16T00:30:00.000Z");
+  expect(refusal).toMatchObject({ proxy_key_id: k3.proxyKeyId, model: "gpt-4o", error_code: "model_not_allowed", cost_usd: 0, count: 1 });
+  // Entries come in the order written: a refusal's folded entry is written once its minute is tallied (here at
+  // the route's flush), after the answered requests that followed it.
+  expect(logs[0]).toMatchObject({ at: "2026-01-15T12:01:00.000Z", status: 403 });
+  expect(logs.find((l) => l.status === 200)?.at).toBe("2026-01-16T00:30:00.000Z");
 });
 
 test("GET /api/logs filters: proxy key, provider key, model, status, time, and combinations", async () => {

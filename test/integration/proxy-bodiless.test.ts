@@ -35,8 +35,9 @@ beforeAll(() => {
 afterAll(() => upstream.stop(true));
 
 const h = useProxyHarness({
-  // A model-restricted key reads the model from every body: an empty one must count as no body at all.
-  keys: () => ({ base_url: `http://127.0.0.1:${upstream.port}/v1`, proxy: { allowed_models: ["gpt-4o-mini"] } }),
+  // A rate-limited key: its limits do not read bodies, so any path passes through (keys whose limits read the
+  // body reach only the endpoints keyward can meter).
+  keys: () => ({ base_url: `http://127.0.0.1:${upstream.port}/v1`, proxy: { rpm: 10_000 } }),
 });
 
 const call = (method: string, path: string, init: Omit<RequestInit, "headers"> & { headers?: Record<string, string> } = {}) =>

@@ -213,3 +213,33 @@ test("retention runs in the worker: rows older than the retention period are del
   await s.log.flush();
   expect(s.logger.lines.find((l) => l.msg === "Request log retention applied")?.fields?.removed).toBe(2);
 });
+
+test("count and overrun reach the table through the worker, and through the hand-back when it dies", async () => {
+  const sums = (s: Awaited<ReturnType<typeof setup>>) => {
+    const reader = new Database(s.opened.path, { readonly: true });
+    try {
+      return reader.query("SELECT sum(count) AS n, sum(overrun_micros) AS o FROM request_log").get() as { n: number; o: number };
+    } finally {
+      reader.close();
+    }
+  };
+  const folded = (i: number): LoggedRequest => ({ ...row(i), status: 429, errorCode: "rate_limit_exceeded", count: 500, overrunMicros: 0 });
+  const overrun = (i: number): LoggedRequest => ({ ...row(i), overrunMicros: 1_234 });
+
+  const worker = await setup();
+  worker.log.start();
+  worker.log.append(folded(0));
+  worker.log.append(overrun(1));
+  await worker.log.flush();
+  expect(worker.fallbacks()).toBe(0);
+  expect(sums(worker)).toEqual({ n: 501, o: 1_234 });
+
+  const crashing = join(import.meta.dir, "../helpers/crashing-log-worker.ts");
+  const handedBack = await setup({ worker: () => new Worker(crashing, { type: "module" }) });
+  handedBack.log.start();
+  handedBack.log.append(folded(0));
+  handedBack.log.append(overrun(1));
+  await handedBack.log.flush();
+  expect(handedBack.fallbacks()).toBe(1);
+  expect(sums(handedBack)).toEqual({ n: 501, o: 1_234 });
+});

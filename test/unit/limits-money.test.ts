@@ -4,7 +4,7 @@
  * Anthropic cache writes at 1.25 × input.
  */
 import { describe, expect, test } from "bun:test";
-import { costOf, type Usage } from "../../src/limits/gate.ts";
+import { costOf, type Usage } from "../../src/limits/cost.ts";
 import { microsToUsd, tokenCost, usdToMicros } from "../../src/limits/money.ts";
 import type { Price } from "../../src/limits/pricing.ts";
 

@@ -5,7 +5,7 @@
 import Anthropic from "@anthropic-ai/sdk";
 import OpenAI from "openai";
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
-import { startMockProvider, type MockProvider } from "../helpers/mock-provider.ts";
+import { parseBody, startMockProvider, type MockProvider } from "../helpers/mock-provider.ts";
 
 let mock: MockProvider;
 let openai: OpenAI;
@@ -371,5 +371,220 @@ describe("behaviours", () => {
       error: { message: "Invalid URL (GET /v1/nope)", type: "invalid_request_error", param: null, code: null },
     });
     expect(mock.requests.at(-1)?.query).toEqual({ x: "1" });
+  });
+});
+
+describe("the mock's own body parser", () => {
+  test("reads what JSON.parse reads, a repeated key's last value winning, and names every repeat", () => {
+    const bodies = [
+      '{"a":1,"b":[true,false,null,-1.5e3,"x\\ny"],"c":{"d":{}}}',
+      ' \n{ "model" : "gpt-4o-mini" , "model":"gpt-5-pro" }\t',
+      '{"model":"gpt-4o-mini","mod\\u0065l":"o1","messages":[{"role":"user","role":"system"}]}',
+      '{"__proto__":{"polluted":1},"k":"\\ud83d\\ude00"}',
+      "[1,2,3]",
+      '"just a string"',
+    ];
+    for (const body of bodies) expect(parseBody(body)?.value).toEqual(JSON.parse(body));
+    expect(parseBody(bodies[0] as string)?.duplicateKeys).toEqual([]);
+    expect(parseBody(bodies[1] as string)?.duplicateKeys).toEqual(["model"]);
+    expect(parseBody(bodies[2] as string)?.duplicateKeys).toEqual(["model", "messages[0].role"]);
+    expect(Object.getPrototypeOf(parseBody(bodies[3] as string)?.value)).toBe(Object.prototype);
+    for (const bad of ["", "{", '{"a":1,}', "{'a':1}", '{"a":01}', "[1] x", "NaN", '{"a":"\\x"}']) expect(parseBody(bad)).toBeUndefined();
+  });
+});
+
+describe("permissive mode", () => {
+  const post = (path: string, body: string, headers: Record<string, string> = {}) =>
+    fetch(`${mock.baseUrl}${path}`, { method: "POST", headers: { "content-type": "application/json", ...headers }, body });
+
+  test("a repeated key: the last one wins, and the mock records what it read", async () => {
+    mock.set({ permissive: true });
+    const body = '{"model":"gpt-4o-mini","max_tokens":10,"messages":[],"mod\\u0065l":"gpt-5-pro","max_tok\\u0065ns":"300"}';
+    const answer = (await (await post("/chat/completions", body)).json()) as { model: string; usage: { completion_tokens: number } };
+    expect(answer.model).toBe("gpt-5-pro");
+    expect(answer.usage.completion_tokens).toBe(300);
+    const rec = mock.requests[0];
+    expect(rec?.body).toBe(body);
+    expect(rec?.duplicateKeys).toEqual(["model", "max_tokens"]);
+    expect(rec?.reading).toEqual({ model: "gpt-5-pro", stream: false, includeUsage: false, caps: { max_tokens: 300 }, cap: 300, n: 1, images: 0 });
+    expect(mock.billed()).toEqual([
+      {
+        requestIndex: 0,
+        path: "/v1/chat/completions",
+        model: "gpt-5-pro",
+        input: Math.ceil(body.length / 4),
+        output: 300,
+        cached: 0,
+        cacheCreation: 0,
+        choices: 1,
+        cut: false,
+        usageSent: true,
+      },
+    ]);
+  });
+
+  test("numeric strings are coerced: max_tokens and n; output = cap × n", async () => {
+    mock.set({ permissive: true });
+    const completion = await openai.chat.completions.create({
+      model: "gpt-4o-mini",
+      messages: [{ role: "user", content: "hi" }],
+      // The SDK sends what it is given: a lenient server coerces both.
+      max_tokens: "100000" as unknown as number,
+      n: "3" as unknown as number,
+    });
+    expect(completion.choices.map((c) => c.index)).toEqual([0, 1, 2]);
+    expect(completion.usage?.completion_tokens).toBe(300_000);
+    expect(mock.requests[0]?.reading).toMatchObject({ caps: { max_tokens: 100_000 }, cap: 100_000, n: 3 });
+    expect(mock.billed()[0]).toMatchObject({ output: 300_000, choices: 3 });
+  });
+
+  test("output follows the request: uncapped, natural length, and which chat cap wins", async () => {
+    mock.set({ permissive: true, uncappedOutputTokens: 50_000 });
+    const chat = (extra: Record<string, unknown>) => JSON.stringify({ model: "gpt-4o-mini", messages: [{ role: "user", content: "hi" }], ...extra });
+    const outputOf = async (body: string) =>
+      ((await (await post("/chat/completions", body)).json()) as { usage: { completion_tokens: number } }).usage.completion_tokens;
+    expect(await outputOf(chat({}))).toBe(50_000);
+    expect(await outputOf(chat({ max_tokens: 40 }))).toBe(40);
+    expect(await outputOf(chat({ max_tokens: 40, max_completion_tokens: 900 }))).toBe(900);
+    expect(await outputOf(chat({ max_tokens: null, max_completion_tokens: "x" }))).toBe(50_000); // nothing usable: no cap
+    mock.set({ chatCapOrder: ["max_tokens", "max_completion_tokens"] });
+    expect(await outputOf(chat({ max_tokens: 40, max_completion_tokens: 900 }))).toBe(40);
+    mock.set({ naturalOutputTokens: 25 });
+    expect(await outputOf(chat({ max_tokens: 40 }))).toBe(25);
+    expect(await outputOf(chat({ max_tokens: 10 }))).toBe(10);
+    expect(await outputOf(chat({}))).toBe(50_000); // without a cap: uncappedOutputTokens
+  });
+
+  test("input is the body's UTF-8 bytes / 4, rounded up, plus imageTokens per image part", async () => {
+    mock.set({ permissive: true, imageTokens: 700 });
+    const body = JSON.stringify({
+      model: "gpt-4o-mini",
+      max_tokens: 5,
+      messages: [
+        {
+          role: "user",
+          content: [
+            { type: "text", text: "héllo ✓" },
+            { type: "image_url", image_url: { url: "https://example.com/a.png" } },
+            { type: "image_url", image_url: { url: "https://example.com/b.png" } },
+          ],
+        },
+      ],
+    });
+    const answer = (await (await post("/chat/completions", body)).json()) as { usage: { prompt_tokens: number } };
+    expect(answer.usage.prompt_tokens).toBe(Math.ceil(new TextEncoder().encode(body).byteLength / 4) + 2 * 700);
+    expect(mock.requests[0]?.reading?.images).toBe(2);
+  });
+
+  test('"stream":"true" and include_usage "true" are coerced: an SSE answer with its usage chunk', async () => {
+    mock.set({ permissive: true });
+    const body = '{"model":"gpt-4o-mini","messages":[],"max_tokens":"12","stream":"true","stream_options":{"include_usage":"true"}}';
+    const response = await post("/chat/completions", body);
+    expect(response.headers.get("content-type")).toContain("text/event-stream");
+    const events = await sseData(response);
+    expect(events.at(-1)).toBe("[DONE]");
+    expect(JSON.parse(events.at(-2) as string)).toMatchObject({ choices: [], usage: { completion_tokens: 12 } });
+    expect(mock.billed()[0]).toMatchObject({ output: 12, cut: false, usageSent: true });
+  });
+
+  test("Responses caps with max_output_tokens, Anthropic with max_tokens", async () => {
+    mock.set({ permissive: true });
+    const response = await openai.responses.create({ model: "gpt-4o-mini", input: "hi", max_output_tokens: 77 });
+    expect(response.usage?.output_tokens).toBe(77);
+    const message = await anthropic.messages.create({ model: "claude-sonnet-4-6", max_tokens: 55, messages: [{ role: "user", content: "hi" }] });
+    expect(message.usage.output_tokens).toBe(55);
+    const streamed = await anthropic.messages
+      .stream({ model: "claude-sonnet-4-6", max_tokens: 66, messages: [{ role: "user", content: "hi" }] })
+      .finalMessage();
+    expect(streamed.usage.output_tokens).toBe(66);
+    expect(mock.billed().map((b) => [b.path, b.model, b.output])).toEqual([
+      ["/v1/responses", "gpt-4o-mini", 77],
+      ["/v1/messages", "claude-sonnet-4-6", 55],
+      ["/v1/messages", "claude-sonnet-4-6", 66],
+    ]);
+  });
+
+  test("overrunFactor: an upstream that ignores the cap reports cap × factor", async () => {
+    mock.set({ permissive: true, overrunFactor: 10 });
+    const completion = await openai.chat.completions.create({ model: "gpt-4o-mini", messages: [{ role: "user", content: "hi" }], max_tokens: 30, n: 2 });
+    expect(completion.usage?.completion_tokens).toBe(600);
+    expect(mock.billed()[0]).toMatchObject({ output: 600, choices: 2 });
+  });
+});
+
+describe("usage that never arrives, and what the mock billed", () => {
+  const streamBody = JSON.stringify({ model: "gpt-4o-mini", messages: [], stream: true, stream_options: { include_usage: true } });
+
+  test("dropUsage ends a stream right before its usage chunk; billed in full as cut", async () => {
+    mock.next({ dropUsage: true, chunks: 2, usage: { input: 9, output: 99 } });
+    const response = await fetch(`${mock.baseUrl}/chat/completions`, { method: "POST", body: streamBody });
+    const events = await sseData(response);
+    expect(events).toHaveLength(1 + 2 + 1); // role, two deltas, finish: no usage chunk, no [DONE]
+    expect(events.some((e) => e.includes('"usage":{'))).toBe(false);
+    expect(mock.billed()).toMatchObject([{ input: 9, output: 99, cut: true, usageSent: false }]);
+  });
+
+  test('dropUsage "error" breaks the connection there instead', async () => {
+    mock.next({ dropUsage: "error", chunks: 2 });
+    const response = await fetch(`${mock.baseUrl}/chat/completions`, { method: "POST", body: streamBody });
+    expect(await response.text().catch((e: unknown) => e)).toBeInstanceOf(Error);
+    expect(mock.billed()).toMatchObject([{ cut: true, usageSent: false }]);
+  });
+
+  test("dropUsage cuts Responses before response.completed and Anthropic before message_delta", async () => {
+    mock.set({ dropUsage: true });
+    const responses = await fetch(`${mock.baseUrl}/responses`, { method: "POST", body: JSON.stringify({ model: "gpt-4o-mini", input: "hi", stream: true }) });
+    const text = await responses.text();
+    expect(text).toContain("response.output_item.done");
+    expect(text).not.toContain("response.completed");
+    const messages = await fetch(`${mock.baseUrl}/messages`, {
+      method: "POST",
+      body: JSON.stringify({ model: "claude-sonnet-4-6", max_tokens: 5, messages: [], stream: true }),
+    });
+    const events = await messages.text();
+    expect(events).toContain("content_block_stop");
+    expect(events).not.toContain("message_delta");
+    expect(mock.billed().map((b) => b.cut)).toEqual([true, true]);
+  });
+
+  test("omitUsage: a 2xx JSON answer without usage", async () => {
+    mock.next({ omitUsage: true });
+    const response = await fetch(`${mock.baseUrl}/chat/completions`, { method: "POST", body: JSON.stringify({ model: "gpt-4o-mini", messages: [] }) });
+    const json = (await response.json()) as Record<string, unknown>;
+    expect(response.status).toBe(200);
+    expect("usage" in json).toBe(false);
+    expect(mock.billed()).toMatchObject([{ input: 11, output: 7, cut: false, usageSent: false }]);
+  });
+
+  test("billed(): a client that leaves is billed in full, errors and reads are not; reset clears it", async () => {
+    mock.next({ chunks: 50, chunkDelayMs: 20, usage: { input: 5, output: 500 } });
+    const controller = new AbortController();
+    const response = await fetch(`${mock.baseUrl}/chat/completions`, { method: "POST", body: streamBody, signal: controller.signal });
+    await response.body?.getReader().read();
+    controller.abort();
+    await mock.waitForCancellation();
+
+    mock.next({ headersDelayMs: 5_000, usage: { input: 6, output: 600 } });
+    const early = new AbortController();
+    const pending = fetch(`${mock.baseUrl}/chat/completions`, { method: "POST", body: "{}", signal: early.signal }).catch((e: unknown) => e);
+    while (mock.requests.length < 2) await Bun.sleep(5);
+    early.abort();
+    await pending;
+    await mock.waitForCancellation();
+
+    mock.next({ error: { status: 500 } });
+    await (await fetch(`${mock.baseUrl}/chat/completions`, { method: "POST", body: "{}" })).text();
+    await (await fetch(`${mock.baseUrl}/models`)).text();
+    const stored = await fetch(`${mock.baseUrl}/responses/resp_123`);
+    expect(stored.status).toBe(200);
+    expect(await stored.json()).toMatchObject({ id: "resp_123", object: "response", status: "completed", usage: { input_tokens: 11, output_tokens: 7 } });
+
+    expect(mock.billed()).toMatchObject([
+      { requestIndex: 0, input: 5, output: 500, cut: true, usageSent: false },
+      { requestIndex: 1, input: 6, output: 600, cut: true, usageSent: false },
+    ]);
+    expect(mock.requests[1]?.billed).toBe(mock.billed()[1]);
+    mock.reset();
+    expect(mock.billed()).toEqual([]);
   });
 });

@@ -15,7 +15,7 @@ import {
   MAX_DOCUMENT_PAGES,
   MAX_FIELD_INTEGER,
   MIN_PDF_PAGE_BYTES,
-  outputTokensBound,
+  bindOutput,
   promptTokensBound,
   scanParts,
   unboundedReferences,
@@ -141,21 +141,43 @@ describe("checkLimitFields", () => {
   });
 });
 
-describe("outputTokensBound", () => {
+describe("bindOutput", () => {
+  const read = { defaultCap: 4096, write: false };
+  const write = { defaultCap: 4096, defaultField: "max_completion_tokens", write: true };
+
   test("the client's cap, else the default, times n", () => {
-    expect(outputTokensBound({ max_tokens: 100 }, chat, 4096)).toBe(100);
-    expect(outputTokensBound({}, chat, 4096)).toBe(4096);
-    expect(outputTokensBound({ max_tokens: null }, chat, 4096)).toBe(4096);
-    expect(outputTokensBound({ max_completion_tokens: 50, n: 3 }, chat, 4096)).toBe(150);
+    expect(bindOutput({ max_tokens: 100 }, chat, read)).toBe(100);
+    expect(bindOutput({}, chat, read)).toBe(4096);
+    expect(bindOutput({ max_tokens: null }, chat, read)).toBe(4096);
+    expect(bindOutput({ max_completion_tokens: 50, n: 3 }, chat, read)).toBe(150);
   });
 
-  test("with two caps the larger one counts, whichever a server reads", () => {
-    expect(outputTokensBound({ max_tokens: 1, max_completion_tokens: 100_000 }, chat, 4096)).toBe(100_000);
-    expect(outputTokensBound({ max_tokens: 100_000, max_completion_tokens: 1 }, chat, 4096)).toBe(100_000);
+  test("with two caps the smaller one counts and is written into both, so neither can widen the output", () => {
+    const body: Record<string, unknown> = { max_tokens: 1, max_completion_tokens: 100_000 };
+    expect(bindOutput(body, chat, write)).toBe(1);
+    expect(body).toEqual({ max_tokens: 1, max_completion_tokens: 1 });
+    const other: Record<string, unknown> = { max_tokens: 100_000, max_completion_tokens: 7 };
+    expect(bindOutput(other, chat, write)).toBe(7);
+    expect(other).toEqual({ max_tokens: 7, max_completion_tokens: 7 });
+  });
+
+  test("with no cap the default is written into the endpoint's own field; a null cap is replaced", () => {
+    const none: Record<string, unknown> = { model: "m" };
+    expect(bindOutput(none, chat, write)).toBe(4096);
+    expect(none).toEqual({ model: "m", max_completion_tokens: 4096 });
+    const nulled: Record<string, unknown> = { max_tokens: null };
+    expect(bindOutput(nulled, chat, write)).toBe(4096);
+    expect(nulled).toEqual({ max_tokens: 4096 });
+  });
+
+  test("without write the body is left as it is", () => {
+    const body: Record<string, unknown> = { max_tokens: 3, max_completion_tokens: 9 };
+    bindOutput(body, chat, read);
+    expect(body).toEqual({ max_tokens: 3, max_completion_tokens: 9 });
   });
 
   test("completions multiply by n and best_of", () => {
-    expect(outputTokensBound({ max_tokens: 10, n: 2, best_of: 5 }, completions, 4096)).toBe(100);
+    expect(bindOutput({ max_tokens: 10, n: 2, best_of: 5 }, completions, read)).toBe(100);
   });
 });
 

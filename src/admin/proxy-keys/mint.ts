@@ -22,6 +22,14 @@ export async function mintProxyKey(
   if (actor.scopes.includes("admin")) return mintAsAdmin(store, service, actor, body);
   const policy = readIssuerPolicy(actor.policy);
   if (!policy) return fail("forbidden", "Cannot issue proxy key: this keys:issue token has no policy; ask an admin for a new token");
+  // Issuer policies set no bound for it, so issued keys refuse unbounded requests; dropping the field silently would hide that.
+  if (body.unbounded_reservation_usd !== undefined && body.unbounded_reservation_usd !== null) {
+    return fail(
+      "forbidden",
+      "Cannot issue proxy key: unbounded_reservation_usd is for admin tokens; keys issued by keys:issue tokens refuse requests whose cost cannot be bounded",
+      "unbounded_reservation_usd",
+    );
+  }
   const decision = applyIssuerPolicy(policy, body, (id) => store.providerKeys.byId(id), now);
   if (!decision.ok) return decision;
   return service.create(actor.id, decision.value.input, { issuer_token_id: actor.id });

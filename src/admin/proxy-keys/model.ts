@@ -27,6 +27,10 @@ const BudgetUsd = t.Number({
   examples: [5],
 });
 
+const UNBOUNDED_DESCRIPTION =
+  "What a budgeted key reserves, in USD per request, for a request whose cost keyward cannot bound in advance (a stored response or conversation, an uploaded file, a background run); the real cost is charged when known. Absent or null: such requests are refused. Has no effect without budget_usd";
+const UnboundedReservationUsd = t.Number({ minimum: 0, maximum: MAX_USD, description: UNBOUNDED_DESCRIPTION, examples: [0.5] });
+
 /** Limit fields as accepted on create (a value) and update (a value, or null to remove the limit). */
 export const LimitFields = {
   allowed_models: t.Optional(t.Array(ModelName, { maxItems: 200, description: "Only these models (exact names); absent: any", examples: [["gpt-4o-mini"]] })),
@@ -35,6 +39,7 @@ export const LimitFields = {
   max_concurrency: t.Optional(PositiveLimit("Requests in flight at once", 4)),
   budget_usd: t.Optional(BudgetUsd),
   budget_period: t.Optional(t.UnionEnum(BUDGET_PERIODS, { default: "total", description: "When spend resets (UTC; weeks start Monday)" })),
+  unbounded_reservation_usd: t.Optional(UnboundedReservationUsd),
 };
 
 const nullable = <T extends ReturnType<typeof t.Integer> | ReturnType<typeof t.Number> | ReturnType<typeof t.Array>>(schema: T) =>
@@ -46,6 +51,7 @@ const LimitUpdates = {
   tpm: nullable(PositiveLimit("Tokens per minute", 100_000)),
   max_concurrency: nullable(PositiveLimit("Requests in flight at once", 4)),
   budget_usd: nullable(BudgetUsd),
+  unbounded_reservation_usd: t.Optional(t.Union([UnboundedReservationUsd, t.Null()], { description: UNBOUNDED_DESCRIPTION, examples: [0.5] })),
   // Neither a `default` nor t.UnionEnum on update: Elysia fills both into an absent
   // optional field, so every PATCH (a rename, say) would reset the period to "total".
   budget_period: t.Optional(
@@ -138,6 +144,10 @@ const ProxyKeyFields = {
   max_concurrency: t.Union([t.Integer(), t.Null()]),
   budget_usd: t.Union([t.Number(), t.Null()]),
   budget_period: t.UnionEnum(BUDGET_PERIODS),
+  unbounded_reservation_usd: t.Union([t.Number(), t.Null()], {
+    description: "Reserved per request whose cost keyward cannot bound; null: such requests are refused",
+    examples: [0.5],
+  }),
   spend_usd: t.Number({ description: "Settled spend in the current period" }),
   reserved_usd: t.Number({ description: "Held for requests in flight" }),
   budget_remaining_usd: t.Union([t.Number(), t.Null()], { description: "budget_usd − spend_usd; null without a budget" }),
@@ -198,6 +208,7 @@ export function proxyKeyView(row: ProxyKeyRow, status: ProxyKeyStatus, spend: Sp
     max_concurrency: row.maxConcurrency,
     budget_usd: row.budgetMicros === null ? null : microsToUsd(row.budgetMicros),
     budget_period: row.budgetPeriod,
+    unbounded_reservation_usd: row.unboundedReservationMicros === null ? null : microsToUsd(row.unboundedReservationMicros),
     spend_usd: microsToUsd(spend.spendMicros),
     reserved_usd: microsToUsd(spend.reservedMicros),
     budget_remaining_usd: row.budgetMicros === null ? null : microsToUsd(row.budgetMicros - spend.spendMicros),

@@ -33,11 +33,19 @@ const UsageRowView = t.Object(
     provider_key_id: t.Optional(t.Union([t.String(), t.Null()])),
     model: t.Optional(t.Union([t.String(), t.Null()])),
     day: t.Optional(t.String({ description: "UTC date, YYYY-MM-DD" })),
-    requests: t.Integer(),
+    requests: t.Integer({ description: "Requests, counting each folded refusal (a log entry's count)", examples: [1520] }),
+    errors: t.Integer({
+      description: "Of those, requests with an error_code: refused by keyward (limits, bad bodies), failed upstream, or left by the client",
+      examples: [500],
+    }),
     input_tokens: t.Integer(),
     output_tokens: t.Integer(),
     cached_tokens: t.Integer(),
     cost_usd: t.Number(),
+    overrun_usd: t.Number({
+      description: "Part of cost_usd that upstreams billed beyond the requests' reservations (a cap ignored); charged all the same",
+      examples: [0.0042],
+    }),
   },
   { title: "UsageRow" },
 );
@@ -62,6 +70,16 @@ const LogView = t.Object(
     latency_ms: t.Integer(),
     ttfb_ms: t.Union([t.Integer(), t.Null()]),
     error_code: t.Union([t.String(), t.Null()]),
+    count: t.Integer({
+      minimum: 1,
+      description:
+        "Requests this entry stands for. Refusals by keyward (limits, bad bodies) are folded into one entry per proxy key, error_code and minute: at is the minute's start, the other fields are the first refused request's",
+      examples: [1, 500],
+    }),
+    overrun_usd: t.Number({
+      description: "Part of cost_usd the upstream billed beyond the request's reservation (it ignored a cap); charged all the same",
+      examples: [0, 0.0042],
+    }),
   },
   { title: "RequestLogEntry" },
 );
@@ -86,6 +104,8 @@ function logView(r: RequestLogRow) {
     latency_ms: r.latencyMs,
     ttfb_ms: r.ttfbMs,
     error_code: r.errorCode,
+    count: r.count,
+    overrun_usd: microsToUsd(r.overrunMicros),
   };
 }
 
@@ -119,10 +139,12 @@ function usageSummary(store: Store, query: Static<typeof SummaryQuery>) {
     data: rows.map((r) => ({
       [GROUP_FIELD[group]]: r.group,
       requests: r.requests,
+      errors: r.errors,
       input_tokens: r.inputTokens,
       output_tokens: r.outputTokens,
       cached_tokens: r.cachedTokens,
       cost_usd: microsToUsd(r.costMicros),
+      overrun_usd: microsToUsd(r.overrunMicros),
     })),
     next_cursor: null,
   };
@@ -164,7 +186,10 @@ export function usageRoutes(auth: AdminAuthDeps & { store: Store }, log: Request
           200: t.Object({ data: t.Array(UsageRowView), next_cursor: t.Null() }, { title: "UsageSummary" }),
           ...errorResponses(401, 403, 422),
         },
-        detail: { summary: "Summarise usage", description: "Requests, tokens and cost from the request log." },
+        detail: {
+          summary: "Summarise usage",
+          description: "Requests (refusals included), errors, tokens, cost and overrun from the request log.",
+        },
       },
     )
     .get(
@@ -179,7 +204,8 @@ export function usageRoutes(auth: AdminAuthDeps & { store: Store }, log: Request
         response: { 200: pageModel(LogView, "RequestLogPage"), ...errorResponses(401, 403, 422) },
         detail: {
           summary: "List proxied requests",
-          description: "One entry per request, newest first: ids, model, status, tokens, cost, latency. Never bodies or keys.",
+          description:
+            "One entry per request, newest first: ids, model, status, tokens, cost, latency. Refusals by keyward are folded into one entry per proxy key, error code and minute, with `count` saying how many; entries are listed in the order written, and a folded entry is written when its minute ends (or at the flush each read of the log makes first). Never bodies or keys.",
         },
       },
     );

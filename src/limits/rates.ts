@@ -1,0 +1,113 @@
+import type { ProxyKeyRow } from "../db/store.ts";
+import { MinuteWindow } from "./window.ts";
+
+/** A rate limit that does not fit now: why, and when a retry may (absent: waiting cannot help). */
+export interface RateRefusal {
+  reason: "concurrency" | "rpm" | "tpm";
+  message: string;
+  retryAfterSeconds?: number;
+}
+
+const fmtSeconds = (s: number) => `${s}s`;
+
+/**
+ * Concurrency, requests per minute and tokens per minute, per key, in memory.
+ * Tokens are held like money: a request is admitted only if its token bound
+ * fits what is left of the minute besides the bounds of requests in flight,
+ * and its hold is replaced by its real count when it settles. So concurrent
+ * large requests cannot all pass a small `tpm` before any of them is counted.
+ */
+export class RateLimits {
+  private readonly requests = new Map<string, MinuteWindow>();
+  private readonly tokens = new Map<string, MinuteWindow>();
+  private readonly inFlight = new Map<string, number>();
+  private readonly heldTokens = new Map<string, number>();
+
+  private window(map: Map<string, MinuteWindow>, id: string): MinuteWindow {
+    let w = map.get(id);
+    if (!w) {
+      w = new MinuteWindow();
+      map.set(id, w);
+    }
+    return w;
+  }
+
+  /** Why a request with this token bound cannot start now, if it cannot. */
+  check(row: ProxyKeyRow, tokenBound: number, now: number): RateRefusal | undefined {
+    if (row.maxConcurrency !== null && (this.inFlight.get(row.id) ?? 0) >= row.maxConcurrency) {
+      return { reason: "concurrency", message: `Cannot start request: this key allows ${row.maxConcurrency} at a time`, retryAfterSeconds: 1 };
+    }
+    if (row.rpm !== null) {
+      const w = this.window(this.requests, row.id);
+      if (w.total(now) + 1 > row.rpm) {
+        return {
+          reason: "rpm",
+          message: `Cannot start request: this key allows ${row.rpm} requests per minute`,
+          retryAfterSeconds: w.retryAfter(now, 1, row.rpm),
+        };
+      }
+    }
+    if (row.tpm !== null && tokenBound > 0) return this.checkTokens(row.id, row.tpm, tokenBound, now);
+    return undefined;
+  }
+
+  private checkTokens(id: string, tpm: number, tokenBound: number, now: number): RateRefusal | undefined {
+    if (tokenBound > tpm) {
+      return { reason: "tpm", message: `Cannot start request: it may use up to ${tokenBound} tokens and this key allows ${tpm} per minute` };
+    }
+    const w = this.window(this.tokens, id);
+    const held = this.heldTokens.get(id) ?? 0;
+    if (w.total(now) + held + tokenBound <= tpm) return undefined;
+    return {
+      reason: "tpm",
+      message: `Cannot start request: it may use up to ${tokenBound} tokens and this key has ${Math.max(0, tpm - w.total(now) - held)} of its ${tpm} per minute left`,
+      // Held tokens settle within their requests' lifetime; the window's own age is the part that can be known.
+      retryAfterSeconds: w.retryAfter(now, tokenBound + held, tpm),
+    };
+  }
+
+  /** Counts an admitted request; pair with `release`. */
+  hold(row: ProxyKeyRow, tokenBound: number, now: number): void {
+    this.window(this.requests, row.id).add(now, 1);
+    this.inFlight.set(row.id, (this.inFlight.get(row.id) ?? 0) + 1);
+    if (row.tpm !== null && tokenBound > 0) this.heldTokens.set(row.id, (this.heldTokens.get(row.id) ?? 0) + tokenBound);
+  }
+
+  /** Ends a request: frees its slot and replaces its token hold with the tokens it used. */
+  release(row: ProxyKeyRow, tokenBound: number, usedTokens: number, now: number): void {
+    const left = (this.inFlight.get(row.id) ?? 1) - 1;
+    if (left <= 0) this.inFlight.delete(row.id);
+    else this.inFlight.set(row.id, left);
+    if (row.tpm === null) return;
+    if (tokenBound > 0) {
+      const held = (this.heldTokens.get(row.id) ?? tokenBound) - tokenBound;
+      if (held <= 0) this.heldTokens.delete(row.id);
+      else this.heldTokens.set(row.id, held);
+    }
+    if (usedTokens > 0) this.window(this.tokens, row.id).add(now, usedTokens);
+  }
+
+  /** OpenAI-style `x-ratelimit-*` figures of the key's own limits. */
+  headers(row: ProxyKeyRow, now: number): Record<string, string> {
+    const headers: Record<string, string> = {};
+    if (row.rpm !== null) {
+      const w = this.window(this.requests, row.id);
+      headers["x-ratelimit-limit-requests"] = String(row.rpm);
+      headers["x-ratelimit-remaining-requests"] = String(Math.max(0, row.rpm - w.total(now)));
+      headers["x-ratelimit-reset-requests"] = fmtSeconds(w.resetIn(now));
+    }
+    if (row.tpm !== null) {
+      const w = this.window(this.tokens, row.id);
+      headers["x-ratelimit-limit-tokens"] = String(row.tpm);
+      headers["x-ratelimit-remaining-tokens"] = String(Math.max(0, row.tpm - w.total(now) - (this.heldTokens.get(row.id) ?? 0)));
+      headers["x-ratelimit-reset-tokens"] = fmtSeconds(w.resetIn(now));
+    }
+    return headers;
+  }
+
+  inFlightCount(): number {
+    let n = 0;
+    for (const v of this.inFlight.values()) n += v;
+    return n;
+  }
+}
