@@ -1,6 +1,7 @@
 import { Elysia, ValidationError } from "elysia";
 import { adminTokenRoutes } from "./admin/admin-tokens/routes.ts";
 import { auditRoutes } from "./admin/audit/routes.ts";
+import { storedObjectRoutes } from "./admin/stored-objects/routes.ts";
 import { docsRoutes } from "./admin/docs/index.ts";
 import { oidcExchangeRoutes } from "./admin/oidc/exchange.ts";
 import { trustPolicyRoutes } from "./admin/oidc/routes.ts";
@@ -12,9 +13,13 @@ import { priceRoutes } from "./admin/prices/routes.ts";
 import { proxyKeyRoutes } from "./admin/proxy-keys/routes.ts";
 import { usageRoutes } from "./admin/usage/routes.ts";
 import type { Clock } from "./clock.ts";
+import { InlineReads, ThreadedReads } from "./db/reads.ts";
+import { ADMIN_READS, type AdminReads } from "./admin/reads.ts";
+import { workerUrl } from "./runtime/worker-url.ts";
 import type { Store } from "./db/store.ts";
 import type { BudgetLedger } from "./limits/budget.ts";
 import { LimitGate } from "./limits/gate.ts";
+import { ObjectOwners } from "./vault/stored-objects.ts";
 import { overrunRecorder } from "./usage/overruns.ts";
 import { PriceBook } from "./limits/pricing.ts";
 import { ProxyError } from "./proxy/errors.ts";
@@ -61,6 +66,8 @@ export interface AppConfig {
   keySweepIntervalMs: number;
   /** When set, `/metrics` requires it as a bearer token. */
   metricsToken?: string;
+  /** Browser origins answered with CORS headers on `/v1/*` (`--cors-origins`); absent or empty: CORS off. */
+  corsOrigins?: readonly string[];
 }
 
 export const DEFAULT_APP_CONFIG: Omit<AppConfig, "version"> = {
@@ -96,6 +103,12 @@ export interface AppDeps {
    * written on this thread, which is simpler for in-process tests.
    */
   logWorkerPath?: string;
+  /**
+   * The database file, for the worker thread that answers the admin API's
+   * long reads on its own connection (usage, logs, audit, key pages).
+   * Defaults to `logWorkerPath`; without either, reads run on this thread.
+   */
+  readWorkerPath?: string;
   /** The runtime's client-disconnect signal; defaults to `request.signal` (reliable on Bun). */
   disconnectSignal?: (request: Request) => AbortSignal | undefined;
 }
@@ -118,7 +131,7 @@ export function createServices(deps: AppDeps) {
     sealer: deps.sealer,
     allowHttpUpstreams: deps.config.allowHttpUpstreams,
   });
-  // Proxy keys: argon2 at most twice at once on 2 cores, and 5 unverified tries per id per minute.
+  // Proxy keys: argon2 at most twice at once on 2 cores, and 5 unverified tries per id and client address per minute.
   const proxyVerifier = new SecretVerifier({ clock: deps.clock, maxConcurrent: 2, maxFailures: 5, failureWindowMs: 60_000, check });
   const keyCache = new KeyCache(
     deps.store,
@@ -141,7 +154,9 @@ export function createServices(deps: AppDeps) {
     }
   });
   const requestLog = createRequestLog(deps, gate.ledger);
-  const proxyKeys = new ProxyKeyService(common);
+  const reads = createReads(deps);
+  // Minting hashes on the same low-priority argon2 threads as verification.
+  const proxyKeys = new ProxyKeyService({ ...common, hash: (secret) => argon2.hash(secret) });
   const replay = new ReplayCache(deps.clock);
   const oidcExchange = createOidcExchange(deps, proxyKeys, replay);
   const sweeper = new ExpiredKeySweeper(
@@ -165,6 +180,7 @@ export function createServices(deps: AppDeps) {
     prices,
     gate,
     requestLog,
+    reads,
   };
 }
 
@@ -225,6 +241,24 @@ function createRequestLog(deps: AppDeps, ledger: BudgetLedger): RequestLog {
   return new TalliedRequestLog(sink, deps.clock, { flushIntervalMs: logOptions.flushIntervalMs });
 }
 
+/**
+ * The admin API's long reads: on a worker thread with its own connection
+ * when there is a database file (falling back to this thread if it fails),
+ * else here.
+ */
+function createReads(deps: AppDeps): AdminReads {
+  const path = deps.readWorkerPath ?? deps.logWorkerPath;
+  if (!path) return new InlineReads(ADMIN_READS, deps.store);
+  return new ThreadedReads({
+    handlers: ADMIN_READS,
+    path,
+    store: deps.store,
+    logger: deps.logger,
+    // An extra entrypoint of the compiled binary (package.json "build"); a module file from source.
+    worker: () => new Worker(workerUrl("admin/read-worker"), { type: "module" }),
+  });
+}
+
 function createOidcExchange(deps: AppDeps, proxyKeys: ProxyKeyService, replay: ReplayCache): OidcExchange {
   return new OidcExchange({
     store: deps.store,
@@ -236,7 +270,8 @@ function createOidcExchange(deps: AppDeps, proxyKeys: ProxyKeyService, replay: R
 
 /** The `/v1` handler, on the services it shares with the admin API. */
 function createProxy(deps: AppDeps, services: Services, upstream: UpstreamClient | undefined, afterResponse: AfterResponse) {
-  return proxyFetch({
+  const options = { corsOrigins: deps.config.corsOrigins };
+  return proxyFetch(options, {
     cache: services.keyCache,
     verifier: services.proxyVerifier,
     gate: services.gate,
@@ -251,6 +286,7 @@ function createProxy(deps: AppDeps, services: Services, upstream: UpstreamClient
     disconnectSignal: deps.disconnectSignal ?? ((request) => request.signal),
     access: deps.access,
     afterResponse,
+    objects: new ObjectOwners(deps.store, deps.clock),
   });
 }
 
@@ -300,16 +336,18 @@ export function createApp(deps: AppDeps) {
     .group("/api", (api) =>
       api
         .use(providerKeyRoutes(auth, services.providerKeys))
-        .use(proxyKeyRoutes(auth, services.proxyKeys, services.gate.ledger))
+        .use(proxyKeyRoutes(auth, services.proxyKeys, services.gate.ledger, services.reads))
         .use(adminTokenRoutes(auth, services.adminTokens))
-        .use(auditRoutes(auth))
+        .use(auditRoutes(auth, services.reads))
+        .use(storedObjectRoutes(auth))
         .use(priceRoutes(auth, services.prices))
-        .use(usageRoutes(auth, services.requestLog))
+        .use(usageRoutes({ ...auth, reads: services.reads, retentionDays: deps.config.logRetentionDays }, services.requestLog))
         .use(trustPolicyRoutes(auth, services.trustPolicies))
         .use(oidcExchangeRoutes(services.oidcExchange, proxyKeyViews(deps.store, deps.clock, services.gate.ledger))),
     );
   selfFetch = (request) => app.handle(request);
   services.requestLog.start();
+  services.reads.start();
   services.sweeper.start();
   return {
     app,
@@ -321,6 +359,7 @@ export function createApp(deps: AppDeps) {
       services.sweeper.stop();
       upstream?.close();
       services.argon2.close();
+      services.reads.close();
       afterResponse.run();
       await services.requestLog.stop();
       closeCeilings(deps, services.gate.ledger);

@@ -126,6 +126,12 @@ export const SERVE_OPTIONS = [
     help: "Days after expiry or revocation before a proxy key's secret hash is deleted (row and usage stay; 0: at the next hourly sweep)",
   },
   { flag: "metrics-token", env: "KEYWARD_METRICS_TOKEN", kind: "string", help: "Bearer token required on /metrics (open when unset)", secret: true },
+  {
+    flag: "cors-origins",
+    env: "KEYWARD_CORS_ORIGINS",
+    kind: "string",
+    help: "Comma-separated browser origins (https://app.example.com) whose pages may call /v1/* (off when unset)",
+  },
 ] as const satisfies readonly OptionSpec[];
 
 export type ServeFlag = (typeof SERVE_OPTIONS)[number]["flag"];
@@ -164,8 +170,12 @@ export interface ServeConfig {
   logRetentionDays: number;
   expiredKeyRetentionDays: number;
   metricsToken?: string;
+  /** Origins (`scheme://host[:port]`, as browsers send them) answered with CORS headers on /v1/*; empty: CORS off. */
+  corsOrigins: string[];
   /** HTTPS_PROXY or HTTP_PROXY is set: upstream requests go through `fetch`, which honours them. */
   egressProxy: boolean;
+  /** TEST-ONLY (`KEYWARD_TEST_IDLE_TIMEOUT_S`, see TestHooks): the server's idle timeout; the runtime's maximum otherwise. */
+  idleTimeoutSeconds?: number;
 }
 
 export type Env = Record<string, string | undefined>;
@@ -204,6 +214,35 @@ function fileRaw(spec: OptionSpec, value: FileValue, source: string): string | b
     return value;
   }
   return String(value);
+}
+
+/**
+ * `--cors-origins`: each entry an origin exactly as a browser sends it in
+ * `Origin` (scheme, host, optional port), compared as text. A path, `*` or
+ * `null` is refused rather than guessed at: a looser match would let pages
+ * nobody listed call /v1/* from a browser.
+ */
+export function parseOrigins(text: string | undefined, source: string): string[] {
+  if (text === undefined) return [];
+  const origins: string[] = [];
+  for (const entry of text.split(",")) {
+    const trimmed = entry.trim();
+    if (!trimmed) continue;
+    let url: URL | undefined;
+    try {
+      url = new URL(trimmed);
+    } catch {
+      url = undefined;
+    }
+    const bare = url && (url.protocol === "https:" || url.protocol === "http:") && !url.username && !url.password;
+    if (!url || !bare || url.pathname !== "/" || url.search || url.hash || trimmed.endsWith("?") || trimmed.endsWith("#")) {
+      throw new ConfigError(`Invalid ${source}: "${trimmed}" is not an origin (scheme, host and optional port, such as https://app.example.com)`);
+    }
+    // Browsers send the serialised origin: lower-case host, no default port, no trailing slash.
+    if (!origins.includes(url.origin)) origins.push(url.origin);
+  }
+  if (origins.length === 0) throw new ConfigError(`Invalid ${source}: expected one or more origins separated by commas`);
+  return origins;
 }
 
 export type ValueSource = "flag" | "env" | "file" | "default";
@@ -312,7 +351,9 @@ export function resolveServeConfig(flags: Record<string, string | boolean | unde
     logRetentionDays: value("log-retention-days") as number,
     expiredKeyRetentionDays: value("expired-key-retention-days") as number,
     metricsToken: value("metrics-token") as string | undefined,
+    corsOrigins: parseOrigins(value("cors-origins") as string | undefined, described("cors-origins")),
     egressProxy: [env.HTTPS_PROXY, env.https_proxy, env.HTTP_PROXY, env.http_proxy].some((v) => v !== undefined && v !== ""),
+    idleTimeoutSeconds: readTestHooks(env).idleTimeoutSeconds,
   };
   return { config, options };
 }
@@ -339,12 +380,16 @@ export function optionRows(): string[][] {
 export interface TestHooks {
   /** `KEYWARD_TEST_ROTATION_DELAY_MS`: sleep between re-encrypted rows inside the rotation transaction. */
   rotationDelayMs: number;
+  /** `KEYWARD_TEST_IDLE_TIMEOUT_S` (1-255): the server's idle timeout, so a test sees silent connections closed in seconds. */
+  idleTimeoutSeconds?: number;
 }
 
 export function readTestHooks(env: Env): TestHooks {
   const raw = env.KEYWARD_TEST_ROTATION_DELAY_MS;
   const rotationDelayMs = raw && /^\d{1,5}$/.test(raw) ? Number(raw) : 0;
-  return { rotationDelayMs };
+  const idle = env.KEYWARD_TEST_IDLE_TIMEOUT_S;
+  const idleTimeoutSeconds = idle && /^\d{1,3}$/.test(idle) && Number(idle) >= 1 && Number(idle) <= 255 ? Number(idle) : undefined;
+  return { rotationDelayMs, idleTimeoutSeconds };
 }
 
 /** Environment variables `keyward issue` reads; flags win. */

@@ -11,6 +11,7 @@ import { ProxyError } from "./proxy/errors.ts";
 import { accessLogger, withAccessLog } from "./telemetry/access-log.ts";
 import type { Logger } from "./telemetry/logger.ts";
 import { RefusalLines } from "./telemetry/refusal-lines.ts";
+import { routableRequest } from "./telemetry/request-url.ts";
 import { openKeyring } from "./vault/keyring.ts";
 import { loadMasterKey } from "./vault/master-key.ts";
 import { VERSION } from "./version.ts";
@@ -77,7 +78,9 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
     const sealer = await openKeyring(store, unlockMasterKey(config, logger), clock);
     const app = createApp(appDeps(options, { store, sealer, clock, access, logWorkerPath: opened.path }));
     await bootstrapRootToken(app.services, options);
-    const handle = await listen(options, withAccessLog(app.fetch, { access, trustProxy: config.trustProxy }));
+    const logged = withAccessLog(app.fetch, { access, trustProxy: config.trustProxy });
+    // Before anything reads the path: routing must never depend on the Host header.
+    const handle = await listen(options, (request, info) => logged(routableRequest(request), info));
     const url = listeningUrl(config, handle.port);
     logger.info("keyward listening", { url, runtime: runtime.name, version: VERSION, data_dir: config.dataDir });
     return {
@@ -135,6 +138,7 @@ function appDeps(options: StartOptions, opened: Pick<AppDeps, "store" | "sealer"
       logRetentionDays: config.logRetentionDays,
       expiredKeyRetentionDays: config.expiredKeyRetentionDays,
       metricsToken: config.metricsToken,
+      corsOrigins: config.corsOrigins,
       version: VERSION,
     },
   };
@@ -155,8 +159,8 @@ function listen(options: StartOptions, fetch: ServeOptions["fetch"]): Promise<Se
     hostname: config.host,
     fetch,
     tls: config.tls ? readTlsFiles(config.tls) : undefined,
-    // Streams may be quiet for longer than any idle timeout; the proxy keeps its own first-byte timeout.
-    keepQuietConnection: (request) => request.url.includes("/v1/"),
+    // Lifted per request once the proxy has authenticated it (RequestContext.onAuthenticated).
+    idleTimeoutSeconds: config.idleTimeoutSeconds,
     onError: (error) => {
       logger.error("Unhandled server error", { error: error instanceof Error ? error.message : String(error) });
       return internalError();

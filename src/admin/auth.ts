@@ -4,7 +4,7 @@ import type { Store } from "../db/store.ts";
 import { adminTokenStatus } from "../vault/admin-tokens.ts";
 import type { Scope } from "../vault/scopes.ts";
 import { parseKey } from "../vault/key-format.ts";
-import { setRequestKeyId } from "../telemetry/request-context.ts";
+import { requestContext, setRequestKeyId } from "../telemetry/request-context.ts";
 import type { SecretVerifier } from "../vault/verifier.ts";
 import { bodyDepthError } from "./body-depth.ts";
 import { ApiError } from "./errors.ts";
@@ -41,9 +41,10 @@ export function bearerToken(header: string | undefined): string | undefined {
 /**
  * Authenticates an admin token from `Authorization: Bearer` (never from the
  * query string). The token row is read on every call, so a revoke applies to
- * the very next request; only the argon2 check is cached.
+ * the very next request; only the argon2 check is cached. `client` is the
+ * caller's address: wrong secrets throttle their sender, not the token.
  */
-export async function authenticateAdmin(deps: AdminAuthDeps, header: string | undefined): Promise<AdminActor> {
+export async function authenticateAdmin(deps: AdminAuthDeps, header: string | undefined, client?: string): Promise<AdminActor> {
   const token = bearerToken(header);
   if (!token) throw unauthorized("Cannot authenticate: send an admin token as Authorization: Bearer kwa_…");
   if (token.startsWith("kwp_")) {
@@ -53,7 +54,7 @@ export async function authenticateAdmin(deps: AdminAuthDeps, header: string | un
   if (!parsed) throw unauthorized("Cannot authenticate: admin token is malformed");
   const row = deps.store.adminTokens.byId(parsed.id);
   if (!row) throw unauthorized("Cannot authenticate: admin token is invalid");
-  const outcome = await deps.verifier.verify({ id: parsed.id, token: parsed.token, secret: parsed.secret, phc: row.secretHash });
+  const outcome = await deps.verifier.verify({ id: parsed.id, token: parsed.token, secret: parsed.secret, phc: row.secretHash, client });
   if (outcome !== "valid") throw unauthorized("Cannot authenticate: admin token is invalid");
   const status = adminTokenStatus(row, deps.clock.now());
   if (status !== "active") throw unauthorized(`Cannot authenticate: admin token is ${status}`);
@@ -79,7 +80,7 @@ export function adminAuth(deps: AdminAuthDeps) {
   return new Elysia({ name: "admin.auth" }).macro({
     scope: (required: Scope | readonly Scope[]) => ({
       async transform({ request, body }) {
-        const actor = await authenticateAdmin(deps, request.headers.get("authorization") ?? undefined);
+        const actor = await authenticateAdmin(deps, request.headers.get("authorization") ?? undefined, requestContext(request).client);
         // The access line names the authenticated token (its id, never the token), refused scope included.
         setRequestKeyId(request, actor.id);
         const anyOf: readonly Scope[] = typeof required === "string" ? [required] : required;

@@ -1,5 +1,6 @@
 import { t } from "elysia";
 import type { CursorDecoder } from "../db/cursor.ts";
+import { nextTurn, STREAM_CHUNK_ROWS } from "./csv.ts";
 import { ApiError } from "./errors.ts";
 
 export const PageQuery = {
@@ -34,7 +35,7 @@ export function pageModel<T extends ReturnType<typeof t.Object>>(item: T, title:
   );
 }
 
-export const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
+export { iso } from "./time.ts";
 
 /**
  * For names and labels: printable, well-formed text only. Refuses C0 controls,
@@ -43,3 +44,29 @@ export const iso = (ms: number | null): string | null => (ms === null ? null : n
  * and without the regex `u` flag.
  */
 export const NO_CONTROL_CHARS = "^(?:[^\\u0000-\\u001f\\u007f\\ud800-\\udfff]|[\\ud800-\\udbff][\\udc00-\\udfff])+$";
+
+/**
+ * A one-page list (`{"data": [...], "next_cursor": null}`) as a streamed JSON
+ * response, each item made (`item`) as it is written, a few per turn of the
+ * event loop: for answers of a thousand items, such as a minted batch.
+ */
+export function pageStream<T>(items: readonly T[], item: (value: T) => unknown, status = 200): Response {
+  const encoder = new TextEncoder();
+  let next = 0;
+  const body = new ReadableStream<Uint8Array>({
+    start(controller) {
+      controller.enqueue(encoder.encode('{"data":['));
+    },
+    async pull(controller) {
+      if (next > 0) await nextTurn();
+      const parts = items.slice(next, next + STREAM_CHUNK_ROWS).map((value, i) => `${next + i > 0 ? "," : ""}${JSON.stringify(item(value))}`);
+      next += STREAM_CHUNK_ROWS;
+      if (parts.length > 0) controller.enqueue(encoder.encode(parts.join("")));
+      if (next >= items.length) {
+        controller.enqueue(encoder.encode('],"next_cursor":null}'));
+        controller.close();
+      }
+    },
+  });
+  return new Response(body, { status, headers: { "content-type": "application/json" } });
+}

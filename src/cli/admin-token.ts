@@ -5,7 +5,7 @@ import { createSqliteStore } from "../db/sqlite-store.ts";
 import { detectRuntime } from "../runtime/index.ts";
 import { AdminTokenService } from "../vault/admin-tokens.ts";
 import { VaultEvents } from "../changes/events.ts";
-import { readIssuerPolicy, type IssuerPolicy } from "../vault/issuer-policy.ts";
+import { ISSUER_POLICY_FIELDS, readIssuerPolicy, type IssuerPolicy } from "../vault/issuer-policy.ts";
 import { generateKey } from "../vault/key-format.ts";
 
 /**
@@ -47,6 +47,13 @@ export async function adminTokenCommand(args: string[], env: Env): Promise<numbe
     }
     policy = typeof parsed === "object" && parsed !== null && !Array.isArray(parsed) ? readIssuerPolicy(parsed as Record<string, unknown>) : undefined;
     if (!policy) throw new ConfigError('Invalid --policy: expected {"provider_key_ids":[…],"max_ttl_seconds":N,"max_budget_usd":N}');
+    // readIssuerPolicy skips what it does not know; here that would silently drop a bound (a typo, a quoted number).
+    for (const field of Object.keys(parsed as Record<string, unknown>)) {
+      if (!(ISSUER_POLICY_FIELDS as readonly string[]).includes(field)) {
+        throw new ConfigError(`Invalid --policy: unknown field ${JSON.stringify(field)} (fields: ${ISSUER_POLICY_FIELDS.join(", ")})`);
+      }
+      if (!(field in policy)) throw new ConfigError(`Invalid --policy: field ${field} has the wrong type`);
+    }
   }
 
   const runtime = await detectRuntime();

@@ -31,6 +31,9 @@ export function vacuumInto(client: SqliteClient, target: string): void {
     throw new Error(`Cannot write backup ${target}: ${(err as Error).message}`);
   }
   try {
+    // Applies to the copy only (SQLite keeps it pending for the next VACUUM): every copy, and so every
+    // restored database, gives freed pages back to the file system, like a database created now.
+    client.exec("PRAGMA auto_vacuum = INCREMENTAL");
     client.exec(`VACUUM INTO ${sqlString(target)}`);
   } catch (err) {
     rmSync(target, { force: true });

@@ -22,7 +22,8 @@ export function decodeCursor(text: string): PageCursor | undefined {
   } catch {
     return undefined;
   }
-  const match = /^(\d{1,16})\.([A-Za-z0-9_]{1,64})$/.exec(plain);
+  // Ids are keyward's own (base62) or a provider's (`file-…`, `batch_…`, `resp_…`).
+  const match = /^(\d{1,16})\.([A-Za-z0-9_.:-]{1,128})$/.exec(plain);
   if (!match) return undefined;
   return { createdAt: Number(match[1]), id: match[2] as string };
 }

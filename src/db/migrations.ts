@@ -10,12 +10,18 @@ import m0000 from "../../drizzle/0000_vault_core.sql" with { type: "text" };
 import m0001 from "../../drizzle/0001_limits_usage.sql" with { type: "text" };
 import m0002 from "../../drizzle/0002_oidc_trust_policies.sql" with { type: "text" };
 import m0003 from "../../drizzle/0003_metering.sql" with { type: "text" };
+import m0004 from "../../drizzle/0004_endpoints_ownership.sql" with { type: "text" };
+import m0005 from "../../drizzle/0005_usage_rollups.sql" with { type: "text" };
+import m0006 from "../../drizzle/0006_provider_headers.sql" with { type: "text" };
 
 export const MIGRATION_SQL: Record<string, string> = {
   "0000_vault_core": m0000,
   "0001_limits_usage": m0001,
   "0002_oidc_trust_policies": m0002,
   "0003_metering": m0003,
+  "0004_endpoints_ownership": m0004,
+  "0005_usage_rollups": m0005,
+  "0006_provider_headers": m0006,
 };
 
 export interface JournalEntry {

@@ -70,6 +70,10 @@ export function openDatabase(runtime: Runtime, dataDir: string): OpenedDatabase 
   const client = runtime.openSqlite(path);
   try {
     client.exec("PRAGMA busy_timeout = 5000");
+    // Before the first table exists, or it has no effect: retention pruning frees pages, and an
+    // incremental vacuum (a MiB a step, src/db/request-log-sql.ts) gives them back to the file
+    // system. A database created before this keeps reusing its freed pages but never shrinks.
+    client.exec("PRAGMA auto_vacuum = INCREMENTAL");
     client.exec("PRAGMA journal_mode = WAL");
     client.exec("PRAGMA synchronous = FULL");
     client.exec("PRAGMA foreign_keys = ON");

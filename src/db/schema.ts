@@ -4,7 +4,7 @@
  * (provider keys) or as argon2id PHC strings (proxy keys, admin tokens).
  */
 import { sql } from "drizzle-orm";
-import { blob, index, integer, sqliteTable, text } from "drizzle-orm/sqlite-core";
+import { blob, index, integer, primaryKey, sqliteTable, text } from "drizzle-orm/sqlite-core";
 
 export const providerKeys = sqliteTable("provider_keys", {
   id: text("id").primaryKey(),
@@ -18,6 +18,11 @@ export const providerKeys = sqliteTable("provider_keys", {
   disabled: integer("disabled", { mode: "boolean" }).notNull().default(false),
   /** Ask OpenAI-style streams for usage (`stream_options.include_usage`); off for servers that reject it. */
   injectStreamUsage: integer("inject_stream_usage", { mode: "boolean" }).notNull().default(true),
+  /** Azure OpenAI: deployment name → the model it runs, for allow-lists and prices. */
+  deployments: text("deployments", { mode: "json" }).$type<Record<string, string>>(),
+  /** OpenAI: the organisation and project every request is sent with (`openai-organization`, `openai-project`); clients cannot choose others. */
+  openaiOrganization: text("openai_organization"),
+  openaiProject: text("openai_project"),
   createdAt: integer("created_at").notNull(),
   updatedAt: integer("updated_at").notNull(),
 });
@@ -54,7 +59,23 @@ export const proxyKeys = sqliteTable(
      */
     unboundedReservationMicros: integer("unbounded_reservation_micros"),
   },
-  (table) => [index("proxy_keys_provider_key_idx").on(table.providerKeyId), index("proxy_keys_created_idx").on(table.createdAt, table.id)],
+  (table) => [
+    // Provider key first, then the list's order: a page of one provider key's keys reads no more rows than it shows.
+    index("proxy_keys_provider_key_idx").on(table.providerKeyId, table.createdAt, table.id),
+    index("proxy_keys_created_idx").on(table.createdAt, table.id),
+    // Revoked keys newest first, without walking the active ones (`?status=revoked`).
+    index("proxy_keys_revoked_idx")
+      .on(table.createdAt, table.id)
+      .where(sql`${table.revokedAt} is not null`),
+    // The key sweeper's two questions, over keys whose secret is not purged yet only: with 100k
+    // expired CI keys, an hourly sweep reads the few new ones, not all of them.
+    index("proxy_keys_unpurged_revoked_idx")
+      .on(table.revokedAt)
+      .where(sql`${table.secretHash} <> ''`),
+    index("proxy_keys_unpurged_expiry_idx")
+      .on(table.expiresAt)
+      .where(sql`${table.secretHash} <> ''`),
+  ],
 );
 
 export const adminTokens = sqliteTable("admin_tokens", {
@@ -130,10 +151,74 @@ export const requestLog = sqliteTable(
     overrunMicros: integer("overrun_micros").notNull().default(0),
   },
   (table) => [
+    // Retention pruning, and the sub-hour edges of a usage window.
     index("request_log_at_idx").on(table.at),
-    index("request_log_proxy_key_idx").on(table.proxyKeyId, table.at),
-    index("request_log_provider_key_idx").on(table.providerKeyId, table.at),
+    // One per filter of GET /api/logs. SQLite ends every index with the rowid, so each lists its
+    // value's rows in id order: a filtered page newest first reads no more entries than it shows.
+    index("request_log_proxy_key_idx").on(table.proxyKeyId),
+    index("request_log_provider_key_idx").on(table.providerKeyId),
+    index("request_log_model_idx").on(table.model),
+    index("request_log_status_idx").on(table.status),
   ],
+);
+
+/**
+ * Which request-log ids each UTC hour's rows have: ids follow the order rows
+ * were written, not their `at`, so a time window becomes an id range here
+ * (every row of the window lies between its hours' first and last id) and a
+ * filtered log page newest first never walks the rows after the window.
+ * Written with the rows, in the same transaction.
+ */
+export const requestLogHours = sqliteTable("request_log_hours", {
+  /** Start of the UTC hour, ms. */
+  hour: integer("hour").primaryKey(),
+  firstId: integer("first_id").notNull(),
+  lastId: integer("last_id").notNull(),
+});
+
+/**
+ * The request log summed over time buckets, written in the same transaction
+ * as the rows (src/db/request-log-sql.ts), so it always equals a full scan of
+ * the rows written. Kept when retention prunes the rows: usage history
+ * outlives the log.
+ *
+ * Each row is summed over one bucket of `span` ms starting at `start` (UTC,
+ * aligned to the span since the epoch): an hour, a day, or eight days. A
+ * usage window is answered from the fewest buckets that tile it, so 90 days
+ * read about 25 buckets per group instead of 2,160 hours or 90 days.
+ *
+ * `grain` says which ids a row is per (`ROLLUP_GRAINS` in request-log-sql.ts,
+ * with the spans each is kept in): per proxy key, provider key and model
+ * together (by day), or per proxy key, per provider key, per model, or
+ * everything together. The single-id grains exist so that `group_by=model`
+ * reads one row per model and bucket, not one per key and model; an id
+ * column a grain does not use holds `''`. `''` also stands for a missing id
+ * or model (never a real value: ids and models are non-empty), because
+ * SQLite's primary keys treat NULLs as distinct and an upsert would never
+ * find the row to add to. Declared WITHOUT ROWID in the migration (drizzle
+ * cannot say so): the counters sit in the primary key's b-tree, which halves
+ * what a summary reads.
+ */
+export const usageRollups = sqliteTable(
+  "usage_rollups",
+  {
+    grain: integer("grain").notNull(),
+    span: integer("span").notNull(),
+    start: integer("start").notNull(),
+    proxyKeyId: text("proxy_key_id").notNull(),
+    providerKeyId: text("provider_key_id").notNull(),
+    model: text("model").notNull(),
+    /** Requests, not rows: the sum of the rows' `count`. */
+    requests: integer("requests").notNull(),
+    /** Requests with an error code, by `count` as well. */
+    errors: integer("errors").notNull(),
+    inputTokens: integer("input_tokens").notNull(),
+    outputTokens: integer("output_tokens").notNull(),
+    cachedTokens: integer("cached_tokens").notNull(),
+    costMicros: integer("cost_micros").notNull(),
+    overrunMicros: integer("overrun_micros").notNull(),
+  },
+  (table) => [primaryKey({ columns: [table.grain, table.span, table.start, table.proxyKeyId, table.providerKeyId, table.model] })],
 );
 
 /**
@@ -150,6 +235,25 @@ export const budgetCeilings = sqliteTable("budget_ceilings", {
   periodStartedAt: integer("period_started_at").notNull(),
   ceilingMicros: integer("ceiling_micros").notNull(),
 });
+
+/**
+ * Which proxy key created each object a provider stores (files, batches,
+ * stored responses, vector stores…), read from the provider's answer: other
+ * proxy keys on the same provider key get 404 for it, and lists are filtered.
+ */
+export const storedObjects = sqliteTable(
+  "stored_objects",
+  {
+    providerKeyId: text("provider_key_id")
+      .notNull()
+      .references(() => providerKeys.id, { onDelete: "cascade" }),
+    objectId: text("object_id").notNull(),
+    kind: text("kind").notNull(),
+    proxyKeyId: text("proxy_key_id").notNull(),
+    createdAt: integer("created_at").notNull(),
+  },
+  (table) => [primaryKey({ columns: [table.providerKeyId, table.objectId] }), index("stored_objects_proxy_key_idx").on(table.proxyKeyId, table.createdAt)],
+);
 
 /**
  * Who may exchange a CI's OIDC ID token for a short-lived proxy key: tokens

@@ -2,11 +2,12 @@
  * The SQLite repositories of the key tables (provider keys, proxy keys, OIDC
  * trust policies, admin tokens); sqlite-store.ts assembles them into a Store.
  */
-import { and, asc, count, desc, eq, gt, inArray, isNotNull, isNull, lt, lte, ne, or, type SQL } from "drizzle-orm";
+import { and, asc, count, desc, eq, getTableColumns, gt, gte, inArray, isNotNull, isNull, lt, lte, or, sql, type SQL } from "drizzle-orm";
 import type { SQLiteColumn } from "drizzle-orm/sqlite-core";
+import type { SqliteClient } from "../runtime/types.ts";
 import type { Db } from "./client.ts";
 import { adminTokens, oidcTrustPolicies, providerKeys, proxyKeys } from "./schema.ts";
-import type { AdminTokenRepo, PageQuery, ProviderKeyRepo, ProxyKeyFilter, ProxyKeyRepo, TrustPolicyRepo } from "./store.ts";
+import type { AdminTokenRepo, PageQuery, ProviderKeyRepo, ProxyKeyFilter, ProxyKeyRepo, ProxyKeyRow, TrustPolicyRepo } from "./store.ts";
 
 /** `(created_at, id) < cursor` for newest-first keyset pagination. */
 function before(createdAt: SQLiteColumn, id: SQLiteColumn, query: PageQuery): SQL | undefined {
@@ -50,9 +51,28 @@ export function providerKeyRepo(db: Db): ProviderKeyRepo {
   };
 }
 
-export function proxyKeyRepo(db: Db): ProxyKeyRepo {
+/**
+ * The proxy_keys columns from the schema, for the raw insert of a batch: a
+ * column added to the schema is inserted too, converted as drizzle would
+ * (JSON columns serialised, booleans as integers).
+ */
+const PROXY_KEY_COLUMNS = Object.entries(getTableColumns(proxyKeys)) as Array<[keyof ProxyKeyRow, SQLiteColumn]>;
+const PROXY_KEY_INSERT = `INSERT INTO proxy_keys (${PROXY_KEY_COLUMNS.map(([, c]) => `"${c.name}"`).join(", ")}) VALUES (${PROXY_KEY_COLUMNS.map(() => "?").join(", ")})`;
+
+/** `client` is the connection under `db` (also inside its transactions), for statements drizzle builds too slowly. */
+export function proxyKeyRepo(db: Db, client?: SqliteClient): ProxyKeyRepo {
   return {
     insert: (row) => void db.insert(proxyKeys).values(row).run(),
+    insertMany: (rows) => {
+      if (!client) {
+        for (const row of rows) db.insert(proxyKeys).values(row).run();
+        return;
+      }
+      // One prepared statement: drizzle took several times longer to build a batch's inserts than SQLite to run them
+      // (test/bench/README.md), all of it on the serving thread.
+      const insert = client.prepare(PROXY_KEY_INSERT);
+      for (const row of rows) insert.run(...PROXY_KEY_COLUMNS.map(([field, column]) => (row[field] === null ? null : column.mapToDriverValue(row[field]))));
+    },
     update: (id, patch) => void db.update(proxyKeys).set(patch).where(eq(proxyKeys.id, id)).run(),
     delete: (id) => void db.delete(proxyKeys).where(eq(proxyKeys.id, id)).run(),
     byId: (id) => db.select().from(proxyKeys).where(eq(proxyKeys.id, id)).get(),
@@ -71,6 +91,19 @@ export function proxyKeyRepo(db: Db): ProxyKeyRepo {
         .where(and(eq(proxyKeys.providerKeyId, providerKeyId), isNull(proxyKeys.revokedAt), notExpired(now)))
         .all()
         .map((r) => r.id),
+    issuedBy: (createdBy, { since, countSince, now }) => {
+      const live = and(isNull(proxyKeys.revokedAt), notExpired(now));
+      const row = db
+        .select({
+          minted: sql<number>`coalesce(sum(${proxyKeys.createdAt} > ${countSince}), 0)`,
+          liveBudgetMicros: sql<number>`coalesce(sum(case when ${live} then coalesce(${proxyKeys.budgetMicros}, 0) else 0 end), 0)`,
+        })
+        .from(proxyKeys)
+        // The created_at bound lets SQLite read the (created_at, id) index instead of every key ever minted.
+        .where(and(eq(proxyKeys.createdBy, createdBy), gte(proxyKeys.createdAt, since)))
+        .get();
+      return { minted: row?.minted ?? 0, liveBudgetMicros: row?.liveBudgetMicros ?? 0 };
+    },
     countForProviderKey: (providerKeyId) => db.select({ n: count() }).from(proxyKeys).where(eq(proxyKeys.providerKeyId, providerKeyId)).get()?.n ?? 0,
     revokeForProviderKey: (providerKeyId, now) =>
       db
@@ -83,14 +116,20 @@ export function proxyKeyRepo(db: Db): ProxyKeyRepo {
     deleteForProviderKey: (providerKeyId) => void db.delete(proxyKeys).where(eq(proxyKeys.providerKeyId, providerKeyId)).run(),
     setSpend: (update) =>
       void db.update(proxyKeys).set({ spendMicros: update.spendMicros, periodStartedAt: update.periodStartedAt }).where(eq(proxyKeys.id, update.id)).run(),
-    purgeSecrets: (before, marker) =>
-      db
-        .update(proxyKeys)
-        .set({ secretHash: marker })
-        .where(and(ne(proxyKeys.secretHash, marker), or(lte(proxyKeys.revokedAt, before), lte(proxyKeys.expiresAt, before))))
-        .returning({ id: proxyKeys.id })
-        .all()
-        .map((r) => r.id),
+    purgeSecrets: (before, marker) => {
+      // The marker as a literal and one statement per condition: so SQLite can read each through its
+      // partial index of keys not purged yet (schema.ts), instead of every key ever expired.
+      const notPurged = sql`${proxyKeys.secretHash} <> ${sql.raw(`'${marker.replaceAll("'", "''")}'`)}`;
+      const purge = (due: SQL) =>
+        db
+          .update(proxyKeys)
+          .set({ secretHash: marker })
+          .where(and(notPurged, due))
+          .returning({ id: proxyKeys.id })
+          .all()
+          .map((r) => r.id);
+      return [...purge(lte(proxyKeys.revokedAt, before)), ...purge(lte(proxyKeys.expiresAt, before))];
+    },
   };
 }
 

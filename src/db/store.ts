@@ -5,7 +5,7 @@
  * bun:sqlite transactions are; a networked backend would run the same
  * callbacks inside its own connection-pinned transaction.
  */
-import type { adminTokens, auditLog, oidcTrustPolicies, prices, providerKeys, proxyKeys, requestLog } from "./schema.ts";
+import type { adminTokens, auditLog, oidcTrustPolicies, prices, providerKeys, proxyKeys, requestLog, storedObjects } from "./schema.ts";
 
 export type ProviderKeyRow = typeof providerKeys.$inferSelect;
 export type ProxyKeyRow = typeof proxyKeys.$inferSelect;
@@ -65,6 +65,18 @@ export interface IdPageQuery {
   beforeId?: number;
 }
 
+/** Milliseconds; `from` inclusive, `to` exclusive; an absent end is unbounded. */
+export interface TimeWindow {
+  from?: number;
+  to?: number;
+}
+
+/** Request-log rows newest first; `resumeBelow` when the read stopped before the page was full (see src/db/log-query.ts). */
+export interface LogPage {
+  rows: RequestLogRow[];
+  resumeBelow?: number;
+}
+
 export interface ProxyKeyFilter {
   providerKeyId?: string;
   /** Derived statuses need the clock; the store filters on the stored facts. */
@@ -85,14 +97,34 @@ export interface ProviderKeyRepo {
   all(): ProviderKeyRow[];
 }
 
+/** Keys created by one actor at or after `since`. */
+export interface IssuedQuery {
+  since: number;
+  /** Count those created after this (≥ `since`). */
+  countSince: number;
+  /** Sum the budgets of those neither revoked nor expired at this time. */
+  now: number;
+}
+
+export interface IssuedSummary {
+  /** Keys created after `countSince`. */
+  minted: number;
+  /** Summed budgets (µ$; none counts 0) of keys neither revoked nor expired at `now`. */
+  liveBudgetMicros: number;
+}
+
 export interface ProxyKeyRepo {
   insert(row: ProxyKeyRow): void;
+  /** Many rows in a few statements: a batch of 1,000 keys inserted one statement each held the serving thread for tens of ms. */
+  insertMany(rows: ProxyKeyRow[]): void;
   update(id: string, patch: Partial<Omit<ProxyKeyRow, "id">>): void;
   delete(id: string): void;
   byId(id: string): ProxyKeyRow | undefined;
   page(query: PageQuery, filter: ProxyKeyFilter): ProxyKeyRow[];
   /** Ids of keys of a provider key that are neither revoked nor expired at `now`. */
   activeIdsForProviderKey(providerKeyId: string, now: number): string[];
+  /** What one actor (a keys:issue token) minted: for its policy's aggregate bounds, read in the minting transaction. */
+  issuedBy(createdBy: string, query: IssuedQuery): IssuedSummary;
   countForProviderKey(providerKeyId: string): number;
   revokeForProviderKey(providerKeyId: string, now: number): string[];
   deleteForProviderKey(providerKeyId: string): void;
@@ -145,11 +177,13 @@ export interface PriceRepo {
 }
 
 export interface RequestLogRepo {
+  /** Also adds the rows to the usage rollups; call inside a transaction, which the two commit in together. */
   appendMany(rows: NewRequestLogRow[]): void;
-  page(filter: RequestLogFilter, query: IdPageQuery): RequestLogRow[];
-  usage(group: UsageGroup, filter: RequestLogFilter): UsageRow[];
-  /** Deletes rows older than `at`; returns how many. */
-  deleteBefore(at: number): number;
+  page(filter: RequestLogFilter, query: IdPageQuery): LogPage;
+  /** From the rollups, and from rows for the parts of hours at the window's ends. */
+  usage(group: UsageGroup, window: TimeWindow): UsageRow[];
+  /** Deletes one small batch of rows older than `at` (the rollups stay); returns how many, fewer than a batch once none are left. */
+  pruneBatch(at: number): number;
 }
 
 export interface AdminTokenRepo {
@@ -170,6 +204,26 @@ export interface MetaRepo {
   set(key: string, value: string, now: number): void;
 }
 
+export type StoredObjectRow = typeof storedObjects.$inferSelect;
+
+export interface StoredObjectFilter {
+  proxyKeyId?: string;
+  providerKeyId?: string;
+  kind?: string;
+}
+
+/** Which proxy key created each object a provider stores, so that others get 404 for it. */
+export interface StoredObjectRepo {
+  /** Records the creator; an object already recorded keeps its first owner. */
+  record(row: StoredObjectRow): void;
+  ownerOf(providerKeyId: string, objectId: string): string | undefined;
+  /** Which of `objectIds` belong to the proxy key. */
+  ownedAmong(providerKeyId: string, proxyKeyId: string, objectIds: string[]): Set<string>;
+  remove(providerKeyId: string, objectId: string): void;
+  /** Newest first; the cursor's `id` is the object id. */
+  page(query: PageQuery, filter: StoredObjectFilter): StoredObjectRow[];
+}
+
 export interface Store {
   providerKeys: ProviderKeyRepo;
   proxyKeys: ProxyKeyRepo;
@@ -180,6 +234,7 @@ export interface Store {
   requestLog: RequestLogRepo;
   trustPolicies: TrustPolicyRepo;
   budgetCeilings: BudgetCeilingRepo;
+  storedObjects: StoredObjectRepo;
   /** Runs `fn` atomically. `fn` must be synchronous: never await inside. */
   transaction<T>(fn: (store: Store) => T): T;
   /**
@@ -192,5 +247,7 @@ export interface Store {
   relaxedTransaction<T>(fn: (store: Store) => T): T;
   /** True when the database answers a trivial query. */
   ping(): boolean;
+  /** Gives one step's worth of freed pages back to the file system; true while more are left. */
+  vacuumStep(): boolean;
   close(): void;
 }

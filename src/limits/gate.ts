@@ -16,6 +16,8 @@ export interface Bound {
   /** Reserved on top, in micro-dollars: the key's amount for a request whose cost keyward cannot bound. */
   extraMicros: number;
   terms: PricingTerms;
+  /** Priced by tokens at the model's price (which a budget then requires); otherwise `extraMicros` is the whole reservation. */
+  byTokens: boolean;
 }
 
 export interface Admission {
@@ -26,7 +28,7 @@ export interface Admission {
   terms: PricingTerms;
   /** Tokens held against the key's tpm until the request settles. */
   tokenBound: number;
-  /** OpenAI-style `x-ratelimit-*` headers for the response. */
+  /** The key's own `x-keyward-ratelimit-*` headers for the response. */
   rateHeaders: Record<string, string>;
 }
 
@@ -121,7 +123,8 @@ export class LimitGate {
     const model = bound?.model ?? ask.model;
     const price = model === undefined ? undefined : this.prices.resolve(model);
     let estimate = 0;
-    if (row.budgetMicros !== null && bound) {
+    if (row.budgetMicros !== null && bound && !bound.byTokens) estimate = bound.extraMicros;
+    else if (row.budgetMicros !== null && bound) {
       if (!price) {
         return this.refuse({
           reason: "price_unknown",
@@ -166,10 +169,12 @@ export class LimitGate {
     const reserved = admission.reservation.amountMicros;
     let cost = 0;
     let tokens = 0;
-    if (charge.kind === "usage") {
+    // Reported usage of a model keyward has no price for is worth what was reserved for it, no less.
+    const unpriced = charge.kind === "usage" && !admission.price && reserved > 0;
+    if (charge.kind === "usage" && !unpriced) {
       cost = admission.price ? costOf(admission.price.price, charge.usage, admission.terms) : 0;
       tokens = charge.usage.inputTokens + charge.usage.outputTokens;
-    } else if (charge.kind === "reservation") {
+    } else if (charge.kind === "reservation" || unpriced) {
       cost = reserved;
       tokens = admission.tokenBound;
     }

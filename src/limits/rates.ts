@@ -87,20 +87,23 @@ export class RateLimits {
     if (usedTokens > 0) this.window(this.tokens, row.id).add(now, usedTokens);
   }
 
-  /** OpenAI-style `x-ratelimit-*` figures of the key's own limits. */
+  /**
+   * The key's own limits as `x-keyward-ratelimit-*`: OpenAI's shape under a name of keyward's, so they never
+   * overwrite the provider's `x-ratelimit-*` (on the provider's own 429 a client must see the provider's figures).
+   */
   headers(row: ProxyKeyRow, now: number): Record<string, string> {
     const headers: Record<string, string> = {};
     if (row.rpm !== null) {
       const w = this.window(this.requests, row.id);
-      headers["x-ratelimit-limit-requests"] = String(row.rpm);
-      headers["x-ratelimit-remaining-requests"] = String(Math.max(0, row.rpm - w.total(now)));
-      headers["x-ratelimit-reset-requests"] = fmtSeconds(w.resetIn(now));
+      headers["x-keyward-ratelimit-limit-requests"] = String(row.rpm);
+      headers["x-keyward-ratelimit-remaining-requests"] = String(Math.max(0, row.rpm - w.total(now)));
+      headers["x-keyward-ratelimit-reset-requests"] = fmtSeconds(w.resetIn(now));
     }
     if (row.tpm !== null) {
       const w = this.window(this.tokens, row.id);
-      headers["x-ratelimit-limit-tokens"] = String(row.tpm);
-      headers["x-ratelimit-remaining-tokens"] = String(Math.max(0, row.tpm - w.total(now) - (this.heldTokens.get(row.id) ?? 0)));
-      headers["x-ratelimit-reset-tokens"] = fmtSeconds(w.resetIn(now));
+      headers["x-keyward-ratelimit-limit-tokens"] = String(row.tpm);
+      headers["x-keyward-ratelimit-remaining-tokens"] = String(Math.max(0, row.tpm - w.total(now) - (this.heldTokens.get(row.id) ?? 0)));
+      headers["x-keyward-ratelimit-reset-tokens"] = fmtSeconds(w.resetIn(now));
     }
     return headers;
   }

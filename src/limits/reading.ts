@@ -25,6 +25,8 @@ export interface ReadOptions {
   priced: boolean;
   /** What the key reserves for a request whose cost cannot be bounded; null refuses such requests. */
   unboundedReservationMicros: number | null;
+  /** The model when the endpoint names it outside the body (the URL, an Azure deployment's mapping). */
+  model?: string;
 }
 
 export interface LimitedBody {
@@ -61,9 +63,9 @@ export function readLimitedBody(text: string, fields: BodyFieldsOf, options: Rea
   const body = json as Record<string, unknown>;
   const fieldError = checkLimitFields(body, fields);
   if (fieldError) return refuse("invalid_request", fieldError.message, fieldError.field);
-  const model = body.model;
-  if (typeof model !== "string") {
-    return refuse("invalid_request", "Cannot meter request: it names no model, and this key's limits need one", "model");
+  const model = fields.model ? body[fields.model] : options.model;
+  if (typeof model !== "string" || model === "") {
+    return refuse("invalid_request", "Cannot meter request: it names no model, and this key's limits need one", fields.model);
   }
   let extraMicros = 0;
   if (options.bindsCost) {

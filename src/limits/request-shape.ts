@@ -19,6 +19,8 @@ export interface LimitFields {
   readonly outputCaps: readonly string[];
   /** Fields that multiply output (one completion each). */
   readonly outputMultipliers: readonly string[];
+  /** The object the caps and multipliers live in, when not the body itself (Gemini's `generationConfig`). */
+  readonly container?: string;
 }
 
 export const ENDPOINT_LIMIT_FIELDS = {
@@ -54,14 +56,52 @@ interface Governed {
 
 const governedCache = new WeakMap<LimitFields, Governed>();
 
+const innerCache = new WeakMap<LimitFields, Governed>();
+
+function governedSet(names: string[]): Governed {
+  return { exact: new Set(names), folded: new Map(names.map((name) => [foldName(name), name])) };
+}
+
+/** The governed names of the body's top level. */
 function governedNames(fields: LimitFields): Governed {
   let governed = governedCache.get(fields);
   if (!governed) {
-    const names = [...(fields.model ? [fields.model] : []), ...fields.outputCaps, ...fields.outputMultipliers, "stream", "stream_options"];
-    governed = { exact: new Set(names), folded: new Map(names.map((name) => [foldName(name), name])) };
+    const bounds = fields.container ? [fields.container] : [...fields.outputCaps, ...fields.outputMultipliers];
+    governed = governedSet([...(fields.model ? [fields.model] : []), ...bounds, "stream", "stream_options"]);
     governedCache.set(fields, governed);
   }
   return governed;
+}
+
+/** The governed names inside the container. */
+function governedInner(fields: LimitFields): Governed {
+  let governed = innerCache.get(fields);
+  if (!governed) {
+    governed = governedSet([...fields.outputCaps, ...fields.outputMultipliers]);
+    innerCache.set(fields, governed);
+  }
+  return governed;
+}
+
+/** A key that differs from a governed field only in case or separators, where a lenient server could read it as that field. */
+function lookAlike(object: Record<string, unknown>, governed: Governed, path: string): FieldError | undefined {
+  for (const key in object) {
+    if (governed.exact.has(key)) continue;
+    const real = governed.folded.get(foldName(key));
+    if (real !== undefined) {
+      const field = path ? `${path}.${key}` : key;
+      return { field, message: `Cannot read request: key ${JSON.stringify(field)} differs from ${JSON.stringify(real)} only in case or separators` };
+    }
+  }
+  return undefined;
+}
+
+/** Where the caps and multipliers are: the body, or its container (absent is an empty one). */
+export function boundsScope(json: Record<string, unknown>, fields: LimitFields): Record<string, unknown> | undefined {
+  if (!fields.container) return json;
+  const scope = json[fields.container];
+  if (scope === undefined || scope === null) return undefined;
+  return isPlainObject(scope) ? scope : undefined;
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
@@ -89,13 +129,18 @@ function isCount(value: unknown): value is number {
  * read `"MAX_TOKENS":100000` as the cap keyward never saw.
  */
 export function checkLimitFields(json: Record<string, unknown>, fields: LimitFields): FieldError | undefined {
-  const governed = governedNames(fields);
-  for (const key in json) {
-    if (governed.exact.has(key)) continue;
-    const real = governed.folded.get(foldName(key));
-    if (real !== undefined) {
-      return { field: key, message: `Cannot read request: key ${JSON.stringify(key)} differs from ${JSON.stringify(real)} only in case or separators` };
+  const outer = lookAlike(json, governedNames(fields), "");
+  if (outer) return outer;
+  let scope: Record<string, unknown> = json;
+  const prefix = fields.container ? `${fields.container}.` : "";
+  if (fields.container) {
+    const inner = json[fields.container];
+    if (inner !== undefined && inner !== null && !isPlainObject(inner)) {
+      return { field: fields.container, message: `Cannot read request: "${fields.container}" must be an object` };
     }
+    scope = isPlainObject(inner) ? inner : {};
+    const nested = lookAlike(scope, governedInner(fields), fields.container);
+    if (nested) return nested;
   }
   if (fields.model && json[fields.model] !== undefined) {
     const model = json[fields.model];
@@ -104,10 +149,11 @@ export function checkLimitFields(json: Record<string, unknown>, fields: LimitFie
     }
   }
   for (const list of [fields.outputCaps, fields.outputMultipliers]) {
-    for (const field of list) {
-      const value = json[field];
+    for (const name of list) {
+      const value = scope[name];
       if (value === undefined || value === null || isCount(value)) continue;
       const tooLarge = typeof value === "number" && Number.isInteger(value) && value > MAX_FIELD_INTEGER;
+      const field = prefix + name;
       return {
         field,
         message: tooLarge
@@ -140,24 +186,30 @@ export function checkLimitFields(json: Record<string, unknown>, fields: LimitFie
  * Assumes checkLimitFields passed.
  */
 export function bindOutput(json: Record<string, unknown>, fields: LimitFields, options: OutputBinding): number {
+  const found = boundsScope(json, fields);
+  let scope = found ?? {};
   let cap: number | undefined;
   for (const field of fields.outputCaps) {
-    const value = json[field];
+    const value = scope[field];
     if (isCount(value) && (cap === undefined || value < cap)) cap = value;
   }
   const bound = cap ?? options.defaultCap;
   if (options.write) {
+    if (!found && fields.container) {
+      scope = {};
+      json[fields.container] = scope;
+    }
     let written = false;
     for (const field of fields.outputCaps) {
-      if (json[field] === undefined) continue;
-      json[field] = bound;
+      if (scope[field] === undefined) continue;
+      scope[field] = bound;
       written = true;
     }
-    if (!written && options.defaultField !== undefined) json[options.defaultField] = bound;
+    if (!written && options.defaultField !== undefined) scope[options.defaultField] = bound;
   }
   let total = bound;
   for (const field of fields.outputMultipliers) {
-    const value = json[field];
+    const value = scope[field];
     if (isCount(value)) total *= value;
   }
   return total;

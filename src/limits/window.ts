@@ -40,7 +40,7 @@ export class MinuteWindow {
     return SECONDS;
   }
 
-  /** Seconds until the window is empty again, for `x-ratelimit-reset-*`. */
+  /** Seconds until the window is empty again, for `x-keyward-ratelimit-reset-*`. */
   resetIn(now: number): number {
     const current = Math.floor(now / 1000);
     // Newest first: the window is empty once its most recent entry has left.

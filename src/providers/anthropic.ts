@@ -8,5 +8,5 @@ export const anthropic: ProviderAdapter = {
   passHeaders: ["anthropic-version", "anthropic-beta"],
   openaiStyleStreams: false,
   endpoints: ANTHROPIC_ENDPOINTS,
-  paths: /^\/(messages(\/[^?]*)?|models(\/[^?]*)?|complete)$/,
+  paths: /^\/(messages(\/[^?]*)?|models(\/[^?]*)?|files(\/[^?]*)?|complete)$/,
 };

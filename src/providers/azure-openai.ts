@@ -1,4 +1,4 @@
-import { openaiStyleEndpoints } from "./endpoints.ts";
+import { AZURE_DEPLOYMENT_ENDPOINTS, openaiStyleEndpoints } from "./endpoints.ts";
 import type { ProviderAdapter } from "./types.ts";
 
 /** Base URL is per resource, e.g. `https://RESOURCE.openai.azure.com/openai/v1`. */
@@ -7,5 +7,5 @@ export const azureOpenai: ProviderAdapter = {
   auth: "api-key",
   passHeaders: [],
   openaiStyleStreams: true,
-  endpoints: openaiStyleEndpoints({ chatCap: "max_tokens" }),
+  endpoints: [...openaiStyleEndpoints({ chatCap: "max_tokens" }), ...AZURE_DEPLOYMENT_ENDPOINTS],
 };

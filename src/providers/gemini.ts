@@ -1,4 +1,4 @@
-import { openaiStyleEndpoints } from "./endpoints.ts";
+import { GEMINI_NATIVE_ENDPOINTS, openaiStyleEndpoints } from "./endpoints.ts";
 import type { ProviderAdapter } from "./types.ts";
 
 /** Google's OpenAI-compatible endpoint, so OpenAI SDKs work unchanged. */
@@ -8,5 +8,6 @@ export const gemini: ProviderAdapter = {
   auth: "bearer",
   passHeaders: [],
   openaiStyleStreams: true,
-  endpoints: openaiStyleEndpoints({ chatCap: "max_tokens" }),
+  // Google's own API as @google/genai calls it (`/v1beta/models/{model}:generateContent`), beside the compatible one.
+  endpoints: [...openaiStyleEndpoints({ chatCap: "max_tokens" }), ...GEMINI_NATIVE_ENDPOINTS],
 };

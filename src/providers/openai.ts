@@ -5,7 +5,8 @@ export const openai: ProviderAdapter = {
   id: "openai",
   defaultBaseUrl: "https://api.openai.com/v1",
   auth: "bearer",
-  passHeaders: ["openai-organization", "openai-project", "openai-beta"],
+  // Not openai-organization nor openai-project: the provider key pins them (src/proxy/credentials-out.ts).
+  passHeaders: ["openai-beta"],
   openaiStyleStreams: true,
   endpoints: openaiStyleEndpoints({ chatCap: "max_completion_tokens" }),
 };

@@ -32,7 +32,14 @@ const KEY_REVOKED = invalid("key is revoked");
  * record, then argon2. Unknown ids and wrong
  * secrets get the same message so the answer does not reveal which ids exist.
  */
-export function authenticate(headers: Headers, cache: KeyCache, verifier: SecretVerifier, clock: Clock): Authenticated | Promise<Authenticated> {
+export function authenticate(
+  headers: Headers,
+  cache: KeyCache,
+  verifier: SecretVerifier,
+  clock: Clock,
+  /** The client's address: a flood of wrong secrets throttles its sender, not the key (see SecretVerifier). */
+  client?: string,
+): Authenticated | Promise<Authenticated> {
   const credential = readCredential(headers);
   if (credential === undefined) {
     throw NO_KEY;
@@ -46,15 +53,15 @@ export function authenticate(headers: Headers, cache: KeyCache, verifier: Secret
     // here, synchronously, with no second hash. Only its shape still decides which message it gets.
     if (cached === false && parseKey("proxy", credential)) throw KEY_INVALID;
   }
-  return verifyFirst(credential, cache, verifier, clock);
+  return verifyFirst(credential, cache, verifier, clock, client);
 }
 
-async function verifyFirst(credential: string, cache: KeyCache, verifier: SecretVerifier, clock: Clock): Promise<Authenticated> {
+async function verifyFirst(credential: string, cache: KeyCache, verifier: SecretVerifier, clock: Clock, client: string | undefined): Promise<Authenticated> {
   const parsed = parseKey("proxy", credential);
   if (!parsed) throw KEY_MALFORMED;
   const row = cache.proxyKey(parsed.id);
   if (!row) throw KEY_INVALID;
-  const outcome = await verifier.verify({ id: parsed.id, token: parsed.token, secret: parsed.secret, phc: row.secretHash });
+  const outcome = await verifier.verify({ id: parsed.id, token: parsed.token, secret: parsed.secret, phc: row.secretHash, client });
   if (outcome !== "valid") throw KEY_INVALID;
   // Read again after the argon2 run: an admin may have revoked or deleted the key meanwhile.
   return keyState(parsed.id, cache, clock);

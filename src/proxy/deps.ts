@@ -5,6 +5,7 @@ import type { Logger } from "../telemetry/logger.ts";
 import type { Metrics } from "../telemetry/metrics.ts";
 import type { RequestLog } from "../usage/request-log.ts";
 import type { UpstreamFetch } from "../upstream/client.ts";
+import type { ObjectOwners } from "../vault/stored-objects.ts";
 import type { SecretVerifier } from "../vault/verifier.ts";
 import type { AfterResponse } from "./after-response.ts";
 import type { KeyCache } from "./key-cache.ts";
@@ -29,4 +30,6 @@ export interface ProxyDeps {
   access?: AccessLogger;
   /** Where bookkeeping goes that the client need not wait for. */
   afterResponse: AfterResponse;
+  /** Who created each stored object, so other proxy keys get 404 for it. */
+  objects: ObjectOwners;
 }

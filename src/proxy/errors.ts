@@ -17,6 +17,7 @@ const STATUS: Record<ProxyErrorCode, number> = {
   model_not_allowed: 403,
   model_price_unknown: 403,
   endpoint_not_allowed: 403,
+  origin_not_allowed: 403,
   cost_not_bounded: 403,
   pricing_tier_unknown: 403,
   server_tool_not_metered: 403,
@@ -41,6 +42,7 @@ function typeOf(code: ProxyErrorCode): string {
     case "model_not_allowed":
     case "model_price_unknown":
     case "endpoint_not_allowed":
+    case "origin_not_allowed":
     case "cost_not_bounded":
     case "pricing_tier_unknown":
     case "server_tool_not_metered":

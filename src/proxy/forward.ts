@@ -7,7 +7,8 @@ export interface UpstreamRequest {
   method: string;
   /** Lower-case names, as `forwardRequestHeaders` gives them. */
   headers: Record<string, string>;
-  body?: Uint8Array<ArrayBuffer>;
+  /** A stream for uploads passed through as they arrive. */
+  body?: Uint8Array<ArrayBuffer> | ReadableStream<Uint8Array>;
 }
 
 export interface ForwardOptions {

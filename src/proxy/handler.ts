@@ -1,21 +1,18 @@
-import type { ProxyKeyRow } from "../db/store.ts";
-import type { Admission, Bound, Charge, Settled } from "../limits/gate.ts";
-import { readLimitedBody } from "../limits/reading.ts";
-import { promptTokensBound } from "../limits/request-shape.ts";
-import { findEndpoint, type Endpoint } from "../providers/endpoints.ts";
+import type { Admission } from "../limits/gate.ts";
 import type { ProviderAdapter } from "../providers/types.ts";
 import { requestContext, type RequestContext } from "../telemetry/request-context.ts";
 import { authenticate, type Authenticated } from "./authenticate.ts";
-import { readBody } from "./body.ts";
-import { chargeOf, type AnswerEnd, type AnswerSettled } from "./charge.ts";
-import { attachProviderCredential } from "./credentials-out.ts";
+import { attachPinnedAccount, attachProviderCredential } from "./credentials-out.ts";
 import type { ProxyDeps } from "./deps.ts";
-import { bodyRefusalError, ProxyError, refusalError } from "./errors.ts";
+import { echoFor } from "./echo.ts";
+import { ProxyError } from "./errors.ts";
 import { ClientGone, forward } from "./forward.ts";
 import { forwardRequestHeaders, forwardResponseHeaders } from "./headers.ts";
 import { meterBody, type BodyKind } from "./meter.ts";
 import { recordOutcome, type Trace } from "./outcome.ts";
-import { readPassthroughFacts, withStreamUsage } from "./passthrough.ts";
+import { afterStoredObjectAnswer, checkOwnership, checkReferences, recordStreamedObject } from "./ownership.ts";
+import { prepareRequest } from "./prepare.ts";
+import { ProxyRun, type Prepared } from "./run.ts";
 import { UpstreamGuard } from "./upstream-guard.ts";
 import { bodyKind, bufferable, isBodiless, readUpstream } from "./upstream-body.ts";
 import { usageOfJson } from "./usage.ts";
@@ -31,10 +28,15 @@ export async function handleProxyRequest(deps: ProxyDeps, request: Request, give
   const run = new ProxyRun(deps, startTrace(deps, request, rest, given ?? requestContext(request)));
   try {
     // Synchronous for a key verified before: no promise on the path every request takes.
-    const auth = authenticate(request.headers, deps.cache, deps.verifier, deps.clock);
+    const auth = authenticate(request.headers, deps.cache, deps.verifier, deps.clock, run.trace.client);
     run.trace.auth = auth instanceof Promise ? await auth : auth;
     checkPath(run.trace.auth.providerKey.adapter, run.trace.path);
     const prepared = await prepareRequest(run, request, run.trace.auth);
+    checkOwnership(run, deps.objects);
+    checkReferences(run, deps.objects, prepared.json);
+    // Only now may the connection outlive the server's idle timeout (a quiet stream): a request that is not
+    // authenticated, or whose body its sender stalls, may not.
+    given?.onAuthenticated?.();
     const upstream = await sendUpstream(run, request, rest, prepared);
     // A buffered answer is still being read: its failures belong to the catch below.
     const answered = answer(run, request, upstream, prepared);
@@ -50,10 +52,6 @@ function pathAfterV1(url: string): string {
   return url.slice(start + 3);
 }
 
-/** Model names and paths are stored and logged at most this long: a client could send megabytes of either. */
-const MAX_LOGGED_CHARS = 256;
-const clip = (text: string) => (text.length > MAX_LOGGED_CHARS ? text.slice(0, MAX_LOGGED_CHARS) : text);
-
 function startTrace(deps: ProxyDeps, request: Request, rest: string, context: RequestContext): Trace {
   return {
     requestId: context.id,
@@ -66,164 +64,73 @@ function startTrace(deps: ProxyDeps, request: Request, rest: string, context: Re
   };
 }
 
-/**
- * What one request holds while it runs: its endpoint, its admission until
- * settled, and its upstream guard until released (after the whole read, when
- * a stream ends, with no body, or on failure).
- */
-class ProxyRun {
-  endpoint: Endpoint | undefined;
-  admission: Admission | undefined;
-  guard: UpstreamGuard | undefined;
-  /** The reservation covers the request's worst case, so it is what an unknown cost is charged. */
-  bounded = false;
-  /** The request was handed to the provider: from here on it may be billed. */
-  sent = false;
-
-  constructor(
-    readonly deps: ProxyDeps,
-    readonly trace: Trace,
-  ) {}
-
-  /** Settles the admission once; returns what was charged. */
-  settle(charge: Charge): Settled {
-    if (!this.admission || !this.trace.auth) return NOTHING_SETTLED;
-    const settled = this.deps.gate.finish(this.trace.auth.proxyKey, this.admission, charge, this.deps.clock.now());
-    this.admission = undefined;
-    return settled;
-  }
-
-  /** Settles an answer that ended this way; returns the charge and the usage to log. */
-  settleAnswer(end: AnswerEnd): AnswerSettled {
-    const { charge, usage } = chargeOf(end, { endpoint: this.endpoint, bounded: this.bounded });
-    return { ...this.settle(charge), usage };
-  }
-
-  admit(row: ProxyKeyRow, ask: { bound?: Bound; model?: string }): void {
-    const admitted = this.deps.gate.admit(row, ask, this.deps.clock.now());
-    if (!admitted.ok) throw refusalError(admitted);
-    this.admission = admitted;
-  }
-}
-
-const NOTHING_SETTLED: Settled = { costMicros: 0, overrunMicros: 0 };
-
 function checkPath(adapter: ProviderAdapter, path: string): void {
   if (adapter.paths && !adapter.paths.test(path)) {
     throw new ProxyError("not_found", `Cannot forward request: ${adapter.id} does not serve /v1${path}`);
   }
 }
 
-interface Prepared {
-  /** The body to send upstream: the client's bytes, or what keyward parsed, serialised again. */
-  body: Uint8Array<ArrayBuffer> | undefined;
-  /** keyward asked the upstream for stream usage the client did not ask for, so it strips it again. */
-  injectUsage: boolean;
-  /** The body is keyward's serialisation of its own reading. */
-  reserialised: boolean;
-}
-
-const decoder = new TextDecoder();
-const encoder = new TextEncoder();
-
-/** Limits that depend on what the body asks for: which model, how many tokens. */
-function limitsReadBody(row: ProxyKeyRow): boolean {
-  return row.budgetMicros !== null || row.allowedModels !== null || row.tpm !== null;
-}
-
-/** Reads the body, admits the request against the key's limits, and decides what goes upstream. */
-async function prepareRequest(run: ProxyRun, request: Request, auth: Authenticated): Promise<Prepared> {
-  const { deps, trace } = run;
-  const endpoint = findEndpoint(auth.providerKey.adapter.endpoints, request.method, trace.path);
-  run.endpoint = endpoint;
-  const limited = limitsReadBody(auth.proxyKey);
-  if (limited && !endpoint) {
-    throw new ProxyError("endpoint_not_allowed", `Cannot forward ${request.method} /v1${clip(trace.path)}: this key's limits cannot meter that endpoint`);
-  }
-  const hasBody = request.method !== "GET" && request.method !== "HEAD";
-  const body = hasBody ? await readBody(request, deps.maxBodyBytes) : undefined;
-  if (limited && endpoint?.body) return prepareLimited(run, auth, endpoint, body);
-  return preparePassthrough(run, request, auth, body);
-}
-
-/**
- * A key whose limits read the body gets one strict reading of it: the bound
- * is written into it, it is admitted on that reading, and exactly that
- * reading goes upstream, serialised again.
- */
-function prepareLimited(run: ProxyRun, auth: Authenticated, endpoint: Endpoint, body: Uint8Array | undefined): Prepared {
-  const { deps, trace } = run;
-  const { proxyKey, providerKey } = auth;
-  const fields = endpoint.body;
-  if (!fields || !body) throw new ProxyError("invalid_request", `Cannot read request: ${endpoint.name} takes a JSON body`);
-  const read = readLimitedBody(decoder.decode(body), fields, {
-    provider: providerKey.adapter.id,
-    defaultMaxTokens: deps.defaultMaxTokens,
-    bindsCost: proxyKey.budgetMicros !== null || proxyKey.tpm !== null,
-    priced: proxyKey.budgetMicros !== null,
-    unboundedReservationMicros: proxyKey.unboundedReservationMicros,
-  });
-  if (!read.ok) throw bodyRefusalError(read.refusal);
-  const { json, model, stream, clientIncludeUsage } = read.body;
-  trace.model = clip(model);
-  trace.streamed = stream;
-  const injectUsage = shouldInjectUsage(providerKey, endpoint.streamUsage === true, stream, clientIncludeUsage);
-  if (injectUsage) {
-    const existing = typeof json.stream_options === "object" && json.stream_options !== null ? json.stream_options : {};
-    json.stream_options = { ...existing, include_usage: true };
-  }
-  const bytes = encoder.encode(JSON.stringify(json));
-  run.bounded = true;
-  run.admit(proxyKey, {
-    bound: {
-      model,
-      promptTokens: promptTokensBound(json, bytes.byteLength),
-      outputTokens: read.body.outputTokens,
-      extraMicros: read.body.extraMicros,
-      terms: read.body.terms,
-    },
-  });
-  return { body: bytes, injectUsage, reserialised: true };
-}
-
-/** Keys whose limits do not read the body forward the client's bytes, adding a stream-usage request at most. */
-function preparePassthrough(run: ProxyRun, request: Request, auth: Authenticated, body: Uint8Array<ArrayBuffer> | undefined): Prepared {
-  const { trace } = run;
-  const text = body && (request.headers.get("content-type") ?? "").includes("json") ? decoder.decode(body) : undefined;
-  const facts = text === undefined ? undefined : readPassthroughFacts(text);
-  trace.model = facts?.model === undefined ? undefined : clip(facts.model);
-  trace.streamed = facts?.stream ?? false;
-  run.admit(auth.proxyKey, { model: facts?.model });
-  // Endpoints the registry does not know keep the old rule: chat streams, wherever their path starts.
-  const streamUsage = run.endpoint ? run.endpoint.streamUsage === true : trace.path.endsWith("/chat/completions");
-  const injectUsage = facts !== undefined && shouldInjectUsage(auth.providerKey, streamUsage, facts.stream, facts.clientIncludeUsage);
-  const sent = injectUsage && facts && body && text !== undefined ? withStreamUsage(facts, body, text) : body;
-  return { body: sent, injectUsage, reserialised: false };
-}
-
-/** OpenAI-style chat streams carry usage only when asked; keyward asks unless the client did or the provider key opts out. */
-function shouldInjectUsage(providerKey: Authenticated["providerKey"], streamUsage: boolean, stream: boolean, clientIncludeUsage: boolean): boolean {
-  return streamUsage && stream && providerKey.adapter.openaiStyleStreams && providerKey.row.injectStreamUsage && !clientIncludeUsage;
-}
-
-/** Swaps the client's credentials for the provider key's and sends the request to the provider key's base URL. */
+/** Swaps the client's credentials for the provider key's and sends the request where the provider key and endpoint say. */
 async function sendUpstream(run: ProxyRun, request: Request, rest: string, prepared: Prepared): Promise<Response> {
   const { deps } = run;
   const providerKey = (run.trace.auth as Authenticated).providerKey;
   const headers = forwardRequestHeaders(request.headers, providerKey.adapter.passHeaders);
-  if (prepared.reserialised) headers["content-type"] = "application/json";
-  attachProviderCredential(headers, providerKey.adapter, providerKey.plain ?? (await deps.cache.providerSecret(providerKey)));
+  if (prepared.contentType !== undefined) headers["content-type"] = prepared.contentType;
+  attachPinnedAccount(headers, providerKey.row);
+  const secret = providerKey.plain ?? (await deps.cache.providerSecret(providerKey));
+  attachProviderCredential(headers, run.endpoint?.credential ?? providerKey.adapter.auth, secret);
+  run.echo = echoFor(providerKey, secret, providerKey.row.keyHint);
   const guard = new UpstreamGuard(() => deps.disconnectSignal(request), deps.upstreamTimeoutMs);
   run.guard = guard;
   run.sent = true;
-  return forward({ url: providerKey.row.baseUrl + rest, method: request.method, headers, body: prepared.body }, { fetch: deps.fetch, guard });
+  const url = upstreamBase(providerKey.row.baseUrl, run) + withoutGoogleKeyParam(rest, run);
+  return forward({ url, method: request.method, headers, body: prepared.body }, { fetch: deps.fetch, guard });
+}
+
+/**
+ * Where the path goes: after the provider key's base URL, or after its origin
+ * for paths that carry their own API version (Gemini's `/v1beta/…`); Azure's
+ * deployment paths live beside its v1 API (`…/openai/deployments/…`, not
+ * `…/openai/v1/deployments/…`).
+ */
+function upstreamBase(baseUrl: string, run: ProxyRun): string {
+  if (run.endpoint?.upstream === "origin") return new URL(baseUrl).origin;
+  if (run.endpoint?.modelFrom === "deployment" && baseUrl.endsWith("/v1")) return baseUrl.slice(0, -3);
+  return baseUrl;
+}
+
+/**
+ * Google also reads a credential from `?key=`. On its native API the provider
+ * key travels in `x-goog-api-key` only: a client's `key` parameter (a proxy key
+ * pasted where Google's docs put it) is not passed on.
+ */
+function withoutGoogleKeyParam(rest: string, run: ProxyRun): string {
+  const start = rest.indexOf("?");
+  if (run.endpoint?.credential !== "x-goog-api-key" || start < 0) return rest;
+  const kept = rest
+    .slice(start + 1)
+    .split("&")
+    .filter((pair) => paramName(pair) !== "key");
+  return kept.length > 0 ? `${rest.slice(0, start)}?${kept.join("&")}` : rest.slice(0, start);
+}
+
+function paramName(pair: string): string {
+  const name = pair.split("=", 1)[0] ?? "";
+  try {
+    return decodeURIComponent(name.replaceAll("+", " "));
+  } catch {
+    return name;
+  }
 }
 
 /** The three ways an upstream answer goes back: read whole, without a body, or streamed. */
 function answer(run: ProxyRun, request: Request, upstream: Response, prepared: Prepared): Promise<Response> | Response {
   const headers = forwardResponseHeaders(upstream.headers);
+  run.echo?.inHeaders(headers);
   for (const [k, v] of Object.entries((run.admission as Admission).rateHeaders)) headers.set(k, v);
-  headers.set("x-request-id", run.trace.requestId);
+  // The provider's own request id is the one its support asks for (SDKs expose it): it keeps x-request-id.
+  if (!headers.has("x-request-id")) headers.set("x-request-id", run.trace.requestId);
+  headers.set("x-keyward-request-id", run.trace.requestId);
   const kind = bodyKind(upstream);
   const bodiless = isBodiless(request.method, upstream);
   if (!bodiless && kind !== "sse" && (kind === "json" || upstream.status >= 400) && bufferable(upstream)) {
@@ -238,7 +145,7 @@ function answer(run: ProxyRun, request: Request, upstream: Response, prepared: P
 async function answerBuffered(run: ProxyRun, upstream: Response, headers: Headers, kind: BodyKind): Promise<Response> {
   const { deps, trace } = run;
   const guard = run.guard as UpstreamGuard;
-  const bytes = await readUpstream(upstream, guard);
+  const bytes = afterStoredObjectAnswer(run, deps.objects, upstream.status, await readUpstream(upstream, guard));
   guard.release();
   const firstByteMs = performance.now() - trace.started;
   const provider = (trace.auth as Authenticated).providerKey.row.provider;
@@ -249,7 +156,8 @@ async function answerBuffered(run: ProxyRun, upstream: Response, headers: Header
     const settled = run.settleAnswer({ status: upstream.status, usage: kind === "json" ? usageOfJson(bytes) : undefined, cutShort: false });
     recordOutcome(deps, trace, upstream.status, { settled, ttfbMs: firstByteMs });
   });
-  return new Response(bytes, { status: upstream.status, statusText: upstream.statusText, headers });
+  const body = run.echo ? run.echo.inBody(bytes) : bytes;
+  return new Response(body, { status: upstream.status, statusText: upstream.statusText, headers });
 }
 
 function answerBodiless(run: ProxyRun, upstream: Response, headers: Headers): Response {
@@ -270,16 +178,19 @@ function answerStreamed(run: ProxyRun, upstream: Response, headers: Headers, { s
   const { deps, trace } = run;
   const guard = run.guard as UpstreamGuard;
   const provider = (trace.auth as Authenticated).providerKey.row.provider;
-  const promptBytes = prepared.body?.byteLength ?? 0;
+  const promptBytes = prepared.body instanceof Uint8Array ? prepared.body.byteLength : 0;
   let ttfbMs: number | undefined;
   deps.metrics.activeStreams++;
   const metered = meterBody(stream, {
     kind,
     stripUsage: prepared.injectUsage,
+    echo: run.echo,
     onFirstChunk: () => {
       ttfbMs = performance.now() - trace.started;
       deps.metrics.forProvider(provider).ttfb.observe(ttfbMs / 1000);
     },
+    // The id is the creator's before the event announcing it reaches the client, which may use it at once.
+    onObjectId: (id) => recordStreamedObject(run, deps.objects, id),
     onDone: (result) => {
       guard.release();
       deps.metrics.activeStreams--;
@@ -308,10 +219,12 @@ function answerFailure(run: ProxyRun, err: unknown): Response {
   if (!trace.auth && err instanceof ProxyError) deps.metrics.authFailures.inc({ code: err.code });
   const error = err instanceof ProxyError ? err : new ProxyError("internal_error", "Cannot forward request: internal error");
   if (!(err instanceof ProxyError)) {
-    deps.logger.error("Proxy request failed", { error: err instanceof Error ? err.message : String(err), request_id: trace.requestId });
+    // An error's message may quote what it was given, the provider key included (a header it refused).
+    const message = err instanceof Error ? err.message : String(err);
+    deps.logger.error("Proxy request failed", { error: run.echo ? run.echo.inText(message) : message, request_id: trace.requestId });
   }
   recordOutcome(deps, trace, error.status, { settled, errorCode: error.code, refused: !run.sent && error.status < 500 });
-  // A limited key's x-ratelimit-* go with every answer, keyward's own refusals included.
+  // A limited key's x-keyward-ratelimit-* go with every answer, keyward's own refusals included.
   const rateHeaders = trace.auth ? deps.gate.rateHeaders(trace.auth.proxyKey, deps.clock.now()) : {};
-  return error.toResponse({ ...rateHeaders, "x-request-id": trace.requestId });
+  return error.toResponse({ ...rateHeaders, "x-request-id": trace.requestId, "x-keyward-request-id": trace.requestId });
 }

@@ -1,6 +1,7 @@
 import type { ProviderKeyRow, ProxyKeyRow, Store } from "../db/store.ts";
 import type { VaultEvents } from "../changes/events.ts";
 import { PROVIDERS, isProviderId, type ProviderAdapter } from "../providers/index.ts";
+import type { SecretEcho } from "./echo.ts";
 
 export interface CachedProviderKey {
   row: ProviderKeyRow;
@@ -9,6 +10,8 @@ export interface CachedProviderKey {
   secret?: Promise<string>;
   /** The same once decrypted, so later requests need not await. */
   plain?: string;
+  /** What replaces the key where an upstream echoes it, made on first use (`echoFor`). */
+  echo?: SecretEcho | null;
 }
 
 /** Unknown ids are remembered (bounded) so a flood of made-up ids cannot turn into SQLite reads. */

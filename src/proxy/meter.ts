@@ -1,4 +1,5 @@
 import type { Usage } from "../limits/gate.ts";
+import type { EchoStream, SecretEcho } from "./echo.ts";
 import { eventData, splitEvents, stripInjectedUsage } from "./sse.ts";
 import { usageFrom, type MeterResult } from "./usage.ts";
 
@@ -9,6 +10,10 @@ export interface MeterOptions {
   /** Remove keyward's injected usage chunk and `"usage": null` fields (OpenAI-style streams). */
   stripUsage: boolean;
   onFirstChunk(): void;
+  /** Replaces the provider key where the stream echoes it; absent for a placeholder key. */
+  echo?: SecretEcho;
+  /** A stored object's id, announced by the stream (`response.created`): called before that event reaches the client. */
+  onObjectId?(id: string): void;
   onDone(result: MeterResult): void;
 }
 
@@ -28,8 +33,10 @@ function parseJson(text: string): Record<string, unknown> | undefined {
  * Wraps an upstream body so usage can be read while the bytes flow to the
  * client. Pull-based with no internal queue: one upstream chunk in, one
  * chunk out, so nothing is buffered or coalesced beyond what the SSE
- * rewrite needs (an incomplete event waits for its end). Cancellation by the
- * client cancels the upstream read at once.
+ * rewrite needs (an incomplete event waits for its end) and what the echo
+ * scrubber needs (a chunk's last bytes that could start the provider key
+ * wait for the next chunk). Cancellation by the client cancels the upstream
+ * read at once.
  */
 export function meterBody(upstream: ReadableStream<Uint8Array>, options: MeterOptions): ReadableStream<Uint8Array> {
   const meter = new BodyMeter(upstream.getReader(), options);
@@ -63,12 +70,14 @@ class BodyMeter {
   private jsonChunks: Uint8Array[] | undefined;
   private first = true;
   private finished = false;
+  private readonly echo: EchoStream | undefined;
 
   constructor(
     private readonly reader: Reader,
     private readonly options: MeterOptions,
   ) {
     this.jsonChunks = options.kind === "json" ? [] : undefined;
+    this.echo = options.echo?.stream();
   }
 
   /** Sends the client one chunk, reading on past chunks that hold only part of an SSE event. */
@@ -102,13 +111,15 @@ class BodyMeter {
     controller.error(err);
   }
 
-  /** Sends what the SSE rewrite still holds, then settles and closes. */
+  /** Sends what the SSE rewrite and the echo scrubber still hold, then settles and closes. */
   private upstreamEnded(controller: Controller): void {
     if (this.options.kind === "sse") {
       const tail = this.scanSse(this.decoder.decode()) + this.pending;
       this.pending = "";
-      if (tail && this.options.stripUsage) controller.enqueue(this.encoder.encode(tail));
+      if (tail && this.options.stripUsage) this.send(controller, this.encoder.encode(tail));
     }
+    const held = this.echo?.end();
+    if (held) controller.enqueue(held);
     this.finish();
     controller.close();
   }
@@ -116,18 +127,19 @@ class BodyMeter {
   /** Meters one upstream chunk and sends it on; false when it held nothing to send yet. */
   private forward(controller: Controller, value: Uint8Array): boolean {
     this.count(value);
-    if (this.options.kind !== "sse") {
-      controller.enqueue(value);
-      return true;
-    }
+    if (this.options.kind !== "sse") return this.send(controller, value);
     const out = this.scanSse(this.decoder.decode(value, STREAMING));
-    if (!this.options.stripUsage) {
-      controller.enqueue(value);
-      return true;
-    }
+    if (!this.options.stripUsage) return this.send(controller, value);
     // Only part of an event so far: read on rather than send an empty chunk.
     if (!out) return false;
-    controller.enqueue(this.encoder.encode(out));
+    return this.send(controller, this.encoder.encode(out));
+  }
+
+  /** Sends bytes with the provider key replaced; false when the scrubber held all of them back. */
+  private send(controller: Controller, bytes: Uint8Array): boolean {
+    const out = this.echo ? this.echo.push(bytes) : bytes;
+    if (out.byteLength === 0) return false;
+    controller.enqueue(out);
     return true;
   }
 
@@ -153,9 +165,16 @@ class BodyMeter {
       const data = eventData(event);
       let parsed: Record<string, unknown> | undefined;
       if (data !== undefined && data !== "[DONE]") {
-        if (data.includes('"usage"')) {
+        // `"usage` also finds Gemini's `usageMetadata`.
+        if (data.includes('"usage')) {
           parsed = parseJson(data);
-          if (parsed) this.merge(usageFrom(parsed));
+          if (parsed) {
+            this.merge(usageFrom(parsed));
+            if (this.result.objectId === undefined) {
+              this.result.objectId = createdId(parsed);
+              if (this.result.objectId !== undefined) this.options.onObjectId?.(this.result.objectId);
+            }
+          }
         }
         // Content arrives in delta events in all three stream dialects (chat, Responses, Anthropic).
         if (data.includes('"delta"')) this.result.contentEvents++;
@@ -180,6 +199,13 @@ class BodyMeter {
     }
     this.options.onDone(this.result);
   }
+}
+
+/** A stored response's id, from the event that announces it (`response.created`). */
+function createdId(event: Record<string, unknown>): string | undefined {
+  const response = event.response;
+  const id = typeof response === "object" && response !== null ? (response as { id?: unknown }).id : undefined;
+  return typeof id === "string" ? id : undefined;
 }
 
 function joinChunks(chunks: Uint8Array[], byteLength: number): Uint8Array {

@@ -9,6 +9,8 @@ export interface MeterResult {
   aborted: boolean;
   /** The upstream body failed mid-way. */
   failed: boolean;
+  /** The stored object a streamed answer created (a stored response's id), when one was announced. */
+  objectId?: string;
   bytes: number;
 }
 
@@ -28,6 +30,8 @@ const obj = (v: unknown): Json | undefined => (typeof v === "object" && v !== nu
  * merged (Anthropic sends input in `message_start`, output in `message_delta`).
  */
 export function usageFrom(payload: Json): Partial<Usage> | undefined {
+  const gemini = obj(payload.usageMetadata);
+  if (gemini) return geminiUsage(gemini);
   const usage = obj(payload.usage) ?? obj(obj(payload.response)?.usage) ?? obj(obj(payload.message)?.usage);
   if (!usage) return undefined;
   const out: Partial<Usage> = {};
@@ -61,6 +65,23 @@ export function usageFrom(payload: Json): Partial<Usage> | undefined {
   const output = num(usage.output_tokens);
   if (output !== undefined) out.outputTokens = output;
   return Object.keys(out).length > 0 ? out : undefined;
+}
+
+/**
+ * Gemini's `usageMetadata`: the prompt (with what tools added to it) is the
+ * input, the candidates and the model's thoughts are the output, both billed.
+ * Streamed chunks carry running totals, so the last one counts.
+ */
+function geminiUsage(meta: Json): Partial<Usage> {
+  const prompt = num(meta.promptTokenCount);
+  const candidates = num(meta.candidatesTokenCount);
+  const thoughts = num(meta.thoughtsTokenCount) ?? 0;
+  const out: Partial<Usage> = {};
+  if (prompt !== undefined) out.inputTokens = prompt + (num(meta.toolUsePromptTokenCount) ?? 0);
+  if (candidates !== undefined || prompt !== undefined) out.outputTokens = (candidates ?? 0) + thoughts;
+  const cached = num(meta.cachedContentTokenCount);
+  if (cached !== undefined) out.cachedTokens = cached;
+  return out;
 }
 
 export function completeUsage(partial: Partial<Usage>): Usage {
@@ -114,7 +135,18 @@ export function usageOfJson(bytes: Uint8Array): Usage | undefined {
   } catch {
     return undefined;
   }
-  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) return undefined;
+  if (Array.isArray(parsed)) return lastUsageIn(parsed);
+  if (typeof parsed !== "object" || parsed === null) return undefined;
   const usage = usageFrom(parsed as Record<string, unknown>);
   return usage ? completeUsage(usage) : undefined;
+}
+
+/** Gemini's streamGenerateContent without `alt=sse` answers one array of chunks; their counts are running totals, so the last one counts. */
+function lastUsageIn(chunks: unknown[]): Usage | undefined {
+  for (let i = chunks.length - 1; i >= 0; i--) {
+    const chunk = obj(chunks[i]);
+    const usage = chunk ? usageFrom(chunk) : undefined;
+    if (usage) return completeUsage(usage);
+  }
+  return undefined;
 }

@@ -21,13 +21,46 @@ function openSqlite(path: string): SqliteClient {
   return db;
 }
 
+/**
+ * An answer to a request whose idle timeout was lifted, with the timeout set
+ * back once it is sent. Bun keeps a lifted timeout on a kept-alive connection
+ * after the answer, for good, and takes a new one only while an answer is
+ * still being sent: so an event stream sets it back as its last bytes go
+ * out, and any other answer (read whole before it is returned, or a download
+ * whose bytes keep flowing) at once.
+ */
+function quietUntilSent(response: Response, restore: () => void): Response {
+  const body = (response.headers.get("content-type") ?? "").includes("text/event-stream") ? response.body : null;
+  if (!body) {
+    restore();
+    return response;
+  }
+  const reader = body.getReader();
+  const stream = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      const { done, value } = await reader.read();
+      if (done) {
+        restore();
+        controller.close();
+      } else {
+        controller.enqueue(value);
+      }
+    },
+    cancel: (reason) => reader.cancel(reason),
+  });
+  return new Response(stream, { status: response.status, statusText: response.statusText, headers: response.headers });
+}
+
 async function serve(options: ServeOptions): Promise<ServerHandle> {
+  // Bun's maximum unless a test asks for less; an authenticated stream opts out (keepQuiet below).
+  const idleTimeout = options.idleTimeoutSeconds ?? 255;
   const listen = (port: number, tls: TlsPem | undefined) =>
     Bun.serve({
       port,
       hostname: options.hostname,
-      // Bun's maximum; streams opt out per request below.
-      idleTimeout: 255,
+      idleTimeout,
+      // Bun refuses bodies over 128 MiB by default; uploads may be larger, and the proxy caps each endpoint itself.
+      maxRequestBodySize: MAX_REQUEST_BODY_BYTES,
       tls,
       // Bun 1.4.5's server.reload() keeps the first certificate, so a renewed one is applied by
       // binding a second listener to the same port (SO_REUSEPORT) and draining the first. Only
@@ -38,8 +71,15 @@ async function serve(options: ServeOptions): Promise<ServerHandle> {
       development: false,
       error: options.onError,
       fetch(request, srv) {
-        if (options.keepQuietConnection?.(request)) srv.timeout(request, 0);
-        return options.fetch(request, { remoteAddress: srv.requestIP(request)?.address });
+        // Lifted only when the app says so (once it has authenticated the request), possibly after an await.
+        let quiet = false;
+        const keepQuiet = () => {
+          quiet = true;
+          srv.timeout(request, 0);
+        };
+        const answer = options.fetch(request, { remoteAddress: srv.requestIP(request)?.address, keepQuiet });
+        const settle = (response: Response) => (quiet ? quietUntilSent(response, () => srv.timeout(request, idleTimeout)) : response);
+        return answer instanceof Promise ? answer.then(settle) : settle(answer);
       },
     });
   let current = listen(options.port, options.tls);
@@ -62,6 +102,9 @@ async function serve(options: ServeOptions): Promise<ServerHandle> {
     },
   };
 }
+
+/** The largest body any endpoint accepts (file uploads, 512 MB) plus room for the form around it. */
+const MAX_REQUEST_BODY_BYTES = 513 * 1024 * 1024;
 
 export const bunRuntime: Runtime = {
   name: "bun",

@@ -33,12 +33,23 @@ export interface TlsPem {
   key: string;
 }
 
+/** What the server knows of a request besides the request itself. */
+export interface ServeInfo {
+  remoteAddress?: string;
+  /**
+   * Lifts the server's idle timeout for this request's connection, where the
+   * runtime has one (Bun): for a stream that may be quiet for long. Until it
+   * is called, a connection that stays silent (a half-sent request) is closed.
+   */
+  keepQuiet?: () => void;
+}
+
 export interface ServeOptions {
   port: number;
   hostname: string;
-  fetch(request: Request, info: { remoteAddress?: string }): Response | Promise<Response>;
-  /** Requests for which the server must not close a quiet connection (long streams). */
-  keepQuietConnection?(request: Request): boolean;
+  fetch(request: Request, info: ServeInfo): Response | Promise<Response>;
+  /** Seconds a connection may stay silent before the server closes it (Bun; 1-255, default 255). */
+  idleTimeoutSeconds?: number;
   /** Serve HTTPS with this certificate. */
   tls?: TlsPem;
   /**

@@ -6,9 +6,11 @@
  * (a stream's real status, e.g. 499, is known only then); everything else by
  * `withAccessLog` below when the response is ready.
  */
+import type { ServeInfo } from "../runtime/types.ts";
 import { clientAddress } from "./client-address.ts";
 import type { Logger } from "./logger.ts";
 import { bindRequestContext, requestIdOf, type RequestContext } from "./request-context.ts";
+import { pathOf } from "./request-url.ts";
 
 export interface AccessEntry {
   requestId: string;
@@ -42,28 +44,26 @@ export function accessLogger(logger: Logger): AccessLogger {
     });
 }
 
-/** Path of an absolute request URL, without the query string, without allocating a URL. */
-function pathOf(url: string): string {
-  const start = url.indexOf("/", url.indexOf("//") + 2);
-  if (start < 0) return "/";
-  const query = url.indexOf("?", start);
-  return query < 0 ? url.slice(start) : url.slice(start, query);
-}
-
 /** Whether the proxy handler writes this request's access line itself. */
 const loggedByProxy = (path: string) => path.startsWith("/v1/");
 
+/** keyward answered itself: its id goes in `x-request-id` and in its own `x-keyward-request-id`, as on `/v1/`. */
 function withRequestId(response: Response, id: string): Response {
-  if (response.headers.has("x-request-id")) return response;
+  if (response.headers.has("x-keyward-request-id")) return response;
   try {
-    response.headers.set("x-request-id", id);
+    setRequestId(response.headers, id);
     return response;
   } catch {
     // Immutable headers (a fetched Response passed through): copy the envelope, keep the body stream.
     const copy = new Response(response.body, response);
-    copy.headers.set("x-request-id", id);
+    setRequestId(copy.headers, id);
     return copy;
   }
+}
+
+function setRequestId(headers: Headers, id: string): void {
+  if (!headers.has("x-request-id")) headers.set("x-request-id", id);
+  headers.set("x-keyward-request-id", id);
 }
 
 export interface AccessLogOptions {
@@ -73,12 +73,12 @@ export interface AccessLogOptions {
 
 /**
  * Wraps the app's fetch handler: binds the request context (id, client),
- * answers every response with `x-request-id`, and logs non-proxy requests.
+ * answers every response with `x-request-id` and `x-keyward-request-id`, and logs non-proxy requests.
  */
 export function withAccessLog(
   handle: (request: Request, context?: RequestContext) => Response | Promise<Response>,
   options: AccessLogOptions,
-): (request: Request, info?: { remoteAddress?: string }) => Response | Promise<Response> {
+): (request: Request, info?: ServeInfo) => Response | Promise<Response> {
   const logged = async (request: Request, context: RequestContext, path: string): Promise<Response> => {
     const started = performance.now();
     let status = 500;
@@ -102,6 +102,7 @@ export function withAccessLog(
     const context: RequestContext = {
       id: requestIdOf(request.headers),
       client: clientAddress(request.headers, info?.remoteAddress, options.trustProxy),
+      onAuthenticated: info?.keepQuiet,
     };
     const path = pathOf(request.url);
     // The proxy sets x-request-id and writes the access line itself, when the

@@ -8,7 +8,8 @@ export interface UpstreamInit {
   method: string;
   /** Lower-case names. */
   headers: Record<string, string>;
-  body?: Uint8Array<ArrayBuffer>;
+  /** A stream (an upload passed through) always goes to the runtime's `fetch`. */
+  body?: Uint8Array<ArrayBuffer> | ReadableStream<Uint8Array>;
   signal?: AbortSignal;
   /** Never followed: a redirect is answered as it is. */
   redirect?: "manual";
@@ -109,7 +110,8 @@ export function createUpstreamClient(connect: Connect, options: UpstreamClientOp
   }
 
   function fetch(url: string, init: UpstreamInit): Promise<Response> {
-    if (busy && waiting.count >= handoffAt) return handOff(busy, url, init);
+    if (busy && (waiting.count >= handoffAt || init.body instanceof ReadableStream)) return handOff(busy, url, init);
+    if (init.body instanceof ReadableStream) return Promise.reject(new TypeError("Cannot send request: a streamed body needs the runtime's fetch"));
     try {
       const scheme = url.indexOf("://");
       const slash = url.indexOf("/", scheme + 3);
@@ -142,7 +144,8 @@ function serialize(host: string, path: string, init: UpstreamInit): Uint8Array {
     if (!TOKEN.test(name) || UNSAFE_VALUE.test(value)) throw new TypeError(`Cannot send request: header ${name} is not valid`);
     head += `${name}: ${value}\r\n`;
   }
-  const body = init.body;
+  // Streamed bodies never reach here (fetch takes them).
+  const body = init.body instanceof ReadableStream ? undefined : init.body;
   if (body || init.method === "POST" || init.method === "PUT" || init.method === "PATCH") head += `content-length: ${body?.byteLength ?? 0}\r\n`;
   head += "\r\n";
   const headBytes = NOT_ASCII.test(head) ? latin1Bytes(head) : encoder.encode(head);

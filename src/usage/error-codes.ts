@@ -11,6 +11,8 @@ export const REQUEST_ERROR_CODES = [
   "provider_key_disabled",
   "model_not_allowed",
   "model_price_unknown",
+  /** A browser page on an origin not in --cors-origins asked to call the proxy. */
+  "origin_not_allowed",
   /** A limited key called an endpoint keyward cannot price or bound. */
   "endpoint_not_allowed",
   /** A budgeted key sent a request whose cost depends on state keyward cannot see (stored responses, files, background runs). */

@@ -3,7 +3,16 @@
  * connection (WAL lets it commit while the server thread reads). Listed as an
  * entrypoint of the compiled binary; see ThreadedRequestLog for the other side.
  */
-import { LOG_DELETE_BEFORE, LOG_INSERT, LOG_INSERT_MANY, LOG_INSERT_ROWS, SPEND_UPDATE, spendValues, type LogRowValues } from "../db/request-log-sql.ts";
+import {
+  prepareLogWrites,
+  pruneLogBatch,
+  SPEND_UPDATE,
+  spendValues,
+  vacuumStep,
+  writeLogRows,
+  type LogRowValues,
+  type LogWriteStatements,
+} from "../db/request-log-sql.ts";
 import type { SpendUpdate } from "../db/store.ts";
 import { detectRuntime, type SqliteClient } from "../runtime/index.ts";
 import { lowerThreadPriority } from "../runtime/thread-priority.ts";
@@ -19,7 +28,7 @@ const port = globalThis as unknown as {
 const message = (err: unknown) => (err instanceof Error ? err.message : String(err));
 
 let client: SqliteClient | undefined;
-let statements: { insert: SqliteStatement; insertMany: SqliteStatement; setSpend: SqliteStatement; deleteBefore: SqliteStatement } | undefined;
+let statements: (LogWriteStatements & { setSpend: SqliteStatement }) | undefined;
 let held: LogRowValues[] = [];
 /** Latest spend per key: a later snapshot replaces an earlier one that failed to commit. */
 const spend = new Map<string, SpendUpdate>();
@@ -38,13 +47,11 @@ function commit(lines: LogLines, updates: SpendUpdate[]): void {
   if (!client || !statements) throw new Error("the database is not open");
   if (held.length === 0 && spend.size === 0) return;
   const db = client;
-  const { insert, insertMany, setSpend } = statements;
-  // Synchronous, as bun:sqlite transactions must be; nothing awaits inside.
+  const writes = statements;
+  // Synchronous, as bun:sqlite transactions must be; nothing awaits inside. Rows, their rollups and spend commit together.
   db.transaction(() => {
-    let i = 0;
-    for (; i + LOG_INSERT_ROWS <= held.length; i += LOG_INSERT_ROWS) insertMany.run(...held.slice(i, i + LOG_INSERT_ROWS).flat());
-    for (; i < held.length; i++) insert.run(...(held[i] as LogRowValues));
-    for (const update of spend.values()) setSpend.run(...spendValues(update));
+    writeLogRows(writes, held);
+    for (const update of spend.values()) writes.setSpend.run(...spendValues(update));
   }).immediate();
   held = [];
   spend.clear();
@@ -63,12 +70,7 @@ async function handle(msg: ToLogWorker): Promise<void> {
         // to a power cut costs a few log lines, while an fsync per commit would cost throughput.
         // Keys and spend limits stay FULL on the server's own connection.
         client.exec("PRAGMA synchronous = NORMAL");
-        statements = {
-          insert: client.prepare(LOG_INSERT),
-          insertMany: client.prepare(LOG_INSERT_MANY),
-          setSpend: client.prepare(SPEND_UPDATE),
-          deleteBefore: client.prepare(LOG_DELETE_BEFORE),
-        };
+        statements = { ...prepareLogWrites(client), setSpend: client.prepare(SPEND_UPDATE) };
         port.postMessage({ type: "opened" });
       } catch (err) {
         closeDatabase();
@@ -85,15 +87,14 @@ async function handle(msg: ToLogWorker): Promise<void> {
       }
       return;
     case "sweep":
-      try {
-        const result = statements?.deleteBefore.run(msg.before) as { changes?: number | bigint } | undefined;
-        const removed = Number(result?.changes ?? 0);
-        port.postMessage({ type: "swept", removed });
-      } catch (err) {
-        port.postMessage({ type: "sweep-failed", error: message(err) });
+      // One sweep at a time; a later one (an hour on) finds what an unfinished one left.
+      if (!pruning) {
+        pruning = { before: msg.before, removed: 0 };
+        schedulePrune();
       }
       return;
     case "stop": {
+      pruning = undefined;
       let ok = true;
       try {
         commit(msg.rows, msg.spend);
@@ -108,8 +109,44 @@ async function handle(msg: ToLogWorker): Promise<void> {
   }
 }
 
+/**
+ * Retention pruning in steps: one small batch of rows (or of vacuum) per
+ * step, each its own short transaction, queued behind any commit that
+ * arrived meanwhile. Deleting months of rows at once held the write lock for
+ * seconds, and the serving thread's own writes (keys, budget ceilings) waited
+ * for it; a step holds it for milliseconds (test/bench/README.md).
+ */
+let pruning: { before: number; removed: number; vacuuming?: boolean } | undefined;
+/** Between steps, so writes from the serving thread get the lock in between. */
+const PRUNE_PAUSE_MS = 20;
+
+function schedulePrune(): void {
+  setTimeout(() => enqueue(pruneStep), PRUNE_PAUSE_MS);
+}
+
+function pruneStep(): void {
+  const job = pruning;
+  if (!job) return;
+  try {
+    if (!client) throw new Error("the database is not open");
+    if (!job.vacuuming) {
+      const removed = pruneLogBatch(client, job.before);
+      job.removed += removed;
+      if (removed > 0) return schedulePrune();
+      job.vacuuming = true;
+    }
+    if (vacuumStep(client)) return schedulePrune();
+    pruning = undefined;
+    port.postMessage({ type: "swept", removed: job.removed });
+  } catch (err) {
+    pruning = undefined;
+    port.postMessage({ type: "sweep-failed", error: message(err) });
+  }
+}
+
 // Messages are handled strictly in order: `open` awaits the runtime import before any row lands.
 let queue: Promise<void> = Promise.resolve();
-port.onmessage = (event) => {
-  queue = queue.then(() => handle(event.data));
-};
+function enqueue(step: () => void | Promise<void>): void {
+  queue = queue.then(step);
+}
+port.onmessage = (event) => enqueue(() => handle(event.data));

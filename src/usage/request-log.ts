@@ -11,6 +11,8 @@ export interface RequestLogOptions {
 
 export const DAY = 86_400_000;
 export const RETENTION_SWEEP_MS = 3_600_000;
+/** Between two batches of a retention sweep, so requests (and other writers) go first. */
+const PRUNE_PAUSE_MS = 20;
 
 /** What writes request-log rows as they are appended, one row each; spend goes with them, from the budget ledger. */
 export interface RequestLogSink {
@@ -50,6 +52,8 @@ export class RequestLogWriter implements RequestLogSink {
   private queue: NewRequestLogRow[] = [];
   private timer: ReturnType<typeof setInterval> | undefined;
   private sweeper: ReturnType<typeof setInterval> | undefined;
+  /** The next step of a retention sweep under way. */
+  private pruning: ReturnType<typeof setTimeout> | undefined;
 
   constructor(
     private readonly store: Store,
@@ -97,21 +101,44 @@ export class RequestLogWriter implements RequestLogSink {
     }
   }
 
+  /**
+   * Prunes rows past retention one small batch per turn of the event loop
+   * (then gives the freed pages back the same way): deleting them all at
+   * once held this thread, and the write lock, for seconds.
+   */
   sweep(): void {
-    if (this.options.retentionDays <= 0) return;
-    try {
-      const removed = this.store.requestLog.deleteBefore(this.clock.now() - this.options.retentionDays * DAY);
-      if (removed > 0) this.logger.info("Request log retention applied", { removed });
-    } catch (err) {
-      this.logger.warn("Request log retention failed", { error: err instanceof Error ? err.message : String(err) });
-    }
+    if (this.options.retentionDays <= 0 || this.pruning) return;
+    const before = this.clock.now() - this.options.retentionDays * DAY;
+    let removed = 0;
+    let rowsLeft = true;
+    const step = (): void => {
+      this.pruning = undefined;
+      if (!this.timer) return; // stopped meanwhile; the next start sweeps again
+      try {
+        if (rowsLeft) {
+          const batch = this.store.requestLog.pruneBatch(before);
+          removed += batch;
+          rowsLeft = batch > 0;
+        }
+        if (rowsLeft || this.store.vacuumStep()) {
+          this.pruning = setTimeout(step, PRUNE_PAUSE_MS);
+          return;
+        }
+        if (removed > 0) this.logger.info("Request log retention applied", { removed });
+      } catch (err) {
+        this.logger.warn("Request log retention failed", { error: err instanceof Error ? err.message : String(err) });
+      }
+    };
+    this.pruning = setTimeout(step, 0);
   }
 
   stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     if (this.sweeper) clearInterval(this.sweeper);
+    clearTimeout(this.pruning);
     this.timer = undefined;
     this.sweeper = undefined;
+    this.pruning = undefined;
     return this.flush();
   }
 }

@@ -1,11 +1,4 @@
-/** Messages between a verifier and an argon2 worker: one verification each way. */
-export interface ToArgon2Worker {
-  id: number;
-  phc: string;
-  secret: string;
-}
+/** Messages between keyward and an argon2 worker: one verification, or one new hash, each way. */
+export type ToArgon2Worker = { id: number; phc: string; secret: string } | { id: number; hash: true; secret: string };
 
-export interface FromArgon2Worker {
-  id: number;
-  valid: boolean;
-}
+export type FromArgon2Worker = { id: number; valid: boolean } | { id: number; phc: string };

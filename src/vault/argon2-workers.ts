@@ -1,10 +1,17 @@
 import { workerUrl } from "../runtime/worker-url.ts";
 import type { Logger } from "../telemetry/logger.ts";
 import type { FromArgon2Worker, ToArgon2Worker } from "./argon2-protocol.ts";
-import { verifySecret, type SecretAttempt } from "./hashing.ts";
+import { hashSecret, verifySecret, type SecretAttempt } from "./hashing.ts";
 
-interface Job extends ToArgon2Worker {
-  resolve: (valid: boolean) => void;
+interface Job {
+  message: ToArgon2Worker;
+  resolve: (answer: FromArgon2Worker) => void;
+}
+
+/** A job's answer from the native threads, for when no worker can take it. */
+function onNativeThreads(message: ToArgon2Worker): Promise<FromArgon2Worker> {
+  if ("hash" in message) return hashSecret(message.secret).then((phc) => ({ id: message.id, phc }));
+  return verifySecret(message).then((valid) => ({ id: message.id, valid }));
 }
 
 interface Slot {
@@ -18,8 +25,8 @@ function startArgon2Worker(): Worker {
 }
 
 /**
- * argon2id verifications on worker threads of keyward's own, at nice 10 on
- * Linux (`lowerThreadPriority`).
+ * argon2id verifications, and the hashes of new keys' secrets, on worker
+ * threads of keyward's own, at nice 10 on Linux (`lowerThreadPriority`).
  *
  * Why: one verification is 20 to 40 ms of CPU. @node-rs/argon2's own async
  * verify runs on the runtime's native threads at normal priority, so first
@@ -43,6 +50,8 @@ export class Argon2Workers {
   private fallback = false;
   /** Verifications a worker answered; exposed for tests, like the verifier's `argon2Runs`. */
   workerRuns = 0;
+  /** New hashes a worker made (minting). */
+  workerHashes = 0;
 
   constructor(
     private readonly logger: Logger,
@@ -53,8 +62,25 @@ export class Argon2Workers {
   /** Never rejects: a malformed hash or a failed worker still reads as an answer. */
   verify(attempt: SecretAttempt): Promise<boolean> {
     if (this.fallback) return verifySecret(attempt);
+    return this.run({ id: this.nextId++, phc: attempt.phc, secret: attempt.secret }).then((answer) => "valid" in answer && answer.valid);
+  }
+
+  /**
+   * A new secret's argon2id hash, for minting: a batch of 1,000 keys is a
+   * thousand hashes of CPU, which the runtime's own threads took from the
+   * serving thread at normal priority.
+   */
+  hash(secret: string): Promise<string> {
+    if (this.fallback) return hashSecret(secret);
+    return this.run({ id: this.nextId++, hash: true, secret }).then((answer) => {
+      if (!("phc" in answer)) throw new Error("argon2 worker answered a hash job with a verification");
+      return answer.phc;
+    });
+  }
+
+  private run(message: ToArgon2Worker): Promise<FromArgon2Worker> {
     return new Promise((resolve) => {
-      this.queue.push({ id: this.nextId++, phc: attempt.phc, secret: attempt.secret, resolve });
+      this.queue.push({ message, resolve });
       this.dispatch();
     });
   }
@@ -72,7 +98,7 @@ export class Argon2Workers {
       const job = slot.job ? undefined : this.queue.shift();
       if (!job) continue;
       slot.job = job;
-      slot.worker.postMessage({ id: job.id, phc: job.phc, secret: job.secret } satisfies ToArgon2Worker);
+      slot.worker.postMessage(job.message);
     }
   }
 
@@ -102,10 +128,11 @@ export class Argon2Workers {
 
   private answered(slot: Slot, message: FromArgon2Worker): void {
     const job = slot.job;
-    if (!job || job.id !== message.id) return;
+    if (!job || job.message.id !== message.id) return;
     slot.job = undefined;
-    this.workerRuns++;
-    job.resolve(message.valid);
+    if ("phc" in message) this.workerHashes++;
+    else this.workerRuns++;
+    job.resolve(message);
     this.dispatch();
   }
 
@@ -121,6 +148,6 @@ export class Argon2Workers {
     const pending = [...(this.slots ?? []).flatMap((slot) => (slot.job ? [slot.job] : [])), ...this.queue.splice(0)];
     for (const slot of this.slots ?? []) slot.worker.terminate();
     this.slots = undefined;
-    for (const job of pending) void verifySecret(job).then(job.resolve);
+    for (const job of pending) void onNativeThreads(job.message).then(job.resolve);
   }
 }

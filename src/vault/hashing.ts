@@ -1,4 +1,4 @@
-import { hash, verify, verifySync } from "@node-rs/argon2";
+import { hash, hashSync, verify, verifySync } from "@node-rs/argon2";
 
 /**
  * OWASP's argon2id baseline. Spelled out rather than relying on the library's
@@ -11,6 +11,11 @@ const ARGON2ID = { algorithm: 2, memoryCost: 19456, timeCost: 2, parallelism: 1 
 /** Returns a `$argon2id$…` PHC string. */
 export function hashSecret(secret: string): Promise<string> {
   return hash(secret, ARGON2ID);
+}
+
+/** `hashSecret` on the calling thread, for the argon2 worker (which is that thread). */
+export function hashSecretSync(secret: string): string {
+  return hashSync(secret, ARGON2ID);
 }
 
 /**

@@ -3,13 +3,13 @@
  * its own proxy keys. Pure functions returning Results; the routes apply them
  * and the proxy-key service does the minting.
  */
-import type { ProviderKeyRow } from "../db/store.ts";
+import type { ProviderKeyRow, Store } from "../db/store.ts";
 import { fail, ok, type Result } from "../errors.ts";
 import { MAX_USD, microsToUsd, usdToMicros } from "../limits/money.ts";
 import type { BudgetPeriod } from "../limits/period.ts";
 import type { Scope } from "./scopes.ts";
 import { randomBase62 } from "./key-format.ts";
-import { MAX_TTL_SECONDS, type CreateProxyKeyInput } from "./proxy-keys.ts";
+import { MAX_TTL_SECONDS, type CreateProxyKeyInput, type MintAdmission } from "./proxy-keys.ts";
 
 /** As stored in `admin_tokens.policy` and shown by the API. */
 export interface IssuerPolicy {
@@ -18,7 +18,26 @@ export interface IssuerPolicy {
   max_budget_usd: number;
   allowed_models?: string[];
   name_prefix?: string;
+  /** Keys the token may mint in any hour (a sliding one). */
+  max_keys_per_hour?: number;
+  /** The most the budgets of the token's live keys (neither revoked nor expired) may add up to. */
+  max_outstanding_budget_usd?: number;
 }
+
+/** Every field a policy may have, for callers without a schema (the CLI) to refuse anything else. */
+export const ISSUER_POLICY_FIELDS = [
+  "provider_key_ids",
+  "max_ttl_seconds",
+  "max_budget_usd",
+  "allowed_models",
+  "name_prefix",
+  "max_keys_per_hour",
+  "max_outstanding_budget_usd",
+] as const satisfies ReadonlyArray<keyof IssuerPolicy>;
+
+/** Largest `max_keys_per_hour`: a bound, not a rate anyone needs. */
+export const MAX_KEYS_PER_HOUR = 100_000;
+const HOUR_MS = 3_600_000;
 
 /** What an issuer sends to `POST /api/proxy-keys`. */
 export interface IssueRequest {
@@ -51,13 +70,15 @@ function isStringArray(value: unknown): value is string[] {
 /** A stored policy, or `undefined` when the column holds none (or something that is not one). */
 export function readIssuerPolicy(stored: Record<string, unknown> | null): IssuerPolicy | undefined {
   if (stored === null) return undefined;
-  const { provider_key_ids, max_ttl_seconds, max_budget_usd, allowed_models, name_prefix } = stored;
+  const { provider_key_ids, max_ttl_seconds, max_budget_usd, allowed_models, name_prefix, max_keys_per_hour, max_outstanding_budget_usd } = stored;
   if (!isStringArray(provider_key_ids) || typeof max_ttl_seconds !== "number" || typeof max_budget_usd !== "number") {
     return undefined;
   }
   const policy: IssuerPolicy = { provider_key_ids, max_ttl_seconds, max_budget_usd };
   if (isStringArray(allowed_models)) policy.allowed_models = allowed_models;
   if (typeof name_prefix === "string") policy.name_prefix = name_prefix;
+  if (typeof max_keys_per_hour === "number") policy.max_keys_per_hour = max_keys_per_hour;
+  if (typeof max_outstanding_budget_usd === "number") policy.max_outstanding_budget_usd = max_outstanding_budget_usd;
   return policy;
 }
 
@@ -91,6 +112,8 @@ export function validateIssuerPolicy(
   if (!Number.isFinite(policy.max_budget_usd) || policy.max_budget_usd < 0 || policy.max_budget_usd > MAX_USD) {
     return fail("validation_failed", `Cannot create admin token: max_budget_usd must be from 0 to ${MAX_USD}`, "policy.max_budget_usd");
   }
+  const aggregate = validateAggregateBounds(policy);
+  if (!aggregate.ok) return aggregate;
   if (policy.provider_key_ids.length === 0) {
     return fail("validation_failed", "Cannot create admin token: policy.provider_key_ids must name at least one provider key", "policy.provider_key_ids");
   }
@@ -102,7 +125,62 @@ export function validateIssuerPolicy(
   const clean: IssuerPolicy = { provider_key_ids: ids, max_ttl_seconds: policy.max_ttl_seconds, max_budget_usd: policy.max_budget_usd };
   if (policy.allowed_models !== undefined) clean.allowed_models = [...new Set(policy.allowed_models)];
   if (policy.name_prefix !== undefined) clean.name_prefix = policy.name_prefix;
+  if (policy.max_keys_per_hour !== undefined) clean.max_keys_per_hour = policy.max_keys_per_hour;
+  if (policy.max_outstanding_budget_usd !== undefined) clean.max_outstanding_budget_usd = policy.max_outstanding_budget_usd;
   return ok(clean);
+}
+
+/** The aggregate bounds, when present (the API's schema checks them too; the CLI has none). */
+function validateAggregateBounds(policy: IssuerPolicy): Result<null> {
+  const { max_keys_per_hour: perHour, max_outstanding_budget_usd: outstanding } = policy;
+  if (perHour !== undefined && (!Number.isInteger(perHour) || perHour < 1 || perHour > MAX_KEYS_PER_HOUR)) {
+    return fail(
+      "validation_failed",
+      `Cannot create admin token: max_keys_per_hour must be an integer from 1 to ${MAX_KEYS_PER_HOUR}`,
+      "policy.max_keys_per_hour",
+    );
+  }
+  if (outstanding === undefined) return ok(null);
+  if (!Number.isFinite(outstanding) || outstanding < 0 || outstanding > MAX_USD) {
+    return fail("validation_failed", `Cannot create admin token: max_outstanding_budget_usd must be from 0 to ${MAX_USD}`, "policy.max_outstanding_budget_usd");
+  }
+  // Below it, a key minted with the default budget (max_budget_usd) could never fit.
+  if (usdToMicros(outstanding) < usdToMicros(policy.max_budget_usd)) {
+    return fail(
+      "validation_failed",
+      `Cannot create admin token: max_outstanding_budget_usd ${outstanding} is below max_budget_usd ${policy.max_budget_usd}, the budget a key gets by default`,
+      "policy.max_outstanding_budget_usd",
+    );
+  }
+  return ok(null);
+}
+
+/**
+ * The policy's aggregate bounds as a check for the transaction that inserts
+ * the key (`ProxyKeyService.create`), or undefined when it sets none. Keys
+ * count from their `createdBy`: the keys the token minted, deleted ones
+ * excepted. Live keys are read among those minted within the token's
+ * `max_ttl_seconds`: older ones have expired, unless an admin extended them,
+ * and an admin's extension is the admin's budget, not the issuer's.
+ */
+export function issuerQuota(policy: IssuerPolicy, tokenId: string, input: CreateProxyKeyInput): MintAdmission | undefined {
+  const { max_keys_per_hour: perHour, max_outstanding_budget_usd: outstanding } = policy;
+  if (perHour === undefined && outstanding === undefined) return undefined;
+  const budgetMicros = input.budget_usd === undefined || input.budget_usd === null ? 0 : usdToMicros(input.budget_usd);
+  return (tx: Store, now: number) => {
+    const countSince = now - HOUR_MS;
+    const issued = tx.proxyKeys.issuedBy(tokenId, { since: Math.min(countSince, now - policy.max_ttl_seconds * 1000), countSince, now });
+    if (perHour !== undefined && issued.minted >= perHour) {
+      return forbidden(`this token minted ${issued.minted} keys in the last hour, its max_keys_per_hour is ${perHour}; retry later`, "max_keys_per_hour");
+    }
+    if (outstanding !== undefined && issued.liveBudgetMicros + budgetMicros > usdToMicros(outstanding)) {
+      return forbidden(
+        `budget_usd ${microsToUsd(budgetMicros)} would bring this token's live keys' budgets to ${microsToUsd(issued.liveBudgetMicros + budgetMicros)}, above its max_outstanding_budget_usd ${outstanding}; revoke keys or wait for them to expire`,
+        "budget_usd",
+      );
+    }
+    return ok(null);
+  };
 }
 
 /** `<prefix>-<random>`, without doubling a separator the prefix already ends with. */

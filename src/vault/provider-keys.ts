@@ -17,6 +17,9 @@ export interface CreateProviderKeyInput {
   base_url?: string;
   disabled?: boolean;
   inject_stream_usage?: boolean;
+  deployments?: Record<string, string>;
+  openai_organization?: string;
+  openai_project?: string;
 }
 
 export interface UpdateProviderKeyInput {
@@ -25,6 +28,9 @@ export interface UpdateProviderKeyInput {
   base_url?: string;
   disabled?: boolean;
   inject_stream_usage?: boolean;
+  deployments?: Record<string, string> | null;
+  openai_organization?: string | null;
+  openai_project?: string | null;
 }
 
 export interface ProviderKeyServiceDeps {
@@ -48,6 +54,20 @@ function cleanSecret(key: string): Result<string> {
     return fail("validation_failed", "Cannot store provider key: key contains whitespace, control characters or lone surrogates", "key");
   }
   return ok(trimmed);
+}
+
+/**
+ * Only OpenAI reads these headers: pinning them on another provider's key
+ * would look like a guarantee and do nothing.
+ */
+function checkOpenaiPins(provider: string, input: { openai_organization?: string | null; openai_project?: string | null }): Result<void> {
+  for (const field of ["openai_organization", "openai_project"] as const) {
+    const value = input[field];
+    if (value !== undefined && value !== null && provider !== "openai") {
+      return fail("validation_failed", `Cannot store provider key: ${field} applies to provider openai only, not ${provider}`, field);
+    }
+  }
+  return ok(undefined);
 }
 
 function resolveBaseUrl(provider: ProviderId, baseUrl: string | undefined, allowHttp: boolean): Result<string> {
@@ -74,6 +94,8 @@ export class ProviderKeyService {
     if (!secret.ok) return secret;
     const baseUrl = resolveBaseUrl(input.provider, input.base_url, this.deps.allowHttpUpstreams);
     if (!baseUrl.ok) return baseUrl;
+    const pins = checkOpenaiPins(input.provider, input);
+    if (!pins.ok) return pins;
 
     const id = `pk_${randomBase62(12)}`;
     const sealed = await sealer.seal(secret.value, providerKeyContext(id));
@@ -89,6 +111,9 @@ export class ProviderKeyService {
       keyHint: providerKeyHint(secret.value),
       disabled: input.disabled ?? false,
       injectStreamUsage: input.inject_stream_usage ?? true,
+      deployments: input.deployments ?? null,
+      openaiOrganization: input.openai_organization ?? null,
+      openaiProject: input.openai_project ?? null,
       createdAt: now,
       updatedAt: now,
     };
@@ -121,6 +146,8 @@ export class ProviderKeyService {
     const { store, sealer, clock, events } = this.deps;
     const current = store.providerKeys.byId(id);
     if (!current) return fail("not_found", `Cannot find provider key ${id}`);
+    const pins = checkOpenaiPins(current.provider, input);
+    if (!pins.ok) return pins;
     const patch: Partial<ProviderKeyRow> = {};
     if (input.key !== undefined) {
       const secret = cleanSecret(input.key);
@@ -139,6 +166,9 @@ export class ProviderKeyService {
     if (input.name !== undefined) patch.name = input.name;
     if (input.disabled !== undefined) patch.disabled = input.disabled;
     if (input.inject_stream_usage !== undefined) patch.injectStreamUsage = input.inject_stream_usage;
+    if (input.deployments !== undefined) patch.deployments = input.deployments;
+    if (input.openai_organization !== undefined) patch.openaiOrganization = input.openai_organization;
+    if (input.openai_project !== undefined) patch.openaiProject = input.openai_project;
     const now = clock.now();
     patch.updatedAt = now;
 

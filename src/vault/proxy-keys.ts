@@ -71,7 +71,12 @@ export interface ProxyKeyServiceDeps {
   store: Store;
   clock: Clock;
   events: VaultEvents;
+  /** argon2id of a new secret; the server passes its low-priority argon2 threads (`Argon2Workers.hash`). */
+  hash?: (secret: string) => Promise<string>;
 }
+
+/** Keys whose events are emitted in one turn of the event loop after a batch is minted (each re-reads its row for the key cache). */
+const EVENT_SLICE = 25;
 
 /** Ten years: far enough for "never", near enough to stay a valid date everywhere. */
 export const MAX_TTL_SECONDS = 10 * 365 * 24 * 3600;
@@ -100,6 +105,12 @@ function resolveExpiry(input: ExpiryInput, now: number): Result<number | null | 
   return ok(at);
 }
 
+/**
+ * A bound on minting checked inside the transaction that inserts the keys (a
+ * keys:issue token's aggregate bounds); `now` is the new keys' `createdAt`.
+ */
+export type MintAdmission = (tx: Store, now: number) => Result<null>;
+
 export interface CreatedProxyKey {
   row: ProxyKeyRow;
   /** The full key, returned once and never stored. */
@@ -117,7 +128,7 @@ export class ProxyKeyService {
       id: key.id,
       name: input.name,
       providerKeyId: input.provider_key_id,
-      secretHash: await hashSecret(key.secret),
+      secretHash: await (this.deps.hash ?? hashSecret)(key.secret),
       keyHint: keyHint(key),
       expiresAt,
       revokedAt: null,
@@ -140,9 +151,12 @@ export class ProxyKeyService {
     return { row, key: key.token };
   }
 
-  /** `audit` adds facts to the audit row (who issued the key and on what grounds); never secrets. */
-  async create(actor: ActorId, input: CreateProxyKeyInput, audit?: Record<string, unknown>): Promise<Result<CreatedProxyKey>> {
-    const batch = await this.createMany(actor, input, [input.name], "proxy_key.create", audit);
+  /**
+   * `audit` adds facts to the audit row (who issued the key and on what grounds); never secrets.
+   * `admit` is the caller's own bound on minting, checked in the inserting transaction.
+   */
+  async create(actor: ActorId, input: CreateProxyKeyInput, audit?: Record<string, unknown>, admit?: MintAdmission): Promise<Result<CreatedProxyKey>> {
+    const batch = await this.createMany(actor, input, [input.name], "proxy_key.create", audit, admit);
     return batch.ok ? ok(batch.value[0] as CreatedProxyKey) : batch;
   }
 
@@ -162,6 +176,7 @@ export class ProxyKeyService {
     names: string[],
     action: string,
     audit?: Record<string, unknown>,
+    admit?: MintAdmission,
   ): Promise<Result<CreatedProxyKey[]>> {
     const { store, clock } = this.deps;
     const expiry = resolveExpiry(input, clock.now());
@@ -171,7 +186,8 @@ export class ProxyKeyService {
     if (!store.providerKeys.byId(input.provider_key_id)) return missing();
     const now = clock.now();
     const created: CreatedProxyKey[] = [];
-    // argon2 runs on the thread pool; a few at a time keeps the server responsive meanwhile.
+    // argon2 runs on keyward's low-priority argon2 threads (or the runtime's); a few at a time, so a
+    // new key's first verification waits behind a few hashes, not behind the whole batch.
     for (let i = 0; i < names.length; i += 4) {
       const slice = names.slice(i, i + 4);
       created.push(...(await Promise.all(slice.map((name) => this.newKey(actor, { ...input, name }, expiry.value ?? null, now)))));
@@ -179,7 +195,10 @@ export class ProxyKeyService {
     const result = store.transaction((tx) => {
       // Re-checked inside the transaction: the provider key may have gone while we hashed.
       if (!tx.providerKeys.byId(input.provider_key_id)) return missing();
-      for (const { row } of created) tx.proxyKeys.insert(row);
+      // Read and written in this one transaction: two concurrent mints cannot both pass the bound.
+      const admitted = admit?.(tx, now);
+      if (admitted && !admitted.ok) return admitted;
+      tx.proxyKeys.insertMany(created.map((c) => c.row));
       recordAudit(tx, actor, now, {
         action,
         targetType: "proxy_key",
@@ -191,8 +210,14 @@ export class ProxyKeyService {
       });
       return ok(created);
     });
-    // Clears any "unknown id" memory the proxy may hold for these ids.
-    if (result.ok) for (const { row } of created) this.deps.events.emit({ kind: "proxy-key", id: row.id });
+    // Clears any "unknown id" memory the proxy may hold for these ids, before any key is handed out;
+    // in slices with a turn of the event loop between them, so a batch of 1,000 never holds it long.
+    if (result.ok) {
+      for (let i = 0; i < created.length; i += EVENT_SLICE) {
+        if (i > 0) await new Promise((resolve) => setImmediate(resolve));
+        for (const { row } of created.slice(i, i + EVENT_SLICE)) this.deps.events.emit({ kind: "proxy-key", id: row.id });
+      }
+    }
     return result;
   }
 

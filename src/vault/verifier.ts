@@ -7,9 +7,13 @@ export interface VerifierOptions {
   clock: Clock;
   /** argon2 verifications allowed at once; the rest queue. */
   maxConcurrent: number;
-  /** Unverified attempts per key id within `failureWindowMs` before that id is throttled. */
+  /** Unverified attempts per key id and client (see `clientGroup`) within `failureWindowMs` before that pair is throttled. */
   maxFailures: number;
   failureWindowMs: number;
+  /** Attempts one client may have queued or running, all ids together; more are throttled. Default 256. */
+  maxPendingPerClient?: number;
+  /** Attempts queued or running in all; more are throttled. Default 8192. */
+  maxPending?: number;
   /** The argon2 check: the app's low-priority worker threads; tests hand in one they can pause. */
   check?: (attempt: SecretAttempt) => Promise<boolean>;
 }
@@ -20,6 +24,8 @@ export interface VerifyRequest extends SecretAttempt {
   id: string;
   /** The whole key as sent; the cache keeps its SHA-256. */
   token: string;
+  /** The client's address as logged (`RequestContext.client`); absent in process, which counts as one client. */
+  client?: string;
 }
 
 interface FailureState {
@@ -27,30 +33,100 @@ interface FailureState {
   windowStart: number;
 }
 
+/** An attempt waiting for (or holding) an argon2 slot. */
+interface Job {
+  request: VerifyRequest;
+  group: string;
+  resolve: (valid: boolean) => void;
+  reject: (err: unknown) => void;
+}
+
+/** One client's waiting attempts, by key id. */
+interface Lane {
+  ids: Map<string, Job[]>;
+  /** The id served last, which goes after any other waiting id. */
+  lastId?: string;
+}
+
 export type VerifyOutcome = "valid" | "invalid" | "throttled";
+
+const DEFAULT_MAX_PENDING_PER_CLIENT = 256;
+const DEFAULT_MAX_PENDING = 8192;
+/** Wrong tokens remembered per key id, and key ids remembered: enough for replays, bounded under a flood. */
+const WRONG_PER_ID = 16;
+const WRONG_IDS = 10_000;
+/** Throttle entries: key ids, and client groups per key id. */
+const FAILURE_IDS = 100_000;
+const FAILURE_GROUPS_PER_ID = 1024;
+
+/**
+ * Who an attempt comes from, for throttling and fair queueing: an IPv4
+ * address, or an IPv6 address's /64 (one host usually holds a whole /64, so
+ * counted per address it could pose as billions of clients). `""` for an
+ * unknown address. An IPv4-mapped IPv6 address is its IPv4 address.
+ */
+export function clientGroup(client: string | undefined): string {
+  if (client === undefined) return "";
+  const address = client.replace(/^\[|\]$/g, "").replace(/%.*$/, "");
+  const mapped = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/i.exec(address);
+  if (mapped) return mapped[1] as string;
+  if (!address.includes(":")) return address;
+  const [head = "", tail] = address.split("::", 2);
+  const headGroups = head === "" ? [] : head.split(":");
+  let groups = headGroups;
+  if (tail !== undefined) {
+    const tailGroups = tail === "" ? [] : tail.split(":");
+    // An embedded IPv4 address fills two groups.
+    const tailWidth = tailGroups.length + (tail.includes(".") ? 1 : 0);
+    groups = [...headGroups, ...Array<string>(Math.max(0, 8 - headGroups.length - tailWidth)).fill("0"), ...tailGroups];
+  }
+  const prefix = groups.slice(0, 4).map((g) => (/^[0-9a-f]{1,4}$/i.test(g) ? parseInt(g, 16).toString(16) : g.toLowerCase()));
+  return `${prefix.join(":")}::/64`;
+}
 
 /**
  * Verifies key secrets against their argon2id hashes without letting
- * argon2's cost (tens of ms of CPU per run) be turned against the server:
- * a verified-secret cache (key id → SHA-256 of the full
- * token) so argon2 runs once per key per process; concurrent first requests
- * for one token share one argon2 run; bounded argon2 concurrency; and a
- * per-key-id failure throttle that answers without running argon2, so a flood
- * of wrong secrets can neither burn the CPU nor lock out a verified client
- * (the cache is consulted before the throttle, and once an id is verified
- * every other token for it is refused by the cache alone). Attempts on an id
- * that has already had an unverified attempt in the window run one at a time: a flood
- * of wrong secrets over many ids then holds at most one core with argon2,
- * and a first-time client still finds a free slot.
+ * argon2's cost (tens of ms of CPU per run) be turned against the server,
+ * nor a stranger who knows a key id (ids are public) lock the key out.
+ *
+ * - A verified-secret cache (key id → SHA-256 of the full token): argon2 runs
+ *   once per key per process, and once an id is verified every other token for
+ *   it is refused by the cache alone, with no argon2.
+ * - Concurrent first requests for one token share one argon2 run; a token
+ *   argon2 refused is remembered per id (a few) and refused again without it.
+ * - The failure throttle is per key id AND client (`clientGroup`): a flood of
+ *   wrong secrets throttles the flooding client for that id, never the key's
+ *   owner elsewhere. Why not per id alone: until argon2 has run, the right
+ *   secret looks like any wrong one, so a per-id throttle (or any order that
+ *   ignores who is asking) lets a stranger keep the owner's first request
+ *   waiting or refused for as long as the flood lasts.
+ * - argon2 runs at most `maxConcurrent` at once, and waiting attempts are
+ *   served round-robin: over clients first, then over key ids within a client.
+ *   So an attempt waits for at most one verification per other client with
+ *   attempts waiting (and within its client, one per other id), however many
+ *   attempts those clients have queued.
+ * - Work is bounded: `maxFailures` argon2 runs per id and client per window,
+ *   `maxConcurrent` at once, `maxPendingPerClient` and `maxPending` waiting.
+ *
+ * After a restart nothing is throttled or cached: all of it lives here.
  */
 export class SecretVerifier {
   private readonly verified = new Map<string, Buffer>();
   private readonly inflight = new Map<string, Promise<boolean>>();
-  private readonly failures = new Map<string, FailureState>();
+  /** key id → client group → unverified attempts in the window. */
+  private readonly failures = new Map<string, Map<string, FailureState>>();
+  /** key id → hex SHA-256 of tokens argon2 found wrong, oldest first. */
+  private readonly wrong = new Map<string, string[]>();
+  /** client group → key id → waiting attempts; served lanes move to the back of both maps (round-robin). */
+  private readonly lanes = new Map<string, Lane>();
+  /** Every client's lane while it has attempts queued or running, so a lane that runs dry keeps its `lastId`. */
+  private readonly laneOf = new Map<string, Lane>();
+  /** The client group served last, which goes after any other waiting group. */
+  private lastGroup: string | undefined;
+  /** Attempts queued or running, per client group and in all. */
+  private readonly pendingByGroup = new Map<string, number>();
+  private pending = 0;
   private running = 0;
-  private readonly queue: Array<() => void> = [];
-  private suspectRunning = false;
-  private readonly suspectQueue: Array<() => void> = [];
   /** How many argon2 verifications ran; exposed for tests and metrics. */
   argon2Runs = 0;
 
@@ -71,24 +147,31 @@ export class SecretVerifier {
     // is fixed by id and secret, so once one token is verified every other one is wrong:
     // a flood aimed at a key in use costs a hash comparison, not argon2.
     if (known) return timingSafeEqual(known, tokenDigest) ? "valid" : "invalid";
-    if (this.isThrottled(id)) return "throttled";
+    const hex = tokenDigest.toString("hex");
+    // Replayed wrong tokens cost neither argon2 nor a place in anyone's throttle.
+    if (this.wrong.get(id)?.includes(hex)) return "invalid";
 
-    const flightKey = `${id}:${tokenDigest.toString("hex")}`;
+    const flightKey = `${id}:${hex}`;
     let pending = this.inflight.get(flightKey);
     if (!pending) {
-      const suspect = this.failures.has(id);
+      const group = clientGroup(request.client);
+      if (this.isThrottled(id, group) || !this.hasRoom(group)) return "throttled";
       // Counted when started, not when failed: otherwise a burst of wrong
       // secrets would all start argon2 before the first failure is recorded.
-      this.recordAttempt(id);
-      const check = this.options.check ?? verifySecret;
-      const run = () => this.runLimited(() => check(request));
-      pending = (suspect ? this.runSuspect(run) : run()).finally(() => this.inflight.delete(flightKey));
+      this.recordAttempt(id, group);
+      pending = this.enqueue(request, group)
+        .then((valid) => {
+          if (!valid) this.rememberWrong(id, hex);
+          return valid;
+        })
+        .finally(() => this.inflight.delete(flightKey));
       this.inflight.set(flightKey, pending);
     }
     const valid = await pending;
     if (valid) {
       this.verified.set(id, tokenDigest);
       this.failures.delete(id);
+      this.wrong.delete(id);
       return "valid";
     }
     return "invalid";
@@ -98,57 +181,132 @@ export class SecretVerifier {
   forget(id: string): void {
     this.verified.delete(id);
     this.failures.delete(id);
+    this.wrong.delete(id);
   }
 
-  private isThrottled(id: string): boolean {
-    const state = this.failures.get(id);
-    if (!state) return false;
+  private isThrottled(id: string, group: string): boolean {
+    const byGroup = this.failures.get(id);
+    const state = byGroup?.get(group);
+    if (!byGroup || !state) return false;
     if (this.options.clock.now() - state.windowStart >= this.options.failureWindowMs) {
-      this.failures.delete(id);
+      byGroup.delete(group);
+      if (byGroup.size === 0) this.failures.delete(id);
       return false;
     }
     return state.count >= this.options.maxFailures;
   }
 
-  private recordAttempt(id: string): void {
+  private recordAttempt(id: string, group: string): void {
     const now = this.options.clock.now();
-    const state = this.failures.get(id);
+    let byGroup = this.failures.get(id);
+    if (!byGroup) {
+      byGroup = new Map();
+      this.failures.set(id, byGroup);
+      // Bound memory under a flood of many ids or clients: forget the oldest entries.
+      if (this.failures.size > FAILURE_IDS) dropOldest(this.failures);
+    }
+    const state = byGroup.get(group);
     if (!state || now - state.windowStart >= this.options.failureWindowMs) {
-      this.failures.set(id, { count: 1, windowStart: now });
+      byGroup.set(group, { count: 1, windowStart: now });
+      if (byGroup.size > FAILURE_GROUPS_PER_ID) dropOldest(byGroup);
     } else {
       state.count++;
     }
-    // Bound memory under a flood of random ids: forget the oldest entries.
-    if (this.failures.size > 100_000) {
-      const oldest = this.failures.keys().next();
-      if (!oldest.done) this.failures.delete(oldest.value);
+  }
+
+  private rememberWrong(id: string, hex: string): void {
+    let digests = this.wrong.get(id);
+    if (!digests) {
+      digests = [];
+      this.wrong.set(id, digests);
+      if (this.wrong.size > WRONG_IDS) dropOldest(this.wrong);
+    }
+    if (digests.includes(hex)) return;
+    digests.push(hex);
+    if (digests.length > WRONG_PER_ID) digests.shift();
+  }
+
+  private hasRoom(group: string): boolean {
+    const perClient = this.options.maxPendingPerClient ?? DEFAULT_MAX_PENDING_PER_CLIENT;
+    return this.pending < (this.options.maxPending ?? DEFAULT_MAX_PENDING) && (this.pendingByGroup.get(group) ?? 0) < perClient;
+  }
+
+  private enqueue(request: VerifyRequest, group: string): Promise<boolean> {
+    return new Promise<boolean>((resolve, reject) => {
+      let lane = this.laneOf.get(group);
+      if (!lane) {
+        lane = { ids: new Map() };
+        this.laneOf.set(group, lane);
+      }
+      if (lane.ids.size === 0) this.lanes.set(group, lane);
+      const job: Job = { request, group, resolve, reject };
+      const jobs = lane.ids.get(request.id);
+      if (jobs) jobs.push(job);
+      else lane.ids.set(request.id, [job]);
+      this.pending++;
+      this.pendingByGroup.set(group, (this.pendingByGroup.get(group) ?? 0) + 1);
+      this.pump();
+    });
+  }
+
+  /** Starts waiting attempts while slots are free; a finishing run starts exactly one more. */
+  private pump(): void {
+    const check = this.options.check ?? verifySecret;
+    while (this.running < this.options.maxConcurrent) {
+      const job = this.next();
+      if (!job) return;
+      this.running++;
+      this.argon2Runs++;
+      void check(job.request)
+        .then(job.resolve, job.reject)
+        .finally(() => {
+          this.running--;
+          this.pending--;
+          const left = (this.pendingByGroup.get(job.group) ?? 1) - 1;
+          if (left > 0) this.pendingByGroup.set(job.group, left);
+          else {
+            this.pendingByGroup.delete(job.group);
+            this.laneOf.delete(job.group);
+          }
+          this.pump();
+        });
     }
   }
 
-  /** One suspect attempt at a time; the slot is handed straight to the next waiter. */
-  private async runSuspect<T>(task: () => Promise<T>): Promise<T> {
-    if (this.suspectRunning) await new Promise<void>((resolve) => this.suspectQueue.push(resolve));
-    this.suspectRunning = true;
-    try {
-      return await task();
-    } finally {
-      const next = this.suspectQueue.shift();
-      if (next) next();
-      else this.suspectRunning = false;
-    }
+  /** The next attempt, round-robin over clients, then over ids within the client; both lanes then move to the back. */
+  private next(): Job | undefined {
+    const group = roundRobin(this.lanes, this.lastGroup);
+    const lane = group === undefined ? undefined : this.lanes.get(group);
+    const id = lane && roundRobin(lane.ids, lane.lastId);
+    const jobs = id === undefined ? undefined : lane?.ids.get(id);
+    if (group === undefined || !lane || id === undefined || !jobs) return undefined;
+    const job = jobs.shift();
+    lane.ids.delete(id);
+    if (jobs.length > 0) lane.ids.set(id, jobs);
+    lane.lastId = id;
+    this.lanes.delete(group);
+    if (lane.ids.size > 0) this.lanes.set(group, lane);
+    this.lastGroup = group;
+    return job;
   }
+}
 
-  /** At most `maxConcurrent` at once; a finishing run hands its slot straight to the next waiter. */
-  private async runLimited<T>(task: () => Promise<T>): Promise<T> {
-    if (this.running >= this.options.maxConcurrent) await new Promise<void>((resolve) => this.queue.push(resolve));
-    else this.running++;
-    this.argon2Runs++;
-    try {
-      return await task();
-    } finally {
-      const next = this.queue.shift();
-      if (next) next();
-      else this.running--;
-    }
-  }
+/**
+ * The first key of a map kept in serving order, unless it is the one served
+ * last and another waits: a lane served while it was alone sits at the front,
+ * and must not go before one that arrived since.
+ */
+function roundRobin<V>(map: Map<string, V>, last: string | undefined): string | undefined {
+  const keys = map.keys();
+  const first = keys.next();
+  if (first.done) return undefined;
+  if (first.value !== last) return first.value;
+  const second = keys.next();
+  return second.done ? first.value : second.value;
+}
+
+/** Deletes a map's oldest entry (maps iterate in insertion order). */
+function dropOldest<K, V>(map: Map<K, V>): void {
+  const oldest = map.keys().next();
+  if (!oldest.done) map.delete(oldest.value);
 }

@@ -1,5 +1,5 @@
 import { spawn, type Subprocess } from "bun";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 
 export interface Child {
   proc: Subprocess<"ignore", "pipe", "inherit">;
@@ -47,4 +47,53 @@ export async function run(cmd: string[], env: Record<string, string> = {}): Prom
   const [out, err, code] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
   if (code !== 0) throw new Error(`${cmd.join(" ")} failed (${code}): ${err}`);
   return out;
+}
+
+/** A process and all its descendants (the children of each of its threads, recursively), from /proc. */
+export function processTree(pid: number): number[] {
+  const pids = [pid];
+  for (let i = 0; i < pids.length; i++) {
+    const p = pids[i] as number;
+    let tasks: string[] = [];
+    try {
+      tasks = readdirSync(`/proc/${p}/task`);
+    } catch {
+      continue; // gone meanwhile
+    }
+    for (const tid of tasks) {
+      try {
+        const children = readFileSync(`/proc/${p}/task/${tid}/children`, "utf8").trim().split(/\s+/).filter(Boolean);
+        for (const c of children) pids.push(Number(c));
+      } catch {
+        /* thread gone meanwhile */
+      }
+    }
+  }
+  return pids;
+}
+
+/**
+ * utime + stime of one /proc stat file, in clock ticks. For `/proc/<pid>/stat`
+ * that is every thread of the process, those that have exited included; for
+ * `/proc/<pid>/task/<tid>/stat`, one thread.
+ */
+export function statTicks(path: string): number {
+  try {
+    const stat = readFileSync(path, "utf8");
+    // The command name (field 2) can hold spaces and parentheses: count fields after its closing one.
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return Number(fields[11]) + Number(fields[12]); // fields 14 and 15 of proc(5): utime, stime
+  } catch {
+    return 0; // gone meanwhile
+  }
+}
+
+/** Clock ticks per second, the unit of statTicks (`getconf CLK_TCK`; 100 on Linux almost everywhere). */
+export async function clockTicksPerSecond(): Promise<number> {
+  try {
+    const hz = Number((await run(["getconf", "CLK_TCK"])).trim());
+    return Number.isFinite(hz) && hz > 0 ? hz : 100;
+  } catch {
+    return 100;
+  }
 }

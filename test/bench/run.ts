@@ -11,7 +11,8 @@ import { generateKey } from "../../src/vault/key-format.ts";
 import { spawn } from "bun";
 import { buildBinary } from "../helpers/binary.ts";
 import { cpuTimes, stealShare } from "./cpu-steal.ts";
-import { childPid, rssMb, run, startScript } from "./processes.ts";
+import { childPid, clockTicksPerSecond, processTree, rssMb, run, startScript, statTicks } from "./processes.ts";
+import { parseSize, scale } from "./scale.ts";
 import { fmtMs, fmtNum, median, percentile } from "./stats.ts";
 
 const HERE = import.meta.dir;
@@ -23,6 +24,10 @@ const ONLY = process.argv
   .split(",")
   .map(Number);
 const wanted = (n: number) => !ONLY || ONLY.includes(n);
+/** Scenario 8's log sizes (`--scale-rows=100k,1m,10m`) and key count (`--scale-keys=`). */
+const SCALE_ROWS = (process.argv.find((a) => a.startsWith("--scale-rows="))?.slice("--scale-rows=".length) ?? "100k,1m").split(",").map(parseSize);
+const SCALE_KEYS = parseSize(process.argv.find((a) => a.startsWith("--scale-keys="))?.slice("--scale-keys=".length) ?? "100k");
+let scaleTable = "";
 const CHAT_BODY = JSON.stringify({ model: "gpt-4o-mini", messages: [{ role: "user", content: "Hello" }] });
 
 interface Target {
@@ -331,6 +336,239 @@ async function coldKey(keyward: Target, freshTokens: string[]) {
   });
 }
 
+/**
+ * Scenario 7's body: a typical chat request, three messages of a few hundred
+ * bytes and an output cap (953 bytes).
+ */
+const TYPICAL_CHAT_BODY = JSON.stringify({
+  model: "gpt-4o-mini",
+  messages: [
+    {
+      role: "system",
+      content:
+        "You are the support assistant of an online hardware store. Answer questions about orders, delivery, invoices and returns in at most three short sentences. " +
+        "If a question is about anything else, say politely that you can only help with the store, and point to support@example.com for what you cannot answer.",
+    },
+    {
+      role: "assistant",
+      content:
+        "Hello! I can help with your orders, deliveries, invoices and returns. What would you like to know? If you have an order number at hand, " +
+        "please include it, so that I can look at the right order straight away.",
+    },
+    {
+      role: "user",
+      content:
+        "I ordered a cordless drill and two packs of wall plugs last Tuesday (order 48213-B). The tracking page has said 'label created' for four days. " +
+        "Has it actually shipped, and if not, can I still change the delivery address to my office? It is the same city, a different postcode.",
+    },
+  ],
+  max_tokens: 256,
+  temperature: 0.2,
+});
+const CPU_CONNECTIONS = 16;
+
+/** keyward's own counters, from /metrics: proxied answers by status, refusals, and input tokens metered. */
+async function proxyCounters(url: string): Promise<{ statuses: Record<string, number>; refusals: number; inputTokens: number }> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const statuses: Record<string, number> = {};
+  let refusals = 0;
+  let inputTokens = 0;
+  for (const line of text.split("\n")) {
+    const status = /^keyward_requests_total\{[^}]*status="(\d+)"[^}]*\} (\S+)$/.exec(line);
+    if (status) statuses[status[1] as string] = (statuses[status[1] as string] ?? 0) + Number(status[2]);
+    const refused = /^keyward_(?:auth_failures|limit_rejections)_total(?:\{[^}]*\})? (\S+)$/.exec(line);
+    if (refused) refusals += Number(refused[1]);
+    const tokens = /^keyward_tokens_total\{[^}]*direction="input"[^}]*\} (\S+)$/.exec(line);
+    if (tokens) inputTokens += Number(tokens[1]);
+  }
+  return { statuses, refusals, inputTokens };
+}
+
+/** A wrk script that posts `body` with `token` and counts the answers' statuses (printed by `done`). */
+function wrkScript(name: string, body: string, token: string): string {
+  const script = join(tmpdir(), `keyward-wrk-${name}.lua`);
+  writeFileSync(
+    script,
+    [
+      `wrk.method = "POST"`,
+      `wrk.body = ${JSON.stringify(body)}`,
+      `wrk.headers["Content-Type"] = "application/json"`,
+      `wrk.headers["Authorization"] = "Bearer ${token}"`,
+      "local threads = {}",
+      "function setup(thread) table.insert(threads, thread) end",
+      "function init(args) ok = 0; bad = 0; first_bad = 0 end",
+      "function response(status, headers, body)",
+      "  if status == 200 then ok = ok + 1 else bad = bad + 1; if first_bad == 0 then first_bad = status end end",
+      "end",
+      "function done(summary, latency, requests)",
+      '  for _, t in ipairs(threads) do io.write(string.format("statuses: ok=%d bad=%d first_bad=%d\\n", t:get("ok"), t:get("bad"), t:get("first_bad"))) end',
+      "end",
+      "",
+    ].join("\n"),
+  );
+  return script;
+}
+
+interface CpuRound {
+  /** CPU of the serving process (all its threads) and its descendants, µs per completed request. */
+  cpuUs: number;
+  /** CPU of its serving (main) thread alone, µs per completed request. */
+  threadUs: number;
+  requests: number;
+  rps: number;
+  /** Answers keyward counted in this round, by status. */
+  statuses: Record<string, number>;
+  refusals: number;
+  inputTokens: number;
+  clientOk: number;
+  clientBad: number;
+  clientFirstBad: number;
+  socketErrors: string | undefined;
+}
+
+/** One wrk run against keyward, with keyward's CPU (from /proc) and its own answer counts around it. */
+async function cpuRound(url: string, script: string, seconds: number, servingPid: number, hz: number): Promise<CpuRound> {
+  const before = await proxyCounters(url);
+  const pids = processTree(servingPid);
+  const tree = () => pids.reduce((sum, pid) => sum + statTicks(`/proc/${pid}/stat`), 0);
+  const thread = () => statTicks(`/proc/${servingPid}/task/${servingPid}/stat`);
+  const [tree0, thread0] = [tree(), thread()];
+  const out = await run(["wrk", "-t1", `-c${CPU_CONNECTIONS}`, `-d${seconds}s`, "-s", script, `${url}/v1/chat/completions`]);
+  // The bookkeeping after each answer (settlement, the request-log row, metrics) belongs to its round.
+  await Bun.sleep(250);
+  const [tree1, thread1] = [tree(), thread()];
+  const after = await proxyCounters(url);
+  const statuses: Record<string, number> = {};
+  for (const [code, n] of Object.entries(after.statuses)) {
+    const delta = n - (before.statuses[code] ?? 0);
+    if (delta > 0) statuses[code] = delta;
+  }
+  const requests = Object.values(statuses).reduce((a, b) => a + b, 0);
+  const client = /statuses: ok=(\d+) bad=(\d+) first_bad=(\d+)/.exec(out);
+  const usPerTick = 1_000_000 / hz;
+  return {
+    cpuUs: ((tree1 - tree0) * usPerTick) / requests,
+    threadUs: ((thread1 - thread0) * usPerTick) / requests,
+    requests,
+    rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? Number.NaN),
+    statuses,
+    refusals: after.refusals - before.refusals,
+    inputTokens: after.inputTokens - before.inputTokens,
+    clientOk: Number(client?.[1] ?? 0),
+    clientBad: client ? Number(client[2]) : Number.NaN,
+    clientFirstBad: Number(client?.[3] ?? 0),
+    socketErrors: /Socket errors:.*$/m.exec(out)?.[0],
+  };
+}
+
+/**
+ * Scenario 7: CPU per request of keyward's serving process for a key whose
+ * limits read the body (budget, allowed_models, tpm: one strict parse, the
+ * checks, the output cap written, the body serialised again) against a key
+ * with no limits (the client's bytes forwarded), under the same wrk load,
+ * in alternating rounds.
+ */
+async function limitedCpu(url: string, adminToken: string, providerKeyId: string, servingPid: number, supervisorPid: number) {
+  const scenario = `7. CPU per request (µs), limited vs unlimited key, ${CPU_CONNECTIONS} connections`;
+  if (!(await ensureWrk())) {
+    rows.push({ scenario, direct: "", bare: "", keyward: "n/a", ratio: "", target: "limited ≤ 1.15 × unlimited", pass: undefined });
+    return;
+  }
+  // Short rounds and many of them: on a shared machine the CPU a request costs moves with the neighbours' load
+  // within seconds, and a pair of adjacent rounds sees nearly the same machine.
+  const rounds = QUICK ? 5 : 12;
+  const seconds = 1; // wrk takes whole seconds
+  const unlimited = await admin<{ id: string; key: string }>(url, adminToken, "/api/proxy-keys", { name: "cpu-unlimited", provider_key_id: providerKeyId });
+  const limited = await admin<{ id: string; key: string }>(url, adminToken, "/api/proxy-keys", {
+    name: "cpu-limited",
+    provider_key_id: providerKeyId,
+    budget_usd: 1_000_000,
+    allowed_models: ["gpt-4o-mini"],
+    tpm: 1_000_000_000,
+  });
+  const keys = { unlimited, limited };
+  // Each key's first request (argon2) is made here, and checked: 200 with usage, or the scenario means nothing.
+  let promptTokens = 0;
+  for (const [name, k] of Object.entries(keys)) {
+    const response = await fetch(`${url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${k.key}`, "content-type": "application/json" },
+      body: TYPICAL_CHAT_BODY,
+    });
+    const text = await response.text();
+    if (response.status !== 200) throw new Error(`scenario 7: the ${name} key's first request answered ${response.status}: ${text}`);
+    promptTokens = (JSON.parse(text) as { usage?: { prompt_tokens?: number } }).usage?.prompt_tokens ?? 0;
+    if (!(promptTokens > 0)) throw new Error(`scenario 7: the mock's answer reports no usage: ${text}`);
+  }
+  const scripts = {
+    unlimited: wrkScript("cpu-unlimited", TYPICAL_CHAT_BODY, unlimited.key),
+    limited: wrkScript("cpu-limited", TYPICAL_CHAT_BODY, limited.key),
+  };
+  const hz = await clockTicksPerSecond();
+  const supervisor0 = statTicks(`/proc/${supervisorPid}/stat`);
+  // Warm-up: 3 s per key, 20,000 requests or more, so that both paths are compiled (see scenario 1).
+  const checked: Array<[string, CpuRound]> = [];
+  for (const name of ["unlimited", "limited"] as const) checked.push([`${name} warm-up`, await cpuRound(url, scripts[name], QUICK ? 1 : 3, servingPid, hz)]);
+  const results: Record<"unlimited" | "limited", CpuRound[]> = { unlimited: [], limited: [] };
+  for (let r = 0; r < rounds; r++) {
+    for (const name of ["unlimited", "limited"] as const) results[name].push(await cpuRound(url, scripts[name], seconds, servingPid, hz));
+  }
+  const supervisorMs = ((statTicks(`/proc/${supervisorPid}/stat`) - supervisor0) * 1000) / hz;
+
+  // Every answer must be a 200 that was metered: a refusal would cost less than a forwarded request and flatter the ratio.
+  const problems: string[] = [];
+  let cutShort = 0;
+  for (const [name, list] of Object.entries(results)) list.forEach((round, i) => checked.push([`${name} round ${i + 1}`, round]));
+  for (const [where, round] of checked) {
+    if (round.clientBad !== 0) problems.push(`${where}: wrk got ${round.clientBad} non-200 answers (first ${round.clientFirstBad})`);
+    const other = Object.entries(round.statuses).filter(([code]) => code !== "200" && code !== "499");
+    if (other.length > 0) problems.push(`${where}: keyward answered ${JSON.stringify(Object.fromEntries(other))}`);
+    if (round.refusals !== 0) problems.push(`${where}: keyward counted ${round.refusals} refusals`);
+    const ok = round.statuses["200"] ?? 0;
+    if (round.inputTokens < ok * promptTokens) problems.push(`${where}: ${round.inputTokens} input tokens metered for ${ok} answers of ${promptTokens}`);
+    if (round.socketErrors) problems.push(`${where}: wrk ${round.socketErrors}`);
+    // wrk closes its connections when its time is up; keyward counts requests cut short that way as 499.
+    cutShort += round.statuses["499"] ?? 0;
+  }
+  const limitedView = await fetch(`${url}/api/proxy-keys/${limited.id}`, { headers: { authorization: `Bearer ${adminToken}` } });
+  const spend = ((await limitedView.json()) as { spend_usd?: number }).spend_usd ?? 0;
+  if (!(spend > 0)) problems.push(`the limited key's spend is ${spend}: nothing was settled`);
+
+  const m = (name: "unlimited" | "limited", pick: (r: CpuRound) => number) => median(results[name].map(pick));
+  const [cpuU, cpuL] = [m("unlimited", (r) => r.cpuUs), m("limited", (r) => r.cpuUs)];
+  const [threadU, threadL] = [m("unlimited", (r) => r.threadUs), m("limited", (r) => r.threadUs)];
+  const ratio = cpuL / cpuU;
+  const pairRatios = results.limited.map((l, i) => l.cpuUs / (results.unlimited[i] as CpuRound).cpuUs);
+  const fmtUs = (us: number) => us.toFixed(1);
+  rows.push({
+    scenario,
+    direct: "",
+    bare: "",
+    keyward:
+      problems.length > 0
+        ? `INVALID: ${problems.length} problem(s), see notes`
+        : `unlimited ${fmtUs(cpuU)} → limited ${fmtUs(cpuL)} (serving thread ${fmtUs(threadU)} → ${fmtUs(threadL)}, ${(threadL / threadU).toFixed(2)}×); ` +
+          `${fmtNum(m("unlimited", (r) => r.rps))} → ${fmtNum(m("limited", (r) => r.rps))} req/s`,
+    ratio: `${ratio.toFixed(3)}×`,
+    target: "limited ≤ 1.15 × unlimited",
+    pass: problems.length === 0 && ratio <= 1.15,
+  });
+  const perRound = (name: "unlimited" | "limited") => results[name].map((r) => fmtUs(r.cpuUs)).join(", ");
+  notes.push(
+    `Scenario 7: ${rounds} alternating rounds per key of \`wrk -t1 -c${CPU_CONNECTIONS} -d${seconds}s\` posting the same ${TYPICAL_CHAT_BODY.length}-byte chat body, ` +
+      `after a ${QUICK ? 1 : 3} s warm-up per key. CPU is utime + stime of keyward's serving process (every thread) from /proc, over keyward's own count of answers ` +
+      `(${fmtNum(median([...results.unlimited, ...results.limited].map((r) => r.requests)))} a round, median). µs per request by round, unlimited: ${perRound("unlimited")}; ` +
+      `limited: ${perRound("limited")}; ratio of each pair: ${pairRatios.map((x) => x.toFixed(3)).join(", ")} (median ${median(pairRatios).toFixed(3)}). ` +
+      `The supervisor process used ${supervisorMs.toFixed(0)} ms of CPU over the whole scenario; ${cutShort} requests were cut short by wrk stopping (499, counted).`,
+  );
+  if (problems.length > 0) {
+    const message = `Scenario 7 is INVALID, not every answer was a metered 200: ${problems.join("; ")}`;
+    console.error(`\n!!! ${message}\n`);
+    notes.push(message);
+    process.exitCode = 1;
+  }
+}
+
 const steal: string[] = [];
 
 /** Runs one scenario and records the machine's CPU steal meanwhile (see cpu-steal.ts). */
@@ -441,15 +679,15 @@ async function main() {
     const keywardTarget = targets[2] as Target;
     const keywardPid = childPid(server.proc.pid);
 
-    console.log("1/6 latency…");
+    console.log("1/7 latency…");
     if (wanted(1)) await measured(1, () => latency(targets));
-    console.log("2/6 throughput…");
+    console.log("2/7 throughput…");
     if (wanted(2)) await measured(2, () => throughput(targets));
-    console.log("3/6 streaming…");
+    console.log("3/7 streaming…");
     if (wanted(3)) await measured(3, () => streaming(targets));
-    console.log("4/6 many streams…");
+    console.log("4/7 many streams…");
     if (wanted(4)) await measured(4, () => manyStreams(keywardTarget, targets[1] as Target, keywardPid, bare.proc.pid));
-    console.log("5/6 wrong-secret flood…");
+    console.log("5/7 wrong-secret flood…");
     if (wanted(5))
       await measured(5, () =>
         flood(
@@ -458,7 +696,7 @@ async function main() {
           refuser.url,
         ),
       );
-    console.log("6/6 cold key…");
+    console.log("6/7 cold key…");
     if (wanted(6))
       await measured(6, () =>
         coldKey(
@@ -466,6 +704,8 @@ async function main() {
           fresh.map((k) => k.key),
         ),
       );
+    console.log("7/7 CPU per request, limited vs unlimited key…");
+    if (wanted(7)) await measured(7, () => limitedCpu(server.url, adminToken, provider.id, keywardPid, server.proc.pid));
   } finally {
     await server.stop();
     await bare.stop();
@@ -474,11 +714,22 @@ async function main() {
     rmSync(dataDir, { recursive: true, force: true });
   }
 
+  console.log("8. scale…");
+  if (wanted(8))
+    await measured(8, async () => {
+      const result = await scale({ bin, sizes: SCALE_ROWS, keys: SCALE_KEYS });
+      rows.push(...result.rows);
+      notes.push(...result.notes);
+      scaleTable = result.table;
+    });
+
   if (steal.length > 0) notes.push(`CPU steal (time the hypervisor gave other guests, share of all CPU time) by scenario: ${steal.join(", ")}.`);
   const cpu = cpus()[0]?.model ?? "unknown CPU";
   const machine = `${cpus().length} × ${cpu}, Bun ${Bun.version}, ${new Date().toISOString().slice(0, 10)}${QUICK ? " (--quick)" : ""}`;
-  const markdown = `# keyward benchmark\n\nMachine: ${machine}\nCommand: \`bun run bench\`\n\n${table()}\n\n${notes.map((n) => `- ${n}`).join("\n")}\n`;
+  const scaleSection = scaleTable ? `\n## Scale (scenario 8)\n\n${scaleTable}\n` : "";
+  const markdown = `# keyward benchmark\n\nMachine: ${machine}\nCommand: \`bun run bench\`\n\n${table()}\n\n${notes.map((n) => `- ${n}`).join("\n")}\n${scaleSection}`;
   console.log(`\n${table()}\n`);
+  if (scaleTable) console.log(`${scaleTable}\n`);
   for (const n of notes) console.log(`- ${n}`);
   if (ONLY) return; // a partial run does not replace the full table
   writeFileSync(join(HERE, "results.md"), markdown);

@@ -16,13 +16,27 @@ import { chatBody, createKeyPairOver } from "../helpers/proxy.ts";
 
 /** What the newest migration added, taken away again: the database as the previous release left it. */
 const UNDO_LATEST_MIGRATION: Record<string, string[]> = {
-  "0003_metering": [
-    "DROP TABLE budget_ceilings",
-    "ALTER TABLE proxy_keys DROP COLUMN unbounded_reservation_micros",
-    "ALTER TABLE request_log DROP COLUMN count",
-    "ALTER TABLE request_log DROP COLUMN overrun_micros",
+  "0004_endpoints_ownership": ["DROP TABLE stored_objects", "ALTER TABLE provider_keys DROP COLUMN deployments"],
+  "0005_usage_rollups": [
+    "DROP TABLE usage_rollups",
+    "DROP TABLE request_log_hours",
+    "DROP INDEX proxy_keys_revoked_idx",
+    "DROP INDEX proxy_keys_unpurged_revoked_idx",
+    "DROP INDEX proxy_keys_unpurged_expiry_idx",
+    "DROP INDEX proxy_keys_provider_key_idx",
+    "CREATE INDEX proxy_keys_provider_key_idx ON proxy_keys (provider_key_id)",
+    "DROP INDEX request_log_model_idx",
+    "DROP INDEX request_log_status_idx",
+    "DROP INDEX request_log_proxy_key_idx",
+    "DROP INDEX request_log_provider_key_idx",
+    "CREATE INDEX request_log_proxy_key_idx ON request_log (proxy_key_id, at)",
+    "CREATE INDEX request_log_provider_key_idx ON request_log (provider_key_id, at)",
   ],
+  "0006_provider_headers": ["ALTER TABLE provider_keys DROP COLUMN openai_organization", "ALTER TABLE provider_keys DROP COLUMN openai_project"],
 };
+
+/** The columns the newest migration added to provider_keys. */
+const PINNED_COLUMNS = "SELECT name FROM pragma_table_info('provider_keys') WHERE name IN ('openai_organization', 'openai_project') ORDER BY name";
 
 const left = new Leftovers();
 let binary: OpsBinary;
@@ -123,6 +137,14 @@ describe("upgrades", () => {
     const dataDir = join(left.dir(), "data");
     const first = await startServe(left, binary, dataDir);
     const pair = await createKeyPairOver(first.api, { base_url: mock.baseUrl });
+    const chat = (url: string) =>
+      fetch(`${url}/v1/chat/completions`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${pair.proxyKey}`, "content-type": "application/json" },
+        body: chatBody(),
+      });
+    // A request the previous release logs: the upgrade must count it in the usage it answers from then on.
+    expect((await chat(first.server.url)).status).toBe(200);
     expect(await first.server.stop("SIGTERM")).toBe(0);
     // A fresh data dir is never "upgraded".
     expect(existsSync(join(dataDir, "backups"))).toBe(false);
@@ -145,16 +167,15 @@ describe("upgrades", () => {
       const backup = join(dataDir, "backups", backups[0] as string);
       expect(statSync(backup).mode & 0o777).toBe(0o600);
       expect((await queryFile(backup, "SELECT count(*) FROM __drizzle_migrations"))[0]?.[0]).toBe(JOURNAL.length - 1);
-      expect(await queryFile(backup, "SELECT name FROM sqlite_master WHERE name = 'budget_ceilings'")).toEqual([]);
+      expect(await queryFile(backup, PINNED_COLUMNS)).toEqual([]);
       expect((await queryFile(dbPath, "SELECT count(*) FROM __drizzle_migrations"))[0]?.[0]).toBe(JOURNAL.length);
 
-      const response = await fetch(`${upgraded.server.url}/v1/chat/completions`, {
-        method: "POST",
-        headers: { authorization: `Bearer ${pair.proxyKey}`, "content-type": "application/json" },
-        body: chatBody(),
-      });
-      expect(response.status).toBe(200);
-      expect(await queryFile(dbPath, "SELECT name FROM sqlite_master WHERE name = 'budget_ceilings'")).toEqual([["budget_ceilings"]]);
+      // The row logged before the upgrade is still counted in the rollups, and the upgraded server adds to them.
+      expect(await queryFile(dbPath, "SELECT sum(requests) FROM usage_rollups WHERE grain = 4 AND span = 86400000")).toEqual([[1]]);
+      expect((await chat(upgraded.server.url)).status).toBe(200);
+      const usage = await upgraded.api.call<{ data: Array<{ requests: number }> }>("GET", "/api/usage?group_by=proxy_key");
+      expect(usage.body.data).toEqual([expect.objectContaining({ proxy_key_id: pair.proxyKeyId, requests: 2 })]);
+      expect(await queryFile(dbPath, PINNED_COLUMNS)).toEqual([["openai_organization"], ["openai_project"]]);
     } finally {
       expect(await upgraded.server.stop("SIGTERM")).toBe(0);
     }

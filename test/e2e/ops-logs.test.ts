@@ -1,7 +1,8 @@
 /**
  * Logs of the real binary: one access line per request (admin, docs, probes,
  * metrics and proxy) with request id, method, path without query, status,
- * latency, key id and client; `x-request-id` on every response; the level and
+ * latency, key id and client; `x-keyward-request-id` on every response (and
+ * `x-request-id`, unless a provider answered with its own); the level and
  * format flags; and a run that exercises everything (provider keys, proxy
  * keys in every header, admin tokens from the API and the CLI, an OIDC
  * exchange, metrics, streams, mistakes) whose logs hold no secret at all.
@@ -45,7 +46,7 @@ interface Sent {
 }
 
 describe("access log and request ids", () => {
-  test("everything exercised: one access line per request, x-request-id everywhere, no secret in any log", async () => {
+  test("everything exercised: one access line per request, x-keyward-request-id everywhere, no secret in any log", async () => {
     const dataDir = join(left.dir(), "data");
     const rootToken = (await runKeyward([binary.bin, "admin-token", "generate"], { cwd: binary.dir })).stdout.trim();
     const metricsToken = `metrics-${crypto.randomUUID()}`;
@@ -85,7 +86,8 @@ describe("access log and request ids", () => {
         path: path.split("?")[0] as string,
         status: response.status,
         keyId: opts.keyId === undefined ? (token === rootToken ? rootId : null) : opts.keyId,
-        echoed: response.headers.get("x-request-id"),
+        // keyward's own id; a forwarded answer's x-request-id is the provider's.
+        echoed: response.headers.get("x-keyward-request-id"),
       });
       let json: Record<string, unknown> = {};
       try {
@@ -218,7 +220,7 @@ describe("access log and request ids", () => {
         expect(line?.path).toBe("/healthz");
         continue;
       }
-      expect(s.echoed, `${s.method} ${s.path} answers with x-request-id`).toBe(s.id);
+      expect(s.echoed, `${s.method} ${s.path} answers with x-keyward-request-id`).toBe(s.id);
       const matching = access.filter((l) => l.request_id === s.id);
       expect(matching, `one access line for ${s.method} ${s.path}`).toHaveLength(1);
       const line = matching[0] as Record<string, unknown>;

@@ -51,6 +51,7 @@ export async function createTestApp(options: TestAppOptions = {}) {
   const {
     app,
     services,
+    fetch: appFetch,
     close: closeApp,
   } = createApp({
     store,
@@ -61,6 +62,8 @@ export async function createTestApp(options: TestAppOptions = {}) {
     connect: options.fetch ? undefined : runtime.connect,
     logger: options.logger ?? silentLogger,
     logWorkerPath: options.logWorker ? opened.path : undefined,
+    // Admin reads run on their worker thread, as in the server.
+    readWorkerPath: opened.path,
     disconnectSignal: options.disconnectSignal,
     config: {
       ...DEFAULT_APP_CONFIG,
@@ -105,6 +108,8 @@ export async function createTestApp(options: TestAppOptions = {}) {
 
   return {
     app,
+    /** The server's handler (the proxy past Elysia's router), for `withAccessLog` as `src/server.ts` wraps it. */
+    fetch: appFetch,
     services,
     store,
     clock,

@@ -1,22 +1,34 @@
 /**
- * A real HTTP mock of the OpenAI and Anthropic APIs for tests.
+ * A real HTTP mock of the OpenAI, Anthropic and Gemini APIs for tests.
  *
  * keyward's job is forwarding bytes, headers, streams and disconnects, so its
  * tests need a provider on a real socket (never a mocked `fetch`): only then do
  * timeouts, aborts, chunk timing, compression and hop-by-hop headers behave as
  * they do in production. The response shapes follow the real APIs closely
- * enough that the official `openai` and `@anthropic-ai/sdk` clients accept
- * them (test/unit/mock-provider.test.ts proves it).
+ * enough that the official `openai`, `@anthropic-ai/sdk` and `@google/genai`
+ * clients accept them (test/unit/mock-provider.test.ts and
+ * mock-provider-more.test.ts prove it).
  *
- * Routes (all under `/v1`):
+ * Routes answered here:
  * - `POST /v1/chat/completions`  OpenAI chat, JSON or SSE (`stream: true`)
- * - `POST /v1/responses`         OpenAI Responses API, JSON or SSE
+ * - `POST /v1/responses`         OpenAI Responses API, JSON or SSE; stored unless `store: false`
  * - `POST /v1/embeddings`        float or base64 (`encoding_format`) vectors
  * - `GET  /v1/models`            OpenAI list; Anthropic list when the request
- *                                carries `anthropic-version`
+ *                                carries `anthropic-version`; `GET /v1/models/{model}` one of them
  * - `POST /v1/messages`          Anthropic messages, JSON or SSE
- * - `GET  /v1/responses/{id}`    a stored Responses API object (with its usage; not billed again)
- * - anything else                404 with an OpenAI-style error
+ * - anything else                404 with an OpenAI-style error (Google's for Gemini-looking paths)
+ * and, each in its own file:
+ * - mock-gemini.ts               Gemini's native API under `/v1beta` and `/v1` (`…/models/{model}:generateContent` …)
+ * - mock-stored-responses.ts     `GET|DELETE /v1/responses/{id}`, `…/input_items`, `…/cancel`
+ * - mock-stored-objects.ts       OpenAI files, uploads, vector stores, batches
+ * - mock-openai-media.ts         audio, images, moderations, legacy completions, realtime client secrets
+ * - mock-anthropic-objects.ts    Anthropic files, message batches, count_tokens
+ * Azure OpenAI paths (`[/openai]/deployments/{deployment}/chat/completions?api-version=…`,
+ * `/openai/…`, `/openai/v1/…`) are answered as the OpenAI route they wrap; `RecordedRequest`
+ * keeps the full `path`, the `deployment` and the `route` it was answered as.
+ *
+ * Request bodies sent with `content-encoding: gzip`, `deflate` or `br` are decoded before
+ * they are parsed, as a server would (`RecordedRequest.contentEncoding`, `bodyBytes`).
  *
  * By default usage is what the test configured. In `permissive` mode the mock
  * behaves like a lenient OpenAI-compatible server (vLLM, LiteLLM-style) and
@@ -24,181 +36,55 @@
  * `billed()` lists what the mock would bill, so a test can compare it with
  * what keyward charged.
  */
+import { gunzipSync, inflateRawSync, inflateSync, brotliDecompressSync } from "node:zlib";
+import { ANTHROPIC_OBJECT_ROUTES, endBatch } from "./mock-anthropic-objects.ts";
+import { GEMINI_ROUTES } from "./mock-gemini.ts";
+import { asText, isObject, lenientBool, parseBody, parseMultipart, stringField, type JsonObject, type JsonValue } from "./mock-json.ts";
+import { MEDIA_ROUTES } from "./mock-openai-media.ts";
+import { permissiveUsage, readPermissive } from "./mock-permissive.ts";
+import { createStore, finishBatch, jsonlLines, STORED_OBJECT_ROUTES, type MockStore } from "./mock-stored-objects.ts";
+import { finishResponse, saveResponse, STORED_RESPONSE_ROUTES } from "./mock-stored-responses.ts";
+import {
+  anthropicError,
+  dataEvent,
+  defaultErrorBody,
+  encoder,
+  googleError,
+  json,
+  namedEvent,
+  openaiError,
+  route,
+  slices,
+  vector,
+  type Api,
+  type Billed,
+  type Cancellation,
+  type Ctx,
+  type MockBehaviour,
+  type MockBehaviourInput,
+  type RecordedFormValue,
+  type RecordedRequest,
+  type RouteResult,
+  type RouteSpec,
+  type SseEvent,
+} from "./mock-types.ts";
 
-/** A JSON value, so recorded bodies and configured error bodies stay typed. */
-export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
-/** A JSON object (every request body these APIs accept is one). */
-export type JsonObject = { [key: string]: JsonValue };
+export { parseBody, type JsonObject, type JsonValue, type ParsedBody } from "./mock-json.ts";
+export type { MockStore, StoredFile, StoredMessageBatch, StoredResponse, StoredUpload } from "./mock-stored-objects.ts";
+export type {
+  Billed,
+  Cancellation,
+  MockBehaviour,
+  MockBehaviourInput,
+  MockError,
+  MockUsage,
+  PermissiveReading,
+  RecordedFile,
+  RecordedFormValue,
+  RecordedRequest,
+} from "./mock-types.ts";
 
-/**
- * Token counts the mock reports, written verbatim into each API's own fields
- * (no arithmetic besides `total = input + output`), so a test knows exactly
- * which numbers keyward should have parsed:
- * - OpenAI chat/embeddings: `prompt_tokens = input`, `completion_tokens = output`,
- *   `prompt_tokens_details.cached_tokens = cached`.
- * - OpenAI Responses: `input_tokens = input`, `output_tokens = output`,
- *   `input_tokens_details.cached_tokens = cached`.
- * - Anthropic: `input_tokens = input`, `output_tokens = output`,
- *   `cache_read_input_tokens = cached`, `cache_creation_input_tokens = cacheCreation`.
- */
-export interface MockUsage {
-  input: number;
-  output: number;
-  cached: number;
-  cacheCreation: number;
-}
-
-/** An upstream error to pass through: status, JSON body, extra headers. */
-export interface MockError {
-  status: number;
-  /** Defaults to the API's own error shape (OpenAI or Anthropic, by path). */
-  body?: JsonValue;
-  headers?: Record<string, string>;
-}
-
-/** Everything a test can change about how the mock answers. */
-export interface MockBehaviour {
-  /** Text deltas per streamed response (default 5). The text is split into this many slices. */
-  chunks: number;
-  /** Pause between consecutive SSE events, in ms (default 0). */
-  chunkDelayMs: number;
-  /** Pause before the response status and headers are sent, in ms (default 0). For timeout tests. */
-  headersDelayMs: number;
-  /** Assistant text of every completion (default "Hello from the mock provider!"). */
-  text: string;
-  usage: MockUsage;
-  /** Answer with this error instead of the route's normal response. */
-  error?: MockError;
-  /** Answer with a redirect (default status 302) instead of the route's response. */
-  redirect?: { location: string; status?: 301 | 302 | 303 | 307 | 308 };
-  /** gzip every JSON body (normal and error) and send `content-encoding: gzip`. */
-  gzip: boolean;
-  /** Extra response headers; an array value sends the header several times (e.g. `set-cookie`). */
-  headers: Record<string, string | string[]>;
-  /**
-   * Send status and headers, then nothing until the client goes away. Bun.serve
-   * cannot flush headers without a body byte, so exactly one `\n` is written:
-   * whitespace for a JSON parser, an empty (ignored) line for an SSE parser.
-   */
-  hang: boolean;
-  /** In a stream, stay silent for `ms` after the first `afterEvents` SSE events, then go on. */
-  quiet?: { afterEvents: number; ms: number };
-  /** Model ids listed by `GET /v1/models`. */
-  models: string[];
-  /**
-   * Behave like a lenient OpenAI-compatible server (vLLM, LiteLLM-style),
-   * reading the raw body itself (`RecordedRequest.reading` says what it read):
-   * - a repeated key: the last one wins (escaped spellings included, as JSON.parse does);
-   * - numeric strings are coerced for caps and `n` (`"100000"` → 100000, `"3"` → 3), and
-   *   `"true"`/`"false"` for `stream` and `stream_options.include_usage`;
-   * - unknown fields are ignored; keys are matched case-sensitively;
-   * - output follows the request: per choice `uncappedOutputTokens` without a cap, else
-   *   min(cap, `naturalOutputTokens`), times `n` (chat). Caps: chat `chatCapOrder` (the first
-   *   one present wins), Responses `max_output_tokens`, Anthropic `max_tokens`;
-   * - input = ceil(UTF-8 body bytes / 4) + `imageTokens` per image part; `usage.cached` and
-   *   `usage.cacheCreation` are reported as configured, `usage.input`/`usage.output` are ignored.
-   */
-  permissive: boolean;
-  /** Permissive: output tokens per choice when the request sets no cap (default 100_000). */
-  uncappedOutputTokens: number;
-  /** Permissive: output tokens per choice the model produces on its own, when a cap does not cut it first (default: unlimited). */
-  naturalOutputTokens: number;
-  /** Permissive: input tokens per image part (`image_url`, `input_image`, `image`; default 1_000). */
-  imageTokens: number;
-  /** Permissive chat: the cap fields in the order they win (default `max_completion_tokens`, then `max_tokens`). */
-  chatCapOrder: string[];
-  /** Permissive: an upstream that ignored the cap: each choice reports ceil(cap × factor) output tokens. */
-  overrunFactor?: number;
-  /**
-   * Cut a stream right before the event that carries its final usage (chat: the usage chunk
-   * and `[DONE]`; Responses: `response.completed`; Anthropic: `message_delta` and
-   * `message_stop`). `true` ends the body cleanly there, `"error"` breaks the connection.
-   */
-  dropUsage: boolean | "error";
-  /** 2xx JSON answers carry no `usage`; chat streams send no usage chunk (as if `include_usage` was ignored), Responses streams `usage: null`. */
-  omitUsage: boolean;
-}
-
-/** What the mock read from a request in permissive mode (after its own parse and coercions). */
-export interface PermissiveReading {
-  model: string | undefined;
-  stream: boolean;
-  includeUsage: boolean;
-  /** Every cap field present with a usable value, coerced: name → value. */
-  caps: Record<string, number>;
-  /** The cap the mock honoured (per choice); undefined when none. */
-  cap: number | undefined;
-  /** Choices generated (`n`, coerced; 1 when absent). */
-  n: number;
-  /** Image parts counted into the input. */
-  images: number;
-}
-
-/** What the mock bills for one request it answered or started answering (see `MockProvider.billed`). */
-export interface Billed {
-  /** Index of the request in `MockProvider.requests`. */
-  requestIndex: number;
-  path: string;
-  /** The model it ran: the body's `model` as the mock read it (a default when absent). */
-  model: string;
-  input: number;
-  output: number;
-  /** Part of `input` read from a cache. */
-  cached: number;
-  /** Part of `input` written to a cache (Anthropic). */
-  cacheCreation: number;
-  /** Choices generated. */
-  choices: number;
-  /** The answer did not reach its end: the client left first, or the stream was cut (`dropUsage`). Billed in full all the same. */
-  cut: boolean;
-  /** The usage reached the wire (false when omitted, dropped, or the client left before it). */
-  usageSent: boolean;
-}
-
-/** What `startMockProvider`, `set` and `next` accept: any subset, `usage` merged field by field. */
-export type MockBehaviourInput = Partial<Omit<MockBehaviour, "usage">> & { usage?: Partial<MockUsage> };
-
-/** One request as the mock received it, plus what the mock did with it. */
-export interface RecordedRequest {
-  method: string;
-  /** Path without the query string, e.g. `/v1/chat/completions`. */
-  path: string;
-  /** Query parameters (the last value wins for a repeated name). */
-  query: Record<string, string>;
-  /** Request headers, names lowercased. */
-  headers: Record<string, string>;
-  /** Raw request body text ("" when there is none). */
-  body: string;
-  /** The body parsed as JSON when it is a JSON object, else undefined (by the mock's own parser: a repeated key's last value wins). */
-  json: JsonObject | undefined;
-  /** Paths of keys that appeared more than once in one object (compared after unescaping), e.g. `["model", "messages[0].role"]`. */
-  duplicateKeys: string[];
-  /** Permissive mode: what the mock read from the body. */
-  reading?: PermissiveReading;
-  /** What the mock bills for this request, if anything (the same object `billed()` lists). */
-  billed?: Billed;
-  /** `performance.now()` when the request arrived. */
-  receivedAt: number;
-  /** Status the mock answered with (set once the response is chosen; 0 if the client left before). */
-  status: number;
-  /** Whether the answer was an SSE stream. */
-  streamed: boolean;
-  /** `performance.now()` of every SSE event (or the hang byte) handed to the socket, in order. */
-  chunksWritten: number[];
-  /** `performance.now()` when a stream was closed normally. */
-  completedAt?: number;
-  /** `performance.now()` when the client went away before the response finished. */
-  cancelledAt?: number;
-}
-
-/** A client disconnect seen by the mock (keyward aborting its upstream request). */
-export interface Cancellation {
-  path: string;
-  /** `performance.now()` when the mock noticed it. */
-  at: number;
-  /** Index of the request in `MockProvider.requests`. */
-  requestIndex: number;
-}
+const textDecoder = new TextDecoder();
 
 export interface MockProvider {
   /** `http://127.0.0.1:PORT` (the Anthropic SDK's baseURL). */
@@ -217,12 +103,30 @@ export interface MockProvider {
   /**
    * What the mock billed, in arrival order: one entry per request it answered or started
    * answering with a 2xx (it starts generating on receipt, so a request the client left
-   * before the headers is billed too, as `cut`). Errors, redirects, model lists and stored
-   * object reads are not billed. Cleared by `reset`.
+   * before the headers is billed too, as `cut`). Errors, redirects, model lists, token counts,
+   * moderations, realtime secrets, stored objects and their reads are not billed, nor are the
+   * answers `completeBatch`/`endMessageBatch` make up. Cleared by `reset`.
    */
   billed(): Billed[];
-  /** Back to the start options; clears requests, cancellations, billing and queued overrides. */
+  /** Back to the start options; clears requests, cancellations, billing, queued overrides and stored objects. */
   reset(): void;
+  /** The stored objects (files with their bytes, batches, responses, …), by id. Cleared by `reset`. */
+  store: MockStore;
+  /**
+   * Ends an OpenAI batch: status `completed`, `request_counts` and `usage` from the lines, and an
+   * `output_file_id` whose content is `outputLines` as JSONL (each `{id, custom_id, response:
+   * {status_code, body}}`). Without lines, each line of the input file is answered by its route
+   * with the current behaviour (not recorded in `requests` nor billed). Returns the batch.
+   */
+  completeBatch(id: string, outputLines?: (JsonObject | string)[]): JsonObject;
+  /** Finishes a queued `background: true` response: a read now gets it `completed`, with its output and usage. Returns it. */
+  completeResponse(id: string): JsonObject;
+  /**
+   * Ends an Anthropic message batch: `processing_status: "ended"`, a `results_url` on the mock,
+   * and results that are `results` (`{custom_id, result}` lines) or else every request answered
+   * `succeeded` by `/v1/messages` with the current behaviour. Returns the batch.
+   */
+  endMessageBatch(id: string, results?: JsonObject[]): JsonObject;
   /**
    * Resolves with the next cancellation not yet returned by an earlier call
    * (one already recorded counts), or rejects after `timeoutMs` (default 2000).
@@ -240,7 +144,7 @@ const DEFAULTS: MockBehaviour = {
   chunkDelayMs: 0,
   headersDelayMs: 0,
   text: MOCK_TEXT,
-  usage: { input: 11, output: 7, cached: 0, cacheCreation: 0 },
+  usage: { input: 11, output: 7, cached: 0, cacheCreation: 0, reasoning: 0 },
   gzip: false,
   headers: {},
   hang: false,
@@ -252,6 +156,8 @@ const DEFAULTS: MockBehaviour = {
   chatCapOrder: ["max_completion_tokens", "max_tokens"],
   dropUsage: false,
   omitUsage: false,
+  strictStore: false,
+  audioSeconds: 3,
 };
 
 /** Layers partial behaviour over a full one; `usage` is merged field by field. */
@@ -259,269 +165,6 @@ function merge(base: MockBehaviour, patch: MockBehaviourInput): MockBehaviour {
   const { usage, ...rest } = patch;
   return { ...base, ...rest, usage: { ...base.usage, ...usage } };
 }
-
-const encoder = new TextEncoder();
-
-/** A rendered SSE event: what goes on the wire. */
-type SseEvent = string;
-
-/** OpenAI-style `data:`-only event (chat completions); the string "[DONE]" goes out as is. */
-const dataEvent = (payload: JsonValue): SseEvent => `data: ${payload === "[DONE]" ? payload : JSON.stringify(payload)}\n\n`;
-
-/** Named event as the Responses API and Anthropic send them. */
-const namedEvent = (type: string, payload: JsonValue): SseEvent => `event: ${type}\ndata: ${JSON.stringify(payload)}\n\n`;
-
-/** Splits `text` into exactly `n` slices (some empty when the text is short) that join back to it. */
-function slices(text: string, n: number): string[] {
-  const count = Math.max(1, Math.floor(n));
-  const size = Math.ceil(text.length / count);
-  return Array.from({ length: count }, (_, i) => text.slice(i * size, (i + 1) * size));
-}
-
-/** The mock's own reading of a body: the value (a repeated key's last value wins, as with JSON.parse) and the repeated keys' paths. */
-export interface ParsedBody {
-  value: JsonValue;
-  duplicateKeys: string[];
-}
-
-const NUMBER = /-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?/y;
-/** Deeper bodies are not parsed (recorded as non-JSON): the parser recurses. */
-const MAX_PARSE_DEPTH = 1_000;
-
-/** A path in the `messages[0].content` form. */
-function pathJoin(path: string, key: string | number): string {
-  if (typeof key === "number") return `${path}[${key}]`;
-  if (/^[A-Za-z_$][A-Za-z0-9_$]*$/.test(key)) return path === "" ? key : `${path}.${key}`;
-  return `${path}[${JSON.stringify(key)}]`;
-}
-
-/**
- * Parses JSON text as a lenient server does, recording every key that repeats
- * within one object. Strict JSON syntax otherwise; undefined when the text is
- * not JSON (or nests deeper than MAX_PARSE_DEPTH).
- */
-export function parseBody(text: string): ParsedBody | undefined {
-  const duplicateKeys: string[] = [];
-  let i = 0;
-  const fail = (): never => {
-    throw new SyntaxError(`not JSON at ${i}`);
-  };
-  const space = (): void => {
-    for (let c = text.charCodeAt(i); c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09; c = text.charCodeAt(++i));
-  };
-  const string = (): string => {
-    if (text[i] !== '"') fail();
-    let end = i + 1;
-    for (;;) {
-      const c = text.charCodeAt(end);
-      if (Number.isNaN(c) || c < 0x20) fail();
-      if (c === 0x5c) end += 2;
-      else if (c === 0x22) break;
-      else end++;
-    }
-    const raw = text.slice(i, end + 1);
-    i = end + 1;
-    // Escapes decoded exactly as JSON.parse does (it also rejects bad ones).
-    return raw.includes("\\") ? (JSON.parse(raw) as string) : raw.slice(1, -1);
-  };
-  const value = (path: string, depth: number): JsonValue => {
-    if (depth > MAX_PARSE_DEPTH) fail();
-    space();
-    const c = text[i];
-    if (c === "{") {
-      i++;
-      const out: JsonObject = {};
-      const seen = new Set<string>();
-      space();
-      if (text[i] === "}") {
-        i++;
-        return out;
-      }
-      for (;;) {
-        space();
-        const key = string();
-        space();
-        if (text[i] !== ":") fail();
-        i++;
-        const member = value(pathJoin(path, key), depth + 1);
-        if (seen.has(key)) duplicateKeys.push(pathJoin(path, key));
-        seen.add(key);
-        // defineProperty, not assignment: a "__proto__" key is data, as JSON.parse treats it.
-        Object.defineProperty(out, key, { value: member, enumerable: true, writable: true, configurable: true });
-        space();
-        if (text[i] === ",") {
-          i++;
-          continue;
-        }
-        if (text[i] === "}") {
-          i++;
-          return out;
-        }
-        return fail();
-      }
-    }
-    if (c === "[") {
-      i++;
-      const out: JsonValue[] = [];
-      space();
-      if (text[i] === "]") {
-        i++;
-        return out;
-      }
-      for (;;) {
-        out.push(value(pathJoin(path, out.length), depth + 1));
-        space();
-        if (text[i] === ",") {
-          i++;
-          continue;
-        }
-        if (text[i] === "]") {
-          i++;
-          return out;
-        }
-        return fail();
-      }
-    }
-    if (c === '"') return string();
-    for (const [word, literal] of [
-      ["true", true],
-      ["false", false],
-      ["null", null],
-    ] as const) {
-      if (text.startsWith(word, i)) {
-        i += word.length;
-        return literal;
-      }
-    }
-    NUMBER.lastIndex = i;
-    const match = NUMBER.exec(text);
-    if (!match) return fail();
-    i += match[0].length;
-    return Number(match[0]);
-  };
-  try {
-    const parsed = value("", 0);
-    space();
-    if (i !== text.length) return undefined;
-    return { value: parsed, duplicateKeys };
-  } catch {
-    return undefined;
-  }
-}
-
-const isObject = (value: JsonValue | undefined): value is JsonObject => typeof value === "object" && value !== null && !Array.isArray(value);
-
-/** A lenient integer: a whole JSON number, or a string of digits (`"100000"`). */
-function lenientInt(value: JsonValue | undefined): number | undefined {
-  if (typeof value === "number") return Number.isInteger(value) ? value : undefined;
-  if (typeof value === "string" && /^\s*[+-]?\d+\s*$/.test(value)) return Number.parseInt(value, 10);
-  return undefined;
-}
-
-/** A lenient boolean: true/false, "true"/"false" (any case), 1/0. */
-function lenientBool(value: JsonValue | undefined): boolean | undefined {
-  if (typeof value === "boolean") return value;
-  if (typeof value === "string" && /^(true|false)$/i.test(value.trim())) return value.trim().toLowerCase() === "true";
-  if (value === 1 || value === 0) return value === 1;
-  return undefined;
-}
-
-/** Image parts anywhere in the body, by their `type`. */
-function countImageParts(value: JsonValue): number {
-  let count = 0;
-  const stack: JsonValue[] = [value];
-  while (stack.length > 0) {
-    const v = stack.pop() as JsonValue;
-    if (Array.isArray(v)) stack.push(...v);
-    else if (isObject(v)) {
-      if (v.type === "image_url" || v.type === "input_image" || v.type === "image") count++;
-      stack.push(...Object.values(v));
-    }
-  }
-  return count;
-}
-
-/** The cap fields of an endpoint, in the order they win. */
-function capOrder(path: string, b: MockBehaviour): string[] {
-  if (path === "/v1/chat/completions") return b.chatCapOrder;
-  if (path === "/v1/responses") return ["max_output_tokens"];
-  if (path === "/v1/messages") return ["max_tokens"];
-  return [];
-}
-
-/** What a lenient server reads from a body. */
-function readPermissive(path: string, json: JsonObject | undefined, b: MockBehaviour): PermissiveReading {
-  const caps: Record<string, number> = {};
-  for (const field of capOrder(path, b)) {
-    const value = lenientInt(json?.[field]);
-    if (value !== undefined && value > 0) caps[field] = value;
-  }
-  const cap = capOrder(path, b)
-    .map((field) => caps[field])
-    .find((value) => value !== undefined);
-  const options = json?.stream_options;
-  const n = path === "/v1/chat/completions" ? lenientInt(json?.n) : undefined;
-  return {
-    model: typeof json?.model === "string" ? json.model : undefined,
-    stream: lenientBool(json?.stream) ?? false,
-    includeUsage: isObject(options) ? (lenientBool(options.include_usage) ?? false) : false,
-    caps,
-    cap,
-    n: n !== undefined && n > 0 ? n : 1,
-    images: json ? countImageParts(json) : 0,
-  };
-}
-
-/** Usage in permissive mode: input from the body's size and images, output from the caps. */
-function permissiveUsage(reading: PermissiveReading, body: string, b: MockBehaviour): MockUsage {
-  const input = Math.ceil(encoder.encode(body).byteLength / 4) + reading.images * b.imageTokens;
-  let perChoice: number;
-  if (reading.cap === undefined) perChoice = b.uncappedOutputTokens;
-  else if (b.overrunFactor !== undefined) perChoice = Math.ceil(reading.cap * b.overrunFactor);
-  else perChoice = Math.min(reading.cap, b.naturalOutputTokens);
-  return {
-    input,
-    output: perChoice * reading.n,
-    cached: Math.min(b.usage.cached, input),
-    cacheCreation: Math.min(b.usage.cacheCreation, input - Math.min(b.usage.cached, input)),
-  };
-}
-
-const stringField = (json: JsonObject | undefined, key: string): string | undefined => {
-  const value = json?.[key];
-  return typeof value === "string" ? value : undefined;
-};
-
-/** Per-request context handed to the route handlers. */
-interface Ctx {
-  b: MockBehaviour;
-  rec: RecordedRequest;
-  json: JsonObject | undefined;
-  /** The body's `model`, if a string. */
-  model: string | undefined;
-  /** Whether to answer with SSE (`stream: true`; permissive: coerced). */
-  stream: boolean;
-  /** Chat streams: whether the request asked for the usage chunk. */
-  includeUsage: boolean;
-  /** Chat: choices to return in a JSON answer. */
-  choices: number;
-  /** Sequence number for ids, unique within this mock. */
-  seq: number;
-  /** Unix seconds, as the APIs report `created`. */
-  created: number;
-}
-
-/** What a route produces; `respond` turns it into a `Response`. */
-type RouteResult =
-  | { kind: "json"; status: number; body: JsonValue; headers?: Record<string, string>; billable?: boolean }
-  | {
-      kind: "sse";
-      events: SseEvent[];
-      headers?: Record<string, string>;
-      /** Index of the first event that carries the final usage (where `dropUsage` cuts); events.length when none does. */
-      usageAt: number;
-      billable?: boolean;
-    };
 
 // ---------- OpenAI chat completions ----------
 
@@ -535,7 +178,7 @@ function chatCompletions(ctx: Ctx): RouteResult {
     total_tokens: b.usage.input + b.usage.output,
     prompt_tokens_details: { cached_tokens: b.usage.cached, audio_tokens: 0 },
     completion_tokens_details: {
-      reasoning_tokens: 0,
+      reasoning_tokens: b.usage.reasoning,
       audio_tokens: 0,
       accepted_prediction_tokens: 0,
       rejected_prediction_tokens: 0,
@@ -547,6 +190,7 @@ function chatCompletions(ctx: Ctx): RouteResult {
       kind: "json",
       status: 200,
       billable: true,
+      bill: { model },
       body: {
         ...base,
         object: "chat.completion",
@@ -578,7 +222,7 @@ function chatCompletions(ctx: Ctx): RouteResult {
   const usageAt = events.length;
   if (includeUsage) events.push(dataEvent({ ...base, object: "chat.completion.chunk", choices: [], usage }));
   events.push(dataEvent("[DONE]"));
-  return { kind: "sse", events, usageAt: includeUsage ? usageAt : events.length, billable: true };
+  return { kind: "sse", events, usageAt: includeUsage ? usageAt : events.length, billable: true, bill: { model } };
 }
 
 // ---------- OpenAI Responses API ----------
@@ -592,9 +236,10 @@ function responses(ctx: Ctx): RouteResult {
     input_tokens: b.usage.input,
     input_tokens_details: { cached_tokens: b.usage.cached },
     output_tokens: b.usage.output,
-    output_tokens_details: { reasoning_tokens: 0 },
+    output_tokens_details: { reasoning_tokens: b.usage.reasoning },
     total_tokens: b.usage.input + b.usage.output,
   };
+  const background = ctx.json?.background === true && !ctx.stream;
   const part = (text: string): JsonObject => ({ type: "output_text", text, annotations: [], logprobs: [] });
   const item = (status: string, content: JsonValue[]): JsonObject => ({
     id: itemId,
@@ -617,7 +262,8 @@ function responses(ctx: Ctx): RouteResult {
     parallel_tool_calls: true,
     previous_response_id: null,
     reasoning: { effort: null, summary: null },
-    store: true,
+    store: lenientBool(ctx.json?.store) !== false,
+    background,
     temperature: 1,
     text: { format: { type: "text" } },
     tool_choice: "auto",
@@ -630,9 +276,16 @@ function responses(ctx: Ctx): RouteResult {
   });
   const done = item("completed", [part(b.text)]);
   const finalUsage = b.omitUsage ? null : usage;
-  if (!ctx.stream) {
-    return { kind: "json", status: 200, billable: true, body: response("completed", [done], finalUsage) };
+  const completed = response("completed", [done], finalUsage);
+  const bill = { model };
+  if (background) {
+    // Answered `queued`; it becomes `completed` when the test calls completeResponse (billed on receipt all the same).
+    const queued = response("queued", [], null);
+    saveResponse(ctx, queued, completed);
+    return { kind: "json", status: 200, billable: true, bill, withoutUsage: true, body: queued };
   }
+  saveResponse(ctx, completed, completed);
+  if (!ctx.stream) return { kind: "json", status: 200, billable: true, bill, body: completed };
   // The full event sequence the real API sends: the SDK's ResponseStream
   // validates item ids and indexes, so deltas alone would be rejected.
   let seq = 0;
@@ -647,51 +300,9 @@ function responses(ctx: Ctx): RouteResult {
     ev("response.output_text.done", { ...at, text: b.text, logprobs: [] }),
     ev("response.content_part.done", { ...at, part: part(b.text) }),
     ev("response.output_item.done", { output_index: 0, item: done }),
-    ev("response.completed", { response: response("completed", [done], finalUsage) }),
+    ev("response.completed", { response: completed }),
   ];
-  return { kind: "sse", events, usageAt: events.length - 1, billable: true };
-}
-
-/** `GET /v1/responses/{id}`: a stored response, read back (the API returns it with its usage; reading it is not billed). */
-function storedResponse(ctx: Ctx, id: string): RouteResult {
-  const { b } = ctx;
-  const output = [
-    {
-      id: `msg_${id}`,
-      type: "message",
-      status: "completed",
-      role: "assistant",
-      content: [{ type: "output_text", text: b.text, annotations: [], logprobs: [] }],
-    },
-  ];
-  return {
-    kind: "json",
-    status: 200,
-    body: {
-      id,
-      object: "response",
-      created_at: ctx.created,
-      status: "completed",
-      error: null,
-      incomplete_details: null,
-      model: "gpt-4o-mini",
-      output,
-      usage: {
-        input_tokens: b.usage.input,
-        input_tokens_details: { cached_tokens: b.usage.cached },
-        output_tokens: b.usage.output,
-        output_tokens_details: { reasoning_tokens: 0 },
-        total_tokens: b.usage.input + b.usage.output,
-      },
-    },
-  };
-}
-
-// ---------- OpenAI embeddings ----------
-
-/** A deterministic vector per input, so tests can compare without storing fixtures. */
-function vector(index: number, dimensions: number): number[] {
-  return Array.from({ length: dimensions }, (_, i) => Math.fround(((index + 1) * (i + 1)) / 100));
+  return { kind: "sse", events, usageAt: events.length - 1, billable: true, bill };
 }
 
 function embeddings(ctx: Ctx): RouteResult {
@@ -706,14 +317,16 @@ function embeddings(ctx: Ctx): RouteResult {
     const embedding = base64 ? Buffer.from(new Float32Array(values).buffer).toString("base64") : values;
     return { object: "embedding", index, embedding };
   });
+  const model = ctx.model ?? "text-embedding-3-small";
   return {
     kind: "json",
     status: 200,
     billable: true,
+    bill: { model, output: 0 },
     body: {
       object: "list",
       data,
-      model: ctx.model ?? "text-embedding-3-small",
+      model,
       ...(b.omitUsage ? {} : { usage: { prompt_tokens: b.usage.input, total_tokens: b.usage.input } }),
     },
   };
@@ -735,6 +348,19 @@ function models(ctx: Ctx): RouteResult {
   return { kind: "json", status: 200, body: { object: "list", data } };
 }
 
+/** `GET /v1/models/{model}`: one of the configured models (OpenAI's or, with `anthropic-version`, Anthropic's shape), else 404. */
+function oneModel(ctx: Ctx): RouteResult {
+  const id = ctx.params.model ?? "";
+  const anthropic = ctx.rec.headers["anthropic-version"] !== undefined;
+  if (!ctx.b.models.includes(id)) {
+    return anthropic
+      ? anthropicError(404, `model: ${id}`)
+      : openaiError(404, `The model '${id}' does not exist or you do not have access to it.`, "model", "model_not_found");
+  }
+  if (anthropic) return json({ type: "model", id, display_name: id, created_at: "2025-01-01T00:00:00Z" });
+  return json({ id, object: "model", created: 1_700_000_000, owned_by: "mock" });
+}
+
 // ---------- Anthropic messages ----------
 
 function messages(ctx: Ctx): RouteResult {
@@ -742,6 +368,7 @@ function messages(ctx: Ctx): RouteResult {
   const id = `msg_mock${ctx.seq}`;
   const model = ctx.model ?? "claude-sonnet-4-6";
   const headers = { "request-id": `req_mock${ctx.seq}` };
+  const bill = { model, cacheCreation: b.usage.cacheCreation };
   const message = (content: JsonValue[], stop: string | null, usage: JsonObject): JsonObject => ({
     id,
     type: "message",
@@ -762,7 +389,7 @@ function messages(ctx: Ctx): RouteResult {
   if (!ctx.stream) {
     const body = message([{ type: "text", text: b.text }], "end_turn", fullUsage(b.usage.output));
     if (b.omitUsage) delete body.usage;
-    return { kind: "json", status: 200, headers, body, billable: true };
+    return { kind: "json", status: 200, headers, body, billable: true, bill };
   }
   // Like Anthropic: message_start already reports a small output_tokens (1);
   // the real count arrives in message_delta and replaces it (not adds to it).
@@ -789,39 +416,86 @@ function messages(ctx: Ctx): RouteResult {
     }),
     namedEvent("message_stop", { type: "message_stop" }),
   ];
-  return { kind: "sse", headers, events, usageAt: events.length - 2, billable: true };
+  return { kind: "sse", headers, events, usageAt: events.length - 2, billable: true, bill };
 }
 
-// ---------- errors ----------
+// ---------- routing ----------
 
-/** The error body the real API would send for this path. */
-function defaultErrorBody(path: string, status: number): JsonValue {
-  const message = `Mock upstream error ${status}`;
-  if (path === "/v1/messages") {
-    const type = status === 429 ? "rate_limit_error" : status >= 500 ? "api_error" : "invalid_request_error";
-    return { type: "error", error: { type, message } };
-  }
-  const type = status === 429 ? "rate_limit_error" : status >= 500 ? "server_error" : "invalid_request_error";
-  return { error: { message, type, param: null, code: null } };
-}
-
+/** A 404 for a path the mock does not serve, in the shape of the API the path looks like. */
 function notFound(method: string, path: string): RouteResult {
-  return {
-    kind: "json",
-    status: 404,
-    body: {
-      error: { message: `Invalid URL (${method} ${path})`, type: "invalid_request_error", param: null, code: null },
-    },
-  };
+  if (looksLike(path) === "gemini") return googleError(404, `Method not found: ${method} ${path}`);
+  return openaiError(404, `Invalid URL (${method} ${path})`);
 }
 
-const ROUTES: Record<string, (ctx: Ctx) => RouteResult> = {
-  "POST /v1/chat/completions": chatCompletions,
-  "POST /v1/responses": responses,
-  "POST /v1/embeddings": embeddings,
-  "GET /v1/models": models,
-  "POST /v1/messages": messages,
-};
+/** The API a path belongs to when no route matched (it picks the error shape). */
+function looksLike(path: string): Api {
+  if (/^\/v1(beta|alpha)\//.test(path) || /\/models\/[^/]+:\w+$/.test(path)) return "gemini";
+  return path === "/v1/messages" || path.startsWith("/v1/messages/") ? "anthropic" : "openai";
+}
+
+const CORE_ROUTES: RouteSpec[] = [
+  route("POST", "/v1/chat/completions", "openai", chatCompletions, { caps: "chat" }),
+  route("POST", "/v1/responses", "openai", responses, { caps: "responses" }),
+  route("POST", "/v1/embeddings", "openai", embeddings),
+  route("GET", "/v1/models", "openai", models),
+  route("GET", "/v1/models/{model}", "openai", oneModel),
+  route("POST", "/v1/messages", "anthropic", messages, { caps: "messages" }),
+];
+
+/** In order: the first route whose method, pattern and condition match answers. */
+const ROUTES: RouteSpec[] = [...GEMINI_ROUTES, ...ANTHROPIC_OBJECT_ROUTES, ...CORE_ROUTES, ...STORED_RESPONSE_ROUTES, ...STORED_OBJECT_ROUTES, ...MEDIA_ROUTES];
+
+interface RouteMatch {
+  spec: RouteSpec;
+  params: Record<string, string>;
+  deployment?: string;
+}
+
+/**
+ * The route for a request. Azure OpenAI paths are answered as the OpenAI route they wrap:
+ * `[/openai]/deployments/{deployment}/X` and `/openai/X` as `/v1/X`, `/openai/v1/X` as `/v1/X`.
+ */
+function resolveRoute(rec: RecordedRequest): RouteMatch | undefined {
+  let path = rec.path;
+  let deployment: string | undefined;
+  const azure = /^(?:\/openai)?\/deployments\/([^/]+)(\/.*)$/.exec(path);
+  if (azure) {
+    deployment = decodeURIComponent(azure[1] ?? "");
+    path = `/v1${azure[2] ?? ""}`;
+  } else if (path.startsWith("/openai/v1/")) path = path.slice("/openai".length);
+  else if (path.startsWith("/openai/")) path = `/v1${path.slice("/openai".length)}`;
+  for (const spec of ROUTES) {
+    if (spec.method !== rec.method) continue;
+    const matched = spec.pattern.exec(path);
+    if (!matched) continue;
+    const params = Object.fromEntries(Object.entries(matched.groups ?? {}).map(([name, value]) => [name, decodeURIComponent(value)]));
+    if (spec.when && !spec.when(rec, params)) continue;
+    return { spec, params, ...(deployment === undefined ? {} : { deployment }) };
+  }
+  return undefined;
+}
+
+/** Undoes a request's `content-encoding` as a server would; throws on a corrupt body, undefined for an encoding it does not know. */
+function decodeBody(raw: Uint8Array, encoding: string): Uint8Array | undefined {
+  switch (encoding) {
+    case "identity":
+      return raw;
+    case "gzip":
+    case "x-gzip":
+      return gunzipSync(raw);
+    case "deflate":
+      // RFC 9110 deflate is zlib-wrapped; some clients send it raw.
+      try {
+        return inflateSync(raw);
+      } catch {
+        return inflateRawSync(raw);
+      }
+    case "br":
+      return brotliDecompressSync(raw);
+    default:
+      return undefined;
+  }
+}
 
 /** Builds response headers: the route's own, then the test's extras (arrays repeat the header). */
 function buildHeaders(contentType: string | undefined, own: Record<string, string> | undefined, b: MockBehaviour): Headers {
@@ -853,6 +527,9 @@ export async function startMockProvider(options: MockBehaviourInput = {}): Promi
   let generation = 0;
   /** Set by `stop`: connections cut by the mock itself are not client cancellations. */
   let stopping = false;
+  const store = createStore();
+  /** `http://127.0.0.1:PORT`, once the server listens. */
+  let origin = "";
 
   /** Records a disconnect once per request, and only while its response was still in flight. */
   function cancel(rec: RecordedRequest, index: number, gen: number, finished: boolean): void {
@@ -935,12 +612,83 @@ export async function startMockProvider(options: MockBehaviourInput = {}): Promi
     });
   }
 
+  /**
+   * The context a route handler gets. Permissive mode reads generating requests (POST) itself
+   * and replaces the usage, except on routes that keep the configured one; reads and lists
+   * answer as configured.
+   */
+  function contextFor(
+    configured: MockBehaviour,
+    rec: RecordedRequest,
+    form: Record<string, RecordedFormValue> | undefined,
+    match: RouteMatch | undefined,
+  ): Ctx {
+    const { json } = rec;
+    const spec = match?.spec;
+    const pathModel = match?.params.model ?? match?.deployment;
+    const formModel = typeof form?.model === "string" ? form.model : undefined;
+    const pathStream = spec?.api === "gemini" ? spec.streams === true : undefined;
+    const common = { rec, json, form, seq: ++seq, created: Math.floor(Date.now() / 1000), params: match?.params ?? {}, store, origin };
+    if (configured.permissive && rec.method === "POST") {
+      const reading = readPermissive(spec?.caps, json, configured, match?.params.model, pathStream);
+      rec.reading = reading;
+      const b = spec?.configuredUsage ? configured : { ...configured, usage: permissiveUsage(reading, rec.body, configured) };
+      const model = reading.model ?? formModel ?? pathModel;
+      return { ...common, b, model, stream: reading.stream, includeUsage: reading.includeUsage, choices: reading.n };
+    }
+    const options = json?.stream_options;
+    return {
+      ...common,
+      b: configured,
+      model: stringField(json, "model") ?? formModel ?? pathModel,
+      stream: pathStream ?? (json?.stream === true || form?.stream === "true"),
+      includeUsage: isObject(options) && options.include_usage === true,
+      choices: 1,
+    };
+  }
+
+  /** Answers a request the test makes up (a batch line): the route's JSON answer with the current defaults, never streamed, not recorded or billed. */
+  function answerOffline(method: string, path: string, body: JsonObject, headers: Record<string, string> = {}): { status: number; body: JsonValue } {
+    const text = JSON.stringify(body);
+    const rec: RecordedRequest = {
+      method,
+      path,
+      query: {},
+      headers,
+      body: text,
+      bodyBytes: encoder.encode(text).byteLength,
+      json: body,
+      duplicateKeys: [],
+      receivedAt: performance.now(),
+      status: 0,
+      streamed: false,
+      chunksWritten: [],
+    };
+    const match = resolveRoute(rec);
+    const ctx = { ...contextFor(defaults, rec, undefined, match), stream: false };
+    const result = match ? match.spec.handle(ctx) : notFound(method, path);
+    return result.kind === "json" ? { status: result.status, body: result.body } : { status: 500, body: { error: { message: "not a JSON answer" } } };
+  }
+
   async function handle(request: Request): Promise<Response> {
     const receivedAt = performance.now();
     const url = new URL(request.url);
-    const body = await request.text();
+    const raw = new Uint8Array(await request.arrayBuffer());
+    const contentEncoding = request.headers.get("content-encoding")?.trim().toLowerCase() || undefined;
+    let decoded: Uint8Array | undefined = raw;
+    let corrupt = false;
+    if (contentEncoding !== undefined && raw.byteLength > 0) {
+      try {
+        decoded = decodeBody(raw, contentEncoding);
+      } catch {
+        corrupt = true;
+      }
+    }
+    const bytes = decoded ?? raw;
+    const body = corrupt ? "" : textDecoder.decode(bytes);
     const parsed = body === "" ? undefined : parseBody(body);
     const json = parsed && isObject(parsed.value) ? parsed.value : undefined;
+    const form = corrupt ? undefined : parseMultipart(bytes, request.headers.get("content-type") ?? undefined);
     const headers: Record<string, string> = {};
     request.headers.forEach((value, name) => {
       headers[name.toLowerCase()] = value;
@@ -951,6 +699,9 @@ export async function startMockProvider(options: MockBehaviourInput = {}): Promi
       query: Object.fromEntries(url.searchParams),
       headers,
       body,
+      bodyBytes: raw.byteLength,
+      ...(contentEncoding === undefined ? {} : { contentEncoding }),
+      ...(form === undefined ? {} : { form }),
       json,
       duplicateKeys: parsed?.duplicateKeys ?? [],
       receivedAt,
@@ -961,29 +712,14 @@ export async function startMockProvider(options: MockBehaviourInput = {}): Promi
     const index = requests.push(rec) - 1;
     const override = queue.shift();
     const configured = override ? merge(defaults, override) : defaults;
-    let b = configured;
-    let ctx: Ctx;
-    const created = Math.floor(Date.now() / 1000);
-    // Permissive reading is for requests that generate (POST); reads and lists answer as configured.
-    if (configured.permissive && request.method === "POST") {
-      const reading = readPermissive(rec.path, json, configured);
-      rec.reading = reading;
-      b = { ...configured, usage: permissiveUsage(reading, body, configured) };
-      ctx = { b, rec, json, model: reading.model, stream: reading.stream, includeUsage: reading.includeUsage, choices: reading.n, seq: ++seq, created };
-    } else {
-      const options = json?.stream_options;
-      ctx = {
-        b,
-        rec,
-        json,
-        model: stringField(json, "model"),
-        stream: json?.stream === true,
-        includeUsage: isObject(options) && options.include_usage === true,
-        choices: 1,
-        seq: ++seq,
-        created,
-      };
+    const match = resolveRoute(rec);
+    if (match) {
+      rec.route = `${match.spec.method} ${match.spec.template}`;
+      if (match.params.model !== undefined) rec.model = match.params.model;
+      if (match.deployment !== undefined) rec.deployment = match.deployment;
     }
+    const ctx = contextFor(configured, rec, form, match);
+    const { b } = ctx;
 
     // A client abort while we wait or stream counts as a cancellation; once the
     // response is complete, a late signal means nothing.
@@ -996,29 +732,33 @@ export async function startMockProvider(options: MockBehaviourInput = {}): Promi
     // provider generates (and bills) whether or not the client waits for the headers.
     let result: RouteResult | undefined;
     if (b.error) {
-      result = {
-        kind: "json",
-        status: b.error.status,
-        body: b.error.body ?? defaultErrorBody(rec.path, b.error.status),
-        headers: b.error.headers,
-      };
-    } else if (!b.redirect) {
-      const route = ROUTES[`${request.method} ${rec.path}`];
-      const stored = request.method === "GET" && rec.path.startsWith("/v1/responses/") ? rec.path.slice("/v1/responses/".length) : undefined;
-      result = route ? route(ctx) : stored ? storedResponse(ctx, stored) : notFound(request.method, rec.path);
+      const api = match?.spec.api ?? looksLike(rec.path);
+      result = { kind: "json", status: b.error.status, body: b.error.body ?? defaultErrorBody(api, b.error.status), headers: b.error.headers };
+    } else if (b.redirect) {
+      result = undefined;
+    } else if (corrupt || decoded === undefined) {
+      result = corrupt
+        ? openaiError(400, `Could not decode the request body (content-encoding: ${contentEncoding ?? ""}).`)
+        : openaiError(415, `Unsupported content-encoding: ${contentEncoding ?? ""}.`);
+    } else {
+      result = match ? match.spec.handle(ctx) : notFound(request.method, rec.path);
     }
     if (result?.billable) {
+      const bill = result.bill ?? {};
       rec.billed = {
         requestIndex: index,
         path: rec.path,
-        model: ctx.model ?? (rec.path === "/v1/messages" ? "claude-sonnet-4-6" : rec.path === "/v1/embeddings" ? "text-embedding-3-small" : "gpt-4o-mini"),
-        input: b.usage.input,
-        output: rec.path === "/v1/embeddings" ? 0 : b.usage.output,
-        cached: b.usage.cached,
-        cacheCreation: rec.path === "/v1/messages" ? b.usage.cacheCreation : 0,
-        choices: ctx.choices,
+        model: bill.model ?? ctx.model ?? "gpt-4o-mini",
+        input: bill.input ?? b.usage.input,
+        output: bill.output ?? b.usage.output,
+        cached: bill.cached ?? b.usage.cached,
+        cacheCreation: bill.cacheCreation ?? 0,
+        choices: bill.choices ?? ctx.choices,
         cut: false,
         usageSent: false,
+        ...(bill.seconds === undefined ? {} : { seconds: bill.seconds }),
+        ...(bill.images === undefined ? {} : { images: bill.images }),
+        ...(bill.characters === undefined ? {} : { characters: bill.characters }),
       };
       billing.push(rec.billed);
     }
@@ -1039,7 +779,7 @@ export async function startMockProvider(options: MockBehaviourInput = {}): Promi
     const own = { "x-request-id": `req_mock${ctx.seq}`, ...result.headers };
     if (b.hang) {
       // One newline flushes the headers (see `MockBehaviour.hang`), then silence.
-      const contentType = result.kind === "sse" ? "text/event-stream; charset=utf-8" : "application/json";
+      const contentType = result.kind === "sse" ? "text/event-stream; charset=utf-8" : result.kind === "bytes" ? result.contentType : "application/json";
       rec.status = result.kind === "sse" ? 200 : result.status;
       rec.streamed = true;
       const body = stream(["\n"], b, rec, onCancel);
@@ -1054,12 +794,14 @@ export async function startMockProvider(options: MockBehaviourInput = {}): Promi
     }
     rec.status = result.status;
     finished = true;
-    if (rec.billed && !b.omitUsage) rec.billed.usageSent = true;
-    const bytes = encoder.encode(JSON.stringify(result.body));
+    if (rec.billed && !b.omitUsage && !result.withoutUsage) rec.billed.usageSent = true;
+    if (result.kind === "bytes")
+      return new Response(Uint8Array.from(result.body), { status: result.status, headers: buildHeaders(result.contentType, own, b) });
+    const out = encoder.encode(JSON.stringify(result.body));
     const jsonHeaders = buildHeaders("application/json", own, b);
-    if (!b.gzip) return new Response(bytes, { status: result.status, headers: jsonHeaders });
+    if (!b.gzip) return new Response(out, { status: result.status, headers: jsonHeaders });
     jsonHeaders.set("content-encoding", "gzip");
-    return new Response(Bun.gzipSync(bytes), { status: result.status, headers: jsonHeaders });
+    return new Response(Bun.gzipSync(out), { status: result.status, headers: jsonHeaders });
   }
 
   const server = Bun.serve({
@@ -1075,6 +817,7 @@ export async function startMockProvider(options: MockBehaviourInput = {}): Promi
   const port = server.port;
   if (port === undefined) throw new Error("mock provider did not get a port");
   const url = `http://127.0.0.1:${port}`;
+  origin = url;
 
   return {
     url,
@@ -1082,6 +825,37 @@ export async function startMockProvider(options: MockBehaviourInput = {}): Promi
     port,
     requests,
     cancellations,
+    store,
+    completeBatch(id, outputLines) {
+      const input = store.files.get(asText(store.batches.get(id)?.input_file_id));
+      const lines = outputLines
+        ? outputLines.map((line) => (typeof line === "string" ? (JSON.parse(line) as JsonObject) : line))
+        : jsonlLines(input?.bytes ?? new Uint8Array()).map((line) => {
+            const answer = answerOffline(
+              stringField(line, "method") ?? "POST",
+              stringField(line, "url") ?? "/v1/chat/completions",
+              isObject(line.body) ? line.body : {},
+            );
+            const status_code = answer.status;
+            return {
+              id: store.newId("batch_req_"),
+              custom_id: line.custom_id ?? null,
+              response: { status_code, request_id: `req_mock${seq}`, body: answer.body },
+              error: null,
+            };
+          });
+      return finishBatch(store, id, lines, Math.floor(Date.now() / 1000));
+    },
+    completeResponse(id) {
+      return finishResponse(store, id);
+    },
+    endMessageBatch(id, results) {
+      const answer = (params: JsonObject): JsonObject => {
+        const made = answerOffline("POST", "/v1/messages", params, { "anthropic-version": "2023-06-01" });
+        return isObject(made.body) ? made.body : {};
+      };
+      return endBatch(store, id, origin, answer, results);
+    },
     next(behaviour) {
       queue.push(behaviour);
     },
@@ -1097,6 +871,7 @@ export async function startMockProvider(options: MockBehaviourInput = {}): Promi
       requests.length = 0;
       cancellations.length = 0;
       billing.length = 0;
+      store.clear();
       cancellationCursor = 0;
       generation++;
     },

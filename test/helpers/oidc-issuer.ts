@@ -19,11 +19,20 @@ export interface TokenOptions {
   key?: CryptoKey;
   /** Overrides of iss, aud, sub, jti, iat, exp, nbf; `undefined` removes the claim. */
   claims?: Record<string, unknown>;
+  /** Overrides of the protected header (`typ`, `crit`…); `undefined` removes the field. */
+  header?: Record<string, unknown>;
+}
+
+export interface OidcIssuerOptions {
+  /** Serve the JWKS from a second server on 127.0.0.2 (another host), and name it in the discovery document. */
+  jwksElsewhere?: boolean;
 }
 
 export interface OidcIssuer {
   /** `http://127.0.0.1:PORT` (tests run keyward with http issuers allowed). */
   issuer: string;
+  /** The host (`host:port`) of the `jwks_uri` the discovery document names. */
+  jwksHost: string;
   /** Requests this issuer has served, by kind. */
   served: { discovery: number; jwks: number };
   /** A signed ID token shaped like GitHub Actions' (repository, ref, run_id…). */
@@ -39,7 +48,7 @@ let jtiCounter = 0;
 
 const b64url = (data: string | Buffer) => Buffer.from(data).toString("base64url");
 
-export async function startOidcIssuer(): Promise<OidcIssuer> {
+export async function startOidcIssuer(options: OidcIssuerOptions = {}): Promise<OidcIssuer> {
   const rsa = await generateKeyPair("RS256", { extractable: true });
   const ec = await generateKeyPair("ES256", { extractable: true });
   const jwks = {
@@ -50,23 +59,24 @@ export async function startOidcIssuer(): Promise<OidcIssuer> {
   };
   const served = { discovery: 0, jwks: 0 };
   let issuer = "";
-  const server = Bun.serve({
-    port: 0,
-    hostname: "127.0.0.1",
-    fetch(request) {
-      const path = new URL(request.url).pathname;
-      if (path === "/.well-known/openid-configuration") {
-        served.discovery++;
-        return Response.json({ issuer, jwks_uri: `${issuer}/.well-known/jwks`, id_token_signing_alg_values_supported: ["RS256", "ES256"] });
-      }
-      if (path === "/.well-known/jwks") {
-        served.jwks++;
-        return Response.json(jwks);
-      }
-      return new Response("not found", { status: 404 });
-    },
-  });
+  let jwksBase = "";
+  const fetchHandler = (request: Request) => {
+    const path = new URL(request.url).pathname;
+    if (path === "/.well-known/openid-configuration") {
+      served.discovery++;
+      return Response.json({ issuer, jwks_uri: `${jwksBase}/.well-known/jwks`, id_token_signing_alg_values_supported: ["RS256", "ES256"] });
+    }
+    if (path === "/.well-known/jwks") {
+      served.jwks++;
+      return Response.json(jwks);
+    }
+    return new Response("not found", { status: 404 });
+  };
+  const server = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: fetchHandler });
+  // All of 127/8 is loopback on Linux: a second address is another host on the same machine.
+  const keyServer = options.jwksElsewhere ? Bun.serve({ port: 0, hostname: "127.0.0.2", fetch: fetchHandler }) : undefined;
   issuer = `http://127.0.0.1:${server.port}`;
+  jwksBase = keyServer ? `http://127.0.0.2:${keyServer.port}` : issuer;
 
   /** GitHub-like claims at `now`, valid five minutes, with overrides applied. */
   function claimsFor(options: TokenOptions): JWTPayload {
@@ -94,11 +104,19 @@ export async function startOidcIssuer(): Promise<OidcIssuer> {
 
   return {
     issuer,
+    jwksHost: new URL(jwksBase).host,
     served,
     async token(options) {
       const alg = options.alg ?? "RS256";
       const key = options.key ?? (alg === "RS256" ? rsa.privateKey : ec.privateKey);
-      return new SignJWT(claimsFor(options)).setProtectedHeader({ alg, typ: "JWT", kid: options.kid ?? (alg === "RS256" ? "rsa-1" : "ec-1") }).sign(key);
+      const header: Record<string, unknown> = { alg, typ: "JWT", kid: options.kid ?? (alg === "RS256" ? "rsa-1" : "ec-1") };
+      for (const [name, value] of Object.entries(options.header ?? {})) {
+        if (value === undefined) delete header[name];
+        else header[name] = value;
+      }
+      // jose refuses to sign with a critical extension it is not told it understands.
+      const crit = Array.isArray(header.crit) ? Object.fromEntries(header.crit.map((name) => [String(name), true])) : undefined;
+      return new SignJWT(claimsFor(options)).setProtectedHeader({ ...header, alg }).sign(key, crit ? { crit } : undefined);
     },
     unsignedToken(options) {
       return `${b64url(JSON.stringify({ alg: "none", typ: "JWT" }))}.${b64url(JSON.stringify(claimsFor(options)))}.`;
@@ -110,6 +128,7 @@ export async function startOidcIssuer(): Promise<OidcIssuer> {
     },
     async stop() {
       await server.stop(true);
+      await keyServer?.stop(true);
     },
   };
 }

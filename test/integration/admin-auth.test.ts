@@ -41,6 +41,7 @@ const ROUTES: Route[] = [
   { method: "GET", path: "/api/admin-tokens", scope: "read" },
   { method: "POST", path: "/api/admin-tokens/{id}/revoke", scope: "admin", id: (f) => f.adminTokenId, body: () => ({}) },
   { method: "GET", path: "/api/audit", scope: "read" },
+  { method: "GET", path: "/api/stored-objects", scope: "read" },
   { method: "GET", path: "/api/prices", scope: "read" },
   { method: "PUT", path: "/api/prices/{model}", scope: "admin", id: () => "test-model", body: () => ({ input_per_million_usd: 1, output_per_million_usd: 2 }) },
   { method: "DELETE", path: "/api/prices/{model}", scope: "admin", id: () => "test-model", body: () => ({}) },

@@ -130,3 +130,49 @@ test("the app verifies proxy keys and admin tokens on its pool, once per key", a
     await h.stop();
   }
 });
+
+test("minting hashes on the pool: the hash is argon2id with keyward's parameters and verifies; a dying worker's hash is made natively", async () => {
+  const logger = recordingLogger();
+  const pool = new Argon2Workers(logger);
+  try {
+    const made = await pool.hash("minted-secret");
+    expect(made).toStartWith("$argon2id$v=19$m=19456,t=2,p=1$");
+    expect(await pool.verify({ phc: made, secret: "minted-secret" })).toBe(true);
+    expect(await pool.verify({ phc: made, secret: "other" })).toBe(false);
+    expect(pool.workerHashes).toBe(1);
+    expect(pool.workerRuns).toBe(2);
+  } finally {
+    pool.close();
+  }
+  const crashing = URL.createObjectURL(new Blob(['onmessage = () => { throw new Error("boom"); };'], { type: "text/javascript" }));
+  const dying = new Argon2Workers(logger, 2, () => new Worker(crashing));
+  try {
+    const made = await dying.hash("minted-secret");
+    expect(await dying.verify({ phc: made, secret: "minted-secret" })).toBe(true);
+    expect(dying.workerHashes).toBe(0);
+    expect(logger.warnings).toEqual([FELL_BACK]);
+  } finally {
+    dying.close();
+    URL.revokeObjectURL(crashing);
+  }
+});
+
+test("the app mints on its pool: a batch's hashes are all made by the workers, and the keys work", async () => {
+  const h = await startProxyHarness();
+  try {
+    const { argon2 } = h.t.services;
+    const keys = await createKeyPair(h.t, { base_url: h.mock.baseUrl });
+    const before = argon2.workerHashes;
+    const batch = await h.t.call("POST", "/api/proxy-keys/batch", { count: 6, name_prefix: "pool", provider_key_id: keys.providerKeyId });
+    expect(batch.status).toBe(201);
+    expect(argon2.workerHashes - before).toBe(6);
+    const chat = await fetchText(`${h.baseUrl}/chat/completions`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${String(batch.json.data[5].key)}`, "content-type": "application/json" },
+      body: chatBody(),
+    });
+    expect(chat.status).toBe(200);
+  } finally {
+    await h.stop();
+  }
+});

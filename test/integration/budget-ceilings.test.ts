@@ -40,6 +40,9 @@ beforeEach(async () => {
     keyHint: "sk-…",
     disabled: false,
     injectStreamUsage: true,
+    deployments: null,
+    openaiOrganization: null,
+    openaiProject: null,
     createdAt: NOW,
     updatedAt: NOW,
   });

@@ -141,7 +141,7 @@ test("20 keys as CSV: parses as RFC 4180, one row per key, and every key works t
   for (const record of records) {
     const response = await postV1(h.baseUrl, record[1] as string, "/chat/completions", chatJson("gpt-4o-mini", 20, { max_tokens: 10 }));
     expect(response.status).toBe(200);
-    expect(response.headers.get("x-ratelimit-limit-requests")).toBe("60");
+    expect(response.headers.get("x-keyward-ratelimit-limit-requests")).toBe("60");
     expect(chatAnswerText(await response.text())).toBe(MOCK_TEXT);
   }
   expect(h.mock.requests.length).toBe(20);

@@ -1,7 +1,7 @@
 /**
  * rpm, tpm and max_concurrency, on the injected clock: the
  * request over the limit is 429 rate_limit_exceeded with an exact
- * Retry-After, OpenAI-style x-ratelimit-* headers come with every response
+ * Retry-After, OpenAI-style x-keyward-ratelimit-* headers come with every response
  * of a limited key, and the limit lifts when the window has moved on.
  */
 import { expect, test } from "bun:test";
@@ -18,9 +18,9 @@ async function send(proxyKey: string, body: Record<string, unknown> = chatJson("
 }
 
 const rate = (headers: Headers) => ({
-  limit: headers.get("x-ratelimit-limit-requests"),
-  remaining: headers.get("x-ratelimit-remaining-requests"),
-  reset: headers.get("x-ratelimit-reset-requests"),
+  limit: headers.get("x-keyward-ratelimit-limit-requests"),
+  remaining: headers.get("x-keyward-ratelimit-remaining-requests"),
+  reset: headers.get("x-keyward-ratelimit-reset-requests"),
 });
 
 test("rpm: the (rpm+1)th request in a sliding minute is refused with an exact Retry-After", async () => {
@@ -82,11 +82,11 @@ test("tpm: a minute's tokens (input + output) used up → 429 until they leave t
 
   const first = await send(keys.proxyKey, body);
   expect(first.status).toBe(200);
-  expect(first.headers.get("x-ratelimit-limit-tokens")).toBe("2000");
-  const remaining = Number(first.headers.get("x-ratelimit-remaining-tokens"));
+  expect(first.headers.get("x-keyward-ratelimit-limit-tokens")).toBe("2000");
+  const remaining = Number(first.headers.get("x-keyward-ratelimit-remaining-tokens"));
   expect(remaining).toBeGreaterThan(2_000 - 1_000); // the bound is held while the request runs…
   expect(remaining).toBeLessThan(2_000 - 600);
-  expect(first.headers.get("x-ratelimit-limit-requests")).toBeNull(); // no rpm on this key
+  expect(first.headers.get("x-keyward-ratelimit-limit-requests")).toBeNull(); // no rpm on this key
   await waitSettled(h.t);
 
   // …and replaced by the 1,300 tokens it used: 1,300 + another bound no longer fit in 2,000.
@@ -95,8 +95,8 @@ test("tpm: a minute's tokens (input + output) used up → 429 until they leave t
   expectProxyError(refused, 429, "rate_limit_exceeded");
   expect(refused.headers.get("retry-after")).toBe("50");
   expect(refused.headers.get("x-should-retry")).toBeNull(); // worth retrying: the SDK waits it out
-  expect(refused.headers.get("x-ratelimit-remaining-tokens")).toBe("700");
-  expect(refused.headers.get("x-ratelimit-reset-tokens")).toBe("50s");
+  expect(refused.headers.get("x-keyward-ratelimit-remaining-tokens")).toBe("700");
+  expect(refused.headers.get("x-keyward-ratelimit-reset-tokens")).toBe("50s");
   expect(h.mock.requests.length).toBe(1);
 
   h.clock.advance(50 * SECOND);
@@ -126,16 +126,16 @@ test("tpm: a request whose bound alone exceeds the limit is refused for good, no
   expect(h.mock.requests.length).toBe(0);
 });
 
-test("x-ratelimit-* come with every response of a limited key, errors included", async () => {
+test("x-keyward-ratelimit-* come with every response of a limited key, errors included", async () => {
   const keys = await createKeyPair(h.t, {
     base_url: h.mock.baseUrl,
     proxy: { rpm: 100, tpm: 100_000, allowed_models: ["gpt-4o-mini"], budget_usd: 0.000001 },
   });
   const check = (res: { headers: Headers }) => {
-    expect(res.headers.get("x-ratelimit-limit-requests")).toBe("100");
-    expect(res.headers.get("x-ratelimit-remaining-requests")).not.toBeNull();
-    expect(res.headers.get("x-ratelimit-limit-tokens")).toBe("100000");
-    expect(res.headers.get("x-ratelimit-remaining-tokens")).not.toBeNull();
+    expect(res.headers.get("x-keyward-ratelimit-limit-requests")).toBe("100");
+    expect(res.headers.get("x-keyward-ratelimit-remaining-requests")).not.toBeNull();
+    expect(res.headers.get("x-keyward-ratelimit-limit-tokens")).toBe("100000");
+    expect(res.headers.get("x-keyward-ratelimit-remaining-tokens")).not.toBeNull();
   };
   const models = await fetch(`${h.baseUrl}/models`, { headers: { authorization: `Bearer ${keys.proxyKey}` } });
   expect(models.status).toBe(200);

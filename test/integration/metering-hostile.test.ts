@@ -488,14 +488,19 @@ describe("stateful references on a budgeted key", () => {
     const patched = await h.t.call("PATCH", `/api/proxy-keys/${keys.proxyKeyId}`, { [ASSUMED.unboundedReservationField]: 0.02 });
     expect(patched.status).toBe(200);
     expect(patched.json[ASSUMED.unboundedReservationField]).toBe(0.02);
-    const body = { model: MODEL, input: "hi", max_output_tokens: 100, previous_response_id: "resp_abc123" };
+    // A response of its own to continue: another key's, or one keyward never saw, would be 404.
+    const first = await post(keys.proxyKey, "/responses", { model: MODEL, input: "hi", max_output_tokens: 16 });
+    expect(first.status).toBe(200);
+    await waitSettled(h.t);
+    const body = { model: MODEL, input: "hi", max_output_tokens: 100, previous_response_id: (JSON.parse(first.text) as { id: string }).id };
+    h.mock.reset();
     const { reserved, answer } = await reservedWhileInFlight(keys, () => post(keys.proxyKey, "/responses", body));
     expect(answer.status).toBe(200);
     expect(reserved).toBeGreaterThanOrEqual(micros(0.02));
     await expectCeilingHeld(keys, 0.05);
 
     const small = await key({ budget_usd: BUDGET_USD, [ASSUMED.unboundedReservationField]: 0.02 });
-    expect(errorOf(await post(small.proxyKey, "/responses", body), 429).code).toBe("insufficient_quota");
+    expect(errorOf(await post(small.proxyKey, "/responses", { ...body, previous_response_id: undefined, background: true }), 429).code).toBe("insufficient_quota");
   });
 });
 
@@ -591,14 +596,22 @@ describe("an upstream that ignores the cap (overrun)", () => {
 describe("stored object reads", () => {
   test("GET /v1/responses/{id} is not charged and logs no tokens, though the object carries usage", async () => {
     const keys = await key({ budget_usd: 0.05 });
-    const response = await fetch(`${h.baseUrl}/responses/resp_123`, { headers: { authorization: `Bearer ${keys.proxyKey}` } });
-    expect(response.status).toBe(200);
-    expect(await response.json()).toMatchObject({ id: "resp_123", usage: { input_tokens: 11, output_tokens: 7 } });
+    // Created through this key, so it may read it back.
+    const created = await post(keys.proxyKey, "/responses", { model: "gpt-4o-mini", input: "hi", max_output_tokens: 16 });
+    expect(created.status).toBe(200);
+    const id = (JSON.parse(created.text) as { id: string }).id;
     await waitSettled(h.t);
-    expect(h.mock.billed()).toEqual([]);
-    expect(await spendMicros(keys.proxyKeyId)).toBe(0);
+    const spentOnCreate = await spendMicros(keys.proxyKeyId);
+    expect(spentOnCreate).toBeGreaterThan(0);
+    const billedOnCreate = h.mock.billed().length;
+    const response = await fetch(`${h.baseUrl}/responses/${id}`, { headers: { authorization: `Bearer ${keys.proxyKey}` } });
+    expect(response.status).toBe(200);
+    expect(await response.json()).toMatchObject({ id, usage: { input_tokens: expect.any(Number), output_tokens: expect.any(Number) } });
+    await waitSettled(h.t);
+    expect(h.mock.billed()).toHaveLength(billedOnCreate);
+    expect(await spendMicros(keys.proxyKeyId)).toBe(spentOnCreate);
     const [row] = await allLogs(h.t, `proxy_key_id=${keys.proxyKeyId}`);
-    expect(row).toMatchObject({ status: 200, input_tokens: 0, output_tokens: 0, cost_usd: 0 });
+    expect(row).toMatchObject({ status: 200, path: `/responses/${id}`, input_tokens: 0, output_tokens: 0, cost_usd: 0 });
   });
 });
 

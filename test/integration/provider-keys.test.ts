@@ -192,6 +192,60 @@ describe("provider keys", () => {
       expect(row.disabled).toBe(true);
     });
 
+    test("openai_organization and openai_project: pinned on create, shown, replaced and unpinned by PATCH, audited by name", async () => {
+      const created = await app().call("POST", "/api/provider-keys", {
+        name: "openai-pinned",
+        provider: "openai",
+        key: "sk-proj-PINNEDtest0123456789abcdef",
+        openai_organization: "org-Abc123",
+        openai_project: "proj_Def456",
+      });
+      expectStatus(created, 201);
+      expect(created.json).toMatchObject({ openai_organization: "org-Abc123", openai_project: "proj_Def456" });
+      const id = String(created.json.id);
+      expect((await app().call("GET", `/api/provider-keys/${id}`)).json).toMatchObject({ openai_organization: "org-Abc123" });
+      const moved = await app().call("PATCH", `/api/provider-keys/${id}`, { openai_project: "proj_Other789" });
+      expect(moved.json).toMatchObject({ openai_organization: "org-Abc123", openai_project: "proj_Other789" });
+      const unpinned = await app().call("PATCH", `/api/provider-keys/${id}`, { openai_organization: null, openai_project: null });
+      expect(unpinned.json).toMatchObject({ openai_organization: null, openai_project: null });
+      const audit = await app().call("GET", "/api/audit");
+      const updates = (audit.json.data as Array<{ action: string; target_id: string; details: { fields?: string[] } }>)
+        .filter((e) => e.action === "provider_key.update" && e.target_id === id)
+        .map((e) => e.details.fields);
+      expect(updates).toEqual([["openai_organization", "openai_project"], ["openai_project"]]);
+      // Unpinned keys show null.
+      const plain = await createProviderKey(app());
+      expect((await app().call("GET", `/api/provider-keys/${plain.id}`)).json).toMatchObject({ openai_organization: null, openai_project: null });
+    });
+
+    test("openai_organization and openai_project: header-safe ids only, and on openai keys only", async () => {
+      for (const bad of ["org Abc", "org-Abc\r\nx-evil: 1", "", "o".repeat(129)]) {
+        const res = await app().call("POST", "/api/provider-keys", {
+          name: `bad-${bad.length}`,
+          provider: "openai",
+          key: "sk-proj-0123456789abcdefghij",
+          openai_organization: bad,
+        });
+        expect(res.status).toBe(422);
+      }
+      const anthropic = await app().call("POST", "/api/provider-keys", {
+        name: "anthropic-pinned",
+        provider: "anthropic",
+        key: "sk-ant-0123456789abcdefghij",
+        openai_project: "proj_Def456",
+      });
+      expectError(anthropic, 422, "validation_failed", "openai_project");
+      const other = await createProviderKey(app(), { provider: "anthropic" });
+      expectError(
+        await app().call("PATCH", `/api/provider-keys/${other.id}`, { openai_organization: "org-Abc123" }),
+        422,
+        "validation_failed",
+        "openai_organization",
+      );
+      // Unpinning (null) is always allowed.
+      expectStatus(await app().call("PATCH", `/api/provider-keys/${other.id}`, { openai_organization: null }), 200);
+    });
+
     test("a key can be created disabled", async () => {
       const created = await createProviderKey(app(), { disabled: true });
       expect(created.disabled).toBe(true);

@@ -6,6 +6,7 @@ import { describe, expect, test } from "bun:test";
 import { type AccessEntry, loggablePath, withAccessLog } from "../../src/telemetry/access-log.ts";
 import { clientAddress } from "../../src/telemetry/client-address.ts";
 import { requestIdOf, setRequestKeyId, type RequestContext } from "../../src/telemetry/request-context.ts";
+import { generateKey } from "../../src/vault/key-format.ts";
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -17,6 +18,55 @@ describe("request ids", () => {
       expect(requestIdOf(new Headers({ "x-request-id": bad }))).toMatch(UUID);
     }
     expect(requestIdOf(new Headers())).toMatch(UUID);
+  });
+
+  test("a credential-shaped x-request-id is never adopted (it would be echoed, logged and stored)", () => {
+    const proxyKey = generateKey("proxy").token;
+    const adminToken = generateKey("admin").token;
+    const credentials = [
+      proxyKey,
+      adminToken,
+      `trace-${proxyKey}`,
+      "sk-4f3a9QmP0xYbZk3a9QmP0xYbZk3a9QmP0xYbZk3a9QmP0xYb",
+      "sk-ant-api03-Zk3a9QmP0xYb",
+      "sk-proj-Zk3a9QmP0xYbZk3a",
+      "sk_live_51HqZk3a9QmP0xYb",
+      "AIzaSyD3k9QmP0xYbZk3a9QmP0xYbZk3a9QmP0x",
+      "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiIxIn0.c2ln",
+      "ghp_Zk3a9QmP0xYbZk3a9QmP0xYbZk3a9QmP0xYb",
+      "glpat-Zk3a9QmP0xYbZk3a9QmP",
+      "xoxb-1234-5678-Zk3a9QmP0xYb",
+      "hf_Zk3a9QmP0xYbZk3a9QmP0xYb",
+      "AKIAIOSFODNN7EXAMPLE",
+      // Long random runs: base62, hex beyond a bare UUID, base64url across its separators.
+      "Zk3a9QmP0xYbZk3a9QmP0xYbZk3a9QmP",
+      "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b",
+      "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+      "Zk3a9QmP0x-YbZk3a9QmP0_xYbZk3a9QmP-0xYbZk3a9",
+    ];
+    for (const credential of credentials) {
+      const id = requestIdOf(new Headers({ "x-request-id": credential }));
+      expect({ credential, id }).toEqual({ credential, id: expect.stringMatching(UUID) });
+    }
+  });
+
+  test("request ids that are not credentials stay: UUIDs, ULIDs, KSUIDs, nanoids, trace ids, short tokens", () => {
+    const ids = [
+      crypto.randomUUID(),
+      crypto.randomUUID().replaceAll("-", ""),
+      crypto.randomUUID().toUpperCase(),
+      "01ARZ3NDEKTSV4RRFFQ69G5FAV",
+      "0ujtsYcgvSTl8PAuAdqWYSMnLOv",
+      "V1StGXR8_Z5jdHi6B-myT",
+      "VaStGXR8aZ5jdHi6BbmyT",
+      "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+      "req_8fa2c1d9e0b34f6a9c2e7d1b5a4f3c21",
+      "1-5759e988-bd862e3fe1be46a994272793",
+      "trace-1.A_b",
+      "job-42",
+      "a".repeat(64),
+    ];
+    for (const id of ids) expect(requestIdOf(new Headers({ "x-request-id": id }))).toBe(id);
   });
 });
 

@@ -85,7 +85,9 @@ describe("serve config", () => {
           : spec.kind === "enum"
             ? (spec.values[spec.values.length - 1] as string)
             : spec.kind === "string"
-              ? "/some/value"
+              ? spec.flag === "cors-origins"
+                ? "https://app.example.com"
+                : "/some/value"
               : String(spec.kind === "port" ? 4321 : spec.max);
       const viaFlag = load(spec.kind === "boolean" ? [`--${spec.flag}`] : [`--${spec.flag}`, value]);
       const viaEnv = load([], { [spec.env]: value });

@@ -16,6 +16,9 @@ function providerKey(id: string, name: string): ProviderKeyRow {
     keyHint: "sk-…abcd",
     disabled: false,
     injectStreamUsage: true,
+    deployments: null,
+    openaiOrganization: null,
+    openaiProject: null,
     createdAt: NOW,
     updatedAt: NOW,
   };

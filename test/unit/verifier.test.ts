@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, test } from "bun:test";
 import { hashSecret } from "../../src/vault/hashing.ts";
 import { generateKey, type ParsedKey } from "../../src/vault/key-format.ts";
-import { SecretVerifier } from "../../src/vault/verifier.ts";
+import { clientGroup, SecretVerifier } from "../../src/vault/verifier.ts";
 import { TestClock } from "../helpers/app.ts";
 
 const WINDOW_MS = 60_000;
@@ -132,40 +132,105 @@ describe("SecretVerifier", () => {
     expect(await Promise.all(outcomes)).toEqual(Array(6).fill("valid"));
   });
 
-  test("attempts on an id that already failed run one at a time; other ids keep their slots", async () => {
-    // A check the test releases by hand, so "at once" is observed, not timed.
+  /** A check the test releases by hand, so "at once" and "next" are observed, not timed. */
+  function manualVerifier(options: { maxPendingPerClient?: number; maxPending?: number } = {}) {
     const running: Array<{ secret: string; release: (ok: boolean) => void }> = [];
     const v = new SecretVerifier({
       clock: new TestClock(),
-      maxConcurrent: 2,
-      maxFailures: 5,
+      maxConcurrent: 1,
+      maxFailures: 1000,
       failureWindowMs: WINDOW_MS,
+      ...options,
       check: ({ secret }) => new Promise((release) => running.push({ secret, release })),
     });
-    const flush = () => new Promise((r) => setTimeout(r, 0));
-    const first = verifyKey(v, wrongFor(key));
+    return { v, running };
+  }
+  const flush = () => new Promise((r) => setTimeout(r, 0));
+  const attempt = (v: SecretVerifier, k: ParsedKey, client?: string) => v.verify({ id: k.id, token: k.token, secret: k.secret, phc: "phc", client });
+
+  test("a wrong-secret flood from one client throttles that client, not the key: the right secret from elsewhere verifies", async () => {
+    const v = makeVerifier(new TestClock(), 3);
+    const flood = await Promise.all(Array.from({ length: 50 }, () => v.verify({ ...wrongFor(key), phc, client: "203.0.113.9" })));
+    expect(flood.filter((o) => o === "invalid")).toHaveLength(3);
+    expect(flood.filter((o) => o === "throttled")).toHaveLength(47);
+    // The key's owner, at another address, is checked at once.
+    expect(await v.verify({ ...key, phc, client: "198.51.100.7" })).toBe("valid");
+    expect(v.argon2Runs).toBe(4);
+  });
+
+  test("waiting attempts are served round-robin over clients: a newcomer waits for one run per other waiting client", async () => {
+    const { v, running } = manualVerifier();
+    const flood = Array.from({ length: 20 }, () => attempt(v, wrongFor(key), "203.0.113.9"));
     await flush();
     expect(running).toHaveLength(1);
+    const owner = generateKey("proxy");
+    const ownerOutcome = attempt(v, owner, "198.51.100.7");
+    // The flood's running attempt finishes; the owner's is next although 19 flood attempts came first.
     running.shift()?.release(false);
-    expect(await first).toBe("invalid");
-
-    // Three more wrong secrets for the same id, then a first-time key.
-    const suspects = [wrongFor(key), wrongFor(key), wrongFor(key)].map((k) => verifyKey(v, k));
-    const other = generateKey("proxy");
-    const fresh = v.verify({ id: other.id, token: other.token, secret: other.secret, phc: "phc-of-other" });
     await flush();
-    // One suspect and the first-time key run; two suspects wait although maxConcurrent is 2.
-    expect(running).toHaveLength(2);
-    const freshRun = running.findIndex((r) => r.secret === other.secret);
-    expect(freshRun).toBeGreaterThanOrEqual(0);
-    running.splice(freshRun, 1)[0]?.release(true);
-    expect(await fresh).toBe("valid");
-    for (let i = 0; i < 3; i++) {
+    expect(running.map((r) => r.secret)).toEqual([owner.secret]);
+    running.shift()?.release(true);
+    expect(await ownerOutcome).toBe("valid");
+    for (let i = 0; i < 19; i++) {
       await flush();
-      expect(running).toHaveLength(1); // never two suspects at once, even with a free slot
       running.shift()?.release(false);
     }
-    expect(await Promise.all(suspects)).toEqual(["invalid", "invalid", "invalid"]);
+    expect(await Promise.all(flood)).toEqual(Array(20).fill("invalid"));
+  });
+
+  test("within one client, waiting attempts are served round-robin over key ids", async () => {
+    const { v, running } = manualVerifier();
+    const flooded = Array.from({ length: 10 }, () => attempt(v, wrongFor(key)));
+    await flush();
+    const other = generateKey("proxy");
+    const otherOutcome = attempt(v, other);
+    running.shift()?.release(false);
+    await flush();
+    expect(running.map((r) => r.secret)).toEqual([other.secret]);
+    running.shift()?.release(true);
+    expect(await otherOutcome).toBe("valid");
+    for (let i = 0; i < 9; i++) {
+      await flush();
+      running.shift()?.release(false);
+    }
+    expect(await Promise.all(flooded)).toEqual(Array(10).fill("invalid"));
+  });
+
+  test("a client with too many attempts waiting is throttled; other clients are not", async () => {
+    const { v, running } = manualVerifier({ maxPendingPerClient: 3, maxPending: 5 });
+    const keys = Array.from({ length: 4 }, () => generateKey("proxy"));
+    const outcomes = keys.map((k) => attempt(v, k, "203.0.113.9"));
+    expect(await outcomes[3]).toBe("throttled");
+    const others = [attempt(v, generateKey("proxy"), "198.51.100.7"), attempt(v, generateKey("proxy"), "198.51.100.8")];
+    // Five waiting in all: a sixth is throttled whoever sends it.
+    expect(await attempt(v, generateKey("proxy"), "192.0.2.1")).toBe("throttled");
+    for (let i = 0; i < 5; i++) {
+      await flush();
+      running.shift()?.release(true);
+    }
+    expect(await Promise.all([...outcomes.slice(0, 3), ...others])).toEqual(Array(5).fill("valid"));
+  });
+
+  test("a wrong token argon2 refused is refused again without argon2, and does not count toward the throttle", async () => {
+    const v = makeVerifier(new TestClock(), 2);
+    const wrong = wrongFor(key);
+    expect(await verifyKey(v, wrong)).toBe("invalid");
+    for (let i = 0; i < 10; i++) expect(await verifyKey(v, wrong)).toBe("invalid");
+    expect(v.argon2Runs).toBe(1);
+    // One attempt of two counted: the right secret still gets its run.
+    expect(await verifyKey(v, key)).toBe("valid");
+    expect(v.argon2Runs).toBe(2);
+  });
+
+  test("clients are grouped by IPv4 address and IPv6 /64", () => {
+    expect(clientGroup(undefined)).toBe("");
+    expect(clientGroup("203.0.113.9")).toBe("203.0.113.9");
+    expect(clientGroup("::ffff:203.0.113.9")).toBe("203.0.113.9");
+    expect(clientGroup("2001:db8:0:1:aaaa::1")).toBe("2001:db8:0:1::/64");
+    expect(clientGroup("2001:0db8:0000:0001:ffff:ffff:ffff:ffff")).toBe("2001:db8:0:1::/64");
+    expect(clientGroup("[2001:db8::1]")).toBe("2001:db8:0:0::/64");
+    expect(clientGroup("fe80::1%eth0")).toBe("fe80:0:0:0::/64");
+    expect(clientGroup("::1")).toBe("0:0:0:0::/64");
   });
 
   test("the throttle is per key id", async () => {

@@ -3,7 +3,7 @@ import type { AdminTokenRow } from "../../db/store.ts";
 import { MAX_USD } from "../../limits/money.ts";
 import { adminTokenStatus } from "../../vault/admin-tokens.ts";
 import { SCOPES } from "../../vault/scopes.ts";
-import { readIssuerPolicy } from "../../vault/issuer-policy.ts";
+import { MAX_KEYS_PER_HOUR, readIssuerPolicy } from "../../vault/issuer-policy.ts";
 import { MAX_TTL_SECONDS } from "../../vault/proxy-keys.ts";
 import { iso, NO_CONTROL_CHARS, pageModel } from "../pagination.ts";
 
@@ -30,6 +30,23 @@ export const IssuerPolicyModel = t.Object(
         pattern: NO_CONTROL_CHARS,
         description: "Minted keys' names start with this; generated as <prefix>-<random> when absent",
         examples: ["ci-"],
+      }),
+    ),
+    max_keys_per_hour: t.Optional(
+      t.Integer({
+        minimum: 1,
+        maximum: MAX_KEYS_PER_HOUR,
+        description: "Keys the token may mint in any hour (sliding); more answer 403. Checked in the transaction that inserts the key",
+        examples: [20],
+      }),
+    ),
+    max_outstanding_budget_usd: t.Optional(
+      t.Number({
+        minimum: 0,
+        maximum: MAX_USD,
+        description:
+          "The most the budgets of the token's live keys (neither revoked nor expired) may add up to, the new key's included; at least max_budget_usd. Checked in the transaction that inserts the key",
+        examples: [20],
       }),
     ),
   },

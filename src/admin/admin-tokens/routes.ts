@@ -26,7 +26,7 @@ export function adminTokenRoutes(auth: AdminAuthDeps, service: AdminTokenService
         detail: {
           summary: "Create an admin token",
           description:
-            "Returns the full `kwa_…` token once. A `keys:issue` token (for CI) needs a `policy`: the provider keys it may mint on, the longest TTL and largest budget of a minted key, and optionally allowed models and a name prefix; it cannot be combined with `admin`.",
+            "Returns the full `kwa_…` token once. A `keys:issue` token (for CI) needs a `policy`: the provider keys it may mint on, the longest TTL and largest budget of a minted key, and optionally allowed models, a name prefix and aggregate bounds (`max_keys_per_hour`, `max_outstanding_budget_usd`: the summed budgets of its live keys); it cannot be combined with `admin`.",
         },
       },
     )

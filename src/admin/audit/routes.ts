@@ -1,9 +1,10 @@
 import { Elysia, t } from "elysia";
-import { decodeIdCursor, idPageOf } from "../../db/cursor.ts";
+import { decodeIdCursor } from "../../db/cursor.ts";
 import type { Store } from "../../db/store.ts";
 import { adminAuth, type AdminAuthDeps } from "../auth.ts";
 import { errorResponses } from "../errors.ts";
-import { iso, PageQuery, pageModel, readCursor } from "../pagination.ts";
+import { PageQuery, pageModel, readCursor } from "../pagination.ts";
+import { jsonResponse, type AdminReads } from "../reads.ts";
 
 const AuditEntryView = t.Object(
   {
@@ -18,25 +19,14 @@ const AuditEntryView = t.Object(
   { title: "AuditEntry" },
 );
 
-export function auditRoutes(auth: AdminAuthDeps & { store: Store }) {
+/** Pages are read by the read worker (src/db/reads.ts), off the thread that serves requests. */
+export function auditRoutes(auth: AdminAuthDeps & { store: Store }, reads: AdminReads) {
   return new Elysia({ name: "admin.audit", prefix: "/audit", detail: { tags: ["Audit"] } }).use(adminAuth(auth)).get(
     "",
-    ({ query }) => {
-      const limit = query.limit ?? 50;
+    async ({ query }) => {
       const beforeId = readCursor(query.cursor, decodeIdCursor);
-      const page = idPageOf(auth.store.audit.page({ limit: limit + 1, beforeId }), limit);
-      return {
-        data: page.rows.map((r) => ({
-          id: r.id,
-          at: iso(r.at) as string,
-          actor_id: r.actorId,
-          action: r.action,
-          target_type: r.targetType,
-          target_id: r.targetId,
-          details: r.details ?? null,
-        })),
-        next_cursor: page.nextCursor,
-      };
+      // Read and serialised by the read worker (src/admin/reads.ts); the schema below documents the body.
+      return jsonResponse(await reads.read("audit", query.limit ?? 50, beforeId));
     },
     {
       scope: "read",

@@ -28,6 +28,7 @@ export function openApiSpec(version: string) {
         { name: "Admin tokens", description: "Tokens for this API, with scopes" },
         { name: "OIDC", description: "CI jobs exchange their OIDC ID token for a short-lived proxy key, under trust policies" },
         { name: "Audit", description: "Who changed what" },
+        { name: "Stored objects", description: "Files, batches, stored responses and other provider objects, and the proxy key that created each" },
         { name: "Prices", description: "Model prices used to meter budgets" },
         { name: "Usage", description: "Usage summaries and the request log" },
         { name: "Operations", description: "Health and readiness probes" },

@@ -1,7 +1,7 @@
 import { t } from "elysia";
 import type { TrustPolicyRow } from "../../db/store.ts";
 import { MAX_USD, microsToUsd } from "../../limits/money.ts";
-import { MAX_EXCHANGE_TTL_SECONDS } from "../../vault/oidc/trust-policies.ts";
+import { MAX_EXCHANGE_TTL_SECONDS, policyClaims, policyJwksHosts } from "../../vault/oidc/trust-policies.ts";
 import { iso, NO_CONTROL_CHARS, pageModel } from "../pagination.ts";
 
 export const CreateTrustPolicyBody = t.Object(
@@ -35,6 +35,15 @@ export const CreateTrustPolicyBody = t.Object(
         examples: [["gpt-4o-mini"]],
       }),
     ),
+    jwks_hosts: t.Optional(
+      t.Array(t.String({ minLength: 1, maxLength: 260 }), {
+        minItems: 1,
+        maxItems: 10,
+        description:
+          "Hosts (`name` or `name:port`) besides the issuer's own that its discovery document may point `jwks_uri` at; a JWKS elsewhere is refused. GitHub and GitLab need none; Google serves its keys from www.googleapis.com",
+        examples: [["www.googleapis.com"]],
+      }),
+    ),
   },
   { additionalProperties: false, title: "CreateTrustPolicy" },
 );
@@ -50,6 +59,7 @@ export const TrustPolicyView = t.Object(
     ttl_seconds: t.Integer(),
     budget_usd: t.Number(),
     allowed_models: t.Union([t.Array(t.String()), t.Null()]),
+    jwks_hosts: t.Array(t.String(), { description: "Hosts besides the issuer's own its JWKS may come from; empty: the issuer's only" }),
     created_by: t.Union([t.String(), t.Null()]),
     created_at: t.String({ format: "date-time" }),
   },
@@ -64,11 +74,12 @@ export function trustPolicyView(row: TrustPolicyRow) {
     name: row.name,
     issuer: row.issuer,
     audience: row.audience,
-    claims: row.claims,
+    claims: policyClaims(row),
     provider_key_id: row.providerKeyId,
     ttl_seconds: row.ttlSeconds,
     budget_usd: microsToUsd(row.budgetMicros),
     allowed_models: row.allowedModels,
+    jwks_hosts: policyJwksHosts(row),
     created_by: row.createdBy,
     created_at: iso(row.createdAt) as string,
   };

@@ -20,7 +20,7 @@ export function trustPolicyRoutes(auth: AdminAuthDeps, service: TrustPolicyServi
       detail: {
         summary: "Create an OIDC trust policy",
         description:
-          "Tokens from `issuer` for `audience` whose claims all match get a proxy key on `provider_key_id` from `POST /api/oidc/exchange`, living `ttl_seconds` with a total budget of `budget_usd`. For GitHub Actions the issuer is `https://token.actions.githubusercontent.com`; pin at least `repository` (or `repository_id`) and usually `ref` or `environment`.",
+          "Tokens from `issuer` for `audience` whose claims all match get a proxy key on `provider_key_id` from `POST /api/oidc/exchange`, living `ttl_seconds` with a total budget of `budget_usd`. For GitHub Actions the issuer is `https://token.actions.githubusercontent.com`; pin at least `repository` (or `repository_id`) and usually `ref` or `environment`. The issuer's signing keys are fetched only from its own host, or from hosts listed in `jwks_hosts`.",
       },
     })
     .get(

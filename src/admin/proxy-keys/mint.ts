@@ -1,6 +1,6 @@
 import type { ProviderKeyRow, Store } from "../../db/store.ts";
 import { fail, type Result } from "../../errors.ts";
-import { applyIssuerPolicy, readIssuerPolicy, type IssueRequest } from "../../vault/issuer-policy.ts";
+import { applyIssuerPolicy, issuerQuota, readIssuerPolicy, type IssueRequest } from "../../vault/issuer-policy.ts";
 import type { CreatedProxyKey, CreateProxyKeyInput, ProxyKeyService } from "../../vault/proxy-keys.ts";
 import type { AdminActor } from "../auth.ts";
 
@@ -32,7 +32,8 @@ export async function mintProxyKey(
   }
   const decision = applyIssuerPolicy(policy, body, (id) => store.providerKeys.byId(id), now);
   if (!decision.ok) return decision;
-  return service.create(actor.id, decision.value.input, { issuer_token_id: actor.id });
+  const { input } = decision.value;
+  return service.create(actor.id, input, { issuer_token_id: actor.id }, issuerQuota(policy, actor.id, input));
 }
 
 async function mintAsAdmin(store: Store, service: ProxyKeyService, actor: AdminActor, body: MintRequest): Promise<Result<CreatedProxyKey>> {

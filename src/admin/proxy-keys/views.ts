@@ -1,5 +1,5 @@
 import type { Clock } from "../../clock.ts";
-import type { ProxyKeyRow, Store } from "../../db/store.ts";
+import type { ProviderKeyRow, ProxyKeyRow, Store } from "../../db/store.ts";
 import type { BudgetLedger } from "../../limits/budget.ts";
 import { proxyKeyStatus } from "../../vault/proxy-keys.ts";
 import { proxyKeyView } from "./model.ts";
@@ -7,15 +7,27 @@ import { proxyKeyView } from "./model.ts";
 /**
  * Response bodies for proxy keys: `view` for listings and reads, `createdView`
  * for the one response that carries the key. Shared by the proxy-key routes
- * and the OIDC exchange.
+ * and the OIDC exchange. `many()` gives the same two for a page or a batch,
+ * reading each provider key once rather than once per key: a page of 200
+ * keys read its provider key 200 times on the serving thread.
  */
 export function proxyKeyViews(store: Store, clock: Clock, ledger: BudgetLedger) {
-  const view = (row: ProxyKeyRow) => {
+  const viewOf = (row: ProxyKeyRow, providerKey: ProviderKeyRow | undefined) => {
     const now = clock.now();
-    const providerKey = store.providerKeys.byId(row.providerKeyId);
     const status = proxyKeyStatus(row, providerKey?.disabled ?? false, now);
     return proxyKeyView(row, status, ledger.view(row, now), providerKey?.provider ?? "unknown");
   };
-  const createdView = (row: ProxyKeyRow, key: string) => ({ ...view(row), key });
-  return { view, createdView };
+  const bind = (providerKeyOf: (id: string) => ProviderKeyRow | undefined) => {
+    const view = (row: ProxyKeyRow) => viewOf(row, providerKeyOf(row.providerKeyId));
+    const createdView = (row: ProxyKeyRow, key: string) => ({ ...view(row), key });
+    return { view, createdView };
+  };
+  const many = () => {
+    const read = new Map<string, ProviderKeyRow | undefined>();
+    return bind((id) => {
+      if (!read.has(id)) read.set(id, store.providerKeys.byId(id));
+      return read.get(id);
+    });
+  };
+  return { ...bind((id) => store.providerKeys.byId(id)), many };
 }

@@ -1,11 +1,13 @@
-import { Elysia, t, type Static } from "elysia";
-import { decodeIdCursor, idPageOf } from "../../db/cursor.ts";
-import { USAGE_GROUPS, type RequestLogFilter, type RequestLogRow, type Store, type UsageGroup } from "../../db/store.ts";
-import { microsToUsd } from "../../limits/money.ts";
+import { Elysia, t } from "elysia";
+import type { Clock } from "../../clock.ts";
+import { decodeIdCursor } from "../../db/cursor.ts";
+import { HOUR } from "../../db/request-log-sql.ts";
+import { USAGE_GROUPS, type RequestLogFilter, type Store, type TimeWindow } from "../../db/store.ts";
 import type { RequestLog } from "../../usage/request-log.ts";
 import { adminAuth, type AdminAuthDeps } from "../auth.ts";
 import { ApiError, errorResponses } from "../errors.ts";
-import { iso, noCursorWritten, PageQuery, pageModel, readCursor } from "../pagination.ts";
+import { noCursorWritten, PageQuery, pageModel, readCursor } from "../pagination.ts";
+import { jsonResponse, type AdminReads } from "../reads.ts";
 
 const TimeRange = {
   from: t.Optional(t.String({ format: "date-time", description: "Inclusive start (ISO 8601)", examples: ["2026-11-01T00:00:00Z"] })),
@@ -19,13 +21,63 @@ function parseTime(value: string | undefined, field: string): number | undefined
   return at;
 }
 
-/** Each group's field in a usage row: the same names as in a log entry and in UsageRowView. */
-const GROUP_FIELD: Record<UsageGroup, "proxy_key_id" | "provider_key_id" | "model" | "day"> = {
-  proxy_key: "proxy_key_id",
-  provider_key: "provider_key_id",
-  model: "model",
-  day: "day",
-};
+const DAY = 86_400_000;
+/** The widest window when the log is kept forever (`--log-retention-days 0`). */
+const MAX_WINDOW_DAYS_UNRETAINED = 366;
+/** Set when the server chose `from` (it was absent): the start of the window it answered for. */
+export const WINDOW_FROM_HEADER = "x-keyward-window-from";
+
+export interface WindowRules {
+  clock: Clock;
+  /** `--log-retention-days`: the widest window, and how far back log rows (and so sub-hour window ends) reach. */
+  retentionDays: number;
+}
+
+/**
+ * The window a usage or log query reads, at most the retention wide, so no
+ * query reads without bound: a wider window asked for is a 422 naming
+ * `from`; an absent `from` becomes the retention before `to` (or now),
+ * rounded up to the hour, and `clamped` says so.
+ */
+function readWindow(query: { from?: string; to?: string }, rules: WindowRules): { window: TimeWindow; clamped: boolean } {
+  const from = parseTime(query.from, "from");
+  const to = parseTime(query.to, "to");
+  const days = rules.retentionDays > 0 ? rules.retentionDays : MAX_WINDOW_DAYS_UNRETAINED;
+  const end = to ?? rules.clock.now();
+  if (from === undefined) {
+    const start = end - days * DAY;
+    return { window: { from: Math.ceil(start / HOUR) * HOUR, to }, clamped: true };
+  }
+  if (end - from > days * DAY) {
+    throw new ApiError({
+      code: "validation_failed",
+      message: `Invalid query parameter from: the window from ${new Date(from).toISOString()} to ${new Date(end).toISOString()} is longer than ${days} days; ask for at most ${days} days at a time${rules.retentionDays > 0 ? " (--log-retention-days)" : ""}`,
+      field: "from",
+    });
+  }
+  return { window: { from, to }, clamped: false };
+}
+
+/**
+ * Usage is summed from hourly (and coarser) rollups, and the parts of hours
+ * at a window's ends from log rows. Older than the retention those rows are
+ * gone, so an end there must fall on the hour.
+ */
+function checkUsageEnds(window: TimeWindow, rules: WindowRules): void {
+  if (rules.retentionDays <= 0) return;
+  const horizon = rules.clock.now() - rules.retentionDays * DAY;
+  for (const field of ["from", "to"] as const) {
+    const at = window[field];
+    if (at === undefined || at % HOUR === 0) continue;
+    const hourStart = at - (at % HOUR);
+    if ((field === "from" ? at : hourStart) >= horizon) continue;
+    throw new ApiError({
+      code: "validation_failed",
+      message: `Invalid query parameter ${field}: older than the request log's ${rules.retentionDays} days, usage is kept per hour; give a time on the hour`,
+      field,
+    });
+  }
+}
 
 const UsageRowView = t.Object(
   {
@@ -84,31 +136,6 @@ const LogView = t.Object(
   { title: "RequestLogEntry" },
 );
 
-function logView(r: RequestLogRow) {
-  return {
-    id: r.id,
-    at: iso(r.at) as string,
-    request_id: r.requestId,
-    proxy_key_id: r.proxyKeyId,
-    provider_key_id: r.providerKeyId,
-    provider: r.provider,
-    model: r.model,
-    method: r.method,
-    path: r.path,
-    status: r.status,
-    streamed: r.streamed,
-    input_tokens: r.inputTokens,
-    output_tokens: r.outputTokens,
-    cached_tokens: r.cachedTokens,
-    cost_usd: microsToUsd(r.costMicros),
-    latency_ms: r.latencyMs,
-    ttfb_ms: r.ttfbMs,
-    error_code: r.errorCode,
-    count: r.count,
-    overrun_usd: microsToUsd(r.overrunMicros),
-  };
-}
-
 const SummaryQuery = t.Object({
   // A union of literals, not t.UnionEnum: Elysia 1.4 fills an absent UnionEnum query
   // value with its first member, so a forgotten group_by became "proxy_key" silently.
@@ -129,55 +156,28 @@ const LogQuery = t.Object({
   ...PageQuery,
 });
 
-/** Requests, tokens and cost per group, in one page. */
-function usageSummary(store: Store, query: Static<typeof SummaryQuery>) {
-  readCursor(query.cursor, noCursorWritten);
-  const filter: RequestLogFilter = { from: parseTime(query.from, "from"), to: parseTime(query.to, "to") };
-  const group = query.group_by;
-  const rows = store.requestLog.usage(group, filter);
-  return {
-    data: rows.map((r) => ({
-      [GROUP_FIELD[group]]: r.group,
-      requests: r.requests,
-      errors: r.errors,
-      input_tokens: r.inputTokens,
-      output_tokens: r.outputTokens,
-      cached_tokens: r.cachedTokens,
-      cost_usd: microsToUsd(r.costMicros),
-      overrun_usd: microsToUsd(r.overrunMicros),
-    })),
-    next_cursor: null,
-  };
-}
-
-/** One page of the request log, newest first, with the filters asked for. */
-function logPage(store: Store, query: Static<typeof LogQuery>) {
-  const limit = query.limit ?? 50;
-  const beforeId = readCursor(query.cursor, decodeIdCursor);
-  const filter: RequestLogFilter = {
-    proxyKeyId: query.proxy_key_id,
-    providerKeyId: query.provider_key_id,
-    model: query.model,
-    status: query.status,
-    from: parseTime(query.from, "from"),
-    to: parseTime(query.to, "to"),
-  };
-  const page = idPageOf(store.requestLog.page(filter, { limit: limit + 1, beforeId }), limit);
-  return { data: page.rows.map(logView), next_cursor: page.nextCursor };
-}
-
 /**
  * Usage summaries and the request log. Both flush the log queue first, so a
- * request that finished before the call is always counted.
+ * request that finished before the call is always counted, then read on the
+ * read worker (src/db/reads.ts), off the thread that serves requests.
  */
-export function usageRoutes(auth: AdminAuthDeps & { store: Store }, log: RequestLog) {
+export function usageRoutes(auth: AdminAuthDeps & WindowRules & { store: Store; reads: AdminReads }, log: RequestLog) {
+  const windowOf = (query: { from?: string; to?: string }) => {
+    const { window, clamped } = readWindow(query, auth);
+    const headers: Record<string, string> = clamped && window.from !== undefined ? { [WINDOW_FROM_HEADER]: new Date(window.from).toISOString() } : {};
+    return { window, headers };
+  };
   return new Elysia({ name: "admin.usage", detail: { tags: ["Usage"] } })
     .use(adminAuth(auth))
     .get(
       "/usage",
       async ({ query }) => {
+        readCursor(query.cursor, noCursorWritten);
+        const { window, headers } = windowOf(query);
+        checkUsageEnds(window, auth);
         await log.flush();
-        return usageSummary(auth.store, query);
+        // Summed and serialised by the read worker (src/admin/reads.ts); the schema below documents the body.
+        return jsonResponse(await auth.reads.read("usage", query.group_by, window), headers);
       },
       {
         scope: "read",
@@ -188,15 +188,29 @@ export function usageRoutes(auth: AdminAuthDeps & { store: Store }, log: Request
         },
         detail: {
           summary: "Summarise usage",
-          description: "Requests (refusals included), errors, tokens, cost and overrun from the request log.",
+          description: [
+            "Requests (refusals included), errors, tokens, cost and overrun, from hourly rollups of the request log that outlive its rows (`--log-retention-days` prunes rows, not usage).",
+            "",
+            "A window spans at most the retention (90 days by default; 366 when the log is kept forever): wider is a 422. Without `from`, the window starts that long before `to` (or now), on the hour, and the `x-keyward-window-from` header says where. Older than the retention, `from` and `to` must fall on the hour.",
+          ].join("\n"),
         },
       },
     )
     .get(
       "/logs",
       async ({ query }) => {
+        const limit = query.limit ?? 50;
+        const beforeId = readCursor(query.cursor, decodeIdCursor);
+        const { window, headers } = windowOf(query);
+        const filter: RequestLogFilter = {
+          proxyKeyId: query.proxy_key_id,
+          providerKeyId: query.provider_key_id,
+          model: query.model,
+          status: query.status,
+          ...window,
+        };
         await log.flush();
-        return logPage(auth.store, query);
+        return jsonResponse(await auth.reads.read("logs", filter, limit, beforeId), headers);
       },
       {
         scope: "read",
@@ -204,8 +218,11 @@ export function usageRoutes(auth: AdminAuthDeps & { store: Store }, log: Request
         response: { 200: pageModel(LogView, "RequestLogPage"), ...errorResponses(401, 403, 422) },
         detail: {
           summary: "List proxied requests",
-          description:
+          description: [
             "One entry per request, newest first: ids, model, status, tokens, cost, latency. Refusals by keyward are folded into one entry per proxy key, error code and minute, with `count` saying how many; entries are listed in the order written, and a folded entry is written when its minute ends (or at the flush each read of the log makes first). Never bodies or keys.",
+            "",
+            "A window spans at most the retention, as for usage. A page whose filters match little among many entries may stop early: it then has fewer than `limit` entries and a `next_cursor` that continues the search; follow `next_cursor` until it is null to see every entry.",
+          ].join("\n"),
         },
       },
     );

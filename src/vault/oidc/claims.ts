@@ -1,5 +1,6 @@
 import type { TrustPolicyRow } from "../../db/store.ts";
 import { fail, ok, type Result } from "../../errors.ts";
+import { policyClaims } from "./trust-policies.ts";
 
 /** A claim's value as policies compare it: scalars as strings (4242 and "4242" are equal); anything else never matches. */
 function claimText(value: unknown): string | undefined {
@@ -16,7 +17,7 @@ function shown(value: unknown): string {
 
 /** The first claim of `policy` that `claims` does not satisfy, described without the allowed values. */
 function firstMismatch(policy: TrustPolicyRow, claims: Record<string, unknown>): string | undefined {
-  for (const [name, allowed] of Object.entries(policy.claims)) {
+  for (const [name, allowed] of Object.entries(policyClaims(policy))) {
     if (!Object.hasOwn(claims, name)) return `claim ${name} is missing`;
     const value = claims[name];
     const text = claimText(value);

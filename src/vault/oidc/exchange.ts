@@ -5,6 +5,7 @@ import { microsToUsd } from "../../limits/money.ts";
 import { generatedName } from "../issuer-policy.ts";
 import type { CreatedProxyKey, CreateProxyKeyInput, ProxyKeyService } from "../proxy-keys.ts";
 import { matchTrustPolicy } from "./claims.ts";
+import { policyJwksHosts } from "./trust-policies.ts";
 import type { ReplayCache } from "./replay.ts";
 import { OIDC_CLOCK_TOLERANCE_S, type OidcTokenVerifier } from "./verify.ts";
 
@@ -70,7 +71,8 @@ export class OidcExchange {
     if (forIssuer.length === 0) return unauthorized(`issuer ${JSON.stringify(issuer.slice(0, 200))} is not trusted by any trust policy`);
 
     const audiences = [...new Set(forIssuer.map((p) => p.audience))];
-    const verified = await this.deps.verifier.verify(token, { issuer, audiences });
+    const jwksHosts = [...new Set(forIssuer.flatMap(policyJwksHosts))];
+    const verified = await this.deps.verifier.verify(token, { issuer, audiences, jwksHosts });
     if (!verified.ok) return verified;
     const payload = verified.value;
     const tokenAudiences = new Set(audiencesOf(payload));

@@ -19,6 +19,48 @@ export interface CreateTrustPolicyInput {
   ttl_seconds: number;
   budget_usd: number;
   allowed_models?: string[];
+  /** Hosts besides the issuer's own that its discovery document may point the JWKS at. */
+  jwks_hosts?: string[];
+}
+
+/**
+ * Where a policy's `jwks_hosts` are stored: in its `claims` JSON, under a
+ * name no claim can have (`CLAIM_NAME` has no `$`), so no migration is needed.
+ * Read the column only through `policyClaims` and `policyJwksHosts`. Were a
+ * reader to take it for a claim anyway, tokens would have to carry it and the
+ * policy would match nothing: it fails closed.
+ */
+const JWKS_HOSTS_KEY = "$jwks_hosts";
+
+/** The claims a token must match. */
+export function policyClaims(row: TrustPolicyRow): Record<string, string[]> {
+  if (!Object.hasOwn(row.claims, JWKS_HOSTS_KEY)) return row.claims;
+  const { [JWKS_HOSTS_KEY]: _hosts, ...claims } = row.claims;
+  return claims;
+}
+
+/** Hosts (`host` or `host:port`, lower case) besides the issuer's own its JWKS may be fetched from. */
+export function policyJwksHosts(row: TrustPolicyRow): string[] {
+  return row.claims[JWKS_HOSTS_KEY] ?? [];
+}
+
+/** A host as `URL.host` spells it: lower case, a port only when given; IPv6 in brackets. */
+const HOST = /^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*|\[[0-9a-f:.]+\])(?::\d{1,5})?$/;
+
+function cleanJwksHosts(hosts: string[]): Result<string[]> {
+  const clean: string[] = [];
+  for (const raw of hosts) {
+    const host = raw.trim().toLowerCase();
+    if (!HOST.test(host)) {
+      return fail(
+        "validation_failed",
+        `Cannot create trust policy: jwks_hosts entry ${JSON.stringify(raw.slice(0, 100))} is not a host (name or name:port)`,
+        "jwks_hosts",
+      );
+    }
+    if (!clean.includes(host)) clean.push(host);
+  }
+  return ok(clean);
 }
 
 export interface TrustPolicyServiceDeps {
@@ -87,13 +129,15 @@ export class TrustPolicyService {
     if (!Number.isInteger(input.ttl_seconds) || input.ttl_seconds < 1 || input.ttl_seconds > MAX_EXCHANGE_TTL_SECONDS) {
       return fail("validation_failed", `Cannot create trust policy: ttl_seconds must be an integer from 1 to ${MAX_EXCHANGE_TTL_SECONDS}`, "ttl_seconds");
     }
+    const jwksHosts = cleanJwksHosts(input.jwks_hosts ?? []);
+    if (!jwksHosts.ok) return jwksHosts;
     const now = clock.now();
     const row: TrustPolicyRow = {
       id: `tp_${randomBase62(12)}`,
       name: input.name,
       issuer: issuer.value,
       audience: input.audience,
-      claims: claims.value,
+      claims: jwksHosts.value.length === 0 ? claims.value : { ...claims.value, [JWKS_HOSTS_KEY]: jwksHosts.value },
       providerKeyId: input.provider_key_id,
       ttlSeconds: input.ttl_seconds,
       budgetMicros: usdToMicros(input.budget_usd),
@@ -113,7 +157,14 @@ export class TrustPolicyService {
         action: "oidc_trust_policy.create",
         targetType: "oidc_trust_policy",
         targetId: row.id,
-        details: { name: row.name, issuer: row.issuer, audience: row.audience, claims: Object.keys(row.claims), provider_key_id: row.providerKeyId },
+        details: {
+          name: row.name,
+          issuer: row.issuer,
+          audience: row.audience,
+          claims: Object.keys(claims.value),
+          provider_key_id: row.providerKeyId,
+          ...(jwksHosts.value.length > 0 ? { jwks_hosts: jwksHosts.value } : {}),
+        },
       });
       return ok(row);
     });

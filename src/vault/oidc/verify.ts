@@ -1,4 +1,4 @@
-import { createRemoteJWKSet, customFetch, errors, jwtVerify, type JWTPayload } from "jose";
+import { createRemoteJWKSet, customFetch, decodeProtectedHeader, errors, jwtVerify, type JWTPayload } from "jose";
 import type { Clock } from "../../clock.ts";
 import { fail, ok, type Result } from "../../errors.ts";
 import { discoverJwksUri, FETCH_TIMEOUT_MS, message, unreachable } from "./discovery.ts";
@@ -26,6 +26,46 @@ interface IssuerKeys {
 }
 
 const unauthorized = <T>(why: string) => fail<T>("unauthorized", `Cannot exchange token: ${why}`);
+
+/** `typ` values of a JWT (RFC 7519 §5.1: case-insensitive, `application/` optional); others are other kinds of token. */
+const JWT_TYPES = new Set(["jwt", "application/jwt"]);
+
+/**
+ * What the header alone refuses, before any key is fetched: `crit` names
+ * extensions a verifier must understand or reject (RFC 7515 §4.1.11) and
+ * keyward understands none, so it is the caller's token that is unusable
+ * (401), not the issuer that failed (jose would report it like a fetch
+ * failure); and a `typ` other than JWT marks another kind of token (an access
+ * token `at+jwt`, a logout token…) that must not pass as an ID token.
+ */
+function checkHeader(token: string): Result<null> {
+  let header: Record<string, unknown>;
+  try {
+    header = decodeProtectedHeader(token);
+  } catch (err) {
+    return unauthorized(`token is malformed: ${message(err)}`);
+  }
+  if (header.crit !== undefined) {
+    const names = Array.isArray(header.crit) ? header.crit.map((n) => JSON.stringify(n)).join(", ") : JSON.stringify(header.crit);
+    return unauthorized(`token header marks extensions as critical that keyward does not support (crit: ${names.slice(0, 200)})`);
+  }
+  if (header.typ !== undefined && (typeof header.typ !== "string" || !JWT_TYPES.has(header.typ.toLowerCase()))) {
+    return unauthorized(`token type ${JSON.stringify(header.typ).slice(0, 100)} is not an ID token's (typ must be JWT when present)`);
+  }
+  return ok(null);
+}
+
+/**
+ * A JWKS on the issuer's own host, or on one a trust policy names: the
+ * discovery document is the issuer's word, and a document that points the
+ * keys elsewhere (a compromised or misconfigured issuer page, a shared host)
+ * would let whoever runs that other host sign tokens for the issuer.
+ */
+function checkJwksHost(issuer: string, jwksUri: string, allowed: readonly string[]): Result<null> {
+  const host = new URL(jwksUri).host;
+  if (host === new URL(issuer).host || allowed.includes(host)) return ok(null);
+  return unreachable(issuer, `its jwks_uri is on host ${host}, not the issuer's; a trust policy must name that host in jwks_hosts`);
+}
 
 /** Maps jose's failures to one-line reasons; network trouble on our side is 502, a bad token 401. */
 function describe<T>(err: unknown, issuer: string, header: string): Result<T> {
@@ -63,11 +103,20 @@ export class OidcTokenVerifier {
 
   constructor(private readonly deps: OidcVerifierDeps) {}
 
-  /** Checks the token's signature against `issuer`'s keys, and its iss, aud (any of `audiences`), exp and iat. */
-  async verify(token: string, expected: { issuer: string; audiences: readonly string[] }): Promise<Result<JWTPayload>> {
+  /**
+   * Checks the token's header, its signature against `issuer`'s keys, and its
+   * iss, aud (any of `audiences`), exp and iat. `jwksHosts` are the hosts
+   * besides the issuer's that its JWKS may be fetched from.
+   */
+  async verify(token: string, expected: { issuer: string; audiences: readonly string[]; jwksHosts?: readonly string[] }): Promise<Result<JWTPayload>> {
     const { issuer, audiences } = expected;
+    const header = checkHeader(token);
+    if (!header.ok) return header;
     const keys = await this.keysOf(issuer);
     if (!keys.ok) return keys;
+    // Checked on every exchange, not once at discovery: a policy deleted since no longer allows the host.
+    const host = checkJwksHost(issuer, keys.value.jwksUri, expected.jwksHosts ?? []);
+    if (!host.ok) return host;
     try {
       const verified = await jwtVerify(token, keys.value.jwks, {
         issuer,

@@ -1,0 +1,173 @@
+import type { ObjectOwners } from "../vault/stored-objects.ts";
+import type { Authenticated } from "./authenticate.ts";
+import { ProxyError } from "./errors.ts";
+import type { ProxyRun } from "./run.ts";
+
+const decoder = new TextDecoder();
+const encoder = new TextEncoder();
+
+/**
+ * Before forwarding: a request on a stored object another proxy key created
+ * (or that keyward never saw created) is answered 404 as if the object did
+ * not exist, so its id reveals nothing either.
+ */
+export function checkOwnership(run: ProxyRun, owners: ObjectOwners): void {
+  const auth = run.trace.auth;
+  const target = auth ? ownedTarget(run) : undefined;
+  if (!auth || !target) return;
+  if (!owners.mayUse({ providerKeyId: auth.providerKey.row.id, objectId: target.id }, auth.proxyKey.id)) {
+    throw new ProxyError("not_found", `No such ${target.kind}: ${target.id.slice(0, 128)}`);
+  }
+}
+
+/** Fields through which a request body uses stored objects by id. */
+const REFERENCES = new Set(["previous_response_id", "input_file_id", "file_id", "file_ids", "vector_store_ids"]);
+/** Bodies are walked this deep for references; real ones sit a few levels down (a content part's `file_id`). */
+const MAX_REFERENCE_DEPTH = 8;
+
+/**
+ * A request that uses another key's object by id inside its body (a
+ * `previous_response_id` continuing someone else's conversation, a batch on
+ * someone else's `input_file_id`, a `file_id` in a message) is refused as
+ * if the object did not exist, like a request on its path.
+ */
+export function checkReferences(run: ProxyRun, owners: ObjectOwners, json: Record<string, unknown> | undefined): void {
+  const auth = run.trace.auth;
+  if (!auth || !json) return;
+  const stack: Array<{ value: unknown; depth: number }> = [{ value: json, depth: 0 }];
+  while (stack.length > 0) {
+    const { value, depth } = stack.pop() as { value: unknown; depth: number };
+    if (typeof value !== "object" || value === null || depth > MAX_REFERENCE_DEPTH) continue;
+    for (const [key, child] of Object.entries(value)) {
+      if (REFERENCES.has(key)) {
+        for (const id of Array.isArray(child) ? child : [child]) {
+          if (typeof id === "string" && !owners.mayUse({ providerKeyId: auth.providerKey.row.id, objectId: id }, auth.proxyKey.id)) {
+            throw new ProxyError("not_found", `No such object: ${id.slice(0, 128)}`, { param: key });
+          }
+        }
+      } else if (typeof child === "object" && child !== null) {
+        stack.push({ value: child, depth: depth + 1 });
+      }
+    }
+  }
+}
+
+/** Collections whose objects have recorded owners; a path below one of their objects (`/vector_stores/{id}/search`) acts on it. */
+const BELOW_OWNED = /^\/(?<collection>files|uploads|batches|responses|vector_stores|messages\/batches)\/(?<id>[^/]+)\//;
+const KINDS: Record<string, string> = {
+  files: "file",
+  uploads: "upload",
+  batches: "batch",
+  responses: "response",
+  vector_stores: "vector store",
+  "messages/batches": "message batch",
+};
+
+/** The stored object a request acts on, if it needs its owner's key. */
+function ownedTarget(run: ProxyRun): { kind: string; id: string } | undefined {
+  const stores = run.endpoint?.stores;
+  if (stores) return stores.action === "create" || stores.action === "list" ? undefined : { kind: stores.kind.replace("_", " "), id: run.groups.id ?? "" };
+  if (run.endpoint) return undefined;
+  // An endpoint the registry does not know (a key without limits reaches it) is still refused on another key's object.
+  const below = BELOW_OWNED.exec(run.trace.path)?.groups;
+  return below ? { kind: KINDS[below.collection as string] ?? "object", id: below.id as string } : undefined;
+}
+
+/**
+ * After a successful answer: the creator of a new object is recorded (its id
+ * from the answer), a deleted one forgotten, and a list keeps only the
+ * caller's own objects. Returns the body to send when it changed.
+ */
+export function afterStoredObjectAnswer(run: ProxyRun, owners: ObjectOwners, status: number, bytes: Uint8Array<ArrayBuffer>): Uint8Array<ArrayBuffer> {
+  const stores = run.endpoint?.stores;
+  const auth = run.trace.auth;
+  if (!stores || !auth || status < 200 || status >= 300) return bytes;
+  const providerKeyId = auth.providerKey.row.id;
+  if (stores.action === "delete") {
+    owners.deleted({ providerKeyId, objectId: run.groups.id ?? "" });
+    return bytes;
+  }
+  // Batch reads are parsed too: an OpenAI batch names the files the provider made for it, an Anthropic one its results URL.
+  const batch = stores.kind === "batch" || stores.kind === "message_batch";
+  if (stores.action === "read" && !batch) return bytes;
+  const json = parse(bytes);
+  if (!json) return bytes;
+  const seeBatch = (item: unknown): boolean => (batch ? afterBatch(item, stores.kind, owners, auth) : false);
+  if (stores.action === "list") {
+    const owned = onlyOwned(json, owners, providerKeyId, auth.proxyKey.id);
+    for (const item of owned.data as unknown[]) seeBatch(item);
+    return encoder.encode(JSON.stringify(owned));
+  }
+  const id = typeof json.id === "string" ? json.id : undefined;
+  if (stores.action === "create" && id) owners.created({ providerKeyId, objectId: id, kind: stores.kind }, auth.proxyKey.id);
+  // A completed upload answers with the file it made, which belongs to the upload's owner.
+  const file = json.file as { id?: unknown } | undefined;
+  if (typeof file?.id === "string") owners.created({ providerKeyId, objectId: file.id, kind: "file" }, auth.proxyKey.id);
+  return seeBatch(json) ? encoder.encode(JSON.stringify(json)) : bytes;
+}
+
+/** What a batch in an answer (the caller's own) implies; true when the batch object was changed for the client. */
+function afterBatch(item: unknown, kind: string, owners: ObjectOwners, auth: Authenticated): boolean {
+  if (typeof item !== "object" || item === null) return false;
+  if (kind === "batch") {
+    ownBatchFiles(item, owners, auth.providerKey.row.id, auth.proxyKey.id);
+    return false;
+  }
+  return keywardResultsUrl(item, auth.providerKey.row.baseUrl);
+}
+
+/**
+ * Anthropic's `results_url` is absolute, at the provider: its SDKs fetch it
+ * with the client's key, which is the proxy key. It becomes the same path
+ * under keyward's `/v1`, relative, which the SDKs resolve against the base
+ * URL they were given (keyward's).
+ */
+function keywardResultsUrl(batch: { results_url?: unknown }, baseUrl: string): boolean {
+  const base = baseUrl.endsWith("/") ? baseUrl.slice(0, -1) : baseUrl;
+  const url = batch.results_url;
+  if (typeof url !== "string" || !url.startsWith(`${base}/`)) return false;
+  batch.results_url = `/v1${url.slice(base.length)}`;
+  return true;
+}
+
+/** A batch's output and error files are made by the provider when it ends; they belong to the batch's owner (the caller). */
+function ownBatchFiles(batch: unknown, owners: ObjectOwners, providerKeyId: string, proxyKeyId: string): void {
+  if (typeof batch !== "object" || batch === null) return;
+  const { output_file_id: output, error_file_id: error } = batch as { output_file_id?: unknown; error_file_id?: unknown };
+  for (const fileId of [output, error]) {
+    if (typeof fileId === "string" && fileId !== "") owners.created({ providerKeyId, objectId: fileId, kind: "file" }, proxyKeyId);
+  }
+}
+
+/** Records the object a streamed answer created (a stored response's id arrives in its first event). */
+export function recordStreamedObject(run: ProxyRun, owners: ObjectOwners, objectId: string | undefined): void {
+  const stores = run.endpoint?.stores;
+  const auth = run.trace.auth;
+  if (!stores || stores.action !== "create" || !auth || !objectId) return;
+  owners.created({ providerKeyId: auth.providerKey.row.id, objectId, kind: stores.kind }, auth.proxyKey.id);
+}
+
+/**
+ * A provider's list page, filtered to the caller's objects. Pagination is the
+ * provider's: `first_id`, `last_id` and `has_more` stay as it sent them, so a
+ * client that follows them sees every page; a page may hold fewer items than
+ * asked for, or none, while more follow.
+ */
+function onlyOwned(json: Record<string, unknown>, owners: ObjectOwners, providerKeyId: string, proxyKeyId: string): Record<string, unknown> {
+  if (!Array.isArray(json.data)) return { ...json, data: [] };
+  const items = json.data as unknown[];
+  const ids = items.map((item) =>
+    typeof item === "object" && item !== null && typeof (item as { id?: unknown }).id === "string" ? (item as { id: string }).id : "",
+  );
+  const owned = owners.owned(providerKeyId, proxyKeyId, ids.filter(Boolean));
+  return { ...json, data: items.filter((_, i) => owned.has(ids[i] ?? "")) };
+}
+
+function parse(bytes: Uint8Array): Record<string, unknown> | undefined {
+  try {
+    const value: unknown = JSON.parse(decoder.decode(bytes));
+    return typeof value === "object" && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}

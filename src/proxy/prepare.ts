@@ -1,0 +1,207 @@
+import type { ProxyKeyRow } from "../db/store.ts";
+import { readLimitedBody } from "../limits/reading.ts";
+import { checkLimitFields, promptTokensBound } from "../limits/request-shape.ts";
+import { parseStrictJson } from "../limits/strict-json.ts";
+import { STANDARD_TERMS } from "../limits/tiers.ts";
+import { findEndpoint, type Endpoint } from "../providers/endpoints.ts";
+import type { Authenticated } from "./authenticate.ts";
+import { decodeBody, decodedStream } from "./body-encoding.ts";
+import { readBody } from "./body.ts";
+import { bodyRefusalError, ProxyError } from "./errors.ts";
+import { readLimitedForm } from "./form.ts";
+import { readPassthroughFacts, withStreamUsage } from "./passthrough.ts";
+import { clip, type Prepared, type ProxyRun } from "./run.ts";
+
+const decoder = new TextDecoder();
+const encoder = new TextEncoder();
+
+/** Limits that depend on what the body asks for: which model, how many tokens. */
+export function limitsReadBody(row: ProxyKeyRow): boolean {
+  return row.budgetMicros !== null || row.allowedModels !== null || row.tpm !== null;
+}
+
+/** Reads the body, admits the request against the key's limits, and decides what goes upstream. */
+export async function prepareRequest(run: ProxyRun, request: Request, auth: Authenticated): Promise<Prepared> {
+  const { deps, trace } = run;
+  const found = findEndpoint(auth.providerKey.adapter.endpoints, request.method, trace.path);
+  const endpoint = found?.endpoint;
+  run.endpoint = endpoint;
+  if (found) run.groups = found.groups;
+  const limited = limitsReadBody(auth.proxyKey);
+  if (limited && !endpoint) {
+    throw new ProxyError("endpoint_not_allowed", `Cannot forward ${request.method} /v1${clip(trace.path)}: this key's limits cannot meter that endpoint`);
+  }
+  if (limited && endpoint?.refuseLimited !== undefined) {
+    throw new ProxyError("endpoint_not_allowed", `Cannot forward ${endpoint.name} for a key with limits: ${endpoint.refuseLimited}`);
+  }
+  const maxBytes = endpoint?.maxBodyBytes ?? deps.maxBodyBytes;
+  // Uploads larger than the JSON cap go through as they arrive, unless the key's limits must read them first.
+  if (endpoint?.maxBodyBytes && !(limited && endpoint.form?.model !== undefined) && request.body) {
+    run.admit(auth.proxyKey, {});
+    return { body: decodedStream(request, maxBytes), injectUsage: false };
+  }
+  const hasBody = request.method !== "GET" && request.method !== "HEAD";
+  const raw = hasBody ? await readBody(request, maxBytes) : undefined;
+  const encoding = request.headers.get("content-encoding");
+  const body = raw && encoding !== null ? await decodeBody(raw, encoding, maxBytes) : raw;
+  if (limited && endpoint?.body) return prepareLimited(run, auth, endpoint, body);
+  if (limited && endpoint?.billing === "units") return prepareUnits(run, request, auth, endpoint, body);
+  return preparePassthrough(run, request, auth, body);
+}
+
+/** The model an endpoint names outside its body: in the URL (Gemini) or through an Azure deployment. */
+function modelOutsideBody(run: ProxyRun, auth: Authenticated, endpoint: Endpoint): string | undefined {
+  if (endpoint.modelFrom === "path") return decoded(run.groups.model);
+  if (endpoint.modelFrom === "deployment") {
+    const deployment = decoded(run.groups.deployment) ?? "";
+    const model = auth.providerKey.row.deployments?.[deployment];
+    if (model === undefined) {
+      throw new ProxyError(
+        "endpoint_not_allowed",
+        `Cannot meter deployment ${clip(deployment)}: its provider key maps no model to it; an admin can add it to the provider key's deployments`,
+      );
+    }
+    return model;
+  }
+  return undefined;
+}
+
+function decoded(segment: string | undefined): string | undefined {
+  if (segment === undefined) return undefined;
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment;
+  }
+}
+
+/**
+ * A key whose limits read the body gets one strict reading of it: the bound
+ * is written into it, it is admitted on that reading, and exactly that
+ * reading goes upstream, serialised again.
+ */
+function prepareLimited(run: ProxyRun, auth: Authenticated, endpoint: Endpoint, body: Uint8Array | undefined): Prepared {
+  const { deps, trace } = run;
+  const { proxyKey, providerKey } = auth;
+  const fields = endpoint.body;
+  if (!fields || !body) throw new ProxyError("invalid_request", `Cannot read request: ${endpoint.name} takes a JSON body`);
+  const read = readLimitedBody(decoder.decode(body), fields, {
+    provider: providerKey.adapter.id,
+    defaultMaxTokens: deps.defaultMaxTokens,
+    bindsCost: proxyKey.budgetMicros !== null || proxyKey.tpm !== null,
+    priced: proxyKey.budgetMicros !== null,
+    unboundedReservationMicros: proxyKey.unboundedReservationMicros,
+    model: modelOutsideBody(run, auth, endpoint),
+  });
+  if (!read.ok) throw bodyRefusalError(read.refusal);
+  const { json, model, stream, clientIncludeUsage } = read.body;
+  trace.model = clip(model);
+  trace.streamed = stream || endpoint.name.endsWith("streamGenerateContent");
+  const injectUsage = shouldInjectUsage(auth, endpoint.streamUsage === true, stream, clientIncludeUsage);
+  if (injectUsage) {
+    const existing = typeof json.stream_options === "object" && json.stream_options !== null ? json.stream_options : {};
+    json.stream_options = { ...existing, include_usage: true };
+  }
+  const bytes = encoder.encode(JSON.stringify(json));
+  run.bounded = true;
+  run.admit(proxyKey, {
+    bound: {
+      model,
+      promptTokens: promptTokensBound(json, bytes.byteLength),
+      outputTokens: read.body.outputTokens,
+      extraMicros: read.body.extraMicros,
+      terms: read.body.terms,
+      byTokens: true,
+    },
+  });
+  return { body: bytes, contentType: "application/json", injectUsage, json };
+}
+
+/** JSON bodies of unit-priced endpoints: only the model matters to the limits. */
+const MODEL_ONLY = { model: "model", outputCaps: [], outputMultipliers: [] } as const;
+
+/**
+ * Endpoints priced per image, second or character (or stored byte, or by
+ * batch), which keyward has no table for: a budgeted key reserves its
+ * `unbounded_reservation_usd` or is refused, and the key's limits still see one
+ * reading of the model (JSON or form, encoded again). A request that names no
+ * model at all (`namesNoModel`) is refused to a key with `allowed_models`.
+ */
+async function prepareUnits(
+  run: ProxyRun,
+  request: Request,
+  auth: Authenticated,
+  endpoint: Endpoint,
+  body: Uint8Array<ArrayBuffer> | undefined,
+): Promise<Prepared> {
+  const { proxyKey } = auth;
+  const reservation = proxyKey.unboundedReservationMicros;
+  if (proxyKey.budgetMicros !== null && reservation === null) {
+    throw new ProxyError(
+      "cost_not_bounded",
+      `Cannot meter ${endpoint.name}: it is priced per image, second, character, stored byte or batch, which keyward cannot bound; an admin can allow it on this key with unbounded_reservation_usd`,
+    );
+  }
+  if (endpoint.namesNoModel !== undefined && proxyKey.allowedModels !== null) {
+    throw new ProxyError(
+      "endpoint_not_allowed",
+      `Cannot forward ${endpoint.name}: ${endpoint.namesNoModel === "batch" ? "the models its requests run are not in this request" : "it names no model"}, so this key's allowed_models cannot be checked`,
+    );
+  }
+  const contentType = request.headers.get("content-type") ?? "";
+  let model: string | undefined;
+  let prepared: Prepared;
+  if (endpoint.form !== undefined) {
+    if (!body) throw new ProxyError("invalid_request", `Cannot read request: ${endpoint.name} takes a multipart form`);
+    const form = await readLimitedForm(body, contentType, endpoint.form.model ?? "model");
+    model = form.model;
+    prepared = { body: form.body, contentType: form.contentType, injectUsage: false };
+  } else {
+    const json = strictObject(body, endpoint);
+    const fieldError = checkLimitFields(json, MODEL_ONLY);
+    if (fieldError) throw new ProxyError("invalid_request", fieldError.message, { param: fieldError.field });
+    model = typeof json.model === "string" ? json.model : undefined;
+    prepared = { body: encoder.encode(JSON.stringify(json)), contentType: "application/json", injectUsage: false, json };
+  }
+  if (model === undefined && endpoint.namesNoModel === undefined)
+    throw new ProxyError("invalid_request", "Cannot meter request: it names no model, and this key's limits need one", { param: "model" });
+  if (model !== undefined) run.trace.model = clip(model);
+  run.bounded = true;
+  run.admit(proxyKey, {
+    // Without a model (checked above: the key has no allowed_models) the endpoint stands in; nothing is priced by tokens.
+    bound: { model: model ?? endpoint.name, promptTokens: 0, outputTokens: 0, extraMicros: reservation ?? 0, terms: STANDARD_TERMS, byTokens: false },
+  });
+  return prepared;
+}
+
+function strictObject(body: Uint8Array | undefined, endpoint: Endpoint): Record<string, unknown> {
+  if (!body) throw new ProxyError("invalid_request", `Cannot read request: ${endpoint.name} takes a JSON body`);
+  const parsed = parseStrictJson(decoder.decode(body));
+  if (!parsed.ok) throw new ProxyError("invalid_request", parsed.message, { param: parsed.field });
+  const value = parsed.value;
+  if (typeof value !== "object" || value === null || Array.isArray(value))
+    throw new ProxyError("invalid_request", "Cannot read request: body must be a JSON object");
+  return value as Record<string, unknown>;
+}
+
+/** Keys whose limits do not read the body forward the client's bytes, adding a stream-usage request at most. */
+function preparePassthrough(run: ProxyRun, request: Request, auth: Authenticated, body: Uint8Array<ArrayBuffer> | undefined): Prepared {
+  const { trace } = run;
+  const text = body && (request.headers.get("content-type") ?? "").includes("json") ? decoder.decode(body) : undefined;
+  const facts = text === undefined ? undefined : readPassthroughFacts(text);
+  const pathModel = run.endpoint?.modelFrom === "path" ? decoded(run.groups.model) : undefined;
+  const model = facts?.model ?? pathModel;
+  trace.model = model === undefined ? undefined : clip(model);
+  trace.streamed = (facts?.stream ?? false) || (run.endpoint?.name.endsWith("streamGenerateContent") ?? false);
+  run.admit(auth.proxyKey, { model });
+  // Endpoints the registry does not know keep the old rule: chat streams, wherever their path starts.
+  const streamUsage = run.endpoint ? run.endpoint.streamUsage === true : trace.path.endsWith("/chat/completions");
+  const injectUsage = facts !== undefined && shouldInjectUsage(auth, streamUsage, facts.stream, facts.clientIncludeUsage);
+  const sent = injectUsage && facts && body && text !== undefined ? withStreamUsage(facts, body, text) : body;
+  return { body: sent, injectUsage, json: facts?.json };
+}
+
+/** OpenAI-style chat streams carry usage only when asked; keyward asks unless the client did or the provider key opts out. */
+function shouldInjectUsage({ providerKey }: Authenticated, streamUsage: boolean, stream: boolean, clientIncludeUsage: boolean): boolean {
+  return streamUsage && stream && providerKey.adapter.openaiStyleStreams && providerKey.row.injectStreamUsage && !clientIncludeUsage;
+}
