@@ -27,6 +27,101 @@ export const providerKeys = sqliteTable("provider_keys", {
   updatedAt: integer("updated_at").notNull(),
 });
 
+/**
+ * A department's or an event's shared limits: every key of the team must fit
+ * its own limits and the team's. The team's budget is spent by all its keys.
+ */
+export const teams = sqliteTable(
+  "teams",
+  {
+    id: text("id").primaryKey(),
+    name: text("name").notNull().unique(),
+    allowedModels: text("allowed_models", { mode: "json" }).$type<string[]>(),
+    rpm: integer("rpm"),
+    tpm: integer("tpm"),
+    maxConcurrency: integer("max_concurrency"),
+    /** Integer micro-dollars. */
+    budgetMicros: integer("budget_micros"),
+    budgetPeriod: text("budget_period").$type<"total" | "daily" | "weekly" | "monthly">().notNull().default("total"),
+    /** Settled spend of all the team's keys in the period that started at `periodStartedAt`. */
+    spendMicros: integer("spend_micros").notNull().default(0),
+    periodStartedAt: integer("period_started_at").notNull().default(0),
+    disabled: integer("disabled", { mode: "boolean" }).notNull().default(false),
+    metadata: text("metadata", { mode: "json" }).$type<Record<string, unknown>>(),
+    createdBy: text("created_by"),
+    createdAt: integer("created_at").notNull(),
+    updatedAt: integer("updated_at").notNull(),
+  },
+  (table) => [index("teams_created_idx").on(table.createdAt, table.id)],
+);
+
+/** A team budget's durable ceiling, as `budget_ceilings` is a key's. */
+export const teamBudgetCeilings = sqliteTable("team_budget_ceilings", {
+  teamId: text("team_id")
+    .primaryKey()
+    .references(() => teams.id, { onDelete: "cascade" }),
+  periodStartedAt: integer("period_started_at").notNull(),
+  ceilingMicros: integer("ceiling_micros").notNull(),
+});
+
+/** Where keyward posts alerts (budget thresholds, expiring keys, provider keys refused upstream, revocations). */
+export const webhooks = sqliteTable(
+  "webhooks",
+  {
+    id: text("id").primaryKey(),
+    url: text("url").notNull(),
+    events: text("events", { mode: "json" }).$type<string[]>().notNull(),
+    /** The signing secret, sealed under the master key like provider keys: signing needs it back. */
+    keyVersion: integer("key_version").notNull(),
+    nonce: blob("nonce", { mode: "buffer" }).notNull(),
+    ciphertext: blob("ciphertext", { mode: "buffer" }).notNull(),
+    secretHint: text("secret_hint").notNull(),
+    createdBy: text("created_by"),
+    createdAt: integer("created_at").notNull(),
+  },
+  (table) => [index("webhooks_created_idx").on(table.createdAt, table.id)],
+);
+
+/**
+ * Events waiting to be delivered, and the record of attempts: written in the
+ * same transaction as what caused them (or by the alert checks), delivered
+ * at least once by a background loop, never by the proxy's hot path.
+ */
+export const webhookOutbox = sqliteTable(
+  "webhook_outbox",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    webhookId: text("webhook_id")
+      .notNull()
+      .references(() => webhooks.id, { onDelete: "cascade" }),
+    /** The Standard Webhooks `webhook-id`: the same on every retry, so receivers can drop duplicates. */
+    eventId: text("event_id").notNull(),
+    eventType: text("event_type").notNull(),
+    payload: text("payload").notNull(),
+    createdAt: integer("created_at").notNull(),
+    attempts: integer("attempts").notNull().default(0),
+    nextAttemptAt: integer("next_attempt_at").notNull(),
+    deliveredAt: integer("delivered_at"),
+    /** Given up: too old or refused for good. */
+    droppedAt: integer("dropped_at"),
+    lastStatus: integer("last_status"),
+    lastError: text("last_error"),
+  },
+  (table) => [index("webhook_outbox_due_idx").on(table.nextAttemptAt).where(sql`${table.deliveredAt} is null and ${table.droppedAt} is null`), index("webhook_outbox_hook_idx").on(table.webhookId, table.id)],
+);
+
+/** Alerts sent once per subject and marker (a budget period and threshold, a key's expiry), so a restart never repeats them. */
+export const alertsSent = sqliteTable(
+  "alerts_sent",
+  {
+    kind: text("kind").notNull(),
+    subjectId: text("subject_id").notNull(),
+    marker: text("marker").notNull(),
+    at: integer("at").notNull(),
+  },
+  (table) => [primaryKey({ columns: [table.kind, table.subjectId, table.marker] })],
+);
+
 export const proxyKeys = sqliteTable(
   "proxy_keys",
   {
@@ -58,8 +153,14 @@ export const proxyKeys = sqliteTable(
      * (stored responses, uploaded files, background runs); null refuses them.
      */
     unboundedReservationMicros: integer("unbounded_reservation_micros"),
+    /** The team whose limits apply too (a key belongs to at most one). */
+    teamId: text("team_id").references(() => teams.id),
+    /** The secret before the last rotation, still accepted until `previousSecretExpiresAt`. */
+    previousSecretHash: text("previous_secret_hash"),
+    previousSecretExpiresAt: integer("previous_secret_expires_at"),
   },
   (table) => [
+    index("proxy_keys_team_idx").on(table.teamId, table.createdAt, table.id),
     // Provider key first, then the list's order: a page of one provider key's keys reads no more rows than it shows.
     index("proxy_keys_provider_key_idx").on(table.providerKeyId, table.createdAt, table.id),
     index("proxy_keys_created_idx").on(table.createdAt, table.id),

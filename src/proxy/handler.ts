@@ -76,6 +76,7 @@ async function sendUpstream(run: ProxyRun, request: Request, rest: string, prepa
   const providerKey = (run.trace.auth as Authenticated).providerKey;
   const headers = forwardRequestHeaders(request.headers, providerKey.adapter.passHeaders);
   if (prepared.contentType !== undefined) headers["content-type"] = prepared.contentType;
+  headers["x-request-id"] = run.trace.requestId;
   attachPinnedAccount(headers, providerKey.row);
   const secret = providerKey.plain ?? (await deps.cache.providerSecret(providerKey));
   attachProviderCredential(headers, run.endpoint?.credential ?? providerKey.adapter.auth, secret);

@@ -21,7 +21,8 @@ const HOP_BY_HOP = new Set([
 ]);
 
 /** W3C trace context (`traceparent`, `tracestate`) goes along so a client's trace continues at the provider. */
-const REQUEST_ALLOW = new Set(["content-type", "accept", "user-agent", "idempotency-key", "x-request-id", "traceparent", "tracestate"]);
+// Not `x-request-id`: the proxy sends the id it adopted instead, which is never a credential a client put there.
+const REQUEST_ALLOW = new Set(["content-type", "accept", "user-agent", "idempotency-key", "traceparent", "tracestate"]);
 
 const NONE: ReadonlySet<string> = new Set();
 

@@ -145,6 +145,9 @@ export class ProxyKeyService {
       spendMicros: 0,
       periodStartedAt: 0,
       unboundedReservationMicros: null,
+      teamId: null,
+      previousSecretHash: null,
+      previousSecretExpiresAt: null,
       ...limitsPatch(input),
     };
     row.periodStartedAt = periodStart(row.budgetPeriod, now);
@@ -214,7 +217,7 @@ export class ProxyKeyService {
     // in slices with a turn of the event loop between them, so a batch of 1,000 never holds it long.
     if (result.ok) {
       for (let i = 0; i < created.length; i += EVENT_SLICE) {
-        if (i > 0) await new Promise((resolve) => setImmediate(resolve));
+        if (created.length > EVENT_SLICE) await new Promise((resolve) => setImmediate(resolve));
         for (const { row } of created.slice(i, i + EVENT_SLICE)) this.deps.events.emit({ kind: "proxy-key", id: row.id });
       }
     }

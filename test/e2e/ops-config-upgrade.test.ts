@@ -33,10 +33,21 @@ const UNDO_LATEST_MIGRATION: Record<string, string[]> = {
     "CREATE INDEX request_log_provider_key_idx ON request_log (provider_key_id, at)",
   ],
   "0006_provider_headers": ["ALTER TABLE provider_keys DROP COLUMN openai_organization", "ALTER TABLE provider_keys DROP COLUMN openai_project"],
+  "0007_teams_webhooks": [
+    "DROP INDEX proxy_keys_team_idx",
+    "ALTER TABLE proxy_keys DROP COLUMN team_id",
+    "ALTER TABLE proxy_keys DROP COLUMN previous_secret_hash",
+    "ALTER TABLE proxy_keys DROP COLUMN previous_secret_expires_at",
+    "DROP TABLE webhook_outbox",
+    "DROP TABLE webhooks",
+    "DROP TABLE team_budget_ceilings",
+    "DROP TABLE teams",
+    "DROP TABLE alerts_sent",
+  ],
 };
 
-/** The columns the newest migration added to provider_keys. */
-const PINNED_COLUMNS = "SELECT name FROM pragma_table_info('provider_keys') WHERE name IN ('openai_organization', 'openai_project') ORDER BY name";
+/** The tables the newest migration added. */
+const NEWEST_TABLES = "SELECT name FROM sqlite_master WHERE type = 'table' AND name IN ('teams', 'webhooks') ORDER BY name";
 
 const left = new Leftovers();
 let binary: OpsBinary;
@@ -167,7 +178,7 @@ describe("upgrades", () => {
       const backup = join(dataDir, "backups", backups[0] as string);
       expect(statSync(backup).mode & 0o777).toBe(0o600);
       expect((await queryFile(backup, "SELECT count(*) FROM __drizzle_migrations"))[0]?.[0]).toBe(JOURNAL.length - 1);
-      expect(await queryFile(backup, PINNED_COLUMNS)).toEqual([]);
+      expect(await queryFile(backup, NEWEST_TABLES)).toEqual([]);
       expect((await queryFile(dbPath, "SELECT count(*) FROM __drizzle_migrations"))[0]?.[0]).toBe(JOURNAL.length);
 
       // The row logged before the upgrade is still counted in the rollups, and the upgraded server adds to them.
@@ -175,7 +186,7 @@ describe("upgrades", () => {
       expect((await chat(upgraded.server.url)).status).toBe(200);
       const usage = await upgraded.api.call<{ data: Array<{ requests: number }> }>("GET", "/api/usage?group_by=proxy_key");
       expect(usage.body.data).toEqual([expect.objectContaining({ proxy_key_id: pair.proxyKeyId, requests: 2 })]);
-      expect(await queryFile(dbPath, PINNED_COLUMNS)).toEqual([["openai_organization"], ["openai_project"]]);
+      expect(await queryFile(dbPath, NEWEST_TABLES)).toEqual([["teams"], ["webhooks"]]);
     } finally {
       expect(await upgraded.server.stop("SIGTERM")).toBe(0);
     }

@@ -75,6 +75,9 @@ function keyRow(id: string, fields: Partial<ProxyKeyRow> = {}): ProxyKeyRow {
     spendMicros: 0,
     periodStartedAt: 0,
     unboundedReservationMicros: null,
+    teamId: null,
+    previousSecretHash: null,
+    previousSecretExpiresAt: null,
     ...fields,
   };
 }

@@ -94,6 +94,7 @@ describe("request headers", () => {
     // The allow-list still works: these did go through, and the credential was swapped.
     expect(upstream["content-type"]).toBe("application/json");
     expect(upstream["user-agent"]).toBe("header-hygiene-test/1.0");
+    // The id keyward adopted (here the client's own, a well-formed one) goes upstream, not the raw header.
     expect(upstream["x-request-id"]).toBe("client-request-id");
     expect(upstream["x-stainless-os"]).toBe("Linux");
     expect(upstream.authorization).toBe(`Bearer ${h.keys.providerSecret}`);

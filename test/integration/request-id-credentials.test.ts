@@ -42,9 +42,13 @@ async function loggedIds(): Promise<string[]> {
   return (logs.json.data as Array<{ request_id: string }>).map((row) => row.request_id);
 }
 
-test("a proxy key sent as x-request-id is replaced by a UUID: not echoed, not stored", async () => {
+test("a proxy key sent as x-request-id is replaced by a UUID: not echoed, not stored, not sent upstream", async () => {
+  const before = h.mock.requests.length;
   const id = await proxied(h.keys.proxyKey);
   expect(id).toMatch(UUID);
+  const upstream = h.mock.requests[before];
+  expect(upstream?.headers["x-request-id"]).toBe(id);
+  expect(JSON.stringify(upstream?.headers)).not.toContain(h.keys.proxyKey);
   // The request-log row carries the same id as the response (and the proxy's access line, written from it).
   expect((await loggedIds())[0]).toBe(id);
 });

@@ -33,6 +33,9 @@ function key(budgetMicros: number | null, period: BudgetPeriod = "total", spendM
     spendMicros,
     periodStartedAt: periodStart(period, NOW),
     unboundedReservationMicros: null,
+    teamId: null,
+    previousSecretHash: null,
+    previousSecretExpiresAt: null,
   };
 }
 
