@@ -11,7 +11,13 @@ import { ApiError } from "./admin/errors.ts";
 import { providerKeyRoutes } from "./admin/provider-keys/routes.ts";
 import { priceRoutes } from "./admin/prices/routes.ts";
 import { proxyKeyRoutes } from "./admin/proxy-keys/routes.ts";
+import { teamRoutes } from "./admin/teams/routes.ts";
 import { usageRoutes } from "./admin/usage/routes.ts";
+import { webhookRoutes } from "./admin/webhooks/routes.ts";
+import { AlertChecks } from "./alerts/checks.ts";
+import { WebhookDispatcher } from "./alerts/dispatcher.ts";
+import { DEFAULT_ALERT_OPTIONS, type AlertOptions } from "./alerts/options.ts";
+import { WebhookService } from "./alerts/webhooks.ts";
 import type { Clock } from "./clock.ts";
 import { InlineReads, ThreadedReads } from "./db/reads.ts";
 import { ADMIN_READS, type AdminReads } from "./admin/reads.ts";
@@ -45,6 +51,7 @@ import { TrustPolicyService } from "./vault/oidc/trust-policies.ts";
 import { OidcTokenVerifier } from "./vault/oidc/verify.ts";
 import { ProviderKeyService } from "./vault/provider-keys.ts";
 import { ProxyKeyService } from "./vault/proxy-keys.ts";
+import { TeamService } from "./vault/teams.ts";
 import type { Sealer } from "./vault/sealing.ts";
 import { ExpiredKeySweeper } from "./vault/sweeper.ts";
 import { Argon2Workers } from "./vault/argon2-workers.ts";
@@ -68,6 +75,8 @@ export interface AppConfig {
   metricsToken?: string;
   /** Browser origins answered with CORS headers on `/v1/*` (`--cors-origins`); absent or empty: CORS off. */
   corsOrigins?: readonly string[];
+  /** Alert checks and webhook delivery (intervals, retries, bounds); unset fields take `DEFAULT_ALERT_OPTIONS`. */
+  alerts?: Partial<AlertOptions>;
 }
 
 export const DEFAULT_APP_CONFIG: Omit<AppConfig, "version"> = {
@@ -147,6 +156,13 @@ export function createServices(deps: AppDeps) {
     ceilings: deps.store.budgetCeilings,
   });
   events.on((event) => {
+    if (event.kind === "team" && event.budgetChanged === true) {
+      const team = deps.store.teams.byId(event.id);
+      if (team && !gate.ledger.rebaseTeam(team, deps.clock.now())) {
+        deps.logger.warn("Cannot replace a team's budget ceiling after a budget change: a crash would take the old one as spent", { team_id: event.id });
+      }
+      return;
+    }
     if (event.kind !== "proxy-key" || event.budgetChanged !== true) return;
     const row = deps.store.proxyKeys.byId(event.id);
     if (row && !gate.ledger.rebase(row, deps.clock.now())) {
@@ -154,6 +170,7 @@ export function createServices(deps: AppDeps) {
     }
   });
   const requestLog = createRequestLog(deps, gate.ledger);
+  const alerting = createAlerting(deps, metrics, gate.ledger);
   const reads = createReads(deps);
   // Minting hashes on the same low-priority argon2 threads as verification.
   const proxyKeys = new ProxyKeyService({ ...common, hash: (secret) => argon2.hash(secret) });
@@ -172,6 +189,7 @@ export function createServices(deps: AppDeps) {
     providerKeys,
     proxyKeys,
     trustPolicies: new TrustPolicyService({ store: deps.store, clock: deps.clock, allowHttpIssuers: deps.config.allowHttpUpstreams }),
+    teams: new TeamService(common),
     oidcExchange,
     replay,
     sweeper,
@@ -181,6 +199,9 @@ export function createServices(deps: AppDeps) {
     gate,
     requestLog,
     reads,
+    webhooks: alerting.webhooks,
+    webhookDispatcher: alerting.dispatcher,
+    alerts: alerting.checks,
   };
 }
 
@@ -194,13 +215,18 @@ export type Services = ReturnType<typeof createServices>;
  */
 function burnOpenCeilings(deps: AppDeps): void {
   let burnt: number;
+  let teams: number;
   try {
     burnt = deps.store.budgetCeilings.burnOpen();
+    // Teams' too: a team's keys spend its budget together, and it has ceilings of its own.
+    teams = deps.store.budgetCeilings.burnOpenTeams();
   } catch (err) {
     // Serving without it could let keys spend twice: refuse to start.
     throw new Error(`Cannot take unclosed budget ceilings as spent: ${err instanceof Error ? err.message : String(err)}`);
   }
-  if (burnt > 0) deps.logger.warn("Took unclosed budget slices as spent after an unclean stop", { keys: burnt });
+  if (burnt > 0 || teams > 0) {
+    deps.logger.warn("Took unclosed budget slices as spent after an unclean stop", teams > 0 ? { keys: burnt, teams } : { keys: burnt });
+  }
 }
 
 /**
@@ -239,6 +265,33 @@ function createRequestLog(deps: AppDeps, ledger: BudgetLedger): RequestLog {
       })
     : inlineLog();
   return new TalliedRequestLog(sink, deps.clock, { flushIntervalMs: logOptions.flushIntervalMs });
+}
+
+/**
+ * Webhooks and the alerts posted to them. The proxy only notes what it sees
+ * (a provider key refused upstream; the ledger's budget crossings, noted as a
+ * request settles) in memory; the checks' timer turns that into outbox rows,
+ * and the dispatcher's timer delivers them: neither ever runs on a request's path.
+ */
+function createAlerting(deps: AppDeps, metrics: Metrics, ledger: BudgetLedger) {
+  const options: AlertOptions = { ...DEFAULT_ALERT_OPTIONS, ...deps.config.alerts };
+  const webhooks = new WebhookService({ store: deps.store, sealer: deps.sealer, clock: deps.clock, allowHttp: deps.config.allowHttpUpstreams });
+  const dispatcher = new WebhookDispatcher(
+    {
+      store: deps.store,
+      clock: deps.clock,
+      fetch: deps.fetch,
+      logger: deps.logger,
+      signingKey: (row) => webhooks.signingKey(row),
+      onDropped: (reason, count) => metrics.webhookDropped.inc({ reason }, count),
+      onAttempt: (result) => metrics.webhookAttempts.inc({ result }),
+      userAgent: `keyward/${deps.config.version}`,
+    },
+    options,
+  );
+  const checks = new AlertChecks({ store: deps.store, clock: deps.clock, logger: deps.logger }, options);
+  ledger.onThreshold((crossing) => checks.noteCrossing(crossing));
+  return { webhooks, dispatcher, checks };
 }
 
 /**
@@ -287,6 +340,7 @@ function createProxy(deps: AppDeps, services: Services, upstream: UpstreamClient
     access: deps.access,
     afterResponse,
     objects: new ObjectOwners(deps.store, deps.clock),
+    alerts: services.alerts,
   });
 }
 
@@ -337,18 +391,22 @@ export function createApp(deps: AppDeps) {
       api
         .use(providerKeyRoutes(auth, services.providerKeys))
         .use(proxyKeyRoutes(auth, services.proxyKeys, services.gate.ledger, services.reads))
+        .use(teamRoutes(auth, services.teams, services.gate.ledger))
         .use(adminTokenRoutes(auth, services.adminTokens))
         .use(auditRoutes(auth, services.reads))
         .use(storedObjectRoutes(auth))
         .use(priceRoutes(auth, services.prices))
         .use(usageRoutes({ ...auth, reads: services.reads, retentionDays: deps.config.logRetentionDays }, services.requestLog))
         .use(trustPolicyRoutes(auth, services.trustPolicies))
+        .use(webhookRoutes(auth, services.webhooks))
         .use(oidcExchangeRoutes(services.oidcExchange, proxyKeyViews(deps.store, deps.clock, services.gate.ledger))),
     );
   selfFetch = (request) => app.handle(request);
   services.requestLog.start();
   services.reads.start();
   services.sweeper.start();
+  services.alerts.start();
+  services.webhookDispatcher.start();
   return {
     app,
     /** The server's entry: `/v1` goes straight to the proxy, everything else through the admin app. */
@@ -357,11 +415,15 @@ export function createApp(deps: AppDeps) {
     services,
     close: async (): Promise<void> => {
       services.sweeper.stop();
+      // First: attempts in flight are cut short and stay due for the next start.
+      await services.webhookDispatcher.stop();
       upstream?.close();
       services.argon2.close();
       services.reads.close();
       afterResponse.run();
       await services.requestLog.stop();
+      // After the last settle: alerts still noted become outbox rows, delivered after the next start.
+      services.alerts.stop();
       closeCeilings(deps, services.gate.ledger);
     },
   };

@@ -5,7 +5,7 @@ export type ActorId = string;
 
 export interface AuditEntry {
   action: string;
-  targetType: "provider_key" | "proxy_key" | "admin_token" | "master_key" | "price" | "oidc_trust_policy";
+  targetType: "provider_key" | "proxy_key" | "admin_token" | "master_key" | "price" | "oidc_trust_policy" | "webhook" | "team";
   targetId?: string;
   /** Never secrets: names, ids and changed field names only. */
   details?: Record<string, unknown>;

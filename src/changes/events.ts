@@ -5,9 +5,14 @@
  */
 export type VaultEvent =
   | { kind: "provider-key"; id: string }
-  /** `budgetChanged`: the key's budget or budget period changed (the budget ledger re-grants its ceiling). */
-  | { kind: "proxy-key"; id: string; budgetChanged?: boolean }
-  | { kind: "admin-token"; id: string };
+  /**
+   * `budgetChanged`: the key's budget or budget period changed (the budget ledger re-grants its ceiling).
+   * `secretChanged`: the key was rotated (the proxy's verifier forgets the tokens it had verified for it).
+   */
+  | { kind: "proxy-key"; id: string; budgetChanged?: boolean; secretChanged?: boolean }
+  | { kind: "admin-token"; id: string }
+  /** `budgetChanged`: the team's budget or budget period changed (the budget ledger re-grants its ceiling). */
+  | { kind: "team"; id: string; budgetChanged?: boolean };
 
 export type VaultListener = (event: VaultEvent) => void;
 

@@ -14,12 +14,13 @@ import { counted, parseHostArgs } from "./host.ts";
 
 export const ROTATE_USAGE = `Usage: keyward rotate-master-key --new-key-file F [--data-dir D] [--master-key-file K] [--config C]
 
-Re-encrypts every provider key under the new master key in F (base64 of 32 bytes,
-e.g. \`openssl rand -base64 32 > F\`), in one transaction: a crash leaves the
-database under the old key or the new one, never half and half. Refused while a
-server runs on the data dir. The current key is found as serve finds it; when it
-is <data-dir>/master.key, that file is replaced by the new key afterwards and the
-old one kept beside it as master.key.old-<timestamp>.
+Re-encrypts every provider key and webhook secret under the new master key in
+F (base64 of 32 bytes, e.g. \`openssl rand -base64 32 > F\`), in one transaction:
+a crash leaves the database under the old key or the new one, never half and
+half. Refused while a server runs on the data dir. The current key is found
+as serve finds it; when it is <data-dir>/master.key, that file is replaced by
+the new key afterwards and the old one kept beside it as
+master.key.old-<timestamp>.
 `;
 
 /** Blocks the thread: the rotation transaction is synchronous by design (Atomics.wait works on Bun and Deno). */
@@ -95,7 +96,7 @@ export async function rotateMasterKeyCommand(args: string[], env: Env): Promise<
   }
   const ms = Math.round(performance.now() - started);
   const lines = [
-    `Rotated the master key in ${ms} ms: ${counted(result.providerKeys, "provider key")} re-encrypted, key version ${result.fromVersion} → ${result.toVersion}.`,
+    `Rotated the master key in ${ms} ms: ${counted(result.providerKeys, "provider key")}${result.webhooks > 0 ? ` and ${counted(result.webhooks, "webhook secret")}` : ""} re-encrypted, key version ${result.fromVersion} → ${result.toVersion}.`,
   ];
   if (current.origin === "data-dir") {
     const kept = replaceKeyFile(config.dataDir, currentText, newKey);

@@ -19,6 +19,8 @@ export const LOG_INSERT_ROWS = 32;
 export const LOG_INSERT_MANY = `INSERT INTO request_log (${LOG_COLUMNS}) VALUES ${Array.from({ length: LOG_INSERT_ROWS }, () => ROW_PLACEHOLDERS).join(", ")}`;
 
 export const SPEND_UPDATE = "UPDATE proxy_keys SET spend_micros = ?, period_started_at = ? WHERE id = ?";
+/** A team's spend (`SpendUpdate.team`), with the same parameters. */
+export const TEAM_SPEND_UPDATE = "UPDATE teams SET spend_micros = ?, period_started_at = ? WHERE id = ?";
 
 /** Ids are AUTOINCREMENT, never reused: rows written after this id are the ones a write added. */
 export const LOG_MAX_ID = "SELECT ifnull(max(id), 0) FROM request_log";

@@ -123,7 +123,8 @@ export function proxyKeyRepo(db: Db, client?: SqliteClient): ProxyKeyRepo {
       const purge = (due: SQL) =>
         db
           .update(proxyKeys)
-          .set({ secretHash: marker })
+          // A rotation's replaced secret goes too: a dead key keeps no hash that could verify.
+          .set({ secretHash: marker, previousSecretHash: null, previousSecretExpiresAt: null })
           .where(and(notPurged, due))
           .returning({ id: proxyKeys.id })
           .all()

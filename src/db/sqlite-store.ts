@@ -6,6 +6,8 @@ import { logRowValues, prepareLogWrites, pruneLogBatch, vacuumStep, writeLogRows
 import { auditLog, meta, prices } from "./schema.ts";
 import { storedObjectRepo } from "./sqlite-stored-objects.ts";
 import { budgetCeilingRepo } from "./sqlite-budget-ceilings.ts";
+import { teamRepo } from "./sqlite-teams.ts";
+import { alertRepo, webhookOutboxRepo, webhookRepo } from "./sqlite-webhooks.ts";
 import { adminTokenRepo, providerKeyRepo, proxyKeyRepo, trustPolicyRepo } from "./sqlite-key-repos.ts";
 import type { AuditRepo, MetaRepo, PriceRepo, RequestLogRepo, Store } from "./store.ts";
 import { queryUsage } from "./usage-query.ts";
@@ -90,6 +92,10 @@ export function createSqliteStore(db: Db, close: () => void = () => {}, prepared
     trustPolicies: trustPolicyRepo(db),
     budgetCeilings: budgetCeilingRepo(db),
     storedObjects: storedObjectRepo(db),
+    teams: teamRepo(db),
+    webhooks: webhookRepo(db),
+    webhookOutbox: webhookOutboxRepo(db),
+    alerts: alertRepo(db),
     prices: priceRepo(db),
     requestLog: requestLogRepo(db, prepared),
     adminTokens: adminTokenRepo(db),

@@ -5,7 +5,19 @@
  * bun:sqlite transactions are; a networked backend would run the same
  * callbacks inside its own connection-pinned transaction.
  */
-import type { adminTokens, auditLog, oidcTrustPolicies, prices, providerKeys, proxyKeys, requestLog, storedObjects } from "./schema.ts";
+import type {
+  adminTokens,
+  auditLog,
+  oidcTrustPolicies,
+  prices,
+  providerKeys,
+  proxyKeys,
+  requestLog,
+  storedObjects,
+  teams,
+  webhookOutbox,
+  webhooks,
+} from "./schema.ts";
 
 export type ProviderKeyRow = typeof providerKeys.$inferSelect;
 export type ProxyKeyRow = typeof proxyKeys.$inferSelect;
@@ -16,11 +28,14 @@ export type PriceRow = typeof prices.$inferSelect;
 export type RequestLogRow = typeof requestLog.$inferSelect;
 export type TrustPolicyRow = typeof oidcTrustPolicies.$inferSelect;
 export type NewRequestLogRow = typeof requestLog.$inferInsert;
+export type TeamRow = typeof teams.$inferSelect;
 
 export interface SpendUpdate {
   id: string;
   spendMicros: number;
   periodStartedAt: number;
+  /** A team's spend (`teams`), not a proxy key's: the two share the flush and its transaction. */
+  team?: true;
 }
 
 export interface RequestLogFilter {
@@ -32,7 +47,7 @@ export interface RequestLogFilter {
   to?: number;
 }
 
-export const USAGE_GROUPS = ["proxy_key", "provider_key", "model", "day"] as const;
+export const USAGE_GROUPS = ["proxy_key", "provider_key", "model", "day", "team"] as const;
 export type UsageGroup = (typeof USAGE_GROUPS)[number];
 
 export interface UsageRow {
@@ -155,8 +170,27 @@ export interface BudgetCeilingRepo {
    * ignored. Then every ceiling is deleted. Returns how many keys' spend rose.
    */
   burnOpen(): number;
-  /** After a clean stop whose spend is all written: deletes every ceiling, so nothing is burnt at the next start. */
+  /** A team's ceiling, as `raise` is a key's (`team_budget_ceilings`). */
+  raiseTeam(teamId: string, periodStartedAt: number, ceilingMicros: number): void;
+  closeTeam(teamId: string): void;
+  /** `burnOpen` for teams' ceilings, in a transaction of its own; returns how many teams' spend rose. */
+  burnOpenTeams(): number;
+  /** After a clean stop whose spend is all written: deletes every ceiling, keys' and teams', so nothing is burnt at the next start. */
   closeAll(): void;
+}
+
+/** Teams: shared limits over their keys (see `teams` in schema.ts). */
+export interface TeamRepo {
+  insert(row: TeamRow): void;
+  update(id: string, patch: Partial<Omit<TeamRow, "id">>): void;
+  delete(id: string): void;
+  byId(id: string): TeamRow | undefined;
+  byName(name: string): TeamRow | undefined;
+  page(query: PageQuery): TeamRow[];
+  /** Proxy keys of the team, revoked and expired ones included: each still references it. */
+  countKeys(teamId: string): number;
+  /** Absolute values, as for keys: the in-memory ledger is authoritative while the server runs. */
+  setSpend(update: SpendUpdate): void;
 }
 
 export interface TrustPolicyRepo {
@@ -224,6 +258,85 @@ export interface StoredObjectRepo {
   page(query: PageQuery, filter: StoredObjectFilter): StoredObjectRow[];
 }
 
+export type WebhookRow = typeof webhooks.$inferSelect;
+export type WebhookOutboxRow = typeof webhookOutbox.$inferSelect;
+export type NewWebhookOutboxRow = typeof webhookOutbox.$inferInsert;
+
+/** Where alerts are posted; the signing secret is sealed like a provider key's. */
+export interface WebhookRepo {
+  insert(row: WebhookRow): void;
+  /** Its outbox rows go with it (foreign key, on delete cascade). */
+  delete(id: string): void;
+  byId(id: string): WebhookRow | undefined;
+  page(query: PageQuery): WebhookRow[];
+  all(): WebhookRow[];
+  /** Ids of the webhooks whose `events` list `eventType`. */
+  subscribers(eventType: string): string[];
+  /** The sealed secret, replaced by a master key rotation. */
+  reseal(id: string, sealed: Pick<WebhookRow, "keyVersion" | "nonce" | "ciphertext">): void;
+}
+
+/** An outbox row given up, for the log line and the metric. */
+export interface DroppedWebhookEvent {
+  id: number;
+  webhookId: string;
+  eventId: string;
+  eventType: string;
+  createdAt: number;
+}
+
+/** How one delivery attempt ended. */
+export interface WebhookAttempt {
+  attempts: number;
+  status: number | null;
+  error: string | null;
+  /** Set when the receiver took it (2xx). */
+  deliveredAt?: number;
+  /** When to try again; ignored once delivered. */
+  nextAttemptAt: number;
+}
+
+/** Events waiting for delivery and the record of attempts (see `webhookOutbox` in schema.ts). */
+export interface WebhookOutboxRepo {
+  append(rows: NewWebhookOutboxRow[]): void;
+  /** Rows neither delivered nor dropped whose next attempt is due at `now`, the longest due first. */
+  due(now: number, limit: number): WebhookOutboxRow[];
+  /** Records an attempt on a row still waiting (a row delivered, dropped or deleted meanwhile is left alone). */
+  recordAttempt(id: number, attempt: WebhookAttempt): void;
+  /** Rows neither delivered nor dropped. */
+  pending(): number;
+  /** Gives up on the `count` oldest waiting rows. */
+  dropOldest(count: number, now: number, reason: string): DroppedWebhookEvent[];
+  /** Gives up on waiting rows created before `before`. */
+  dropCreatedBefore(before: number, now: number, reason: string): DroppedWebhookEvent[];
+  /** Deletes up to `limit` delivered or dropped rows created before `before`; returns how many. */
+  prune(before: number, limit: number): number;
+  /** One webhook's rows, newest first. */
+  page(webhookId: string, query: IdPageQuery): WebhookOutboxRow[];
+}
+
+/** Proxy keys whose expiry is near, with what an alert about it says. */
+export interface ExpiringKey {
+  id: string;
+  name: string;
+  providerKeyId: string;
+  expiresAt: number;
+}
+
+/** Alerts sent once per subject and marker (`alertsSent` in schema.ts), and what the periodic alert checks read. */
+export interface AlertRepo {
+  /** Records that the alert is sent; false when it already was. */
+  claim(kind: string, subjectId: string, marker: string, at: number): boolean;
+  /**
+   * Keys neither revoked nor purged that expire after `from` and at or before
+   * `to`, lived longer than `minLifetimeMs` in all, and have no `key.expiring`
+   * alert for that expiry yet; at most `limit`, soonest first.
+   */
+  expiringKeys(from: number, to: number, minLifetimeMs: number, limit: number): ExpiringKey[];
+  /** Forgets markers no check can meet again (periods and hours long past); returns how many. */
+  prune(now: number): number;
+}
+
 export interface Store {
   providerKeys: ProviderKeyRepo;
   proxyKeys: ProxyKeyRepo;
@@ -235,6 +348,10 @@ export interface Store {
   trustPolicies: TrustPolicyRepo;
   budgetCeilings: BudgetCeilingRepo;
   storedObjects: StoredObjectRepo;
+  teams: TeamRepo;
+  webhooks: WebhookRepo;
+  webhookOutbox: WebhookOutboxRepo;
+  alerts: AlertRepo;
   /** Runs `fn` atomically. `fn` must be synchronous: never await inside. */
   transaction<T>(fn: (store: Store) => T): T;
   /**

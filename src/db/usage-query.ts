@@ -75,6 +75,11 @@ interface GroupSql {
   /** The group's value in a rollup row and in a log row. */
   rollup: string;
   row: string;
+  /**
+   * The group each value above belongs to now (`?` is the value): the sums
+   * per value are regrouped by it after summing, one lookup per value.
+   */
+  via?: string;
 }
 
 const GROUPS: Record<UsageGroup, GroupSql> = {
@@ -82,6 +87,14 @@ const GROUPS: Record<UsageGroup, GroupSql> = {
   provider_key: { grain: ROLLUP_GRAINS.providerKey, rollup: "nullif(provider_key_id, '')", row: "provider_key_id" },
   model: { grain: ROLLUP_GRAINS.model, rollup: "nullif(model, '')", row: "model" },
   day: { grain: ROLLUP_GRAINS.all, rollup: "strftime('%Y-%m-%d', start / 1000, 'unixepoch')", row: "strftime('%Y-%m-%d', at / 1000, 'unixepoch')" },
+  // By the key's current team: rows carry no team, and a key moved between teams counts toward its
+  // current one for all its history. Keys without a team (or deleted) sum under null.
+  team: {
+    grain: ROLLUP_GRAINS.proxyKey,
+    rollup: "nullif(proxy_key_id, '')",
+    row: "proxy_key_id",
+    via: "(SELECT team_id FROM proxy_keys WHERE id = per_value.g)",
+  },
 };
 
 /** The spans a grouping's grain is kept in, coarsest first. */
@@ -109,10 +122,13 @@ export function usageSql(group: UsageGroup, plan: UsagePlan): { sql: string; par
     );
     params.push(range.from, range.to);
   }
-  const sql =
-    "SELECT g, sum(requests), sum(errors), sum(input_tokens), sum(output_tokens), sum(cached_tokens), sum(cost_micros), sum(overrun_micros) " +
-    `FROM (${parts.join(" UNION ALL ")}) GROUP BY g ORDER BY g`;
-  return { sql, params };
+  const sums = "sum(requests), sum(errors), sum(input_tokens), sum(output_tokens), sum(cached_tokens), sum(cost_micros), sum(overrun_micros)";
+  const byValue = `SELECT g, ${sums} FROM (${parts.join(" UNION ALL ")}) GROUP BY g`;
+  if (g.via === undefined) return { sql: `${byValue} ORDER BY g`, params };
+  const named =
+    "SELECT g, sum(requests) AS requests, sum(errors) AS errors, sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens, " +
+    `sum(cached_tokens) AS cached_tokens, sum(cost_micros) AS cost_micros, sum(overrun_micros) AS overrun_micros FROM (${parts.join(" UNION ALL ")}) GROUP BY g`;
+  return { sql: `SELECT ${g.via} AS grouped, ${sums} FROM (${named}) AS per_value GROUP BY grouped ORDER BY grouped`, params };
 }
 
 type UsageValues = [string | null, number, number, number, number, number, number, number];

@@ -1,5 +1,17 @@
-import type { ProxyKeyRow, SpendUpdate } from "../db/store.ts";
-import { periodEnd, periodStart } from "./period.ts";
+import type { SpendUpdate } from "../db/store.ts";
+import { periodEnd, periodStart, type BudgetPeriod } from "./period.ts";
+
+/**
+ * What has a budget: a proxy key's row or a team's. Both tables carry the
+ * same fields, so one ledger keeps both, each in its own book.
+ */
+export interface Budgeted {
+  id: string;
+  budgetMicros: number | null;
+  budgetPeriod: BudgetPeriod;
+  spendMicros: number;
+  periodStartedAt: number;
+}
 
 interface BudgetState {
   spendMicros: number;
@@ -10,17 +22,25 @@ interface BudgetState {
 }
 
 /**
- * Where a budget's ceiling is made durable. `raise` must have committed when
- * it returns: the request that needed it is admitted right after.
+ * Where a budget's ceiling is made durable. `raise` and `raiseTeam` must have
+ * committed when they return: the request that needed it is admitted right after.
  */
 export interface CeilingStore {
   raise(keyId: string, periodStartedAt: number, ceilingMicros: number): void;
   /** Drops the key's ceiling (nothing of it is left to protect); without it, `rebase` leaves the old one. */
   close?(keyId: string): void;
+  /** A team's ceiling: the team's keys spend its budget together, so it has one of its own. */
+  raiseTeam(teamId: string, periodStartedAt: number, ceilingMicros: number): void;
+  closeTeam?(teamId: string): void;
 }
+
+/** No durability: for tests and tools that keep no ceilings. */
+const NO_CEILINGS: CeilingStore = { raise: () => {}, raiseTeam: () => {} };
 
 export interface Reservation {
   keyId: string;
+  /** The team the amount is held against too, when the key had one at admission. */
+  teamId?: string;
   amountMicros: number;
   done: boolean;
 }
@@ -30,16 +50,153 @@ const SLICE_REQUESTS = 8;
 /** …or this fraction of the budget, whichever is more, but never more than half of what is left. */
 const SLICE_FRACTION = 20;
 
+/** Whose budget refused: the key's own, or its team's. */
+export type BudgetHolder = "key" | "team";
+
 export type ReserveOutcome =
   | { ok: true; reservation: Reservation }
   | {
       ok: false;
       /** `unavailable`: the ceiling could not be written, so nothing may be spent past it. */
       reason: "budget" | "unavailable";
+      holder: BudgetHolder;
       remainingMicros: number;
       reservedMicros: number;
       retryAfterSeconds?: number;
     };
+
+/** Percentages of a budget whose crossing is announced (webhooks, alerts). */
+export const BUDGET_THRESHOLDS = [50, 80, 100] as const;
+
+/** Settled spend reached a threshold of a budget in a period. */
+export interface BudgetCrossing {
+  holder: BudgetHolder;
+  /** The proxy key's or the team's id. */
+  id: string;
+  threshold: (typeof BUDGET_THRESHOLDS)[number];
+  budgetMicros: number;
+  spendMicros: number;
+  /** The period the spend belongs to: with `id` and `threshold`, what makes an alert once per period. */
+  periodStartedAt: number;
+}
+
+export type CrossingListener = (crossing: BudgetCrossing) => void;
+
+/** One kind of budget (keys, or teams): their states, which changed since the last flush, where their ceilings go. */
+class Book {
+  readonly states = new Map<string, BudgetState>();
+  readonly dirty = new Set<string>();
+
+  constructor(
+    readonly holder: BudgetHolder,
+    private readonly raise: (id: string, periodStartedAt: number, ceilingMicros: number) => void,
+    private readonly close: ((id: string) => void) | undefined,
+  ) {}
+
+  /** Current-period state, rolling over at the period boundary (UTC). */
+  state(subject: Budgeted, now: number): BudgetState {
+    let state = this.states.get(subject.id);
+    if (!state) {
+      state = { spendMicros: subject.spendMicros, periodStartedAt: subject.periodStartedAt, reservedMicros: 0, ceilingMicros: 0 };
+      this.states.set(subject.id, state);
+    }
+    const start = periodStart(subject.budgetPeriod, now);
+    if (start > state.periodStartedAt) {
+      state.spendMicros = 0;
+      state.periodStartedAt = start;
+      state.ceilingMicros = 0;
+      this.dirty.add(subject.id);
+    } else if (start < state.periodStartedAt) {
+      // The admin switched to a longer period: keep what was spent, widen the window.
+      state.periodStartedAt = start;
+      this.dirty.add(subject.id);
+    }
+    return state;
+  }
+
+  /** Why `amountMicros` does not fit the subject's budget, or undefined when it does (or it has none). */
+  refusal(subject: Budgeted, state: BudgetState, amountMicros: number, now: number): ReserveOutcome | undefined {
+    if (subject.budgetMicros === null) return undefined;
+    const remaining = subject.budgetMicros - state.spendMicros - state.reservedMicros;
+    if (amountMicros <= remaining) return undefined;
+    const end = periodEnd(subject.budgetPeriod, state.periodStartedAt);
+    // Only promise a retry when the next period could actually fit this request.
+    const retry = end !== undefined && amountMicros <= subject.budgetMicros ? Math.max(1, Math.ceil((end - now) / 1000)) : undefined;
+    return {
+      ok: false,
+      reason: "budget",
+      holder: this.holder,
+      remainingMicros: Math.max(0, remaining),
+      reservedMicros: state.reservedMicros,
+      retryAfterSeconds: retry,
+    };
+  }
+
+  /** Raises the durable ceiling when this reservation would pass it; false when that write failed. */
+  cover(id: string, budgetMicros: number, state: BudgetState, amountMicros: number): boolean {
+    const needed = state.spendMicros + state.reservedMicros + amountMicros;
+    if (needed <= state.ceilingMicros) return true;
+    const slice = Math.max(amountMicros * SLICE_REQUESTS, Math.ceil(budgetMicros / SLICE_FRACTION));
+    const ceiling = Math.max(needed, Math.min(budgetMicros, needed + Math.min(slice, Math.floor((budgetMicros - needed) / 2))));
+    return this.raiseCeiling(id, state, ceiling);
+  }
+
+  raiseCeiling(id: string, state: BudgetState, ceilingMicros: number): boolean {
+    try {
+      this.raise(id, state.periodStartedAt, ceilingMicros);
+    } catch {
+      return false;
+    }
+    state.ceilingMicros = ceilingMicros;
+    return true;
+  }
+
+  /** Adds settled spend (`budgetMicros` null: unknown or none); returns the spend before it, for threshold crossings. */
+  charge(id: string, budgetMicros: number | null, state: BudgetState, actualMicros: number): number {
+    const before = state.spendMicros;
+    state.spendMicros += actualMicros;
+    this.dirty.add(id);
+    // An upstream that ignored a cap spent past the reservation: keep the ceiling at least at the spend,
+    // so a crash before the next flush cannot forget it. Best effort: the spend flush follows anyway.
+    if (budgetMicros !== null && state.spendMicros > state.ceilingMicros) this.raiseCeiling(id, state, state.spendMicros);
+    return before;
+  }
+
+  unhold(id: string, amountMicros: number): void {
+    const state = this.states.get(id);
+    if (state) state.reservedMicros = Math.max(0, state.reservedMicros - amountMicros);
+  }
+
+  rebase(subject: Budgeted, now: number): boolean {
+    const state = this.state(subject, now);
+    const covered = subject.budgetMicros === null ? 0 : state.spendMicros + state.reservedMicros;
+    try {
+      if (covered > 0) this.raise(subject.id, state.periodStartedAt, covered);
+      else this.close?.(subject.id);
+    } catch {
+      return false;
+    }
+    state.ceilingMicros = covered;
+    return true;
+  }
+
+  drainInto(out: SpendUpdate[], team: boolean): void {
+    for (const id of this.dirty) {
+      const state = this.states.get(id);
+      if (!state) continue;
+      const update: SpendUpdate = { id, spendMicros: state.spendMicros, periodStartedAt: state.periodStartedAt };
+      if (team) update.team = true;
+      out.push(update);
+    }
+    this.dirty.clear();
+  }
+
+  settled(): boolean {
+    if (this.dirty.size > 0) return false;
+    for (const state of this.states.values()) if (state.reservedMicros > 0) return false;
+    return true;
+  }
+}
 
 /**
  * The spend ledger, in memory and authoritative while the server runs: one
@@ -55,120 +212,146 @@ export type ReserveOutcome =
  * spend to be at least its ceiling. A grant covers the request plus a slice
  * sized to the budget, halving as the budget drains, so most requests write
  * nothing and a crash loses at most a slice of unspent budget.
+ *
+ * A key of a team spends the team's budget too: its reservation is held
+ * against both in the same synchronous step, or against neither, and settles
+ * against both. Teams have their own states, ceilings and spend rows.
  */
 export class BudgetLedger {
-  private readonly states = new Map<string, BudgetState>();
-  private readonly dirty = new Set<string>();
+  private readonly keys: Book;
+  private readonly teams: Book;
+  private readonly crossingListeners = new Set<CrossingListener>();
 
-  constructor(private readonly ceilings: CeilingStore = { raise: () => {} }) {}
-
-  /** Current-period state, rolling over at the period boundary (UTC). */
-  private state(row: ProxyKeyRow, now: number): BudgetState {
-    let state = this.states.get(row.id);
-    if (!state) {
-      state = { spendMicros: row.spendMicros, periodStartedAt: row.periodStartedAt, reservedMicros: 0, ceilingMicros: 0 };
-      this.states.set(row.id, state);
-    }
-    const start = periodStart(row.budgetPeriod, now);
-    if (start > state.periodStartedAt) {
-      state.spendMicros = 0;
-      state.periodStartedAt = start;
-      state.ceilingMicros = 0;
-      this.dirty.add(row.id);
-    } else if (start < state.periodStartedAt) {
-      // The admin switched to a longer period: keep what was spent, widen the window.
-      state.periodStartedAt = start;
-      this.dirty.add(row.id);
-    }
-    return state;
+  constructor(ceilings: CeilingStore = NO_CEILINGS) {
+    this.keys = new Book("key", (id, period, ceiling) => ceilings.raise(id, period, ceiling), ceilings.close && ((id) => ceilings.close?.(id)));
+    this.teams = new Book("team", (id, period, ceiling) => ceilings.raiseTeam(id, period, ceiling), ceilings.closeTeam && ((id) => ceilings.closeTeam?.(id)));
   }
 
-  view(row: ProxyKeyRow, now: number): { spendMicros: number; reservedMicros: number; periodStartedAt: number } {
-    const s = this.state(row, now);
+  view(row: Budgeted, now: number): { spendMicros: number; reservedMicros: number; periodStartedAt: number } {
+    const s = this.keys.state(row, now);
     return { spendMicros: s.spendMicros, reservedMicros: s.reservedMicros, periodStartedAt: s.periodStartedAt };
   }
 
-  /** Holds `amountMicros` against the key's budget if it fits; keys without a budget always fit. */
-  reserve(row: ProxyKeyRow, amountMicros: number, now: number): ReserveOutcome {
-    const state = this.state(row, now);
+  /** A team's spend, reservations and period, as `view` gives a key's. */
+  viewTeam(team: Budgeted, now: number): { spendMicros: number; reservedMicros: number; periodStartedAt: number } {
+    const s = this.teams.state(team, now);
+    return { spendMicros: s.spendMicros, reservedMicros: s.reservedMicros, periodStartedAt: s.periodStartedAt };
+  }
+
+  /**
+   * Holds `amountMicros` against the key's budget, and its team's when it has
+   * one, if it fits both; keys and teams without a budget always fit. Nothing
+   * is held when either refuses.
+   */
+  reserve(row: Budgeted, amountMicros: number, now: number, team?: Budgeted): ReserveOutcome {
+    const keyState = this.keys.state(row, now);
+    const teamState = team === undefined ? undefined : this.teams.state(team, now);
     // A request that costs nothing (no model, no usage) is never refused by a budget.
-    if (row.budgetMicros !== null && amountMicros > 0) {
-      const remaining = row.budgetMicros - state.spendMicros - state.reservedMicros;
-      if (amountMicros > remaining) {
-        const end = periodEnd(row.budgetPeriod, state.periodStartedAt);
-        // Only promise a retry when the next period could actually fit this request.
-        const retry = end !== undefined && amountMicros <= row.budgetMicros ? Math.max(1, Math.ceil((end - now) / 1000)) : undefined;
-        return { ok: false, reason: "budget", remainingMicros: Math.max(0, remaining), reservedMicros: state.reservedMicros, retryAfterSeconds: retry };
+    if (amountMicros > 0) {
+      const refused = this.keys.refusal(row, keyState, amountMicros, now);
+      if (refused) return refused;
+      const teamRefused = team && teamState ? this.teams.refusal(team, teamState, amountMicros, now) : undefined;
+      if (teamRefused) return teamRefused;
+      // Both ceilings before either hold: a failed write leaves nothing reserved (a raised ceiling is only ever safe).
+      if (row.budgetMicros !== null && !this.keys.cover(row.id, row.budgetMicros, keyState, amountMicros)) {
+        return this.unavailable("key", row, keyState);
+      }
+      if (team && teamState && team.budgetMicros !== null && !this.teams.cover(team.id, team.budgetMicros, teamState, amountMicros)) {
+        return this.unavailable("team", team, teamState);
       }
     }
-    if (row.budgetMicros !== null && amountMicros > 0 && !this.cover(row.id, row.budgetMicros, state, amountMicros)) {
-      const remainingMicros = Math.max(0, row.budgetMicros - state.spendMicros - state.reservedMicros);
-      return { ok: false, reason: "unavailable", remainingMicros, reservedMicros: state.reservedMicros, retryAfterSeconds: 1 };
-    }
-    state.reservedMicros += amountMicros;
-    return { ok: true, reservation: { keyId: row.id, amountMicros, done: false } };
+    keyState.reservedMicros += amountMicros;
+    if (teamState) teamState.reservedMicros += amountMicros;
+    const reservation: Reservation = { keyId: row.id, amountMicros, done: false };
+    if (team) reservation.teamId = team.id;
+    return { ok: true, reservation };
   }
 
-  /** Raises the durable ceiling when this reservation would pass it; false when that write failed. */
-  private cover(keyId: string, budgetMicros: number, state: BudgetState, amountMicros: number): boolean {
-    const needed = state.spendMicros + state.reservedMicros + amountMicros;
-    if (needed <= state.ceilingMicros) return true;
-    const slice = Math.max(amountMicros * SLICE_REQUESTS, Math.ceil(budgetMicros / SLICE_FRACTION));
-    const ceiling = Math.max(needed, Math.min(budgetMicros, needed + Math.min(slice, Math.floor((budgetMicros - needed) / 2))));
-    return this.raiseCeiling(keyId, state, ceiling);
+  private unavailable(holder: BudgetHolder, subject: Budgeted, state: BudgetState): ReserveOutcome {
+    const remainingMicros = Math.max(0, (subject.budgetMicros ?? 0) - state.spendMicros - state.reservedMicros);
+    return { ok: false, reason: "unavailable", holder, remainingMicros, reservedMicros: state.reservedMicros, retryAfterSeconds: 1 };
   }
 
-  private raiseCeiling(keyId: string, state: BudgetState, ceilingMicros: number): boolean {
-    try {
-      this.ceilings.raise(keyId, state.periodStartedAt, ceilingMicros);
-    } catch {
-      return false;
-    }
-    state.ceilingMicros = ceilingMicros;
-    return true;
-  }
-
-  /** Replaces the hold with the real cost. Idempotent per reservation. */
-  settle(row: ProxyKeyRow, reservation: Reservation, actualMicros: number, now: number): void {
+  /**
+   * Replaces the hold with the real cost, on the key and on the team the
+   * reservation was made against (`team`: that team's row, as admitted).
+   * Idempotent per reservation.
+   */
+  settle(row: Budgeted, reservation: Reservation, actualMicros: number, now: number, team?: Budgeted): void {
     if (reservation.done) return;
     reservation.done = true;
-    const state = this.state(row, now);
-    state.reservedMicros = Math.max(0, state.reservedMicros - reservation.amountMicros);
-    if (actualMicros > 0) {
-      state.spendMicros += actualMicros;
-      this.dirty.add(row.id);
-      // An upstream that ignored a cap spent past the reservation: keep the ceiling at least at the spend,
-      // so a crash before the next flush cannot forget it. Best effort: the spend flush follows anyway.
-      if (row.budgetMicros !== null && state.spendMicros > state.ceilingMicros) this.raiseCeiling(row.id, state, state.spendMicros);
-    }
+    const keyState = this.keys.state(row, now);
+    keyState.reservedMicros = Math.max(0, keyState.reservedMicros - reservation.amountMicros);
+    if (actualMicros > 0) this.announce(this.keys, row, this.keys.charge(row.id, row.budgetMicros, keyState, actualMicros), keyState);
+    if (reservation.teamId === undefined) return;
+    // The team's row as admitted gives its period and budget; without it, the state the reservation made (no rollover, no ceiling).
+    const known = team !== undefined && team.id === reservation.teamId;
+    const teamState = known ? this.teams.state(team, now) : this.teams.states.get(reservation.teamId);
+    if (!teamState) return;
+    teamState.reservedMicros = Math.max(0, teamState.reservedMicros - reservation.amountMicros);
+    if (actualMicros <= 0) return;
+    const before = this.teams.charge(reservation.teamId, known ? team.budgetMicros : null, teamState, actualMicros);
+    if (known) this.announce(this.teams, team, before, teamState);
   }
 
   release(reservation: Reservation): void {
     if (reservation.done) return;
     reservation.done = true;
-    const state = this.states.get(reservation.keyId);
-    if (state) state.reservedMicros = Math.max(0, state.reservedMicros - reservation.amountMicros);
+    this.keys.unhold(reservation.keyId, reservation.amountMicros);
+    if (reservation.teamId !== undefined) this.teams.unhold(reservation.teamId, reservation.amountMicros);
   }
 
-  /** Spend rows changed since the last call, for the next flush. */
+  /**
+   * Calls `listener` whenever settled spend crosses 50, 80 or 100% of a key's
+   * or a team's budget in a period. It runs inside the settling of a proxied
+   * request, on the serving thread: it must only note the crossing (queue it),
+   * never write or wait. Returns the unsubscribe function.
+   */
+  onThreshold(listener: CrossingListener): () => void {
+    this.crossingListeners.add(listener);
+    return () => this.crossingListeners.delete(listener);
+  }
+
+  private announce(book: Book, subject: Budgeted, before: number, state: BudgetState): void {
+    const budget = subject.budgetMicros;
+    if (budget === null || budget <= 0 || this.crossingListeners.size === 0) return;
+    for (const threshold of BUDGET_THRESHOLDS) {
+      // Integer arithmetic: spend × 100 against budget × threshold, so no rounding decides a crossing.
+      if (before * 100 >= budget * threshold || state.spendMicros * 100 < budget * threshold) continue;
+      const crossing: BudgetCrossing = {
+        holder: book.holder,
+        id: subject.id,
+        threshold,
+        budgetMicros: budget,
+        spendMicros: state.spendMicros,
+        periodStartedAt: state.periodStartedAt,
+      };
+      for (const listener of this.crossingListeners) {
+        try {
+          listener(crossing);
+        } catch {
+          // A listener's failure must not fail the request that settled.
+        }
+      }
+    }
+  }
+
+  /** Spend rows changed since the last call, keys' and teams', for the next flush. */
   drain(): SpendUpdate[] {
     const out: SpendUpdate[] = [];
-    for (const id of this.dirty) {
-      const state = this.states.get(id);
-      if (state) out.push({ id, spendMicros: state.spendMicros, periodStartedAt: state.periodStartedAt });
-    }
-    this.dirty.clear();
+    this.keys.drainInto(out, false);
+    this.teams.drainInto(out, true);
     return out;
   }
 
   /** After a failed flush: write these again next time. */
   requeue(updates: SpendUpdate[]): void {
-    for (const update of updates) this.dirty.add(update.id);
+    for (const update of updates) (update.team ? this.teams : this.keys).dirty.add(update.id);
   }
 
-  /** Marks every known key's spend for the next flush (after a writer lost what it held). */
+  /** Marks every known key's and team's spend for the next flush (after a writer lost what it held). */
   dirtyAll(): void {
-    for (const id of this.states.keys()) this.dirty.add(id);
+    for (const book of [this.keys, this.teams]) for (const id of book.states.keys()) book.dirty.add(id);
   }
 
   /**
@@ -180,17 +363,13 @@ export class BudgetLedger {
    * grants a slice again. False when that write failed: the old ceiling stands,
    * which is safe, since a burn can only take too much as spent, never too little.
    */
-  rebase(row: ProxyKeyRow, now: number): boolean {
-    const state = this.state(row, now);
-    const covered = row.budgetMicros === null ? 0 : state.spendMicros + state.reservedMicros;
-    try {
-      if (covered > 0) this.ceilings.raise(row.id, state.periodStartedAt, covered);
-      else this.ceilings.close?.(row.id);
-    } catch {
-      return false;
-    }
-    state.ceilingMicros = covered;
-    return true;
+  rebase(row: Budgeted, now: number): boolean {
+    return this.keys.rebase(row, now);
+  }
+
+  /** `rebase` for a team whose budget or period an admin changed. */
+  rebaseTeam(team: Budgeted, now: number): boolean {
+    return this.teams.rebase(team, now);
   }
 
   /**
@@ -200,13 +379,11 @@ export class BudgetLedger {
    * flush that failed, leaves spend that only the ceilings cover.
    */
   settled(): boolean {
-    if (this.dirty.size > 0) return false;
-    for (const state of this.states.values()) if (state.reservedMicros > 0) return false;
-    return true;
+    return this.keys.settled() && this.teams.settled();
   }
 
   forget(id: string): void {
-    this.states.delete(id);
-    this.dirty.delete(id);
+    this.keys.states.delete(id);
+    this.keys.dirty.delete(id);
   }
 }

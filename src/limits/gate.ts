@@ -1,4 +1,4 @@
-import type { ProxyKeyRow } from "../db/store.ts";
+import type { ProxyKeyRow, TeamRow } from "../db/store.ts";
 import { BudgetLedger, type CeilingStore, type Reservation } from "./budget.ts";
 import { costOf, worstCaseCost, type Usage } from "./cost.ts";
 import { microsToUsd } from "./money.ts";
@@ -26,8 +26,10 @@ export interface Admission {
   reservation: Reservation;
   price?: ResolvedPrice;
   terms: PricingTerms;
-  /** Tokens held against the key's tpm until the request settles. */
+  /** Tokens held against the key's tpm (and its team's) until the request settles. */
   tokenBound: number;
+  /** The key's team as admitted: the request settles against this team even if the key moves meanwhile. */
+  team?: TeamRow;
   /** The key's own `x-keyward-ratelimit-*` headers for the response. */
   rateHeaders: Record<string, string>;
 }
@@ -66,21 +68,28 @@ export interface GateOptions {
   onReject?: (reason: RejectionReason) => void;
   /** Told of each overrun after it is charged (metrics, audit). */
   onOverrun?: (row: ProxyKeyRow, overrunMicros: number) => void;
-  /** Where budget ceilings are made durable before spend may pass them. */
+  /** Where budget ceilings (keys' and teams') are made durable before spend may pass them. */
   ceilings?: CeilingStore;
 }
+
+/** How refusals name a team's limits: `team hack-2026`. */
+const teamLabel = (team: TeamRow) => `team ${shown(team.name)}`;
 
 /** Long model names stay out of answers whole: a client could make every refusal megabytes long. */
 const shown = (model: string) => (model.length > 64 ? `${model.slice(0, 64)}…` : model);
 
 /**
- * Per-key limits, checked cheapest first: allowed models, concurrency,
- * requests and tokens per minute, price, then the budget reservation.
- * Everything is in memory; nothing here awaits.
+ * Per-key limits, and the key's team's, checked cheapest first: allowed
+ * models, concurrency, requests and tokens per minute, price, then the
+ * budget reservation. A request must fit each limit of both; the budget is
+ * reserved against both in one step. Everything is in memory; nothing here
+ * awaits.
  */
 export class LimitGate {
   readonly ledger: BudgetLedger;
   private readonly rates = new RateLimits();
+  /** Teams' own windows and slots, shared by all their keys. */
+  private readonly teamRates = new RateLimits();
   private readonly onReject: (reason: RejectionReason) => void;
   private readonly onOverrun: (row: ProxyKeyRow, overrunMicros: number) => void;
 
@@ -108,7 +117,7 @@ export class LimitGate {
    * their `model`, when known, still prices what they report. Pair every
    * admission with `finish`.
    */
-  admit(row: ProxyKeyRow, ask: { bound?: Bound; model?: string }, now: number): Admission | Refusal {
+  admit(row: ProxyKeyRow, ask: { bound?: Bound; model?: string }, now: number, team?: TeamRow): Admission | Refusal {
     const bound = ask.bound;
     if (bound && row.allowedModels !== null && !row.allowedModels.includes(bound.model)) {
       return this.refuse({
@@ -117,14 +126,23 @@ export class LimitGate {
         field: "model",
       });
     }
+    if (bound && team && team.allowedModels !== null && !team.allowedModels.includes(bound.model)) {
+      return this.refuse({
+        reason: "model_not_allowed",
+        message: `Cannot use model ${shown(bound.model)}: ${teamLabel(team)} allows ${team.allowedModels.join(", ") || "no models"}`,
+        field: "model",
+      });
+    }
     const tokenBound = bound ? bound.promptTokens + bound.terms.promptOverheadTokens + bound.outputTokens : 0;
-    const rateRefusal = this.rates.check(row, tokenBound, now);
+    const rateRefusal = this.rates.check(row, tokenBound, now) ?? (team ? this.teamRates.check(team, tokenBound, now, teamLabel(team)) : undefined);
     if (rateRefusal) return this.refuse({ ...rateRefusal, rateHeaders: this.rates.headers(row, now) });
     const model = bound?.model ?? ask.model;
     const price = model === undefined ? undefined : this.prices.resolve(model);
+    // Either budget makes the request priced: the team's is spent by the same reservation.
+    const budgeted = row.budgetMicros !== null || (team !== undefined && team.budgetMicros !== null);
     let estimate = 0;
-    if (row.budgetMicros !== null && bound && !bound.byTokens) estimate = bound.extraMicros;
-    else if (row.budgetMicros !== null && bound) {
+    if (budgeted && bound && !bound.byTokens) estimate = bound.extraMicros;
+    else if (budgeted && bound) {
       if (!price) {
         return this.refuse({
           reason: "price_unknown",
@@ -136,21 +154,23 @@ export class LimitGate {
       if (unpriced) return this.refuse({ reason: "pricing_tier_unknown", message: unpriced.message, field: unpriced.field });
       estimate = worstCaseCost(price.price, bound, bound.terms) + bound.extraMicros;
     }
-    const outcome = this.ledger.reserve(row, estimate, now);
+    const outcome = this.ledger.reserve(row, estimate, now, team);
     if (!outcome.ok && outcome.reason === "unavailable") {
       return this.refuse({ reason: "ledger_unavailable", message: "Cannot start request: the budget ledger cannot be written", retryAfterSeconds: 1 });
     }
     if (!outcome.ok) {
+      const whose = outcome.holder === "team" && team ? teamLabel(team) : "this key";
       return this.refuse({
         reason: "budget",
         message:
-          `Cannot start request: it may cost up to $${microsToUsd(estimate)} and this key has $${microsToUsd(outcome.remainingMicros)} of its budget left` +
+          `Cannot start request: it may cost up to $${microsToUsd(estimate)} and ${whose} has $${microsToUsd(outcome.remainingMicros)} of its budget left` +
           (outcome.reservedMicros > 0 ? ` ($${microsToUsd(outcome.reservedMicros)} more is held for requests in flight)` : ""),
         retryAfterSeconds: outcome.retryAfterSeconds,
       });
     }
     this.rates.hold(row, tokenBound, now);
-    return {
+    if (team) this.teamRates.hold(team, tokenBound, now);
+    const admission: Admission = {
       ok: true,
       keyId: row.id,
       reservation: outcome.reservation,
@@ -159,11 +179,14 @@ export class LimitGate {
       tokenBound,
       rateHeaders: this.rates.headers(row, now),
     };
+    if (team) admission.team = team;
+    return admission;
   }
 
   /**
    * Settles the reservation to the charge, frees the request's slot and its
-   * token hold. A cost above the reservation is charged in full and reported.
+   * token hold, on the key and on the team it was admitted with. A cost above
+   * the reservation is charged in full and reported.
    */
   finish(row: ProxyKeyRow, admission: Admission, charge: Charge, now: number): Settled {
     const reserved = admission.reservation.amountMicros;
@@ -178,9 +201,12 @@ export class LimitGate {
       cost = reserved;
       tokens = admission.tokenBound;
     }
+    const team = admission.team;
     this.rates.release(row, admission.tokenBound, tokens, now);
-    this.ledger.settle(row, admission.reservation, cost, now);
-    const overrun = row.budgetMicros !== null && charge.kind === "usage" && cost > reserved ? cost - reserved : 0;
+    if (team) this.teamRates.release(team, admission.tokenBound, tokens, now);
+    this.ledger.settle(row, admission.reservation, cost, now, team);
+    const budgeted = row.budgetMicros !== null || (team !== undefined && team.budgetMicros !== null);
+    const overrun = budgeted && charge.kind === "usage" && cost > reserved ? cost - reserved : 0;
     if (overrun > 0) this.onOverrun(row, overrun);
     return { costMicros: cost, overrunMicros: overrun };
   }

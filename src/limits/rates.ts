@@ -1,5 +1,12 @@
-import type { ProxyKeyRow } from "../db/store.ts";
 import { MinuteWindow } from "./window.ts";
+
+/** What carries rate limits: a proxy key's row, or a team's (whose RateLimits is its own). */
+export interface RateSubject {
+  id: string;
+  rpm: number | null;
+  tpm: number | null;
+  maxConcurrency: number | null;
+}
 
 /** A rate limit that does not fit now: why, and when a retry may (absent: waiting cannot help). */
 export interface RateRefusal {
@@ -32,49 +39,49 @@ export class RateLimits {
     return w;
   }
 
-  /** Why a request with this token bound cannot start now, if it cannot. */
-  check(row: ProxyKeyRow, tokenBound: number, now: number): RateRefusal | undefined {
+  /** Why a request with this token bound cannot start now, if it cannot; `holder` names whose limit it is in the message. */
+  check(row: RateSubject, tokenBound: number, now: number, holder = "this key"): RateRefusal | undefined {
     if (row.maxConcurrency !== null && (this.inFlight.get(row.id) ?? 0) >= row.maxConcurrency) {
-      return { reason: "concurrency", message: `Cannot start request: this key allows ${row.maxConcurrency} at a time`, retryAfterSeconds: 1 };
+      return { reason: "concurrency", message: `Cannot start request: ${holder} allows ${row.maxConcurrency} at a time`, retryAfterSeconds: 1 };
     }
     if (row.rpm !== null) {
       const w = this.window(this.requests, row.id);
       if (w.total(now) + 1 > row.rpm) {
         return {
           reason: "rpm",
-          message: `Cannot start request: this key allows ${row.rpm} requests per minute`,
+          message: `Cannot start request: ${holder} allows ${row.rpm} requests per minute`,
           retryAfterSeconds: w.retryAfter(now, 1, row.rpm),
         };
       }
     }
-    if (row.tpm !== null && tokenBound > 0) return this.checkTokens(row.id, row.tpm, tokenBound, now);
+    if (row.tpm !== null && tokenBound > 0) return this.checkTokens(row.id, row.tpm, tokenBound, now, holder);
     return undefined;
   }
 
-  private checkTokens(id: string, tpm: number, tokenBound: number, now: number): RateRefusal | undefined {
+  private checkTokens(id: string, tpm: number, tokenBound: number, now: number, holder: string): RateRefusal | undefined {
     if (tokenBound > tpm) {
-      return { reason: "tpm", message: `Cannot start request: it may use up to ${tokenBound} tokens and this key allows ${tpm} per minute` };
+      return { reason: "tpm", message: `Cannot start request: it may use up to ${tokenBound} tokens and ${holder} allows ${tpm} per minute` };
     }
     const w = this.window(this.tokens, id);
     const held = this.heldTokens.get(id) ?? 0;
     if (w.total(now) + held + tokenBound <= tpm) return undefined;
     return {
       reason: "tpm",
-      message: `Cannot start request: it may use up to ${tokenBound} tokens and this key has ${Math.max(0, tpm - w.total(now) - held)} of its ${tpm} per minute left`,
+      message: `Cannot start request: it may use up to ${tokenBound} tokens and ${holder} has ${Math.max(0, tpm - w.total(now) - held)} of its ${tpm} per minute left`,
       // Held tokens settle within their requests' lifetime; the window's own age is the part that can be known.
       retryAfterSeconds: w.retryAfter(now, tokenBound + held, tpm),
     };
   }
 
   /** Counts an admitted request; pair with `release`. */
-  hold(row: ProxyKeyRow, tokenBound: number, now: number): void {
+  hold(row: RateSubject, tokenBound: number, now: number): void {
     this.window(this.requests, row.id).add(now, 1);
     this.inFlight.set(row.id, (this.inFlight.get(row.id) ?? 0) + 1);
     if (row.tpm !== null && tokenBound > 0) this.heldTokens.set(row.id, (this.heldTokens.get(row.id) ?? 0) + tokenBound);
   }
 
   /** Ends a request: frees its slot and replaces its token hold with the tokens it used. */
-  release(row: ProxyKeyRow, tokenBound: number, usedTokens: number, now: number): void {
+  release(row: RateSubject, tokenBound: number, usedTokens: number, now: number): void {
     const left = (this.inFlight.get(row.id) ?? 1) - 1;
     if (left <= 0) this.inFlight.delete(row.id);
     else this.inFlight.set(row.id, left);
@@ -91,7 +98,7 @@ export class RateLimits {
    * The key's own limits as `x-keyward-ratelimit-*`: OpenAI's shape under a name of keyward's, so they never
    * overwrite the provider's `x-ratelimit-*` (on the provider's own 429 a client must see the provider's figures).
    */
-  headers(row: ProxyKeyRow, now: number): Record<string, string> {
+  headers(row: RateSubject, now: number): Record<string, string> {
     const headers: Record<string, string> = {};
     if (row.rpm !== null) {
       const w = this.window(this.requests, row.id);

@@ -8,6 +8,7 @@ import type { UpstreamFetch } from "../upstream/client.ts";
 import type { ObjectOwners } from "../vault/stored-objects.ts";
 import type { SecretVerifier } from "../vault/verifier.ts";
 import type { AfterResponse } from "./after-response.ts";
+import type { ProviderAuthAlerts } from "../alerts/checks.ts";
 import type { KeyCache } from "./key-cache.ts";
 
 /** What the proxy handler is built from; `createApp` wires the real parts, tests their own. */
@@ -32,4 +33,6 @@ export interface ProxyDeps {
   afterResponse: AfterResponse;
   /** Who created each stored object, so other proxy keys get 404 for it. */
   objects: ObjectOwners;
+  /** Told when an upstream refuses a provider key (401/403); it only notes it, the alert goes out later. */
+  alerts?: ProviderAuthAlerts;
 }

@@ -14,6 +14,7 @@ export type ProxyErrorCode = Exclude<RequestErrorCode, "client_closed" | "upstre
 const STATUS: Record<ProxyErrorCode, number> = {
   invalid_api_key: 401,
   provider_key_disabled: 403,
+  team_disabled: 403,
   model_not_allowed: 403,
   model_price_unknown: 403,
   endpoint_not_allowed: 403,
@@ -22,6 +23,7 @@ const STATUS: Record<ProxyErrorCode, number> = {
   pricing_tier_unknown: 403,
   server_tool_not_metered: 403,
   not_found: 404,
+  method_not_allowed: 405,
   invalid_request: 400,
   request_too_large: 413,
   rate_limit_exceeded: 429,
@@ -39,6 +41,7 @@ function typeOf(code: ProxyErrorCode): string {
     case "invalid_api_key":
       return "authentication_error";
     case "provider_key_disabled":
+    case "team_disabled":
     case "model_not_allowed":
     case "model_price_unknown":
     case "endpoint_not_allowed":
@@ -51,6 +54,7 @@ function typeOf(code: ProxyErrorCode): string {
       return "not_found_error";
     case "invalid_request":
     case "request_too_large":
+    case "method_not_allowed":
       return "invalid_request_error";
     case "rate_limit_exceeded":
       return "rate_limit_error";

@@ -126,6 +126,9 @@ function paramName(pair: string): string {
 
 /** The three ways an upstream answer goes back: read whole, without a body, or streamed. */
 function answer(run: ProxyRun, request: Request, upstream: Response, prepared: Prepared): Promise<Response> | Response {
+  // The provider refused its own key (revoked or cut off there): noted for an alert, never waited for.
+  if (upstream.status === 401 || upstream.status === 403)
+    run.deps.alerts?.providerAuthFailed((run.trace.auth as Authenticated).providerKey.row.id, upstream.status);
   const headers = forwardResponseHeaders(upstream.headers);
   run.echo?.inHeaders(headers);
   for (const [k, v] of Object.entries((run.admission as Admission).rateHeaders)) headers.set(k, v);

@@ -1,4 +1,4 @@
-import type { ProviderKeyRow, ProxyKeyRow, Store } from "../db/store.ts";
+import type { ProviderKeyRow, ProxyKeyRow, Store, TeamRow } from "../db/store.ts";
 import type { VaultEvents } from "../changes/events.ts";
 import { PROVIDERS, isProviderId, type ProviderAdapter } from "../providers/index.ts";
 import type { SecretEcho } from "./echo.ts";
@@ -27,16 +27,20 @@ export class KeyCache {
   private readonly proxyKeys = new Map<string, ProxyKeyRow>();
   private readonly unknownProxyKeys = new Set<string>();
   private readonly providerKeys = new Map<string, CachedProviderKey>();
+  /** Teams of keys seen, write-through like keys: a disable or a new budget applies to the next request. */
+  private readonly teams = new Map<string, TeamRow>();
 
   constructor(
     private readonly store: Store,
     events: VaultEvents,
     private readonly reveal: (row: ProviderKeyRow) => Promise<string>,
-    private readonly onProxyKeyGone: (id: string) => void = () => {},
+    /** Makes the verifier forget a key's verified tokens: the key is gone, or a rotation replaced its secret. */
+    private readonly forgetSecret: (id: string) => void = () => {},
   ) {
     events.on((event) => {
-      if (event.kind === "proxy-key") this.refreshProxyKey(event.id);
+      if (event.kind === "proxy-key") this.refreshProxyKey(event.id, event.secretChanged === true);
       else if (event.kind === "provider-key") this.refreshProviderKey(event.id);
+      else if (event.kind === "team") this.refreshTeam(event.id);
     });
   }
 
@@ -64,6 +68,21 @@ export class KeyCache {
     return entry;
   }
 
+  /** A key's team; SQLite is read on the first use only. Teams are few, so none is forgotten but a deleted one. */
+  team(id: string): TeamRow | undefined {
+    const cached = this.teams.get(id);
+    if (cached) return cached;
+    const row = this.store.teams.byId(id);
+    if (row) this.teams.set(id, row);
+    return row;
+  }
+
+  private refreshTeam(id: string): void {
+    const row = this.store.teams.byId(id);
+    if (row) this.teams.set(id, row);
+    else this.teams.delete(id);
+  }
+
   /** The plaintext provider key, decrypted once per process (or per admin change). */
   providerSecret(entry: CachedProviderKey): Promise<string> {
     if (!entry.secret) {
@@ -82,15 +101,17 @@ export class KeyCache {
     return entry.secret;
   }
 
-  private refreshProxyKey(id: string): void {
+  private refreshProxyKey(id: string, secretChanged: boolean): void {
     this.unknownProxyKeys.delete(id);
     const row = this.store.proxyKeys.byId(id);
     if (row) {
       // A revoked key stays verified: its status check refuses it without another argon2 run.
       if (this.proxyKeys.has(id)) this.proxyKeys.set(id, row);
+      // A rotated key's tokens are checked again, against the new secret and the old one's grace.
+      if (secretChanged) this.forgetSecret(id);
     } else {
       this.proxyKeys.delete(id);
-      this.onProxyKeyGone(id);
+      this.forgetSecret(id);
     }
   }
 
@@ -104,7 +125,7 @@ export class KeyCache {
     for (const [proxyId, proxyRow] of this.proxyKeys) {
       if (proxyRow.providerKeyId === id) {
         this.proxyKeys.delete(proxyId);
-        this.onProxyKeyGone(proxyId);
+        this.forgetSecret(proxyId);
       }
     }
   }

@@ -27,6 +27,12 @@ export interface Outcome {
   errorCode?: RequestErrorCode;
   /** keyward refused the request before sending it: its log row is folded with others like it. */
   refused?: boolean;
+  /**
+   * keyward answered the request itself, with nothing proxied (`GET /v1/key`): no request-log row, so a
+   * key holder checking their balance adds neither rows nor requests to usage, and its metrics count
+   * under no provider. The access line still names the key.
+   */
+  answeredHere?: boolean;
 }
 
 /**
@@ -37,12 +43,12 @@ export interface Outcome {
  * counted in the metrics and still get their access line.
  */
 export function recordOutcome(deps: ProxyDeps, trace: Trace, status: number, extra: Outcome): void {
-  const provider = trace.auth?.providerKey.row.provider ?? null;
+  const provider = extra.answeredHere ? null : (trace.auth?.providerKey.row.provider ?? null);
   const latencyMs = performance.now() - trace.started;
   const usage = extra.settled?.usage;
   const cost = extra.settled?.costMicros ?? 0;
   const path = clip(trace.path);
-  if (trace.auth) {
+  if (trace.auth && !extra.answeredHere) {
     const row: LoggedRequest = {
       at: trace.startedAt,
       requestId: trace.requestId,

@@ -1,4 +1,4 @@
-import type { ProxyKeyRow } from "../db/store.ts";
+import type { ProxyKeyRow, TeamRow } from "../db/store.ts";
 import { readLimitedBody } from "../limits/reading.ts";
 import { checkLimitFields, promptTokensBound } from "../limits/request-shape.ts";
 import { parseStrictJson } from "../limits/strict-json.ts";
@@ -15,10 +15,14 @@ import { clip, type Prepared, type ProxyRun } from "./run.ts";
 const decoder = new TextDecoder();
 const encoder = new TextEncoder();
 
-/** Limits that depend on what the body asks for: which model, how many tokens. */
-export function limitsReadBody(row: ProxyKeyRow): boolean {
-  return row.budgetMicros !== null || row.allowedModels !== null || row.tpm !== null;
+/** Limits that depend on what the body asks for: which model, how many tokens. The key's team's count as the key's. */
+export function limitsReadBody(row: ProxyKeyRow, team?: TeamRow): boolean {
+  const reads = (limits: ProxyKeyRow | TeamRow) => limits.budgetMicros !== null || limits.allowedModels !== null || limits.tpm !== null;
+  return reads(row) || (team !== undefined && reads(team));
 }
+
+/** A budget applies to the request: the key's own, or its team's. */
+const budgeted = ({ proxyKey, team }: Authenticated) => proxyKey.budgetMicros !== null || (team !== undefined && team.budgetMicros !== null);
 
 /** Reads the body, admits the request against the key's limits, and decides what goes upstream. */
 export async function prepareRequest(run: ProxyRun, request: Request, auth: Authenticated): Promise<Prepared> {
@@ -27,7 +31,7 @@ export async function prepareRequest(run: ProxyRun, request: Request, auth: Auth
   const endpoint = found?.endpoint;
   run.endpoint = endpoint;
   if (found) run.groups = found.groups;
-  const limited = limitsReadBody(auth.proxyKey);
+  const limited = limitsReadBody(auth.proxyKey, auth.team);
   if (limited && !endpoint) {
     throw new ProxyError("endpoint_not_allowed", `Cannot forward ${request.method} /v1${clip(trace.path)}: this key's limits cannot meter that endpoint`);
   }
@@ -88,8 +92,8 @@ function prepareLimited(run: ProxyRun, auth: Authenticated, endpoint: Endpoint, 
   const read = readLimitedBody(decoder.decode(body), fields, {
     provider: providerKey.adapter.id,
     defaultMaxTokens: deps.defaultMaxTokens,
-    bindsCost: proxyKey.budgetMicros !== null || proxyKey.tpm !== null,
-    priced: proxyKey.budgetMicros !== null,
+    bindsCost: budgeted(auth) || proxyKey.tpm !== null || (auth.team !== undefined && auth.team.tpm !== null),
+    priced: budgeted(auth),
     unboundedReservationMicros: proxyKey.unboundedReservationMicros,
     model: modelOutsideBody(run, auth, endpoint),
   });
@@ -136,13 +140,13 @@ async function prepareUnits(
 ): Promise<Prepared> {
   const { proxyKey } = auth;
   const reservation = proxyKey.unboundedReservationMicros;
-  if (proxyKey.budgetMicros !== null && reservation === null) {
+  if (budgeted(auth) && reservation === null) {
     throw new ProxyError(
       "cost_not_bounded",
       `Cannot meter ${endpoint.name}: it is priced per image, second, character, stored byte or batch, which keyward cannot bound; an admin can allow it on this key with unbounded_reservation_usd`,
     );
   }
-  if (endpoint.namesNoModel !== undefined && proxyKey.allowedModels !== null) {
+  if (endpoint.namesNoModel !== undefined && (proxyKey.allowedModels !== null || (auth.team !== undefined && auth.team.allowedModels !== null))) {
     throw new ProxyError(
       "endpoint_not_allowed",
       `Cannot forward ${endpoint.name}: ${endpoint.namesNoModel === "batch" ? "the models its requests run are not in this request" : "it names no model"}, so this key's allowed_models cannot be checked`,

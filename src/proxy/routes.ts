@@ -5,6 +5,7 @@ import { pathStart } from "../telemetry/request-url.ts";
 import { CorsPolicy } from "./cors.ts";
 import type { ProxyDeps } from "./deps.ts";
 import { handleProxyRequest } from "./handler.ts";
+import { answerKeyInfo, isKeyInfoPath } from "./key-info.ts";
 import { recordOutcome } from "./outcome.ts";
 import { unsafePathReason } from "./path-check.ts";
 
@@ -42,6 +43,8 @@ export function proxyFetch(options: ProxyFetchOptions, deps: ProxyDeps): ProxyFe
       const error = new ProxyError("invalid_request", `Cannot forward request: ${unsafe}`);
       return answerEarly(deps, request, context, (id) => error.toResponse({ "x-request-id": id, "x-keyward-request-id": id }));
     }
+    // keyward's own answer, before any provider's paths: /v1/key is never forwarded.
+    if (isKeyInfoPath(url, start + 3)) return answerKeyInfo(deps, request, context);
     return handleProxyRequest(deps, request, context);
   };
   if (!options.corsOrigins?.length) return strict;

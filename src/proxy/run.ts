@@ -45,8 +45,9 @@ export class ProxyRun {
     return { ...this.settle(charge), usage };
   }
 
+  /** Admits against the key's limits and its team's (the team authentication found). */
   admit(row: ProxyKeyRow, ask: { bound?: Bound; model?: string }): void {
-    const admitted = this.deps.gate.admit(row, ask, this.deps.clock.now());
+    const admitted = this.deps.gate.admit(row, ask, this.deps.clock.now(), this.trace.auth?.team);
     if (!admitted.ok) throw refusalError(admitted);
     this.admission = admitted;
   }

@@ -45,6 +45,11 @@ class Counter {
   inc(labels: Labels = {}, by = 1): void {
     this.cell(labels).value += by;
   }
+  /** Shows these series at 0 before anything counts them, so a dashboard sees the metric from the start. */
+  seed(series: Labels[]): this {
+    for (const labels of series) this.cell(labels);
+    return this;
+  }
   render(): string {
     const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} counter`];
     for (const [key, cell] of this.cells) lines.push(`${this.name}${key ? `{${key}}` : ""} ${cell.value}`);
@@ -120,6 +125,14 @@ export class Metrics {
   readonly rejections = new Counter("keyward_limit_rejections_total", "Proxy requests refused by a limit, by limit");
   readonly overruns = new Counter("keyward_budget_overruns_total", "Requests that cost more than their reservation (an upstream ignored a cap)");
   readonly overrunCost = new Counter("keyward_budget_overrun_usd_total", "Cost beyond the reservations, in USD");
+  readonly webhookDropped = new Counter(
+    "keyward_webhook_events_dropped_total",
+    "Webhook events given up, by reason: age (not delivered within the age limit) or outbox_full (beyond the outbox bound)",
+  ).seed([{ reason: "age" }, { reason: "outbox_full" }]);
+  readonly webhookAttempts = new Counter("keyward_webhook_deliveries_total", "Webhook delivery attempts, by result (delivered, failed)").seed([
+    { result: "delivered" },
+    { result: "failed" },
+  ]);
   activeStreams = 0;
 
   /** `provider` is an enumeration ("openai", …, or "none" before a key is known), so this map stays small. */
@@ -158,6 +171,8 @@ export class Metrics {
       this.rejections.render(),
       this.overruns.render(),
       this.overrunCost.render(),
+      this.webhookDropped.render(),
+      this.webhookAttempts.render(),
       "# HELP keyward_active_streams Responses currently streaming to clients",
       "# TYPE keyward_active_streams gauge",
       `keyward_active_streams ${this.activeStreams}`,

@@ -9,6 +9,8 @@ import type { NewRequestLogRow } from "../db/store.ts";
 export const REQUEST_ERROR_CODES = [
   "invalid_api_key",
   "provider_key_disabled",
+  /** The proxy key's team is disabled (POST /api/teams/{id}/disable). */
+  "team_disabled",
   "model_not_allowed",
   "model_price_unknown",
   /** A browser page on an origin not in --cors-origins asked to call the proxy. */
@@ -22,6 +24,8 @@ export const REQUEST_ERROR_CODES = [
   /** A budgeted key asked for a server-side tool billed beyond tokens. */
   "server_tool_not_metered",
   "not_found",
+  /** A method a path keyward answers itself does not take (`POST /v1/key`). */
+  "method_not_allowed",
   "invalid_request",
   "request_too_large",
   "rate_limit_exceeded",

@@ -8,6 +8,7 @@ import {
   pruneLogBatch,
   SPEND_UPDATE,
   spendValues,
+  TEAM_SPEND_UPDATE,
   vacuumStep,
   writeLogRows,
   type LogRowValues,
@@ -28,10 +29,12 @@ const port = globalThis as unknown as {
 const message = (err: unknown) => (err instanceof Error ? err.message : String(err));
 
 let client: SqliteClient | undefined;
-let statements: (LogWriteStatements & { setSpend: SqliteStatement }) | undefined;
+let statements: (LogWriteStatements & { setSpend: SqliteStatement; setTeamSpend: SqliteStatement }) | undefined;
 let held: LogRowValues[] = [];
-/** Latest spend per key: a later snapshot replaces an earlier one that failed to commit. */
+/** Latest spend per key and team: a later snapshot replaces an earlier one that failed to commit. */
 const spend = new Map<string, SpendUpdate>();
+/** Keys and teams apart in `spend`: their ids come from different tables. */
+const spendKey = (update: SpendUpdate) => (update.team ? `team ${update.id}` : update.id);
 
 function closeDatabase(): void {
   client?.close();
@@ -42,7 +45,7 @@ function closeDatabase(): void {
 /** Adds rows and spend to what is held (a failed commit keeps them), then commits it all. */
 function commit(lines: LogLines, updates: SpendUpdate[]): void {
   if (lines) for (const line of lines.split("\n")) held.push(JSON.parse(line) as LogRowValues);
-  for (const update of updates) spend.set(update.id, update);
+  for (const update of updates) spend.set(spendKey(update), update);
   // Reported as a failure, never as "committed": the server thread then keeps its copy of the rows.
   if (!client || !statements) throw new Error("the database is not open");
   if (held.length === 0 && spend.size === 0) return;
@@ -51,7 +54,7 @@ function commit(lines: LogLines, updates: SpendUpdate[]): void {
   // Synchronous, as bun:sqlite transactions must be; nothing awaits inside. Rows, their rollups and spend commit together.
   db.transaction(() => {
     writeLogRows(writes, held);
-    for (const update of spend.values()) writes.setSpend.run(...spendValues(update));
+    for (const update of spend.values()) (update.team ? writes.setTeamSpend : writes.setSpend).run(...spendValues(update));
   }).immediate();
   held = [];
   spend.clear();
@@ -70,7 +73,7 @@ async function handle(msg: ToLogWorker): Promise<void> {
         // to a power cut costs a few log lines, while an fsync per commit would cost throughput.
         // Keys and spend limits stay FULL on the server's own connection.
         client.exec("PRAGMA synchronous = NORMAL");
-        statements = { ...prepareLogWrites(client), setSpend: client.prepare(SPEND_UPDATE) };
+        statements = { ...prepareLogWrites(client), setSpend: client.prepare(SPEND_UPDATE), setTeamSpend: client.prepare(TEAM_SPEND_UPDATE) };
         port.postMessage({ type: "opened" });
       } catch (err) {
         closeDatabase();

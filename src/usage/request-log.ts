@@ -92,7 +92,7 @@ export class RequestLogWriter implements RequestLogSink {
     try {
       this.store.relaxedTransaction((tx) => {
         if (rows.length > 0) tx.requestLog.appendMany(rows);
-        for (const update of spend) tx.proxyKeys.setSpend(update);
+        for (const update of spend) (update.team ? tx.teams : tx.proxyKeys).setSpend(update);
       });
     } catch (err) {
       this.queue = rows.concat(this.queue);

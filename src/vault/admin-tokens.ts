@@ -55,7 +55,12 @@ export class AdminTokenService {
     const { store, clock } = this.deps;
     const scopes = validateScopes(input.scopes);
     if (!scopes.ok) return scopes;
-    const policy = validateIssuerPolicy(scopes.value, input.policy, (id) => store.providerKeys.byId(id) !== undefined);
+    const policy = validateIssuerPolicy(
+      scopes.value,
+      input.policy,
+      (id) => store.providerKeys.byId(id) !== undefined,
+      (id) => store.teams.byId(id) !== undefined,
+    );
     if (!policy.ok) return policy;
     const now = clock.now();
     let expiresAt: number | null = null;

@@ -22,6 +22,8 @@ export interface IssuerPolicy {
   max_keys_per_hour?: number;
   /** The most the budgets of the token's live keys (neither revoked nor expired) may add up to. */
   max_outstanding_budget_usd?: number;
+  /** Every key the token mints goes into this team, and into no other. */
+  team_id?: string;
 }
 
 /** Every field a policy may have, for callers without a schema (the CLI) to refuse anything else. */
@@ -33,6 +35,7 @@ export const ISSUER_POLICY_FIELDS = [
   "name_prefix",
   "max_keys_per_hour",
   "max_outstanding_budget_usd",
+  "team_id",
 ] as const satisfies ReadonlyArray<keyof IssuerPolicy>;
 
 /** Largest `max_keys_per_hour`: a bound, not a rate anyone needs. */
@@ -54,6 +57,8 @@ export interface IssueRequest {
   tpm?: number;
   max_concurrency?: number;
   metadata?: Record<string, unknown>;
+  /** Only the policy's own team (which it is anyway). */
+  team_id?: string;
 }
 
 export interface IssueDecision {
@@ -70,7 +75,7 @@ function isStringArray(value: unknown): value is string[] {
 /** A stored policy, or `undefined` when the column holds none (or something that is not one). */
 export function readIssuerPolicy(stored: Record<string, unknown> | null): IssuerPolicy | undefined {
   if (stored === null) return undefined;
-  const { provider_key_ids, max_ttl_seconds, max_budget_usd, allowed_models, name_prefix, max_keys_per_hour, max_outstanding_budget_usd } = stored;
+  const { provider_key_ids, max_ttl_seconds, max_budget_usd, allowed_models, name_prefix, max_keys_per_hour, max_outstanding_budget_usd, team_id } = stored;
   if (!isStringArray(provider_key_ids) || typeof max_ttl_seconds !== "number" || typeof max_budget_usd !== "number") {
     return undefined;
   }
@@ -79,18 +84,21 @@ export function readIssuerPolicy(stored: Record<string, unknown> | null): Issuer
   if (typeof name_prefix === "string") policy.name_prefix = name_prefix;
   if (typeof max_keys_per_hour === "number") policy.max_keys_per_hour = max_keys_per_hour;
   if (typeof max_outstanding_budget_usd === "number") policy.max_outstanding_budget_usd = max_outstanding_budget_usd;
+  if (typeof team_id === "string") policy.team_id = team_id;
   return policy;
 }
 
 /**
  * Checks a policy sent with `POST /api/admin-tokens`: required exactly for
  * `keys:issue` tokens, which cannot also be `admin` (an admin mints without
- * bounds, so the policy would be a false promise). Every provider key must exist.
+ * bounds, so the policy would be a false promise). Every provider key, and
+ * the team when one is named, must exist.
  */
 export function validateIssuerPolicy(
   scopes: readonly Scope[],
   policy: IssuerPolicy | undefined,
   providerKeyExists: (id: string) => boolean,
+  teamExists: (id: string) => boolean = () => false,
 ): Result<IssuerPolicy | null> {
   const issues = scopes.includes("keys:issue");
   if (!issues) {
@@ -122,11 +130,15 @@ export function validateIssuerPolicy(
   if (missing !== undefined) {
     return fail("not_found", `Cannot create admin token: provider key ${missing} does not exist`, "policy.provider_key_ids");
   }
+  if (policy.team_id !== undefined && !teamExists(policy.team_id)) {
+    return fail("not_found", `Cannot create admin token: team ${policy.team_id} does not exist`, "policy.team_id");
+  }
   const clean: IssuerPolicy = { provider_key_ids: ids, max_ttl_seconds: policy.max_ttl_seconds, max_budget_usd: policy.max_budget_usd };
   if (policy.allowed_models !== undefined) clean.allowed_models = [...new Set(policy.allowed_models)];
   if (policy.name_prefix !== undefined) clean.name_prefix = policy.name_prefix;
   if (policy.max_keys_per_hour !== undefined) clean.max_keys_per_hour = policy.max_keys_per_hour;
   if (policy.max_outstanding_budget_usd !== undefined) clean.max_outstanding_budget_usd = policy.max_outstanding_budget_usd;
+  if (policy.team_id !== undefined) clean.team_id = policy.team_id;
   return ok(clean);
 }
 
@@ -267,6 +279,15 @@ export function applyIssuerPolicy(
   }
   const models = checkModels(policy, request.allowed_models);
   if (!models.ok) return models;
+  // An issuer mints only into its policy's team: another team's budget is not its to spend.
+  if (request.team_id !== undefined && request.team_id !== policy.team_id) {
+    return forbidden(
+      policy.team_id === undefined
+        ? `team_id ${JSON.stringify(request.team_id)} is not allowed; this token's policy names no team`
+        : `team_id ${JSON.stringify(request.team_id)} is not this token's team ${policy.team_id}`,
+      "team_id",
+    );
+  }
 
   const input: CreateProxyKeyInput = {
     name: request.name ?? generatedName(prefix ?? "ci"),
@@ -280,5 +301,6 @@ export function applyIssuerPolicy(
   if (request.tpm !== undefined) input.tpm = request.tpm;
   if (request.max_concurrency !== undefined) input.max_concurrency = request.max_concurrency;
   if (request.metadata !== undefined) input.metadata = request.metadata;
+  if (policy.team_id !== undefined) input.team_id = policy.team_id;
   return ok({ input, providerKey: providerKey.value });
 }

@@ -7,6 +7,7 @@ import { isProviderId, PROVIDER_IDS, PROVIDERS, type ProviderId } from "../provi
 import { recordAudit, type ActorId } from "../changes/audit.ts";
 import { normalizeBaseUrl } from "./base-url.ts";
 import type { VaultEvents } from "../changes/events.ts";
+import { keyRevokedEvent, queueWebhookEvent } from "../changes/webhook-events.ts";
 import { providerKeyHint, randomBase62 } from "./key-format.ts";
 import type { Sealer } from "./sealing.ts";
 
@@ -217,6 +218,10 @@ export class ProviderKeyService {
         );
       }
       const revoked = cascade ? tx.proxyKeys.revokeForProviderKey(id, now) : [];
+      for (const keyId of revoked) {
+        const key = tx.proxyKeys.byId(keyId);
+        if (key) queueWebhookEvent(tx, now, keyRevokedEvent(key, actor, now, "provider_key_deleted"));
+      }
       tx.proxyKeys.deleteForProviderKey(id);
       tx.providerKeys.delete(id);
       recordAudit(tx, actor, now, {

@@ -6,8 +6,10 @@ import { usdToMicros } from "../limits/money.ts";
 import { periodStart, type BudgetPeriod } from "../limits/period.ts";
 import { recordAudit, type ActorId } from "../changes/audit.ts";
 import type { VaultEvents } from "../changes/events.ts";
+import { keyRevokedEvent, queueWebhookEvent } from "../changes/webhook-events.ts";
 import { hashSecret, PURGED_SECRET_HASH } from "./hashing.ts";
 import { generateKey, keyHint } from "./key-format.ts";
+import { rotateProxyKey } from "./proxy-key-rotation.ts";
 
 export const PROXY_KEY_STATUSES = ["active", "expired", "revoked", "provider-disabled"] as const;
 export type ProxyKeyStatus = (typeof PROXY_KEY_STATUSES)[number];
@@ -41,12 +43,18 @@ export interface CreateProxyKeyInput extends ExpiryInput, LimitsInput {
   name: string;
   provider_key_id: string;
   metadata?: Record<string, unknown>;
+  /** The team whose limits apply too. */
+  team_id?: string;
 }
 
 export interface UpdateProxyKeyInput extends ExpiryInput, LimitsInput {
   name?: string;
   metadata?: Record<string, unknown> | null;
+  /** Moves the key to another team (null: to none). Its own spend stays; the new team counts its spend from now on. */
+  team_id?: string | null;
 }
+
+const noTeam = <T>(action: string, teamId: string) => fail<T>("not_found", `Cannot ${action}: team ${teamId} does not exist`, "team_id");
 
 type LimitFields = Pick<ProxyKeyRow, "allowedModels" | "rpm" | "tpm" | "maxConcurrency" | "budgetMicros" | "budgetPeriod" | "unboundedReservationMicros">;
 
@@ -74,6 +82,9 @@ export interface ProxyKeyServiceDeps {
   /** argon2id of a new secret; the server passes its low-priority argon2 threads (`Argon2Workers.hash`). */
   hash?: (secret: string) => Promise<string>;
 }
+
+/** The audit row's mention of the team keys were minted into, if any. */
+const teamDetail = (teamId: string | undefined) => (teamId === undefined ? {} : { team_id: teamId });
 
 /** Keys whose events are emitted in one turn of the event loop after a batch is minted (each re-reads its row for the key cache). */
 const EVENT_SLICE = 25;
@@ -145,7 +156,7 @@ export class ProxyKeyService {
       spendMicros: 0,
       periodStartedAt: 0,
       unboundedReservationMicros: null,
-      teamId: null,
+      teamId: input.team_id ?? null,
       previousSecretHash: null,
       previousSecretExpiresAt: null,
       ...limitsPatch(input),
@@ -198,6 +209,7 @@ export class ProxyKeyService {
     const result = store.transaction((tx) => {
       // Re-checked inside the transaction: the provider key may have gone while we hashed.
       if (!tx.providerKeys.byId(input.provider_key_id)) return missing();
+      if (input.team_id !== undefined && !tx.teams.byId(input.team_id)) return noTeam<CreatedProxyKey[]>("create proxy key", input.team_id);
       // Read and written in this one transaction: two concurrent mints cannot both pass the bound.
       const admitted = admit?.(tx, now);
       if (admitted && !admitted.ok) return admitted;
@@ -208,8 +220,14 @@ export class ProxyKeyService {
         targetId: created.length === 1 ? created[0]?.row.id : undefined,
         details:
           created.length === 1
-            ? { name: created[0]?.row.name, provider_key_id: input.provider_key_id, ...audit }
-            : { count: created.length, name_prefix: input.name, ids: created.map((c) => c.row.id), provider_key_id: input.provider_key_id },
+            ? { name: created[0]?.row.name, provider_key_id: input.provider_key_id, ...teamDetail(input.team_id), ...audit }
+            : {
+                count: created.length,
+                name_prefix: input.name,
+                ids: created.map((c) => c.row.id),
+                provider_key_id: input.provider_key_id,
+                ...teamDetail(input.team_id),
+              },
       });
       return ok(created);
     });
@@ -242,11 +260,13 @@ export class ProxyKeyService {
     if (input.name !== undefined) patch.name = input.name;
     if (input.metadata !== undefined) patch.metadata = input.metadata;
     if (expiry.value !== undefined) patch.expiresAt = expiry.value;
+    if (input.team_id !== undefined) patch.teamId = input.team_id;
     Object.assign(patch, limitsPatch(input));
     let budgetChanged = false;
     const result = store.transaction((tx) => {
       const current = tx.proxyKeys.byId(id);
       if (!current) return fail<ProxyKeyRow>("not_found", `Cannot find proxy key ${id}`);
+      if (typeof input.team_id === "string" && !tx.teams.byId(input.team_id)) return noTeam<ProxyKeyRow>("move proxy key", input.team_id);
       if (current.revokedAt !== null && expiry.value !== undefined) {
         return fail<ProxyKeyRow>("conflict", `Cannot change expiry of proxy key ${id}: key is revoked`);
       }
@@ -280,10 +300,16 @@ export class ProxyKeyService {
       if (current.revokedAt !== null) return ok(current);
       tx.proxyKeys.update(id, { revokedAt: now, updatedAt: now });
       recordAudit(tx, actor, now, { action: "proxy_key.revoke", targetType: "proxy_key", targetId: id });
+      queueWebhookEvent(tx, now, keyRevokedEvent(current, actor, now));
       return ok(tx.proxyKeys.byId(id) as ProxyKeyRow);
     });
     if (result.ok) events.emit({ kind: "proxy-key", id });
     return result;
+  }
+
+  /** A new secret for the same id, shown once; the old one works `graceSeconds` longer (see proxy-key-rotation.ts). */
+  rotate(actor: ActorId, id: string, graceSeconds: number): Promise<Result<CreatedProxyKey>> {
+    return rotateProxyKey(this.deps, actor, id, graceSeconds);
   }
 
   remove(actor: ActorId, id: string): Result<null> {

@@ -1,6 +1,6 @@
 /**
- * Master key rotation: every provider key and the check value re-encrypted
- * under key version + 1 with the new key, in ONE transaction, so a crash at
+ * Master key rotation: every provider key, every webhook secret and the check
+ * value re-encrypted under key version + 1 with the new key, in ONE transaction, so a crash at
  * any point leaves the database entirely under the old key or entirely under
  * the new one. Web Crypto is asynchronous and a transaction here must not
  * await, so the new ciphertexts are computed first; the transaction then
@@ -10,6 +10,7 @@ import { Buffer } from "node:buffer";
 import type { Clock } from "../clock.ts";
 import type { Store } from "../db/store.ts";
 import { recordAudit } from "../changes/audit.ts";
+import { webhookContext } from "../alerts/webhooks.ts";
 import { CHECK_KEY, sealCheckValue } from "./keyring.ts";
 import { providerKeyContext } from "./provider-keys.ts";
 import { Sealer, type Sealed } from "./sealing.ts";
@@ -18,6 +19,7 @@ export interface RotationResult {
   fromVersion: number;
   toVersion: number;
   providerKeys: number;
+  webhooks: number;
 }
 
 export interface RotationOptions {
@@ -43,11 +45,23 @@ export async function rotateMasterKey(store: Store, current: Sealer, newKey: Uin
     }
     resealed.push({ id: row.id, before: row.ciphertext, sealed: await next.seal(plaintext, providerKeyContext(row.id)) });
   }
+  // Webhook signing secrets are sealed the same way: left behind, they would no longer open after the rotation.
+  const hooks: Array<{ id: string; before: Uint8Array; sealed: Sealed }> = [];
+  for (const row of store.webhooks.all()) {
+    let plaintext: string;
+    try {
+      plaintext = await current.open({ keyVersion: row.keyVersion, nonce: row.nonce, ciphertext: row.ciphertext }, webhookContext(row.id));
+    } catch (err) {
+      throw new Error(`Cannot rotate master key: webhook ${row.id}'s secret does not decrypt with the current key (${(err as Error).message})`);
+    }
+    hooks.push({ id: row.id, before: row.ciphertext, sealed: await next.seal(plaintext, webhookContext(row.id)) });
+  }
   const checkAfter = await sealCheckValue(next);
 
-  const changed = () => new Error("Cannot rotate master key: provider keys changed while re-encrypting; nothing was changed, run it again");
+  const changed = () => new Error("Cannot rotate master key: provider keys or webhooks changed while re-encrypting; nothing was changed, run it again");
   store.transaction((tx) => {
-    if (tx.meta.get(CHECK_KEY) !== checkBefore || tx.providerKeys.all().length !== resealed.length) throw changed();
+    if (tx.meta.get(CHECK_KEY) !== checkBefore || tx.providerKeys.all().length !== resealed.length || tx.webhooks.all().length !== hooks.length)
+      throw changed();
     for (const { id, before, sealed } of resealed) {
       const row = tx.providerKeys.byId(id);
       if (!row || !sameBytes(row.ciphertext, before)) throw changed();
@@ -58,13 +72,19 @@ export async function rotateMasterKey(store: Store, current: Sealer, newKey: Uin
       });
       options.betweenRows?.();
     }
+    for (const { id, before, sealed } of hooks) {
+      const row = tx.webhooks.byId(id);
+      if (!row || !sameBytes(row.ciphertext, before)) throw changed();
+      tx.webhooks.reseal(id, { keyVersion: sealed.keyVersion, nonce: Buffer.from(sealed.nonce), ciphertext: Buffer.from(sealed.ciphertext) });
+      options.betweenRows?.();
+    }
     const now = clock.now();
     tx.meta.set(CHECK_KEY, checkAfter, now);
     recordAudit(tx, "cli", now, {
       action: "master_key.rotate",
       targetType: "master_key",
-      details: { from_version: current.keyVersion, to_version: next.keyVersion, provider_keys: resealed.length },
+      details: { from_version: current.keyVersion, to_version: next.keyVersion, provider_keys: resealed.length, webhooks: hooks.length },
     });
   });
-  return { fromVersion: current.keyVersion, toVersion: next.keyVersion, providerKeys: resealed.length };
+  return { fromVersion: current.keyVersion, toVersion: next.keyVersion, providerKeys: resealed.length, webhooks: hooks.length };
 }

@@ -26,6 +26,33 @@ export interface VerifyRequest extends SecretAttempt {
   token: string;
   /** The client's address as logged (`RequestContext.client`); absent in process, which counts as one client. */
   client?: string;
+  /** The hash a rotation replaced, accepted until `expiresAt` (ms): the rotation's grace. */
+  previous?: PreviousSecret;
+}
+
+export interface PreviousSecret {
+  phc: string;
+  expiresAt: number;
+}
+
+/** Which of an id's stored hashes a token matched. */
+type Match = "current" | "previous" | undefined;
+
+/** What is known to be right for one key id. */
+interface Verified {
+  /** SHA-256 of the token that matched the stored hash, once one did. */
+  current?: Buffer;
+  /** SHA-256 of the token that matched the hash a rotation replaced, once one did. */
+  previous?: Buffer;
+  /** Until when (ms) the replaced hash is accepted, as the row said when verified; 0 when it had none. */
+  previousUntil: number;
+}
+
+/** A verification under way, shared by every request that sends the same token meanwhile. */
+interface Flight {
+  promise: Promise<Match>;
+  /** `forget` ran meanwhile: the hashes it checked may be replaced, so its answer is not to be trusted or kept. */
+  stale: boolean;
 }
 
 interface FailureState {
@@ -37,7 +64,9 @@ interface FailureState {
 interface Job {
   request: VerifyRequest;
   group: string;
-  resolve: (valid: boolean) => void;
+  /** False when the id's current token is known (and is not this one): only the replaced hash can still match. */
+  tryCurrent: boolean;
+  resolve: (match: Match) => void;
   reject: (err: unknown) => void;
 }
 
@@ -48,7 +77,12 @@ interface Lane {
   lastId?: string;
 }
 
-export type VerifyOutcome = "valid" | "invalid" | "throttled";
+/**
+ * `stale`: the key's secrets changed (`forget`) while argon2 ran, so the
+ * answer is about hashes that may be gone; the caller reads the row again and
+ * asks again.
+ */
+export type VerifyOutcome = "valid" | "invalid" | "throttled" | "stale";
 
 const DEFAULT_MAX_PENDING_PER_CLIENT = 256;
 const DEFAULT_MAX_PENDING = 8192;
@@ -91,7 +125,10 @@ export function clientGroup(client: string | undefined): string {
  *
  * - A verified-secret cache (key id → SHA-256 of the full token): argon2 runs
  *   once per key per process, and once an id is verified every other token for
- *   it is refused by the cache alone, with no argon2.
+ *   it is refused by the cache alone, with no argon2. During a rotation's grace
+ *   an id has two right tokens (`previous`): each is kept once argon2 has
+ *   matched it, the old one only until the grace ends, and another token is
+ *   refused by the cache alone once both are known or the grace is over.
  * - Concurrent first requests for one token share one argon2 run; a token
  *   argon2 refused is remembered per id (a few) and refused again without it.
  * - The failure throttle is per key id AND client (`clientGroup`): a flood of
@@ -111,8 +148,8 @@ export function clientGroup(client: string | undefined): string {
  * After a restart nothing is throttled or cached: all of it lives here.
  */
 export class SecretVerifier {
-  private readonly verified = new Map<string, Buffer>();
-  private readonly inflight = new Map<string, Promise<boolean>>();
+  private readonly verified = new Map<string, Verified>();
+  private readonly inflight = new Map<string, Flight>();
   /** key id → client group → unverified attempts in the window. */
   private readonly failures = new Map<string, Map<string, FailureState>>();
   /** key id → hex SHA-256 of tokens argon2 found wrong, oldest first. */
@@ -136,50 +173,86 @@ export class SecretVerifier {
   checkCached(id: string, token: string): boolean | undefined {
     const known = this.verified.get(id);
     if (!known) return undefined;
-    return timingSafeEqual(known, sha256(token));
+    return this.match(known, sha256(token));
   }
 
   async verify(request: VerifyRequest): Promise<VerifyOutcome> {
     const { id, token } = request;
     const tokenDigest = sha256(token);
     const known = this.verified.get(id);
-    // A key has one secret for life (anything that replaces it calls forget), and the token
-    // is fixed by id and secret, so once one token is verified every other one is wrong:
+    // A key's secrets change only by rotation (anything that replaces one calls forget), and the token
+    // is fixed by id and secret, so once its right tokens are known every other one is wrong:
     // a flood aimed at a key in use costs a hash comparison, not argon2.
-    if (known) return timingSafeEqual(known, tokenDigest) ? "valid" : "invalid";
+    const cached = known && this.match(known, tokenDigest);
+    if (cached !== undefined) return cached ? "valid" : "invalid";
     const hex = tokenDigest.toString("hex");
     // Replayed wrong tokens cost neither argon2 nor a place in anyone's throttle.
     if (this.wrong.get(id)?.includes(hex)) return "invalid";
 
     const flightKey = `${id}:${hex}`;
-    let pending = this.inflight.get(flightKey);
-    if (!pending) {
+    let flight = this.inflight.get(flightKey);
+    if (!flight) {
       const group = clientGroup(request.client);
       if (this.isThrottled(id, group) || !this.hasRoom(group)) return "throttled";
       // Counted when started, not when failed: otherwise a burst of wrong
       // secrets would all start argon2 before the first failure is recorded.
       this.recordAttempt(id, group);
-      pending = this.enqueue(request, group)
-        .then((valid) => {
-          if (!valid) this.rememberWrong(id, hex);
-          return valid;
+      const started: Flight = { promise: Promise.resolve(undefined), stale: false };
+      started.promise = this.enqueue(request, group, known?.current === undefined)
+        .then((match) => {
+          if (match === undefined && !started.stale) this.rememberWrong(id, hex);
+          return match;
         })
-        .finally(() => this.inflight.delete(flightKey));
-      this.inflight.set(flightKey, pending);
+        .finally(() => {
+          if (this.inflight.get(flightKey) === started) this.inflight.delete(flightKey);
+        });
+      this.inflight.set(flightKey, started);
+      flight = started;
     }
-    const valid = await pending;
-    if (valid) {
-      this.verified.set(id, tokenDigest);
-      this.failures.delete(id);
-      this.wrong.delete(id);
-      return "valid";
-    }
-    return "invalid";
+    const match = await flight.promise;
+    if (flight.stale) return "stale";
+    if (match === undefined) return "invalid";
+    this.remember(id, tokenDigest, match, request.previous);
+    return "valid";
   }
 
-  /** Drop what is known about a key (revoked, deleted, secret replaced). */
+  /** Drop what is known about a key (revoked, deleted, secret replaced), verifications under way included. */
   forget(id: string): void {
     this.verified.delete(id);
+    this.failures.delete(id);
+    this.wrong.delete(id);
+    // Under way, they check hashes that may have been replaced: their answers must not be cached.
+    // Called on admin changes only, so walking at most `maxPending` flights is cheap enough.
+    const prefix = `${id}:`;
+    for (const [key, flight] of this.inflight) {
+      if (!key.startsWith(prefix)) continue;
+      flight.stale = true;
+      this.inflight.delete(key);
+    }
+  }
+
+  /**
+   * Whether a token is right for an id by what is known: true or false, or
+   * undefined while a right token may exist that argon2 has not matched yet
+   * (none at all, or a rotation's replaced secret still in its grace).
+   */
+  private match(known: Verified, digest: Buffer): boolean | undefined {
+    if (known.current && timingSafeEqual(known.current, digest)) return true;
+    const inGrace = this.options.clock.now() < known.previousUntil;
+    // After the grace the old token is refused like any wrong one.
+    if (known.previous && timingSafeEqual(known.previous, digest)) return inGrace;
+    if (known.current && (!inGrace || known.previous)) return false;
+    return undefined;
+  }
+
+  private remember(id: string, digest: Buffer, match: "current" | "previous", previous: PreviousSecret | undefined): void {
+    let known = this.verified.get(id);
+    if (!known) {
+      known = { previousUntil: 0 };
+      this.verified.set(id, known);
+    }
+    known[match] = digest;
+    known.previousUntil = previous?.expiresAt ?? 0;
     this.failures.delete(id);
     this.wrong.delete(id);
   }
@@ -231,15 +304,15 @@ export class SecretVerifier {
     return this.pending < (this.options.maxPending ?? DEFAULT_MAX_PENDING) && (this.pendingByGroup.get(group) ?? 0) < perClient;
   }
 
-  private enqueue(request: VerifyRequest, group: string): Promise<boolean> {
-    return new Promise<boolean>((resolve, reject) => {
+  private enqueue(request: VerifyRequest, group: string, tryCurrent: boolean): Promise<Match> {
+    return new Promise<Match>((resolve, reject) => {
       let lane = this.laneOf.get(group);
       if (!lane) {
         lane = { ids: new Map() };
         this.laneOf.set(group, lane);
       }
       if (lane.ids.size === 0) this.lanes.set(group, lane);
-      const job: Job = { request, group, resolve, reject };
+      const job: Job = { request, group, tryCurrent, resolve, reject };
       const jobs = lane.ids.get(request.id);
       if (jobs) jobs.push(job);
       else lane.ids.set(request.id, [job]);
@@ -251,13 +324,11 @@ export class SecretVerifier {
 
   /** Starts waiting attempts while slots are free; a finishing run starts exactly one more. */
   private pump(): void {
-    const check = this.options.check ?? verifySecret;
     while (this.running < this.options.maxConcurrent) {
       const job = this.next();
       if (!job) return;
       this.running++;
-      this.argon2Runs++;
-      void check(job.request)
+      void this.attempt(job)
         .then(job.resolve, job.reject)
         .finally(() => {
           this.running--;
@@ -271,6 +342,26 @@ export class SecretVerifier {
           this.pump();
         });
     }
+  }
+
+  /**
+   * One job's argon2 work, in one slot: the stored hash, then the hash a
+   * rotation replaced while its grace lasts (two runs for a token that is
+   * neither; only during a grace, and within the same throttle).
+   */
+  private async attempt(job: Job): Promise<Match> {
+    const check = this.options.check ?? verifySecret;
+    const { request } = job;
+    if (job.tryCurrent) {
+      this.argon2Runs++;
+      if (await check(request)) return "current";
+    }
+    const previous = request.previous;
+    if (previous !== undefined && this.options.clock.now() < previous.expiresAt) {
+      this.argon2Runs++;
+      if (await check({ ...request, phc: previous.phc })) return "previous";
+    }
+    return undefined;
   }
 
   /** The next attempt, round-robin over clients, then over ids within the client; both lanes then move to the back. */

@@ -6,9 +6,10 @@
  * queries, mints a batch of 1,000 keys, streams 1,000 more as CSV, lists the
  * audit log and is backed up. Each operation's requests are compared with
  * an idle stretch: the issue's bounds are p99 ≤ 2 × idle and max ≤ 50 ms.
- * This test asserts the max, against 50 ms or, on a machine so busy that an
- * idle stretch alone stalls longer, twice that stretch's max (a query on the
- * serving thread stalls for hundreds of ms at this size either way); the p99
+ * This test asserts the max, against 50 ms or, on a machine so busy that its
+ * idle stretches (one after each operation) alone stall longer, twice their
+ * max (a query on the serving thread stalls for hundreds of ms at this size
+ * either way); the p99
  * ratio, a coin toss on a shared 2-core VM (test/bench/README.md), is
  * printed, and measured by `bun run bench` (scenario 8).
  */
@@ -43,11 +44,21 @@ async function samplesSoFar(): Promise<Sample[]> {
   return samples;
 }
 
-/** Runs `op`, remembering when, for the probe's samples. */
+/** How long the idle stretch after each operation lasts. */
+const IDLE_MS = 1_500;
+
+/**
+ * Runs `op`, remembering when, for the probe's samples; then an idle stretch
+ * of the same machine, so that what the machine does on its own (other
+ * processes, the hypervisor) is sampled all along the run, not once.
+ */
 async function timed(name: string, op: () => Promise<void>): Promise<void> {
   const from = stamp();
   await op();
   marks.push({ name, from, to: stamp() });
+  const idleFrom = stamp();
+  await Bun.sleep(IDLE_MS);
+  marks.push({ name: "idle", from: idleFrom, to: stamp() });
 }
 
 beforeAll(async () => {
@@ -88,9 +99,8 @@ describe("proxied requests keep their latency", () => {
     for (let i = 0; i < 3_000 && !pruned(); i++) await Bun.sleep(10);
     expect(pruned()).toBe(true);
     marks.push({ name: "retention pruning", from, to: stamp() });
-    // The idle stretch everything is compared with.
-    await Bun.sleep(500);
-    await timed("idle", () => Bun.sleep(3_000));
+    // An idle stretch to compare with (timed adds one).
+    await timed("idle", () => Bun.sleep(IDLE_MS));
   });
 
   test("while usage and log queries run", async () => {
@@ -99,19 +109,25 @@ describe("proxied requests keep their latency", () => {
       expect(res.status).toBe(200);
       return res.body;
     };
-    await timed("usage queries", async () => {
-      for (let round = 0; round < 3; round++) {
+    // Each for two seconds at least, so the probe times enough requests meanwhile.
+    const forAWhile = async (round: () => Promise<void>) => {
+      for (const until = performance.now() + 2_000; performance.now() < until;) await round();
+    };
+    await timed("usage queries", () =>
+      forAWhile(async () => {
         for (const group of ["proxy_key", "provider_key", "model", "day"]) {
           expect((await get(`/api/usage?group_by=${group}`)).data.length).toBeGreaterThan(0);
         }
-      }
-    });
-    await timed("log queries", async () => {
-      for (const filter of ["", `proxy_key_id=${pair.proxyKeyId}`, "model=o3&status=429", "status=418", "provider_key_id=pk_seeded_1"]) {
-        let page = await get(`/api/logs?limit=200&${filter}`);
-        for (let n = 0; n < 5 && page.next_cursor !== null; n++) page = await get(`/api/logs?limit=200&${filter}&cursor=${page.next_cursor}`);
-      }
-    });
+      }),
+    );
+    await timed("log queries", () =>
+      forAWhile(async () => {
+        for (const filter of ["", `proxy_key_id=${pair.proxyKeyId}`, "model=o3&status=429", "status=418", "provider_key_id=pk_seeded_1"]) {
+          let page = await get(`/api/logs?limit=200&${filter}`);
+          for (let n = 0; n < 5 && page.next_cursor !== null; n++) page = await get(`/api/logs?limit=200&${filter}&cursor=${page.next_cursor}`);
+        }
+      }),
+    );
   });
 
   test("while a batch of 1,000 keys is minted", async () => {
@@ -158,17 +174,17 @@ describe("proxied requests keep their latency", () => {
     expect(existsSync(target)).toBe(true);
   });
 
-  test("every operation: max ≤ 50 ms, or twice an idle stretch's max on a busier machine (p99 against idle printed)", async () => {
+  test("every operation: max ≤ 50 ms, or twice the idle stretches' max on a busier machine (p99 against idle printed)", async () => {
     const all = await samplesSoFar();
     expect(all.every(([, , status]) => status === 200)).toBe(true);
-    const idle = marks.find((m) => m.name === "idle");
-    if (!idle) throw new Error("no idle stretch");
     // The probe's first requests (its key's one argon2 verification, a cold JIT) belong to no operation.
     const warm = all[WARM_UP]?.[0] ?? Infinity;
     for (const mark of marks) mark.from = Math.max(mark.from, warm);
-    const idleP99 = percentile(during(all, idle.from, idle.to), 99);
-    const report = marks.map(({ name, from, to }) => {
-      const ms = during(all, from, to);
+    // Every idle stretch together, as one row.
+    const latencies = (name: string) => marks.filter((m) => m.name === name).flatMap(({ from, to }) => during(all, from, to));
+    const idleP99 = percentile(latencies("idle"), 99);
+    const report = [...new Set(marks.map((m) => m.name))].map((name) => {
+      const ms = latencies(name);
       return { name, requests: ms.length, p50: percentile(ms, 50), p99: percentile(ms, 99), max: Math.max(...ms), p99_vs_idle: percentile(ms, 99) / idleP99 };
     });
     console.log(

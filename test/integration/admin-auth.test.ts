@@ -9,6 +9,8 @@ interface Fixture {
   proxyKey: string;
   adminTokenId: string;
   trustPolicyId: string;
+  teamId: string;
+  webhookId: string;
 }
 
 interface Route {
@@ -35,6 +37,8 @@ const ROUTES: Route[] = [
   { method: "GET", path: "/api/proxy-keys", scope: "read" },
   { method: "GET", path: "/api/proxy-keys/{id}", scope: "read", id: (f) => f.proxyKeyId },
   { method: "PATCH", path: "/api/proxy-keys/{id}", scope: "admin", id: (f) => f.proxyKeyId, body: () => ({ name: "renamed" }) },
+  // Before the revoke: a revoked key cannot be rotated.
+  { method: "POST", path: "/api/proxy-keys/{id}/rotate", scope: "admin", id: (f) => f.proxyKeyId, body: () => ({ grace_seconds: 60 }) },
   { method: "POST", path: "/api/proxy-keys/{id}/revoke", scope: "admin", id: (f) => f.proxyKeyId, body: () => ({}) },
   { method: "DELETE", path: "/api/proxy-keys/{id}", scope: "admin", id: (f) => f.proxyKeyId, body: () => ({}) },
   { method: "POST", path: "/api/admin-tokens", scope: "admin", body: () => ({ name: "new", scopes: ["admin"] }) },
@@ -51,6 +55,21 @@ const ROUTES: Route[] = [
   { method: "GET", path: "/api/oidc/trust-policies", scope: "admin" },
   { method: "GET", path: "/api/oidc/trust-policies/{id}", scope: "admin", id: (f) => f.trustPolicyId },
   { method: "DELETE", path: "/api/oidc/trust-policies/{id}", scope: "admin", id: (f) => f.trustPolicyId, body: () => ({}) },
+  // Port 9 refuses at once: the deliveries these routes queue fail fast, and never leave the host.
+  { method: "POST", path: "/api/webhooks", scope: "admin", body: () => ({ url: "https://127.0.0.1:9/new", events: ["key.revoked"] }) },
+  { method: "GET", path: "/api/webhooks", scope: "read" },
+  { method: "GET", path: "/api/webhooks/{id}", scope: "read", id: (f) => f.webhookId },
+  { method: "POST", path: "/api/webhooks/{id}/test", scope: "admin", id: (f) => f.webhookId, body: () => ({}) },
+  { method: "GET", path: "/api/webhooks/{id}/deliveries", scope: "read", id: (f) => f.webhookId },
+  // After the webhook's other routes, which need it.
+  { method: "DELETE", path: "/api/webhooks/{id}", scope: "admin", id: (f) => f.webhookId, body: () => ({}) },
+  { method: "POST", path: "/api/teams", scope: "admin", body: () => ({ name: "new-team", budget_usd: 10 }) },
+  { method: "GET", path: "/api/teams", scope: "read" },
+  { method: "GET", path: "/api/teams/{id}", scope: "read", id: (f) => f.teamId },
+  { method: "PATCH", path: "/api/teams/{id}", scope: "admin", id: (f) => f.teamId, body: () => ({ name: "renamed-team" }) },
+  { method: "POST", path: "/api/teams/{id}/disable", scope: "admin", id: (f) => f.teamId, body: () => ({}) },
+  { method: "POST", path: "/api/teams/{id}/enable", scope: "admin", id: (f) => f.teamId, body: () => ({}) },
+  { method: "DELETE", path: "/api/teams/{id}", scope: "admin", id: (f) => f.teamId, body: () => ({}) },
 ];
 
 /**
@@ -94,7 +113,19 @@ describe("admin API authentication", () => {
     const other = await createAdminToken(app(), ["admin"]);
     const policy = await app().call("POST", "/api/oidc/trust-policies", trustPolicyBody("tp", pk.id));
     expectStatus(policy, 201);
-    f = { providerKeyId: pk.id, proxyKeyId: proxy.id, proxyKey: proxy.key, adminTokenId: other.id, trustPolicyId: policy.json.id };
+    const team = await app().call("POST", "/api/teams", { name: "team" });
+    expectStatus(team, 201);
+    const webhook = await app().call("POST", "/api/webhooks", { url: "https://127.0.0.1:9/hook", events: ["key.revoked"] });
+    expectStatus(webhook, 201);
+    f = {
+      providerKeyId: pk.id,
+      proxyKeyId: proxy.id,
+      proxyKey: proxy.key,
+      adminTokenId: other.id,
+      trustPolicyId: policy.json.id,
+      teamId: team.json.id,
+      webhookId: webhook.json.id,
+    };
     auditRows = app().store.audit.page({ limit: 1000 }).length;
   });
 
@@ -105,6 +136,9 @@ describe("admin API authentication", () => {
     expect(app().store.proxyKeys.byId(f.proxyKeyId)?.revokedAt).toBeNull();
     expect(app().store.adminTokens.byId(f.adminTokenId)?.revokedAt).toBeNull();
     expect(app().store.trustPolicies.byId(f.trustPolicyId)).toBeDefined();
+    expect(app().store.teams.byId(f.teamId)?.disabled).toBe(false);
+    expect(app().store.webhooks.byId(f.webhookId)).toBeDefined();
+    expect(app().store.webhookOutbox.pending()).toBe(0);
   }
 
   test("the route table covers every /api operation in the OpenAPI spec", async () => {

@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { openDatabase } from "../../src/db/open.ts";
 import { createSqliteStore } from "../../src/db/sqlite-store.ts";
-import type { ProxyKeyRow, Store } from "../../src/db/store.ts";
+import type { ProxyKeyRow, Store, TeamRow } from "../../src/db/store.ts";
 import { BudgetLedger, type CeilingStore } from "../../src/limits/budget.ts";
 import { detectRuntime, type SqliteClient } from "../../src/runtime/index.ts";
 
@@ -171,6 +171,7 @@ describe("the ledger on the repository", () => {
         store.budgetCeilings.raise(keyId, periodStartedAt, ceilingMicros);
       },
       close: (keyId: string) => store.budgetCeilings.close(keyId),
+      raiseTeam: (teamId: string, periodStartedAt: number, ceilingMicros: number) => store.budgetCeilings.raiseTeam(teamId, periodStartedAt, ceilingMicros),
     };
     return counting;
   }
@@ -280,5 +281,89 @@ describe("the ledger on the repository", () => {
     expect(ledger.settled()).toBe(true);
     ledger.requeue(drained);
     expect(ledger.settled()).toBe(false);
+  });
+});
+
+describe("teams' ceilings in the repository", () => {
+  function addTeam(id: string, fields: Partial<TeamRow> = {}): TeamRow {
+    const row: TeamRow = {
+      id,
+      name: id,
+      allowedModels: null,
+      rpm: null,
+      tpm: null,
+      maxConcurrency: null,
+      budgetMicros: 1_000_000,
+      budgetPeriod: "total",
+      spendMicros: 0,
+      periodStartedAt: 0,
+      disabled: false,
+      metadata: null,
+      createdBy: null,
+      createdAt: NOW,
+      updatedAt: NOW,
+      ...fields,
+    };
+    store.teams.insert(row);
+    return row;
+  }
+
+  async function committedTeamCeilings(): Promise<Map<string, [number, number]>> {
+    const other = (await detectRuntime()).openSqlite(path);
+    try {
+      const rows = other.prepare("SELECT team_id, period_started_at, ceiling_micros FROM team_budget_ceilings").values();
+      return new Map(rows.map(([id, period, ceiling]) => [String(id), [Number(period), Number(ceiling)]]));
+    } finally {
+      other.close();
+    }
+  }
+
+  const teamSpend = (id: string) => {
+    const row = store.teams.byId(id);
+    return { spendMicros: row?.spendMicros, periodStartedAt: row?.periodStartedAt };
+  };
+
+  test("raiseTeam is an upsert apart from keys' ceilings; closeTeam drops one", async () => {
+    addTeam("t");
+    addKey("t"); // the same id as a key: the tables are apart
+    store.budgetCeilings.raiseTeam("t", YESTERDAY, 500);
+    store.budgetCeilings.raiseTeam("t", TODAY, 200);
+    expect(await committedTeamCeilings()).toEqual(new Map([["t", [TODAY, 200]]]));
+    expect((await committedCeilings()).size).toBe(0);
+    store.budgetCeilings.closeTeam("t");
+    expect((await committedTeamCeilings()).size).toBe(0);
+  });
+
+  test("burnOpenTeams: the same three cases as keys', and nothing left open", async () => {
+    addTeam("below", { spendMicros: 300 });
+    addTeam("rolled", { budgetPeriod: "daily", spendMicros: 900, periodStartedAt: YESTERDAY });
+    addTeam("stale", { budgetPeriod: "daily", spendMicros: 40, periodStartedAt: TODAY });
+    store.budgetCeilings.raiseTeam("below", 0, 700);
+    store.budgetCeilings.raiseTeam("rolled", TODAY, 250);
+    store.budgetCeilings.raiseTeam("stale", YESTERDAY, 900);
+    // Keys' burn leaves teams' ceilings alone, and the other way round.
+    addKey("k", { spendMicros: 10 });
+    store.budgetCeilings.raise("k", 0, 100);
+    expect(store.budgetCeilings.burnOpenTeams()).toBe(2);
+    expect(teamSpend("below")).toEqual({ spendMicros: 700, periodStartedAt: 0 });
+    expect(teamSpend("rolled")).toEqual({ spendMicros: 250, periodStartedAt: TODAY });
+    expect(teamSpend("stale")).toEqual({ spendMicros: 40, periodStartedAt: TODAY });
+    expect((await committedTeamCeilings()).size).toBe(0);
+    expect((await committedCeilings()).get("k")).toEqual([0, 100]);
+    expect(store.budgetCeilings.burnOpen()).toBe(1);
+  });
+
+  test("closeAll closes keys' and teams' ceilings; a deleted team takes its ceiling with it", async () => {
+    addTeam("a");
+    addTeam("b");
+    addKey("k");
+    store.budgetCeilings.raiseTeam("a", 0, 100);
+    store.budgetCeilings.raiseTeam("b", 0, 100);
+    store.budgetCeilings.raise("k", 0, 100);
+    store.teams.delete("b");
+    expect([...(await committedTeamCeilings()).keys()]).toEqual(["a"]);
+    store.budgetCeilings.closeAll();
+    expect((await committedTeamCeilings()).size).toBe(0);
+    expect((await committedCeilings()).size).toBe(0);
   });
 });

@@ -126,15 +126,15 @@ test("20 keys as CSV: parses as RFC 4180, one row per key, and every key works t
   const disposition = res.headers.get("content-disposition") ?? "";
   expect(disposition).toMatch(/^attachment; filename="[A-Za-z0-9_-]+-keys\.csv"$/);
   const rows = parseCsv(res.text);
-  expect(rows[0]).toEqual(["name", "key", "id", "expires_at", "budget_usd", "budget_period", "rpm"]);
+  expect(rows[0]).toEqual(["name", "key", "id", "expires_at", "budget_usd", "budget_period", "rpm", "team_id"]);
   const records = rows.slice(1);
   expect(records.length).toBe(20);
   records.forEach((r, i) => {
-    expect(r.length).toBe(7);
+    expect(r.length).toBe(8);
     expect(r[0]).toBe(`hack, day "one"-${String(i + 1).padStart(3, "0")}`);
     expect(r[1]).toMatch(/^kwp_[0-9A-Za-z]{12}_[0-9A-Za-z]{38}$/);
     expect(r[1]?.startsWith(`kwp_${r[2]}_`)).toBe(true);
-    expect(r.slice(3)).toEqual(["", "1", "total", "60"]);
+    expect(r.slice(3)).toEqual(["", "1", "total", "60", ""]);
   });
   expect(new Set(records.map((r) => r[1])).size).toBe(20);
 

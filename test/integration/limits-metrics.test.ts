@@ -142,6 +142,8 @@ test("every family is declared with HELP and TYPE, even before any traffic", asy
     keyward_limit_rejections_total: "counter",
     keyward_budget_overruns_total: "counter",
     keyward_budget_overrun_usd_total: "counter",
+    keyward_webhook_events_dropped_total: "counter",
+    keyward_webhook_deliveries_total: "counter",
     keyward_active_streams: "gauge",
     keyward_request_log_queue_depth: "gauge",
   });

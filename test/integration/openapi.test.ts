@@ -90,6 +90,7 @@ describe("OpenAPI spec (GET /docs/json)", () => {
       "GET /api/proxy-keys/{id}",
       "PATCH /api/proxy-keys/{id}",
       "POST /api/proxy-keys/{id}/revoke",
+      "POST /api/proxy-keys/{id}/rotate",
       "DELETE /api/proxy-keys/{id}",
       "POST /api/admin-tokens",
       "GET /api/admin-tokens",
@@ -177,9 +178,9 @@ describe("OpenAPI spec (GET /docs/json)", () => {
     });
   });
 
-  test("writes with a body declare a strict JSON request schema; revokes take none", () => {
+  test("writes with a body declare a strict JSON request schema; revokes, disables, enables and webhook tests take none", () => {
     each(({ method, path, op }) => {
-      if (path.endsWith("/revoke")) {
+      if (/\/(revoke|disable|enable|test)$/.test(path)) {
         expect(op.requestBody).toBeUndefined();
         return;
       }
@@ -216,11 +217,27 @@ describe("OpenAPI spec (GET /docs/json)", () => {
     expect(body("/api/admin-tokens")?.required?.sort()).toEqual(["name", "scopes"]);
   });
 
+  test("rotation answers the new key once and documents its grace, with examples", () => {
+    const op = spec.paths["/api/proxy-keys/{id}/rotate"]?.post;
+    const answer = op?.responses?.["200"]?.content?.["application/json"]?.schema;
+    expect(answer?.properties).toHaveProperty("key");
+    expect(answer?.required).toContain("key");
+    expect(answer?.properties).toHaveProperty("previous_secret_expires_at");
+    expect(op?.responses).toHaveProperty("409");
+    // The document's generator writes the first of a schema's examples as `example`.
+    const body = op?.requestBody?.content?.["application/json"]?.schema as Schema & { example?: unknown };
+    expect(body.required ?? []).toEqual([]);
+    expect(body.properties?.grace_seconds).toMatchObject({ minimum: 0, maximum: 604_800, example: 86_400 });
+    expect(body.example).toEqual({ grace_seconds: 86_400 });
+  });
+
   test("only create responses carry the one-time secret", () => {
     const created = (path: string) => spec.paths[path]?.post?.responses?.["201"]?.content?.["application/json"]?.schema;
     expect(created("/api/proxy-keys")?.properties).toHaveProperty("key");
     expect(created("/api/proxy-keys")?.required).toContain("key");
     expect(created("/api/admin-tokens")?.properties).toHaveProperty("token");
+    expect(created("/api/webhooks")?.properties).toHaveProperty("secret");
+    expect(created("/api/webhooks")?.required).toContain("secret");
     // Provider keys are never returned, not even on create.
     expect(created("/api/provider-keys")?.properties).not.toHaveProperty("key");
     each(({ method, op }) => {
@@ -230,6 +247,7 @@ describe("OpenAPI spec (GET /docs/json)", () => {
       expect(item?.properties ?? {}).not.toHaveProperty("key");
       expect(item?.properties ?? {}).not.toHaveProperty("token");
       expect(item?.properties ?? {}).not.toHaveProperty("secret_hash");
+      expect(item?.properties ?? {}).not.toHaveProperty("secret");
     });
   });
 });

@@ -77,6 +77,19 @@ test("no provider key, proxy key, admin token or secret is stored in plaintext",
       secrets[`admin secret ${scopes[0]}`] = parseKey("admin", created.token)!.secret;
     }
 
+    // Webhook signing secrets, generated and given, each with an event queued and attempted (signed).
+    for (const given of [undefined, `whsec_${Buffer.from(`PLAINTEXTSCANwebhook${tag}`).toString("base64")}`]) {
+      const res = await app.call("POST", "/api/webhooks", { url: "https://127.0.0.1:9/hook", events: ["key.revoked"], ...(given ? { secret: given } : {}) });
+      expectStatus(res, 201);
+      secrets[`webhook secret ${given ? "given" : "generated"}`] = res.json.secret;
+    }
+    // The given secret's key bytes too (text, so the scan can look for them): that is what signing uses.
+    secrets["webhook key given"] = `PLAINTEXTSCANwebhook${tag}`;
+    for (const hook of app.store.webhooks.all()) {
+      expectStatus(await app.call("POST", `/api/webhooks/${hook.id}/test`), 202);
+    }
+    await app.services.webhookDispatcher.runOnce();
+
     // Make the app read and use everything once (caches, audit, verification).
     expectStatus(await app.call("GET", "/api/proxy-keys"), 200);
     expectStatus(await app.call("GET", "/api/audit?limit=200"), 200);

@@ -61,7 +61,13 @@ function rows(seed: number, count = SHAPE.rows): LogRowValues[] {
 
 /** GET /api/usage's answer as it was before rollups: one scan of the rows. */
 function fullScan(client: SqliteClient, group: UsageGroup, window: TimeWindow): UsageRow[] {
-  const column = { proxy_key: "proxy_key_id", provider_key: "provider_key_id", model: "model", day: "strftime('%Y-%m-%d', at / 1000, 'unixepoch')" }[group];
+  const column = {
+    proxy_key: "proxy_key_id",
+    provider_key: "provider_key_id",
+    model: "model",
+    day: "strftime('%Y-%m-%d', at / 1000, 'unixepoch')",
+    team: "(SELECT team_id FROM proxy_keys WHERE id = request_log.proxy_key_id)",
+  }[group];
   const values = client
     .prepare(
       `SELECT ${column} AS g, sum(count), sum(iif(error_code IS NULL, 0, count)), sum(input_tokens), sum(output_tokens), sum(cached_tokens), sum(cost_micros), sum(overrun_micros)

@@ -1,6 +1,6 @@
 /**
  * The layers of src/, read from its import graph: the domain (vault, limits, providers,
- * usage, changes) knows nothing of the two front ends (admin, proxy); db/ knows nothing
+ * usage, changes, alerts) knows nothing of the two front ends (admin, proxy); db/ knows nothing
  * of the domain nor the front ends; runtime/ knows nothing of any of them, nor of
  * upstream/. So the domain can be tested and reused without an HTTP app, storage without
  * the domain, and each runtime adapter without the rest.
@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { REPO_ROOT } from "../helpers/binary.ts";
 import { describeViolation, importGraph, importSpecifiers, layerViolations, relativeImports, type LayerRule } from "../helpers/import-graph.ts";
 
-const DOMAIN = ["vault", "limits", "providers", "usage", "changes"];
+const DOMAIN = ["vault", "limits", "providers", "usage", "changes", "alerts"];
 const FRONT_ENDS = ["admin", "proxy"];
 
 const RULES: LayerRule[] = [

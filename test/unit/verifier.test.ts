@@ -282,4 +282,107 @@ describe("SecretVerifier", () => {
     v.forget(key.id);
     expect(await verifyKey(v, key)).toBe("valid");
   });
+  describe("a rotation's grace: the replaced secret is accepted until previous.expiresAt", () => {
+    let oldKey: ParsedKey;
+    let oldPhc: string;
+    let newKey: ParsedKey;
+    let newPhc: string;
+    const GRACE_ENDS = new TestClock().now() + 60_000;
+
+    beforeAll(async () => {
+      oldKey = generateKey("proxy");
+      oldPhc = await hashSecret(oldKey.secret);
+      newKey = generateKey("proxy", oldKey.id);
+      newPhc = await hashSecret(newKey.secret);
+    });
+
+    const previous = () => ({ phc: oldPhc, expiresAt: GRACE_ENDS });
+    const attemptWith = (v: SecretVerifier, k: ParsedKey, client?: string) =>
+      v.verify({ id: k.id, token: k.token, secret: k.secret, phc: newPhc, previous: previous(), client });
+
+    test("both secrets verify during the grace; each is then answered from the cache", async () => {
+      const v = makeVerifier();
+      expect(await attemptWith(v, newKey)).toBe("valid");
+      expect(v.argon2Runs).toBe(1);
+      // The new token is known, so only the replaced hash is tried for the old one.
+      expect(await attemptWith(v, oldKey)).toBe("valid");
+      expect(v.argon2Runs).toBe(2);
+      expect(v.checkCached(oldKey.id, oldKey.token)).toBe(true);
+      expect(v.checkCached(newKey.id, newKey.token)).toBe(true);
+      // Both right tokens known: a third is wrong by the cache alone.
+      expect(v.checkCached(oldKey.id, wrongFor(oldKey).token)).toBe(false);
+      expect(await attemptWith(v, wrongFor(oldKey))).toBe("invalid");
+      expect(v.argon2Runs).toBe(2);
+    });
+
+    test("while the old token is unseen, another token is not refused by the cache: it may be the old one", async () => {
+      const v = makeVerifier();
+      expect(await attemptWith(v, newKey)).toBe("valid");
+      expect(v.checkCached(oldKey.id, wrongFor(oldKey).token)).toBeUndefined();
+      expect(v.checkCached(oldKey.id, oldKey.token)).toBeUndefined();
+      // A wrong token costs one argon2 run (the replaced hash), not two, and counts toward the throttle.
+      expect(await attemptWith(v, wrongFor(oldKey))).toBe("invalid");
+      expect(v.argon2Runs).toBe(2);
+    });
+
+    test("a token that is neither is checked against both hashes when nothing is known", async () => {
+      const v = makeVerifier();
+      expect(await attemptWith(v, wrongFor(oldKey))).toBe("invalid");
+      expect(v.argon2Runs).toBe(2);
+      expect(await attemptWith(v, oldKey)).toBe("valid");
+      expect(v.argon2Runs).toBe(4);
+    });
+
+    test("when the grace ends a cached old token is refused with no argon2, the new one still accepted", async () => {
+      const clock = new TestClock();
+      const v = makeVerifier(clock);
+      expect(await attemptWith(v, oldKey)).toBe("valid");
+      expect(await attemptWith(v, newKey)).toBe("valid");
+      const runs = v.argon2Runs;
+      clock.current = GRACE_ENDS - 1;
+      expect(v.checkCached(oldKey.id, oldKey.token)).toBe(true);
+      clock.current = GRACE_ENDS;
+      expect(v.checkCached(oldKey.id, oldKey.token)).toBe(false);
+      expect(await attemptWith(v, oldKey)).toBe("invalid");
+      expect(v.checkCached(newKey.id, newKey.token)).toBe(true);
+      expect(v.argon2Runs).toBe(runs);
+    });
+
+    test("after the grace the old token is a wrong secret: argon2 tries only the new hash, and the throttle counts it", async () => {
+      const clock = new TestClock(GRACE_ENDS);
+      const v = makeVerifier(clock, 2);
+      expect(await attemptWith(v, oldKey)).toBe("invalid");
+      expect(v.argon2Runs).toBe(1);
+      expect(await attemptWith(v, wrongFor(oldKey))).toBe("invalid");
+      // Two failures of two allowed: the same throttle as two wrong secrets.
+      expect(await attemptWith(v, newKey)).toBe("throttled");
+    });
+
+    test("a forget while argon2 runs makes the answer stale: not cached, not remembered as wrong", async () => {
+      const running: Array<(ok: boolean) => void> = [];
+      const v = new SecretVerifier({
+        clock: new TestClock(),
+        maxConcurrent: 2,
+        maxFailures: 5,
+        failureWindowMs: WINDOW_MS,
+        check: () => new Promise((release) => running.push(release)),
+      });
+      const valid = v.verify({ id: oldKey.id, token: oldKey.token, secret: oldKey.secret, phc: "old" });
+      const wrong = v.verify({ id: oldKey.id, token: newKey.token, secret: newKey.secret, phc: "old" });
+      await new Promise((r) => setTimeout(r, 0));
+      expect(running).toHaveLength(2);
+      v.forget(oldKey.id);
+      running.shift()?.(true);
+      running.shift()?.(false);
+      expect(await valid).toBe("stale");
+      expect(await wrong).toBe("stale");
+      expect(v.checkCached(oldKey.id, oldKey.token)).toBeUndefined();
+      // Asked again, both are checked by argon2 anew (the wrong answer was not remembered).
+      const again = v.verify({ id: oldKey.id, token: newKey.token, secret: newKey.secret, phc: "new" });
+      await new Promise((r) => setTimeout(r, 0));
+      expect(running).toHaveLength(1);
+      running.shift()?.(true);
+      expect(await again).toBe("valid");
+    });
+  });
 });

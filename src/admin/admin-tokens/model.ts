@@ -49,6 +49,13 @@ export const IssuerPolicyModel = t.Object(
         examples: [20],
       }),
     ),
+    team_id: t.Optional(
+      t.String({
+        maxLength: 64,
+        description: "Every minted key goes into this team (whose limits and budget then apply too); issuers cannot choose another",
+        examples: ["tm_4fJ2q0sLxkT9"],
+      }),
+    ),
   },
   { additionalProperties: false, title: "IssuerPolicy" },
 );

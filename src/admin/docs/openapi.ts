@@ -25,12 +25,14 @@ export function openApiSpec(version: string) {
       tags: [
         { name: "Provider keys", description: "Real provider API keys, encrypted at rest and never returned" },
         { name: "Proxy keys", description: "Keys handed to people and jobs instead of provider keys" },
+        { name: "Teams", description: "Shared limits and budgets over groups of proxy keys (a department, an event)" },
         { name: "Admin tokens", description: "Tokens for this API, with scopes" },
         { name: "OIDC", description: "CI jobs exchange their OIDC ID token for a short-lived proxy key, under trust policies" },
         { name: "Audit", description: "Who changed what" },
         { name: "Stored objects", description: "Files, batches, stored responses and other provider objects, and the proxy key that created each" },
         { name: "Prices", description: "Model prices used to meter budgets" },
         { name: "Usage", description: "Usage summaries and the request log" },
+        { name: "Webhooks", description: "Alerts posted to your endpoints: budget thresholds, expiring and revoked keys, provider keys refused upstream" },
         { name: "Operations", description: "Health and readiness probes" },
       ],
       components: {

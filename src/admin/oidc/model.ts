@@ -1,7 +1,7 @@
 import { t } from "elysia";
 import type { TrustPolicyRow } from "../../db/store.ts";
 import { MAX_USD, microsToUsd } from "../../limits/money.ts";
-import { MAX_EXCHANGE_TTL_SECONDS, policyClaims, policyJwksHosts } from "../../vault/oidc/trust-policies.ts";
+import { MAX_EXCHANGE_TTL_SECONDS, policyClaims, policyJwksHosts, policyTeamId } from "../../vault/oidc/trust-policies.ts";
 import { iso, NO_CONTROL_CHARS, pageModel } from "../pagination.ts";
 
 export const CreateTrustPolicyBody = t.Object(
@@ -44,6 +44,13 @@ export const CreateTrustPolicyBody = t.Object(
         examples: [["www.googleapis.com"]],
       }),
     ),
+    team_id: t.Optional(
+      t.String({
+        maxLength: 64,
+        description: "Every minted key joins this team, whose limits and budget apply too",
+        examples: ["tm_4fJ2q0sLxkT9"],
+      }),
+    ),
   },
   { additionalProperties: false, title: "CreateTrustPolicy" },
 );
@@ -60,6 +67,7 @@ export const TrustPolicyView = t.Object(
     budget_usd: t.Number(),
     allowed_models: t.Union([t.Array(t.String()), t.Null()]),
     jwks_hosts: t.Array(t.String(), { description: "Hosts besides the issuer's own its JWKS may come from; empty: the issuer's only" }),
+    team_id: t.Union([t.String(), t.Null()], { description: "The team minted keys join; null for none" }),
     created_by: t.Union([t.String(), t.Null()]),
     created_at: t.String({ format: "date-time" }),
   },
@@ -80,6 +88,7 @@ export function trustPolicyView(row: TrustPolicyRow) {
     budget_usd: microsToUsd(row.budgetMicros),
     allowed_models: row.allowedModels,
     jwks_hosts: policyJwksHosts(row),
+    team_id: policyTeamId(row) ?? null,
     created_by: row.createdBy,
     created_at: iso(row.createdAt) as string,
   };

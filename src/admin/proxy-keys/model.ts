@@ -1,5 +1,6 @@
 import { t } from "elysia";
 import type { ProxyKeyRow } from "../../db/store.ts";
+import { budgetFigures, type SpendView } from "../../limits/balance.ts";
 import { MAX_USD, microsToUsd } from "../../limits/money.ts";
 import { BUDGET_PERIODS } from "../../limits/period.ts";
 import { PROXY_KEY_STATUSES, type ProxyKeyStatus } from "../../vault/proxy-keys.ts";
@@ -19,6 +20,8 @@ const Metadata = t.Record(t.String({ maxLength: 100 }), t.Union([t.String({ maxL
 });
 
 const ModelName = t.String({ minLength: 1, maxLength: 200, pattern: NO_CONTROL_CHARS });
+const TEAM_DESCRIPTION = "The team whose limits apply too (a key belongs to at most one): each request must fit the key's limits and the team's";
+const TeamId = t.String({ maxLength: 64, description: TEAM_DESCRIPTION, examples: ["tm_4fJ2q0sLxkT9"] });
 const PositiveLimit = (description: string, example: number) => t.Integer({ minimum: 1, maximum: 1_000_000_000, description, examples: [example] });
 const BudgetUsd = t.Number({
   minimum: 0,
@@ -87,6 +90,7 @@ export const CreateProxyKeyBody = t.Object(
     expires_at: t.Optional(ExpiresAt),
     ttl_seconds: t.Optional(TtlSeconds),
     metadata: t.Optional(Metadata),
+    team_id: t.Optional(TeamId),
     ...LimitFields,
   },
   { additionalProperties: false, title: "CreateProxyKey" },
@@ -98,6 +102,12 @@ export const UpdateProxyKeyBody = t.Object(
     expires_at: t.Optional(t.Union([ExpiresAt, t.Null()], { description: "New expiry, or null for none" })),
     ttl_seconds: t.Optional(TtlSeconds),
     metadata: t.Optional(t.Union([Metadata, t.Null()])),
+    team_id: t.Optional(
+      t.Union([TeamId, t.Null()], {
+        description:
+          "Moves the key to this team (null: to none). The key keeps its own spend; the new team counts the key's spend from the move on, the old one keeps what was spent while the key was in it",
+      }),
+    ),
     ...LimitUpdates,
   },
   { additionalProperties: false, minProperties: 1, title: "UpdateProxyKey" },
@@ -117,6 +127,7 @@ export const BatchCreateBody = t.Object(
     expires_at: t.Optional(ExpiresAt),
     ttl_seconds: t.Optional(TtlSeconds),
     metadata: t.Optional(Metadata),
+    team_id: t.Optional(TeamId),
     ...LimitFields,
   },
   { additionalProperties: false, title: "BatchCreateProxyKeys" },
@@ -144,6 +155,7 @@ const ProxyKeyFields = {
   max_concurrency: t.Union([t.Integer(), t.Null()]),
   budget_usd: t.Union([t.Number(), t.Null()]),
   budget_period: t.UnionEnum(BUDGET_PERIODS),
+  team_id: t.Union([t.String(), t.Null()], { description: "The key's team, whose limits apply too; null for none" }),
   unbounded_reservation_usd: t.Union([t.Number(), t.Null()], {
     description: "Reserved per request whose cost keyward cannot bound; null: such requests are refused",
     examples: [0.5],
@@ -152,6 +164,10 @@ const ProxyKeyFields = {
   reserved_usd: t.Number({ description: "Held for requests in flight" }),
   budget_remaining_usd: t.Union([t.Number(), t.Null()], { description: "budget_usd − spend_usd; null without a budget" }),
   period_started_at: t.String({ format: "date-time", description: "Start of the current budget period (the key's creation for total)" }),
+  previous_secret_expires_at: t.Union([t.String({ format: "date-time" }), t.Null()], {
+    description:
+      "When the secret replaced by the last rotation stops (or stopped) being accepted; null when that rotation kept no grace or the key was never rotated",
+  }),
 };
 
 export const ProxyKeyView = t.Object(ProxyKeyFields, { title: "ProxyKey" });
@@ -181,14 +197,10 @@ export const ProxyKeyListQuery = t.Object({
   ),
 });
 
-export interface SpendView {
-  spendMicros: number;
-  reservedMicros: number;
-  periodStartedAt: number;
-}
-
 /** `provider` comes from the provider key row ("unknown" if it is gone). */
 export function proxyKeyView(row: ProxyKeyRow, status: ProxyKeyStatus, spend: SpendView, provider: string) {
+  // The same figures as the key holder's GET /v1/key (src/limits/balance.ts).
+  const budget = budgetFigures(row, spend);
   return {
     id: row.id,
     name: row.name,
@@ -206,13 +218,14 @@ export function proxyKeyView(row: ProxyKeyRow, status: ProxyKeyStatus, spend: Sp
     rpm: row.rpm,
     tpm: row.tpm,
     max_concurrency: row.maxConcurrency,
-    budget_usd: row.budgetMicros === null ? null : microsToUsd(row.budgetMicros),
-    budget_period: row.budgetPeriod,
+    budget_usd: budget.budget_usd,
+    budget_period: budget.budget_period,
+    team_id: row.teamId,
     unbounded_reservation_usd: row.unboundedReservationMicros === null ? null : microsToUsd(row.unboundedReservationMicros),
-    spend_usd: microsToUsd(spend.spendMicros),
-    reserved_usd: microsToUsd(spend.reservedMicros),
-    budget_remaining_usd: row.budgetMicros === null ? null : microsToUsd(row.budgetMicros - spend.spendMicros),
-    // A total budget never resets: its period is the key's whole life.
-    period_started_at: iso(row.budgetPeriod === "total" ? row.createdAt : spend.periodStartedAt) as string,
+    spend_usd: budget.spend_usd,
+    reserved_usd: budget.reserved_usd,
+    budget_remaining_usd: budget.remaining_usd,
+    period_started_at: budget.period_started_at,
+    previous_secret_expires_at: iso(row.previousSecretExpiresAt),
   };
 }

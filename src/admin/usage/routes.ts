@@ -85,6 +85,7 @@ const UsageRowView = t.Object(
     provider_key_id: t.Optional(t.Union([t.String(), t.Null()])),
     model: t.Optional(t.Union([t.String(), t.Null()])),
     day: t.Optional(t.String({ description: "UTC date, YYYY-MM-DD" })),
+    team_id: t.Optional(t.Union([t.String(), t.Null()], { description: "The keys' current team (null: keys without one)" })),
     requests: t.Integer({ description: "Requests, counting each folded refusal (a log entry's count)", examples: [1520] }),
     errors: t.Integer({
       description: "Of those, requests with an error_code: refused by keyward (limits, bad bodies), failed upstream, or left by the client",

@@ -9,11 +9,12 @@ import { microsToUsd } from "../../limits/money.ts";
 import { iso } from "../time.ts";
 
 /** Each group's field in a usage row: the same names as in a log entry and in UsageRowView. */
-export const GROUP_FIELD: Record<UsageGroup, "proxy_key_id" | "provider_key_id" | "model" | "day"> = {
+export const GROUP_FIELD: Record<UsageGroup, "proxy_key_id" | "provider_key_id" | "model" | "day" | "team_id"> = {
   proxy_key: "proxy_key_id",
   provider_key: "provider_key_id",
   model: "model",
   day: "day",
+  team: "team_id",
 };
 
 export function usageBody(group: UsageGroup, rows: UsageRow[]) {

@@ -5,7 +5,7 @@ import { microsToUsd } from "../../limits/money.ts";
 import { generatedName } from "../issuer-policy.ts";
 import type { CreatedProxyKey, CreateProxyKeyInput, ProxyKeyService } from "../proxy-keys.ts";
 import { matchTrustPolicy } from "./claims.ts";
-import { policyJwksHosts } from "./trust-policies.ts";
+import { policyJwksHosts, policyTeamId } from "./trust-policies.ts";
 import type { ReplayCache } from "./replay.ts";
 import { OIDC_CLOCK_TOLERANCE_S, type OidcTokenVerifier } from "./verify.ts";
 
@@ -100,6 +100,8 @@ export class OidcExchange {
       metadata: facts,
     };
     if (policy.allowedModels !== null) input.allowed_models = policy.allowedModels;
+    const teamId = policyTeamId(policy);
+    if (teamId !== undefined) input.team_id = teamId;
     const created = await this.deps.proxyKeys.create(`oidc:${policy.id}`, input, { trust_policy_id: policy.id, ...facts });
     return created.ok ? ok({ ...created.value, policy }) : created;
   }

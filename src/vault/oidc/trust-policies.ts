@@ -21,6 +21,8 @@ export interface CreateTrustPolicyInput {
   allowed_models?: string[];
   /** Hosts besides the issuer's own that its discovery document may point the JWKS at. */
   jwks_hosts?: string[];
+  /** The team every minted key joins. */
+  team_id?: string;
 }
 
 /**
@@ -31,12 +33,19 @@ export interface CreateTrustPolicyInput {
  * policy would match nothing: it fails closed.
  */
 const JWKS_HOSTS_KEY = "$jwks_hosts";
+/** The policy's team, stored the same way (as a one-element list, the column's shape). */
+const TEAM_KEY = "$team_id";
 
-/** The claims a token must match. */
+/** The claims a token must match: every name but the reserved ones, which start with `$`. */
 export function policyClaims(row: TrustPolicyRow): Record<string, string[]> {
-  if (!Object.hasOwn(row.claims, JWKS_HOSTS_KEY)) return row.claims;
-  const { [JWKS_HOSTS_KEY]: _hosts, ...claims } = row.claims;
+  if (!Object.hasOwn(row.claims, JWKS_HOSTS_KEY) && !Object.hasOwn(row.claims, TEAM_KEY)) return row.claims;
+  const { [JWKS_HOSTS_KEY]: _hosts, [TEAM_KEY]: _team, ...claims } = row.claims;
   return claims;
+}
+
+/** The team keys minted under the policy join, if it names one. */
+export function policyTeamId(row: TrustPolicyRow): string | undefined {
+  return row.claims[TEAM_KEY]?.[0];
 }
 
 /** Hosts (`host` or `host:port`, lower case) besides the issuer's own its JWKS may be fetched from. */
@@ -137,7 +146,11 @@ export class TrustPolicyService {
       name: input.name,
       issuer: issuer.value,
       audience: input.audience,
-      claims: jwksHosts.value.length === 0 ? claims.value : { ...claims.value, [JWKS_HOSTS_KEY]: jwksHosts.value },
+      claims: {
+        ...claims.value,
+        ...(jwksHosts.value.length === 0 ? {} : { [JWKS_HOSTS_KEY]: jwksHosts.value }),
+        ...(input.team_id === undefined ? {} : { [TEAM_KEY]: [input.team_id] }),
+      },
       providerKeyId: input.provider_key_id,
       ttlSeconds: input.ttl_seconds,
       budgetMicros: usdToMicros(input.budget_usd),
@@ -148,6 +161,9 @@ export class TrustPolicyService {
     return store.transaction((tx) => {
       if (!tx.providerKeys.byId(input.provider_key_id)) {
         return fail<TrustPolicyRow>("not_found", `Cannot create trust policy: provider key ${input.provider_key_id} does not exist`, "provider_key_id");
+      }
+      if (input.team_id !== undefined && !tx.teams.byId(input.team_id)) {
+        return fail<TrustPolicyRow>("not_found", `Cannot create trust policy: team ${input.team_id} does not exist`, "team_id");
       }
       if (tx.trustPolicies.byName(input.name)) {
         return fail<TrustPolicyRow>("conflict", `Cannot create trust policy: name "${input.name}" is taken`, "name");
@@ -164,6 +180,7 @@ export class TrustPolicyService {
           claims: Object.keys(claims.value),
           provider_key_id: row.providerKeyId,
           ...(jwksHosts.value.length > 0 ? { jwks_hosts: jwksHosts.value } : {}),
+          ...(input.team_id === undefined ? {} : { team_id: input.team_id }),
         },
       });
       return ok(row);
