@@ -103,6 +103,11 @@ export class KeyCache {
 
   private refreshProxyKey(id: string, secretChanged: boolean): void {
     this.unknownProxyKeys.delete(id);
+    // A key not cached is read on its first request anyway: minting a thousand keys reads no rows here.
+    if (!this.proxyKeys.has(id)) {
+      this.forgetSecret(id);
+      return;
+    }
     const row = this.store.proxyKeys.byId(id);
     if (row) {
       // A revoked key stays verified: its status check refuses it without another argon2 run.
