@@ -3,6 +3,7 @@ import { adminTokenRoutes } from "./admin/admin-tokens/routes.ts";
 import { auditRoutes } from "./admin/audit/routes.ts";
 import { storedObjectRoutes } from "./admin/stored-objects/routes.ts";
 import { docsRoutes } from "./admin/docs/index.ts";
+import { consoleRoutes } from "./console/routes.ts";
 import { oidcExchangeRoutes } from "./admin/oidc/exchange.ts";
 import { trustPolicyRoutes } from "./admin/oidc/routes.ts";
 import { proxyKeyViews } from "./admin/proxy-keys/views.ts";
@@ -385,6 +386,7 @@ export function createApp(deps: AppDeps) {
     .onError(({ code, error, path }) => answerError(deps.logger, { code, error, path }))
     .use(docsRoutes(deps.config.version, (path): Promise<Response> => selfFetch(new Request(`http://localhost${path}`))))
     .use(healthRoutes(deps.store))
+    .use(consoleRoutes())
     .use(metricsRoutes(services.metrics, () => ({ logQueueDepth: services.requestLog.depth }), deps.config.metricsToken))
     .use(proxyRoutes(proxy))
     .group("/api", (api) =>

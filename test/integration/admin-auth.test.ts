@@ -43,6 +43,8 @@ const ROUTES: Route[] = [
   { method: "DELETE", path: "/api/proxy-keys/{id}", scope: "admin", id: (f) => f.proxyKeyId, body: () => ({}) },
   { method: "POST", path: "/api/admin-tokens", scope: "admin", body: () => ({ name: "new", scopes: ["admin"] }) },
   { method: "GET", path: "/api/admin-tokens", scope: "read" },
+  // Any scope may call it (keys:issue too: see below); "read" is the least it needs.
+  { method: "GET", path: "/api/admin-tokens/self", scope: "read" },
   { method: "POST", path: "/api/admin-tokens/{id}/revoke", scope: "admin", id: (f) => f.adminTokenId, body: () => ({}) },
   { method: "GET", path: "/api/audit", scope: "read" },
   { method: "GET", path: "/api/stored-objects", scope: "read" },
@@ -284,12 +286,27 @@ describe("admin API authentication", () => {
         expectStatus(res, 201);
         continue;
       }
+      if (label(route) === "GET /api/admin-tokens/self") {
+        expectStatus(res, 200);
+        expect(res.json).toEqual({ id: issuer.id, name: expect.any(String), scopes: ["keys:issue"] });
+        continue;
+      }
       expectError(res, 403, "forbidden");
       expect(res.json.error.message).toContain(`needs the ${route.scope} scope`);
       expect(res.json.error.message).toContain("the token has keys:issue");
     }
     // Only the mint changed anything.
     expect(app().store.audit.page({ limit: 1000 })).toHaveLength(auditRows + 1);
+  });
+
+  test("GET /api/admin-tokens/self names the calling token and its scopes, for every scope", async () => {
+    const reader = await createAdminToken(app(), ["read"]);
+    const res = await app().call("GET", "/api/admin-tokens/self", undefined, { token: reader.token });
+    expectStatus(res, 200);
+    expect(res.json).toEqual({ id: reader.id, name: expect.any(String), scopes: ["read"] });
+    const root = await app().call("GET", "/api/admin-tokens/self");
+    expectStatus(root, 200);
+    expect(root.json.scopes).toEqual(["admin"]);
   });
 
   test("a revoked admin token fails on the very next request", async () => {

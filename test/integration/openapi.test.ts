@@ -171,7 +171,8 @@ describe("OpenAPI spec (GET /docs/json)", () => {
 
   test("list operations answer {data, next_cursor}", () => {
     each(({ method, path, op }) => {
-      if (method !== "GET" || /\{\w+\}$/.test(path)) return;
+      // The calling token's own record is one object, not a list.
+      if (method !== "GET" || /\{\w+\}$/.test(path) || path === "/api/admin-tokens/self") return;
       const schema = op.responses?.["200"]?.content?.["application/json"]?.schema;
       expect(schema?.properties?.data?.type).toBe("array");
       expect(schema?.properties).toHaveProperty("next_cursor");

@@ -4,9 +4,19 @@ import type { AdminTokenService } from "../../vault/admin-tokens.ts";
 import { adminAuth, type AdminAuthDeps } from "../auth.ts";
 import { errorResponses, unwrap } from "../errors.ts";
 import { PageQuery, readCursor } from "../pagination.ts";
+import { SCOPES } from "../../vault/scopes.ts";
 import { AdminTokenPage, AdminTokenView, adminTokenView, CreateAdminTokenBody, CreatedAdminTokenView } from "./model.ts";
 
 const IdParams = t.Object({ id: t.String({ maxLength: 64, description: "Admin token id" }) });
+
+const SelfView = t.Object(
+  {
+    id: t.String({ examples: ["Qm3xT0aB7cD9"] }),
+    name: t.String({ examples: ["ops-console"] }),
+    scopes: t.Array(t.UnionEnum(SCOPES), { examples: [["read"]] }),
+  },
+  { title: "AdminTokenSelf" },
+);
 
 export function adminTokenRoutes(auth: AdminAuthDeps, service: AdminTokenService) {
   const now = () => auth.clock.now();
@@ -41,6 +51,21 @@ export function adminTokenRoutes(auth: AdminAuthDeps, service: AdminTokenService
         query: t.Object(PageQuery),
         response: { 200: AdminTokenPage, ...errorResponses(401, 403, 422) },
         detail: { summary: "List admin tokens" },
+      },
+    )
+    .get(
+      "/self",
+      ({ actor }) => {
+        const row = auth.store.adminTokens.byId(actor.id);
+        return { id: actor.id, name: row?.name ?? actor.id, scopes: [...actor.scopes] };
+      },
+      {
+        scope: ["read", "admin", "keys:issue"],
+        response: { 200: SelfView, ...errorResponses(401, 403) },
+        detail: {
+          summary: "Describe the calling token",
+          description: "The id, name and scopes of the admin token that makes the call, for any scope: what a client such as the console may offer.",
+        },
       },
     )
     .post("/:id/revoke", ({ params, actor }) => adminTokenView(unwrap(service.revoke(actor.id, params.id)), now()), {
