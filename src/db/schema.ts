@@ -107,7 +107,12 @@ export const webhookOutbox = sqliteTable(
     lastStatus: integer("last_status"),
     lastError: text("last_error"),
   },
-  (table) => [index("webhook_outbox_due_idx").on(table.nextAttemptAt).where(sql`${table.deliveredAt} is null and ${table.droppedAt} is null`), index("webhook_outbox_hook_idx").on(table.webhookId, table.id)],
+  (table) => [
+    index("webhook_outbox_due_idx")
+      .on(table.nextAttemptAt)
+      .where(sql`${table.deliveredAt} is null and ${table.droppedAt} is null`),
+    index("webhook_outbox_hook_idx").on(table.webhookId, table.id),
+  ],
 );
 
 /** Alerts sent once per subject and marker (a budget period and threshold, a key's expiry), so a restart never repeats them. */

@@ -500,7 +500,9 @@ describe("stateful references on a budgeted key", () => {
     await expectCeilingHeld(keys, 0.05);
 
     const small = await key({ budget_usd: BUDGET_USD, [ASSUMED.unboundedReservationField]: 0.02 });
-    expect(errorOf(await post(small.proxyKey, "/responses", { ...body, previous_response_id: undefined, background: true }), 429).code).toBe("insufficient_quota");
+    expect(errorOf(await post(small.proxyKey, "/responses", { ...body, previous_response_id: undefined, background: true }), 429).code).toBe(
+      "insufficient_quota",
+    );
   });
 });
 
