@@ -1,3 +1,4 @@
+import { joinChunks } from "./body.ts";
 import { ProxyError } from "./errors.ts";
 
 const DECODERS: Record<string, CompressionFormat> = { gzip: "gzip", "x-gzip": "gzip", deflate: "deflate" };
@@ -34,13 +35,7 @@ export async function decodeBody(body: Uint8Array<ArrayBuffer>, encoding: string
     if (err instanceof ProxyError) throw err;
     throw new ProxyError("invalid_request", `Cannot read request: the body is not valid ${format}`);
   }
-  const out = new Uint8Array(total);
-  let offset = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return out;
+  return joinChunks(chunks, total);
 }
 
 /**

@@ -36,11 +36,16 @@ export async function readBody(request: Request, maxBytes: number): Promise<Uint
     chunks.push(value);
   }
   if (chunks.length === 1) return chunks[0];
-  const out = new Uint8Array(total);
+  return joinChunks(chunks, total);
+}
+
+/** `chunks` copied end to end into one array of `byteLength` bytes: the body readers and the meter collect a body in pieces and need it whole. */
+export function joinChunks(chunks: readonly Uint8Array[], byteLength: number): Uint8Array<ArrayBuffer> {
+  const joined = new Uint8Array(byteLength);
   let offset = 0;
   for (const chunk of chunks) {
-    out.set(chunk, offset);
+    joined.set(chunk, offset);
     offset += chunk.byteLength;
   }
-  return out;
+  return joined;
 }

@@ -1,4 +1,5 @@
 import type { Usage } from "../limits/gate.ts";
+import { joinChunks } from "./body.ts";
 import type { EchoStream, SecretEcho } from "./echo.ts";
 import { eventData, splitEvents, stripInjectedUsage } from "./sse.ts";
 import { usageFrom, type MeterResult } from "./usage.ts";
@@ -206,14 +207,4 @@ function createdId(event: Record<string, unknown>): string | undefined {
   const response = event.response;
   const id = typeof response === "object" && response !== null ? (response as { id?: unknown }).id : undefined;
   return typeof id === "string" ? id : undefined;
-}
-
-function joinChunks(chunks: Uint8Array[], byteLength: number): Uint8Array {
-  const joined = new Uint8Array(byteLength);
-  let offset = 0;
-  for (const chunk of chunks) {
-    joined.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return joined;
 }

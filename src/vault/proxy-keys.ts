@@ -3,12 +3,13 @@ import type { PageCursor, ProxyKeyFilter, ProxyKeyRow, Store } from "../db/store
 import { fail, ok, type Result } from "../errors.ts";
 import type { Clock } from "../clock.ts";
 import { usdToMicros } from "../limits/money.ts";
-import { periodStart, type BudgetPeriod } from "../limits/period.ts";
+import { periodStart } from "../limits/period.ts";
 import { recordAudit, type ActorId } from "../changes/audit.ts";
 import type { VaultEvents } from "../changes/events.ts";
 import { keyRevokedEvent, queueWebhookEvent } from "../changes/webhook-events.ts";
 import { hashSecret, PURGED_SECRET_HASH } from "./hashing.ts";
 import { generateKey, keyHint } from "./key-format.ts";
+import { budgetTermsChanged, sharedLimitsPatch, type SharedLimitsInput } from "./limits-patch.ts";
 import { rotateProxyKey } from "./proxy-key-rotation.ts";
 
 export const PROXY_KEY_STATUSES = ["active", "expired", "revoked", "provider-disabled"] as const;
@@ -28,13 +29,7 @@ export interface ExpiryInput {
 }
 
 /** Per-key limits; `null` on update removes a limit. */
-export interface LimitsInput {
-  allowed_models?: string[] | null;
-  rpm?: number | null;
-  tpm?: number | null;
-  max_concurrency?: number | null;
-  budget_usd?: number | null;
-  budget_period?: BudgetPeriod;
+export interface LimitsInput extends SharedLimitsInput {
   /** What a budgeted request keyward cannot bound reserves; null refuses such requests. */
   unbounded_reservation_usd?: number | null;
 }
@@ -58,17 +53,9 @@ const noTeam = <T>(action: string, teamId: string) => fail<T>("not_found", `Cann
 
 type LimitFields = Pick<ProxyKeyRow, "allowedModels" | "rpm" | "tpm" | "maxConcurrency" | "budgetMicros" | "budgetPeriod" | "unboundedReservationMicros">;
 
-/** Only the fields the input mentions, so an update leaves the others alone. */
+/** Only the fields the input mentions, so an update leaves the others alone: the limits a team has too, and the key's own. */
 function limitsPatch(input: LimitsInput): Partial<LimitFields> {
-  const patch: Partial<LimitFields> = {};
-  if (input.allowed_models !== undefined) {
-    patch.allowedModels = input.allowed_models === null ? null : [...new Set(input.allowed_models)];
-  }
-  if (input.rpm !== undefined) patch.rpm = input.rpm;
-  if (input.tpm !== undefined) patch.tpm = input.tpm;
-  if (input.max_concurrency !== undefined) patch.maxConcurrency = input.max_concurrency;
-  if (input.budget_usd !== undefined) patch.budgetMicros = input.budget_usd === null ? null : usdToMicros(input.budget_usd);
-  if (input.budget_period !== undefined) patch.budgetPeriod = input.budget_period;
+  const patch: Partial<LimitFields> = sharedLimitsPatch(input);
   if (input.unbounded_reservation_usd !== undefined) {
     patch.unboundedReservationMicros = input.unbounded_reservation_usd === null ? null : usdToMicros(input.unbounded_reservation_usd);
   }
@@ -273,9 +260,7 @@ export class ProxyKeyService {
       if (current.secretHash === PURGED_SECRET_HASH && expiry.value !== undefined) {
         return fail<ProxyKeyRow>("conflict", `Cannot change expiry of proxy key ${id}: its secret was purged after expiry; mint a new key`);
       }
-      budgetChanged =
-        (patch.budgetMicros !== undefined && patch.budgetMicros !== current.budgetMicros) ||
-        (patch.budgetPeriod !== undefined && patch.budgetPeriod !== current.budgetPeriod);
+      budgetChanged = budgetTermsChanged(patch, current);
       tx.proxyKeys.update(id, patch);
       recordAudit(tx, actor, now, {
         action: "proxy_key.update",

@@ -4,19 +4,12 @@ import type { VaultEvents } from "../changes/events.ts";
 import { pageOf } from "../db/cursor.ts";
 import type { PageCursor, Store, TeamRow } from "../db/store.ts";
 import { fail, ok, type Result } from "../errors.ts";
-import { usdToMicros } from "../limits/money.ts";
-import { periodStart, type BudgetPeriod } from "../limits/period.ts";
+import { periodStart } from "../limits/period.ts";
 import { randomBase62 } from "./key-format.ts";
+import { budgetTermsChanged, sharedLimitsPatch, type SharedLimitsInput } from "./limits-patch.ts";
 
 /** A team's limits; `null` on update removes one. The same fields, and meanings, as a proxy key's. */
-export interface TeamLimitsInput {
-  allowed_models?: string[] | null;
-  rpm?: number | null;
-  tpm?: number | null;
-  max_concurrency?: number | null;
-  budget_usd?: number | null;
-  budget_period?: BudgetPeriod;
-}
+export type TeamLimitsInput = SharedLimitsInput;
 
 export interface CreateTeamInput extends TeamLimitsInput {
   name: string;
@@ -26,20 +19,6 @@ export interface CreateTeamInput extends TeamLimitsInput {
 export interface UpdateTeamInput extends TeamLimitsInput {
   name?: string;
   metadata?: Record<string, unknown> | null;
-}
-
-type LimitFields = Pick<TeamRow, "allowedModels" | "rpm" | "tpm" | "maxConcurrency" | "budgetMicros" | "budgetPeriod">;
-
-/** Only the fields the input mentions, so an update leaves the others alone. */
-function limitsPatch(input: TeamLimitsInput): Partial<LimitFields> {
-  const patch: Partial<LimitFields> = {};
-  if (input.allowed_models !== undefined) patch.allowedModels = input.allowed_models === null ? null : [...new Set(input.allowed_models)];
-  if (input.rpm !== undefined) patch.rpm = input.rpm;
-  if (input.tpm !== undefined) patch.tpm = input.tpm;
-  if (input.max_concurrency !== undefined) patch.maxConcurrency = input.max_concurrency;
-  if (input.budget_usd !== undefined) patch.budgetMicros = input.budget_usd === null ? null : usdToMicros(input.budget_usd);
-  if (input.budget_period !== undefined) patch.budgetPeriod = input.budget_period;
-  return patch;
 }
 
 /** The input's field names that were given, for the audit row (never values: metadata may be long). */
@@ -79,7 +58,7 @@ export class TeamService {
       createdBy: actor,
       createdAt: now,
       updatedAt: now,
-      ...limitsPatch(input),
+      ...sharedLimitsPatch(input),
     };
     row.periodStartedAt = periodStart(row.budgetPeriod, now);
     const result = store.transaction((tx) => {
@@ -109,7 +88,7 @@ export class TeamService {
   update(actor: ActorId, id: string, input: UpdateTeamInput): Result<TeamRow> {
     const { store, clock, events } = this.deps;
     const now = clock.now();
-    const patch: Partial<TeamRow> = { updatedAt: now, ...limitsPatch(input) };
+    const patch: Partial<TeamRow> = { updatedAt: now, ...sharedLimitsPatch(input) };
     if (input.name !== undefined) patch.name = input.name;
     if (input.metadata !== undefined) patch.metadata = input.metadata;
     let budgetChanged = false;
@@ -119,9 +98,7 @@ export class TeamService {
       if (input.name !== undefined && input.name !== current.name && tx.teams.byName(input.name)) {
         return fail<TeamRow>("conflict", `Cannot rename team: name "${input.name}" is taken`, "name");
       }
-      budgetChanged =
-        (patch.budgetMicros !== undefined && patch.budgetMicros !== current.budgetMicros) ||
-        (patch.budgetPeriod !== undefined && patch.budgetPeriod !== current.budgetPeriod);
+      budgetChanged = budgetTermsChanged(patch, current);
       tx.teams.update(id, patch);
       recordAudit(tx, actor, now, { action: "team.update", targetType: "team", targetId: id, details: { fields: givenFields(input) } });
       return ok(tx.teams.byId(id) as TeamRow);

@@ -7,30 +7,11 @@
  * two origins differ by port.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { chromium, type BrowserContext } from "playwright-core";
+import { chromiumOrWarn, launchChromium, type LaunchedChromium } from "../helpers/chromium.ts";
 import { MOCK_TEXT } from "../helpers/mock-provider.ts";
 import { createKeyPairOver, startBinaryHarness, type BinaryHarness, type KeyPair } from "../helpers/proxy.ts";
 
-const CHROMIUM = "/usr/bin/chromium";
-const hasChromium = existsSync(CHROMIUM);
-if (!hasChromium) {
-  console.warn(`\n!!! ${CHROMIUM} is missing: SKIPPING the CORS browser test. Install it with \`apt-get install -y chromium\` (.ci/run does). !!!\n`);
-}
-
-/** The launch flags of test/e2e/swagger-ui.test.ts. */
-const CHROMIUM_ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-  "--no-first-run",
-];
+const hasChromium = chromiumOrWarn("CORS browser test");
 
 const page = () => new Response("<!doctype html><title>app</title>", { headers: { "content-type": "text/html" } });
 
@@ -38,8 +19,7 @@ let listedSite: ReturnType<typeof Bun.serve> | undefined;
 let otherSite: ReturnType<typeof Bun.serve> | undefined;
 let h: BinaryHarness | undefined;
 let keys: KeyPair | undefined;
-let context: BrowserContext | undefined;
-const tempDirs: string[] = [];
+let browser: LaunchedChromium | undefined;
 
 beforeAll(async () => {
   if (!hasChromium) return;
@@ -47,17 +27,14 @@ beforeAll(async () => {
   otherSite = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: page });
   h = await startBinaryHarness({}, { KEYWARD_CORS_ORIGINS: `http://127.0.0.1:${listedSite.port}` });
   keys = await createKeyPairOver(h.api, { base_url: h.mock.baseUrl });
-  const userDataDir = mkdtempSync(join(tmpdir(), "keyward-chromium-cors-"));
-  tempDirs.push(userDataDir);
-  context = await chromium.launchPersistentContext(userDataDir, { executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+  browser = await launchChromium();
 });
 
 afterAll(async () => {
-  await context?.close().catch(() => {});
+  await browser?.cleanup();
   await h?.cleanup();
   await listedSite?.stop(true);
   await otherSite?.stop(true);
-  for (const d of tempDirs) rmSync(d, { recursive: true, force: true });
 });
 
 interface PageCall {
@@ -70,7 +47,7 @@ interface PageCall {
 
 /** Runs `fetch` inside a page loaded from `site`, the way a browser app would call keyward. */
 async function callFromPage(site: string, stream: boolean): Promise<PageCall> {
-  const tab = await (context as BrowserContext).newPage();
+  const tab = await (browser as LaunchedChromium).context.newPage();
   try {
     await tab.goto(site);
     const args = { url: `${h?.server.url}/v1/chat/completions`, key: keys?.proxyKey ?? "", stream };

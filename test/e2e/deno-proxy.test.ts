@@ -4,60 +4,29 @@
  * adapter gives the proxy none; everything else is shared code).
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import OpenAI from "openai";
 import { generateKey } from "../../src/vault/key-format.ts";
-import { REPO_ROOT, startKeyward, type RunningBinary } from "../helpers/binary.ts";
+import { denoOrWarn, postCreated, startKeywardOnDeno, type KeywardOnDeno } from "../helpers/deno.ts";
 import { startMockProvider, type MockProvider } from "../helpers/mock-provider.ts";
 
-const deno = Bun.which("deno");
-if (!deno) console.warn("\n!!! deno is not on PATH: SKIPPING the Deno proxy test (.ci/run installs it). !!!\n");
+const deno = denoOrWarn("Deno proxy test");
 
-let tmp = "";
-let server: RunningBinary | undefined;
+let server: KeywardOnDeno | undefined;
 let mock: MockProvider | undefined;
 const admin = generateKey("admin").token;
 
 beforeAll(async () => {
   if (!deno) return;
-  tmp = mkdtempSync(join(tmpdir(), "keyward-deno-proxy-"));
   mock = await startMockProvider({ chunks: 4, chunkDelayMs: 20, usage: { input: 9, output: 4 } });
-  server = await startKeyward(
-    [
-      deno,
-      "run",
-      "-A",
-      join(REPO_ROOT, "src/main.ts"),
-      "serve",
-      "--port",
-      "0",
-      "--host",
-      "127.0.0.1",
-      "--data-dir",
-      join(tmp, "data"),
-      "--allow-http-upstreams",
-    ],
-    { cwd: REPO_ROOT, env: { KEYWARD_ADMIN_TOKEN: admin }, timeoutMs: 120_000 },
-  );
+  server = await startKeywardOnDeno(deno, "proxy", { KEYWARD_ADMIN_TOKEN: admin });
 });
 
 afterAll(async () => {
-  if (server && server.proc.exitCode === null) await server.stop();
+  await server?.cleanup();
   await mock?.stop();
-  if (tmp) rmSync(tmp, { recursive: true, force: true });
 });
 
-async function post<T>(path: string, body: unknown): Promise<T> {
-  const response = await fetch(`${server?.url}${path}`, {
-    method: "POST",
-    headers: { authorization: `Bearer ${admin}`, "content-type": "application/json" },
-    body: JSON.stringify(body),
-  });
-  expect(response.status).toBe(201);
-  return (await response.json()) as T;
-}
+const post = <T>(path: string, body: unknown) => postCreated<T>(`${server?.url}`, admin, path, body);
 
 describe.skipIf(!deno)("proxy on Deno", () => {
   test("plain and streamed chat completions are forwarded, metered and logged", async () => {

@@ -6,62 +6,31 @@
  * provider's host, outside the base URL. keyward refuses such paths with 400.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { generateKey } from "../../src/vault/key-format.ts";
-import { REPO_ROOT, startKeyward, type RunningBinary } from "../helpers/binary.ts";
+import { denoOrWarn, postCreated, startKeywardOnDeno, type KeywardOnDeno } from "../helpers/deno.ts";
 import { startMockProvider, type MockProvider } from "../helpers/mock-provider.ts";
 import { httpHead, rawRequest } from "../helpers/raw-http.ts";
 
-const deno = Bun.which("deno");
-if (!deno) console.warn("\n!!! deno is not on PATH: SKIPPING the Deno strict-path test (.ci/run installs it). !!!\n");
+const deno = denoOrWarn("Deno strict-path test");
 
-let tmp = "";
-let server: RunningBinary | undefined;
+let server: KeywardOnDeno | undefined;
 let mock: MockProvider | undefined;
 let proxyKey = "";
 const admin = generateKey("admin").token;
 
-async function post<T>(path: string, body: unknown): Promise<T> {
-  const response = await fetch(`${server?.url}${path}`, {
-    method: "POST",
-    headers: { authorization: `Bearer ${admin}`, "content-type": "application/json" },
-    body: JSON.stringify(body),
-  });
-  expect(response.status).toBe(201);
-  return (await response.json()) as T;
-}
+const post = <T>(path: string, body: unknown) => postCreated<T>(`${server?.url}`, admin, path, body);
 
 beforeAll(async () => {
   if (!deno) return;
-  tmp = mkdtempSync(join(tmpdir(), "keyward-deno-paths-"));
   mock = await startMockProvider();
-  server = await startKeyward(
-    [
-      deno,
-      "run",
-      "-A",
-      join(REPO_ROOT, "src/main.ts"),
-      "serve",
-      "--port",
-      "0",
-      "--host",
-      "127.0.0.1",
-      "--data-dir",
-      join(tmp, "data"),
-      "--allow-http-upstreams",
-    ],
-    { cwd: REPO_ROOT, env: { KEYWARD_ADMIN_TOKEN: admin }, timeoutMs: 120_000 },
-  );
+  server = await startKeywardOnDeno(deno, "paths", { KEYWARD_ADMIN_TOKEN: admin });
   const provider = await post<{ id: string }>("/api/provider-keys", { name: "mock", provider: "openai", key: "sk-deno-paths-1234", base_url: mock.baseUrl });
   proxyKey = (await post<{ key: string }>("/api/proxy-keys", { name: "paths", provider_key_id: provider.id })).key;
 });
 
 afterAll(async () => {
-  if (server && server.proc.exitCode === null) await server.stop();
+  await server?.cleanup();
   await mock?.stop();
-  if (tmp) rmSync(tmp, { recursive: true, force: true });
 });
 
 describe.skipIf(!deno)("strict paths on Deno", () => {

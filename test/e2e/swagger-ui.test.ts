@@ -4,51 +4,30 @@
  * can be authorized and executed from the page.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { rmSync } from "node:fs";
 import { join } from "node:path";
-import { chromium, type BrowserContext, type Page } from "playwright-core";
+import type { Page } from "playwright-core";
 import { isolatedBinary, startKeyward, type RunningBinary } from "../helpers/binary.ts";
+import { chromiumOrWarn, launchChromium, refuseOffMachine, type LaunchedChromium } from "../helpers/chromium.ts";
 
-const CHROMIUM = "/usr/bin/chromium";
-const hasChromium = existsSync(CHROMIUM);
-if (!hasChromium) {
-  console.warn(`\n!!! ${CHROMIUM} is missing: SKIPPING the Swagger UI browser test. Install it with \`apt-get install -y chromium\` (.ci/run does). !!!\n`);
-}
+const hasChromium = chromiumOrWarn("Swagger UI browser test");
 
 const SCREENSHOT = "/tmp/keyward-docs.png";
-const CHROMIUM_ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-  "--no-first-run",
-];
 
 const tempDirs: string[] = [];
 let server: RunningBinary | undefined;
-let context: BrowserContext | undefined;
+let browser: LaunchedChromium | undefined;
 
 beforeAll(async () => {
   if (!hasChromium) return;
   const { dir, bin } = await isolatedBinary();
   tempDirs.push(dir);
   server = await startKeyward([bin, "serve", "--port", "0", "--host", "127.0.0.1", "--data-dir", join(dir, "data")], { cwd: dir });
-  const userDataDir = mkdtempSync(join(tmpdir(), "keyward-chromium-"));
-  tempDirs.push(userDataDir);
-  context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: CHROMIUM_ARGS,
-    viewport: { width: 1280, height: 900 },
-  });
+  browser = await launchChromium({ viewport: { width: 1280, height: 900 } });
 });
 
 afterAll(async () => {
-  await context?.close().catch(() => {});
+  await browser?.cleanup();
   if (server && server.proc.exitCode === null) await server.stop("SIGTERM");
   for (const d of tempDirs) rmSync(d, { recursive: true, force: true });
 });
@@ -56,22 +35,16 @@ afterAll(async () => {
 describe.skipIf(!hasChromium)("Swagger UI in headless Chromium", () => {
   test("renders offline from the binary, and GET /api/provider-keys runs from the page", async () => {
     const running = server as RunningBinary;
-    const ctx = context as BrowserContext;
+    const ctx = (browser as LaunchedChromium).context;
     const origin = new URL(running.url).origin;
     const requested: string[] = [];
-    const blocked: string[] = [];
     const pageErrors: string[] = [];
 
     const page: Page = ctx.pages()[0] ?? (await ctx.newPage());
     page.on("request", (request) => requested.push(request.url()));
     page.on("pageerror", (error) => pageErrors.push(error.message));
     // Anything not served by keyward on 127.0.0.1 is refused, and remembered to fail the test.
-    await ctx.route("**/*", async (route) => {
-      const url = new URL(route.request().url());
-      if (url.hostname === "127.0.0.1") return route.continue();
-      blocked.push(url.href);
-      return route.abort("blockedbyclient");
-    });
+    const blocked = await refuseOffMachine(ctx);
 
     const response = await page.goto(`${running.url}/docs`, { waitUntil: "load" });
     expect(response?.status()).toBe(200);

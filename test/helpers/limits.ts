@@ -1,8 +1,12 @@
 /**
  * Shared pieces for the limits suites (test/integration/limits-*): reading
  * a proxy key's money fields, walking the request log, waiting for in-flight
- * requests to settle, and request bodies whose byte length is known.
+ * requests to settle, request bodies whose byte length is known, and, for the
+ * restart suites, the data dir's database as committed and a logger that keeps warnings.
  */
+import { join } from "node:path";
+import { detectRuntime } from "../../src/runtime/index.ts";
+import type { Logger } from "../../src/telemetry/logger.ts";
 import type { TestApp } from "./app.ts";
 
 /** USD from the API back to integer micro-dollars (the unit keyward counts in). */
@@ -107,4 +111,20 @@ export function postV1(baseUrl: string, proxyKey: string, path: string, body: un
     headers: { authorization: `Bearer ${proxyKey}`, "content-type": "application/json", ...init.headers },
     body: JSON.stringify(body),
   });
+}
+
+/** Reads the data dir's database from a connection of its own: what is committed, whatever the app holds in memory. */
+export async function onFile(dataDir: string, sql: string): Promise<unknown[][]> {
+  const client = (await detectRuntime()).openSqlite(join(dataDir, "keyward.db"));
+  try {
+    return client.prepare(sql).values();
+  } finally {
+    client.close();
+  }
+}
+
+/** A logger that keeps its warnings (message and fields) in `lines`, for tests that check what a restart warned about. */
+export function warnings(): { logger: Logger; lines: Array<{ msg: string } & Record<string, unknown>> } {
+  const lines: Array<{ msg: string } & Record<string, unknown>> = [];
+  return { lines, logger: { debug() {}, info() {}, error() {}, warn: (msg, fields) => void lines.push({ msg, ...fields }) } };
 }

@@ -53,6 +53,18 @@ afterEach(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
+/** The limit columns a key and a team share, as their fixtures start: no limit but a $1 total budget, nothing spent. */
+const BUDGET_ONLY = {
+  allowedModels: null,
+  rpm: null,
+  tpm: null,
+  maxConcurrency: null,
+  budgetMicros: 1_000_000,
+  budgetPeriod: "total",
+  spendMicros: 0,
+  periodStartedAt: 0,
+} satisfies Partial<ProxyKeyRow> & Partial<TeamRow>;
+
 function keyRow(id: string, fields: Partial<ProxyKeyRow> = {}): ProxyKeyRow {
   return {
     id,
@@ -66,14 +78,7 @@ function keyRow(id: string, fields: Partial<ProxyKeyRow> = {}): ProxyKeyRow {
     createdBy: null,
     createdAt: NOW,
     updatedAt: NOW,
-    allowedModels: null,
-    rpm: null,
-    tpm: null,
-    maxConcurrency: null,
-    budgetMicros: 1_000_000,
-    budgetPeriod: "total",
-    spendMicros: 0,
-    periodStartedAt: 0,
+    ...BUDGET_ONLY,
     unboundedReservationMicros: null,
     teamId: null,
     previousSecretHash: null,
@@ -88,21 +93,26 @@ function addKey(id: string, fields: Partial<ProxyKeyRow> = {}): ProxyKeyRow {
   return row;
 }
 
-/** The ceilings as another connection sees them: only what was committed. */
-async function committedCeilings(): Promise<Map<string, [number, number]>> {
+/** A ceilings table (keys' or teams') as another connection sees it, by id: only what was committed. */
+async function committedIn(table: "budget_ceilings" | "team_budget_ceilings", idColumn: "proxy_key_id" | "team_id"): Promise<Map<string, [number, number]>> {
   const other = (await detectRuntime()).openSqlite(path);
   try {
-    const rows = other.prepare("SELECT proxy_key_id, period_started_at, ceiling_micros FROM budget_ceilings").values();
+    const rows = other.prepare(`SELECT ${idColumn}, period_started_at, ceiling_micros FROM ${table}`).values();
     return new Map(rows.map(([id, period, ceiling]) => [String(id), [Number(period), Number(ceiling)]]));
   } finally {
     other.close();
   }
 }
 
-const spendOf = (id: string) => {
-  const row = store.proxyKeys.byId(id);
-  return { spendMicros: row?.spendMicros, periodStartedAt: row?.periodStartedAt };
-};
+const committedCeilings = () => committedIn("budget_ceilings", "proxy_key_id");
+
+/** A key's or a team's spend and period as stored, to compare with what a burn should leave. */
+const storedSpend = (row: { spendMicros: number; periodStartedAt: number } | undefined) => ({
+  spendMicros: row?.spendMicros,
+  periodStartedAt: row?.periodStartedAt,
+});
+
+const spendOf = (id: string) => storedSpend(store.proxyKeys.byId(id));
 
 describe("the repository", () => {
   test("raise is an upsert: one row per key, the latest period and ceiling", async () => {
@@ -289,14 +299,7 @@ describe("teams' ceilings in the repository", () => {
     const row: TeamRow = {
       id,
       name: id,
-      allowedModels: null,
-      rpm: null,
-      tpm: null,
-      maxConcurrency: null,
-      budgetMicros: 1_000_000,
-      budgetPeriod: "total",
-      spendMicros: 0,
-      periodStartedAt: 0,
+      ...BUDGET_ONLY,
       disabled: false,
       metadata: null,
       createdBy: null,
@@ -308,20 +311,9 @@ describe("teams' ceilings in the repository", () => {
     return row;
   }
 
-  async function committedTeamCeilings(): Promise<Map<string, [number, number]>> {
-    const other = (await detectRuntime()).openSqlite(path);
-    try {
-      const rows = other.prepare("SELECT team_id, period_started_at, ceiling_micros FROM team_budget_ceilings").values();
-      return new Map(rows.map(([id, period, ceiling]) => [String(id), [Number(period), Number(ceiling)]]));
-    } finally {
-      other.close();
-    }
-  }
+  const committedTeamCeilings = () => committedIn("team_budget_ceilings", "team_id");
 
-  const teamSpend = (id: string) => {
-    const row = store.teams.byId(id);
-    return { spendMicros: row?.spendMicros, periodStartedAt: row?.periodStartedAt };
-  };
+  const teamSpend = (id: string) => storedSpend(store.teams.byId(id));
 
   test("raiseTeam is an upsert apart from keys' ceilings; closeTeam drops one", async () => {
     addTeam("t");

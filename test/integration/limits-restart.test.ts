@@ -6,11 +6,8 @@
  * period, the same log, and keeps enforcing the budget.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { join } from "node:path";
-import { detectRuntime } from "../../src/runtime/index.ts";
-import type { Logger } from "../../src/telemetry/logger.ts";
 import { createTestApp, TestClock, type TestApp } from "../helpers/app.ts";
-import { allLogs, chatJson, getKey, micros } from "../helpers/limits.ts";
+import { allLogs, chatJson, getKey, micros, onFile, warnings } from "../helpers/limits.ts";
 import { startMockProvider, type MockProvider } from "../helpers/mock-provider.ts";
 
 let mock: MockProvider;
@@ -27,24 +24,9 @@ afterAll(async () => {
 
 const body = (extra: Record<string, unknown> = {}) => chatJson("gpt-4o-mini", 1_000, { max_tokens: 100, ...extra });
 
-/** Reads the data dir's database from a connection of its own: what is committed, whatever the app holds in memory. */
-async function onFile(dataDir: string, sql: string): Promise<unknown[][]> {
-  const client = (await detectRuntime()).openSqlite(join(dataDir, "keyward.db"));
-  try {
-    return client.prepare(sql).values();
-  } finally {
-    client.close();
-  }
-}
-
 const ceilingsOnFile = async (dataDir: string) =>
   new Map((await onFile(dataDir, "SELECT proxy_key_id, ceiling_micros FROM budget_ceilings")).map(([id, c]) => [String(id), Number(c)]));
 const spendOnFile = async (dataDir: string, id: string) => Number((await onFile(dataDir, `SELECT spend_micros FROM proxy_keys WHERE id = '${id}'`))[0]?.[0]);
-
-function warnings(): { logger: Logger; lines: Array<{ msg: string } & Record<string, unknown>> } {
-  const lines: Array<{ msg: string } & Record<string, unknown>> = [];
-  return { lines, logger: { debug() {}, info() {}, error() {}, warn: (msg, fields) => void lines.push({ msg, ...fields }) } };
-}
 
 test("spend, period and log survive close() and reopening the data dir", async () => {
   const clock = new TestClock();

@@ -5,12 +5,9 @@
  * spend passes it, closed on a clean stop, taken as spent after an unclean one.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { join } from "node:path";
-import { detectRuntime } from "../../src/runtime/index.ts";
-import type { Logger } from "../../src/telemetry/logger.ts";
 import { createTestApp, TestClock, type TestApp } from "../helpers/app.ts";
 import { expectStatus } from "../helpers/admin-fixtures.ts";
-import { chatJson, micros } from "../helpers/limits.ts";
+import { chatJson, micros, onFile, warnings } from "../helpers/limits.ts";
 import { startMockProvider, type MockProvider } from "../helpers/mock-provider.ts";
 
 let mock: MockProvider;
@@ -25,15 +22,6 @@ const COST = 90;
 // A flush interval far beyond the test: only close() (or nothing, in a crash) writes spend.
 const config = { logFlushIntervalMs: 3_600_000 };
 const body = chatJson("gpt-4o-mini", 1_000, { max_tokens: 100 });
-
-async function onFile(dataDir: string, sql: string): Promise<unknown[][]> {
-  const client = (await detectRuntime()).openSqlite(join(dataDir, "keyward.db"));
-  try {
-    return client.prepare(sql).values();
-  } finally {
-    client.close();
-  }
-}
 
 const teamSpendOnFile = async (dataDir: string, id: string) => Number((await onFile(dataDir, `SELECT spend_micros FROM teams WHERE id = '${id}'`))[0]?.[0]);
 const teamCeilingsOnFile = async (dataDir: string) =>
@@ -55,11 +43,6 @@ async function teamWithKeys(t: TestApp, budgetUsd: number) {
 }
 
 const teamSpend = async (t: TestApp, id: string) => micros((await t.call("GET", `/api/teams/${id}`)).json.spend_usd);
-
-function warnings(): { logger: Logger; lines: Array<{ msg: string } & Record<string, unknown>> } {
-  const lines: Array<{ msg: string } & Record<string, unknown>> = [];
-  return { lines, logger: { debug() {}, info() {}, error() {}, warn: (msg, fields) => void lines.push({ msg, ...fields }) } };
-}
 
 for (const logWorker of [false, true]) {
   describe(logWorker ? "request log in its worker" : "request log inline", () => {
