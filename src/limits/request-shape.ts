@@ -23,13 +23,6 @@ export interface LimitFields {
   readonly container?: string;
 }
 
-export const ENDPOINT_LIMIT_FIELDS = {
-  chatCompletions: { model: "model", outputCaps: ["max_tokens", "max_completion_tokens"], outputMultipliers: ["n"] },
-  // best_of completions are generated and billed server-side; n of them are returned.
-  completions: { model: "model", outputCaps: ["max_tokens"], outputMultipliers: ["n", "best_of"] },
-  responses: { model: "model", outputCaps: ["max_output_tokens"], outputMultipliers: [] },
-  anthropicMessages: { model: "model", outputCaps: ["max_tokens"], outputMultipliers: [] },
-} as const satisfies Record<string, LimitFields>;
 
 export interface FieldError {
   field: string;
@@ -97,7 +90,7 @@ function lookAlike(object: Record<string, unknown>, governed: Governed, path: st
 }
 
 /** Where the caps and multipliers are: the body, or its container (absent is an empty one). */
-export function boundsScope(json: Record<string, unknown>, fields: LimitFields): Record<string, unknown> | undefined {
+function boundsScope(json: Record<string, unknown>, fields: LimitFields): Record<string, unknown> | undefined {
   if (!fields.container) return json;
   const scope = json[fields.container];
   if (scope === undefined || scope === null) return undefined;

@@ -69,10 +69,6 @@ function typeOf(code: ProxyErrorCode): string {
   }
 }
 
-export function statusOfProxyError(code: ProxyErrorCode): number {
-  return STATUS[code];
-}
-
 export interface ProxyErrorOptions {
   headers?: Record<string, string>;
   /** The request field at fault (OpenAI's `param`). */

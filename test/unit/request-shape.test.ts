@@ -3,11 +3,11 @@
  * fields must have one reading; the prompt bound counts media on the parsed
  * structure, never in text; what keyward cannot bound is named by path.
  */
+import { ANTHROPIC_ENDPOINTS, openaiStyleEndpoints, type Endpoint } from "../../src/providers/endpoints.ts";
 import { describe, expect, test } from "bun:test";
 import {
   checkLimitFields,
   DEFAULT_MEDIA_BOUNDS,
-  ENDPOINT_LIMIT_FIELDS,
   FILE_PAGE_TEXT_TOKENS,
   FILE_PAGE_TOKENS,
   IMAGE_TOKENS,
@@ -21,8 +21,17 @@ import {
   unboundedReferences,
 } from "../../src/limits/request-shape.ts";
 
-const chat = ENDPOINT_LIMIT_FIELDS.chatCompletions;
-const completions = ENDPOINT_LIMIT_FIELDS.completions;
+/** The registry's own records, so the checks run on the fields the proxy really uses. */
+function fieldsOf(endpoints: readonly Endpoint[], name: string): LimitFields {
+  const body = endpoints.find((e) => e.name === name)?.body;
+  if (!body) throw new Error(`no body fields for ${name}`);
+  return body;
+}
+const OPENAI = openaiStyleEndpoints({ chatCap: "max_completion_tokens" });
+const chat = fieldsOf(OPENAI, "chat.completions");
+const completions = fieldsOf(OPENAI, "completions");
+const responses = fieldsOf(OPENAI, "responses");
+const anthropicMessages = fieldsOf(ANTHROPIC_ENDPOINTS, "messages");
 const gemini: LimitFields = { outputCaps: [], outputMultipliers: [] };
 
 const bytes = (json: unknown) => Buffer.byteLength(JSON.stringify(json));
@@ -79,14 +88,14 @@ describe("checkLimitFields", () => {
     [
       '"max_output_tokens":"9"',
       { max_output_tokens: "9" },
-      ENDPOINT_LIMIT_FIELDS.responses,
+      responses,
       "max_output_tokens",
       'Cannot read request: "max_output_tokens" must be a positive integer',
     ],
     ['"model":""', { model: "" }, chat, "model", 'Cannot read request: "model" must be a non-empty string'],
     ['"model":5', { model: 5 }, chat, "model", 'Cannot read request: "model" must be a non-empty string'],
     ['"model":null', { model: null }, chat, "model", 'Cannot read request: "model" must be a non-empty string'],
-    ['"model":["a"]', { model: ["a"] }, ENDPOINT_LIMIT_FIELDS.anthropicMessages, "model", 'Cannot read request: "model" must be a non-empty string'],
+    ['"model":["a"]', { model: ["a"] }, anthropicMessages, "model", 'Cannot read request: "model" must be a non-empty string'],
     ['"stream":"true"', { stream: "true" }, chat, "stream", 'Cannot read request: "stream" must be true or false'],
     ['"stream":1', { stream: 1 }, chat, "stream", 'Cannot read request: "stream" must be true or false'],
     ['"stream":null', { stream: null }, chat, "stream", 'Cannot read request: "stream" must be true or false'],
@@ -125,7 +134,7 @@ describe("checkLimitFields", () => {
     ["Stream", chat, "stream"],
     ["streamOptions", gemini, "stream_options"],
     ["bestOf", completions, "best_of"],
-    ["maxOutputTokens", ENDPOINT_LIMIT_FIELDS.responses, "max_output_tokens"],
+    ["maxOutputTokens", responses, "max_output_tokens"],
   ];
   for (const [key, fields, real] of lookalikes) {
     test(`refuses ${key}, which a case-insensitive server could read as ${real}`, () => {
