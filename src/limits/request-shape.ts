@@ -23,7 +23,6 @@ export interface LimitFields {
   readonly container?: string;
 }
 
-
 export interface FieldError {
   field: string;
   message: string;
