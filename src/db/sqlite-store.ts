@@ -102,6 +102,13 @@ export function createSqliteStore(db: Db, close: () => void = () => {}, prepared
     audit: auditRepo(db),
     meta: metaRepo(db),
     transaction: (fn) => db.transaction((tx) => fn(createSqliteStore(tx as unknown as Db, close, prepared)), { behavior: "immediate" }),
+    write: (fn) => {
+      try {
+        return Promise.resolve(store.transaction(fn));
+      } catch (err) {
+        return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+      }
+    },
     relaxedTransaction: (fn) => {
       db.run(sql`PRAGMA synchronous = NORMAL`);
       try {

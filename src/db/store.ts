@@ -352,7 +352,21 @@ export interface Store {
   webhooks: WebhookRepo;
   webhookOutbox: WebhookOutboxRepo;
   alerts: AlertRepo;
-  /** Runs `fn` atomically. `fn` must be synchronous: never await inside. */
+  /**
+   * Runs `fn` atomically and resolves once its writes are committed where
+   * every instance reads them. Every change to the vault (keys, tokens,
+   * teams, policies, prices, webhooks and their outbox, stored objects,
+   * alerts, audit, meta) goes through here: on SQLite it is `transaction`
+   * and resolves at once; on PostgreSQL the commit crosses the network, and
+   * `fn` may run again when another instance wrote first, so it must not
+   * have effects outside the store. `fn` itself stays synchronous.
+   */
+  write<T>(fn: (store: Store) => T): Promise<T>;
+  /**
+   * Runs `fn` atomically on this instance's own database, synchronously.
+   * For what is local to an instance (the request log, budget ceilings) and
+   * for reads that must see one state; never for vault changes (`write`).
+   */
   transaction<T>(fn: (store: Store) => T): T;
   /**
    * Like `transaction`, but the commit need not reach the disk before it
