@@ -425,7 +425,7 @@ export function createApp(deps: AppDeps) {
       afterResponse.run();
       await services.requestLog.stop();
       // After the last settle: alerts still noted become outbox rows, delivered after the next start.
-      services.alerts.stop();
+      await services.alerts.stop();
       closeCeilings(deps, services.gate.ledger);
     },
   };

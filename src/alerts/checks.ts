@@ -54,17 +54,18 @@ export class AlertChecks implements ProviderAuthAlerts {
   ) {}
 
   start(): void {
-    this.checkTimer ??= setInterval(() => this.check(), this.options.checkIntervalMs);
-    this.scanTimer ??= setInterval(() => this.scanExpiring(), this.options.expiryScanIntervalMs);
+    // Neither rejects: each logs a failed write and tries again at its next tick.
+    this.checkTimer ??= setInterval(() => void this.check(), this.options.checkIntervalMs);
+    this.scanTimer ??= setInterval(() => void this.scanExpiring(), this.options.expiryScanIntervalMs);
   }
 
   /** Stops the timers, then turns what is still noted into outbox rows, so a clean stop loses no alert. */
-  stop(): void {
+  async stop(): Promise<void> {
     if (this.checkTimer) clearInterval(this.checkTimer);
     if (this.scanTimer) clearInterval(this.scanTimer);
     this.checkTimer = undefined;
     this.scanTimer = undefined;
-    this.check();
+    await this.check();
   }
 
   providerAuthFailed(providerKeyId: string, status: number): void {
@@ -80,8 +81,8 @@ export class AlertChecks implements ProviderAuthAlerts {
     this.crossings.set(`${crossing.holder}:${crossing.id}:${crossing.periodStartedAt}:${crossing.threshold}`, crossing);
   }
 
-  /** Turns noted refusals and crossings into outbox rows, in one transaction; safe to call any time. */
-  check(): void {
+  /** Turns noted refusals and crossings into outbox rows, in one write; safe to call any time, and never rejects. */
+  async check(): Promise<void> {
     if (this.authFailures.size === 0 && this.crossings.size === 0) return;
     const failures = this.authFailures;
     const crossings = this.crossings;
@@ -89,10 +90,17 @@ export class AlertChecks implements ProviderAuthAlerts {
     this.crossings = new Map();
     const now = this.deps.clock.now();
     try {
-      this.deps.store.transaction((tx) => {
-        for (const [providerKeyId, failure] of failures) this.announceAuthFailure(tx, providerKeyId, failure, now);
+      const announced = await this.deps.store.write((tx) => {
+        // Made afresh by each run of the write: only the run that commits says which hours were announced.
+        const hours = new Map<string, number>();
+        for (const [providerKeyId, failure] of failures) {
+          const hour = this.announceAuthFailure(tx, providerKeyId, failure, now);
+          if (hour !== undefined) hours.set(providerKeyId, hour);
+        }
         for (const crossing of crossings.values()) this.announceCrossing(tx, crossing, now);
+        return hours;
       });
+      for (const [providerKeyId, hour] of announced) this.announcedHour.set(providerKeyId, hour);
     } catch (err) {
       // Kept for the next check: alerts_sent makes a second try harmless.
       for (const [id, failure] of failures) if (!this.authFailures.has(id)) this.authFailures.set(id, failure);
@@ -101,16 +109,17 @@ export class AlertChecks implements ProviderAuthAlerts {
     }
   }
 
-  private announceAuthFailure(tx: Store, providerKeyId: string, failure: AuthFailure, now: number): void {
-    if (!wanted(tx, "provider_key.auth_failed")) return;
+  /** Returns the hour the refusal counts for once it is announced (or was before), undefined while nobody listens. */
+  private announceAuthFailure(tx: Store, providerKeyId: string, failure: AuthFailure, now: number): number | undefined {
+    if (!wanted(tx, "provider_key.auth_failed")) return undefined;
     const hour = Math.floor(failure.at / HOUR);
-    this.announcedHour.set(providerKeyId, hour);
     const row = tx.providerKeys.byId(providerKeyId);
-    if (!row || !tx.alerts.claim("provider_key.auth_failed", providerKeyId, String(hour), now)) return;
+    if (!row || !tx.alerts.claim("provider_key.auth_failed", providerKeyId, String(hour), now)) return hour;
     queueWebhookEvent(tx, now, {
       type: "provider_key.auth_failed",
       data: { provider_key_id: row.id, name: row.name, provider: row.provider, status: failure.status, at: iso(failure.at) },
     });
+    return hour;
   }
 
   private announceCrossing(tx: Store, crossing: BudgetCrossing, now: number): void {
@@ -134,8 +143,8 @@ export class AlertChecks implements ProviderAuthAlerts {
     });
   }
 
-  /** Announces keys expiring within the notice, once per key and expiry; returns how many. Safe to call any time. */
-  scanExpiring(): number {
+  /** Announces keys expiring within the notice, once per key and expiry; returns how many. Safe to call any time, and never rejects. */
+  async scanExpiring(): Promise<number> {
     const { store, clock, logger } = this.deps;
     const now = clock.now();
     const notice = this.options.expiryNoticeMs;
@@ -145,7 +154,7 @@ export class AlertChecks implements ProviderAuthAlerts {
       // Keys that live no longer than the notice in all (CI keys of an hour) were never going to be announced in time.
       const keys = store.alerts.expiringKeys(now, now + notice, notice, EXPIRY_BATCH);
       if (keys.length === 0) return 0;
-      return store.transaction((tx) => {
+      return await store.write((tx) => {
         let sent = 0;
         for (const key of keys) {
           if (!tx.alerts.claim("key.expiring", key.id, String(key.expiresAt), now)) continue;

@@ -50,6 +50,8 @@ export class WebhookDispatcher {
   /** Aborts every attempt in flight when the app stops. */
   private readonly stopping = new AbortController();
   private lastHousekeeping = Number.NEGATIVE_INFINITY;
+  /** A pass still writing (bound, housekeeping) before it starts deliveries; it never rejects. */
+  private preparing: Promise<Promise<void>[]> | undefined;
 
   constructor(
     private readonly deps: DispatcherDeps,
@@ -57,7 +59,13 @@ export class WebhookDispatcher {
   ) {}
 
   start(): void {
-    this.timer ??= setInterval(() => void this.runOnce({ housekeeping: false }), this.options.pollIntervalMs);
+    // A pass still writing when the timer fires again is left to finish: two at once would drop the outbox's excess twice.
+    this.timer ??= setInterval(() => {
+      if (this.preparing) return;
+      this.runOnce({ housekeeping: false }).catch((err: unknown) =>
+        this.deps.logger.warn("Webhook delivery pass failed; will retry", { error: describe(err) }),
+      );
+    }, this.options.pollIntervalMs);
   }
 
   /**
@@ -66,19 +74,17 @@ export class WebhookDispatcher {
    * allow. Resolves once the deliveries it started have ended; the timer
    * does not wait for that, tests may.
    */
-  runOnce(options: { housekeeping?: boolean } = {}): Promise<void> {
-    if (this.stopping.signal.aborted) return Promise.resolve();
-    const now = this.deps.clock.now();
-    let started: Promise<void>[] = [];
+  async runOnce(options: { housekeeping?: boolean } = {}): Promise<void> {
+    if (this.stopping.signal.aborted) return;
+    const preparing = this.prepare(options);
+    this.preparing = preparing;
+    let started: Promise<void>[];
     try {
-      this.bound(now);
-      if (options.housekeeping !== false || now - this.lastHousekeeping >= this.options.housekeepingIntervalMs) this.housekeep(now);
-      started = this.startDue(now);
-    } catch (err) {
-      // A locked or busy database: the next pass tries again.
-      this.deps.logger.warn("Webhook delivery pass failed; will retry", { error: describe(err) });
+      started = await preparing;
+    } finally {
+      if (this.preparing === preparing) this.preparing = undefined;
     }
-    return Promise.all(started).then(() => undefined);
+    await Promise.all(started);
   }
 
   /** Stops the timer and aborts attempts in flight, which leave their rows due for the next start. */
@@ -86,28 +92,49 @@ export class WebhookDispatcher {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
     this.stopping.abort();
+    // A pass still writing finishes first, and starts nothing once it sees the stop.
+    if (this.preparing) await Promise.all(await this.preparing);
     await Promise.all(this.running);
   }
 
-  private bound(now: number): void {
+  /** The writes of a pass, then the deliveries it started; never rejects. */
+  private async prepare(options: { housekeeping?: boolean }): Promise<Promise<void>[]> {
+    const now = this.deps.clock.now();
+    try {
+      await this.bound(now);
+      if (options.housekeeping !== false || now - this.lastHousekeeping >= this.options.housekeepingIntervalMs) await this.housekeep(now);
+      if (this.stopping.signal.aborted) return [];
+      return await this.startDue(now);
+    } catch (err) {
+      // A locked or busy database: the next pass tries again.
+      this.deps.logger.warn("Webhook delivery pass failed; will retry", { error: describe(err) });
+      return [];
+    }
+  }
+
+  private async bound(now: number): Promise<void> {
     const { store } = this.deps;
     const excess = store.webhookOutbox.pending() - this.options.maxPending;
-    if (excess > 0) this.dropped("outbox_full", store.webhookOutbox.dropOldest(excess, now, "dropped: the outbox was full"));
+    if (excess <= 0) return;
+    this.dropped("outbox_full", await store.write((tx) => tx.webhookOutbox.dropOldest(excess, now, "dropped: the outbox was full")));
   }
 
-  private housekeep(now: number): void {
+  private async housekeep(now: number): Promise<void> {
     const { store } = this.deps;
     this.lastHousekeeping = now;
-    this.dropAged(now);
-    // A few steps at most per pass, each its own statement: history is small, and this is the serving thread.
-    for (let step = 0; step < 10 && store.webhookOutbox.prune(now - this.options.retentionMs, PRUNE_BATCH) === PRUNE_BATCH; step++);
-    store.alerts.prune(now);
+    await this.dropAged(now);
+    // A few steps at most per pass, each its own write: history is small, and this is the serving thread.
+    for (let step = 0; step < 10; step++) {
+      const pruned = await store.write((tx) => tx.webhookOutbox.prune(now - this.options.retentionMs, PRUNE_BATCH));
+      if (pruned < PRUNE_BATCH) break;
+    }
+    await store.write((tx) => tx.alerts.prune(now));
   }
 
-  private dropAged(now: number): void {
+  private async dropAged(now: number): Promise<void> {
     const hours = Math.round(this.options.maxAgeMs / 3_600_000);
     const why = `dropped: not delivered within ${hours >= 1 ? `${hours} h` : `${this.options.maxAgeMs} ms`}`;
-    this.dropped("age", this.deps.store.webhookOutbox.dropCreatedBefore(now - this.options.maxAgeMs + 1, now, why));
+    this.dropped("age", await this.deps.store.write((tx) => tx.webhookOutbox.dropCreatedBefore(now - this.options.maxAgeMs + 1, now, why)));
   }
 
   private dropped(reason: DropReason, rows: DroppedWebhookEvent[]): void {
@@ -122,20 +149,21 @@ export class WebhookDispatcher {
     });
   }
 
-  private startDue(now: number): Promise<void>[] {
+  private async startDue(now: number): Promise<Promise<void>[]> {
     const free = this.options.concurrency - this.inFlight.size;
     if (free <= 0) return [];
     // More than the free slots: rows of a webhook at its own limit are passed over for others'.
     let due = this.deps.store.webhookOutbox.due(now, Math.max(16, free * 8));
     if (due.some((row) => row.createdAt <= now - this.options.maxAgeMs)) {
-      this.dropAged(now);
+      await this.dropAged(now);
       due = due.filter((row) => row.createdAt > now - this.options.maxAgeMs);
     }
     const perWebhook = new Map<string, number>();
     for (const webhookId of this.inFlight.values()) perWebhook.set(webhookId, (perWebhook.get(webhookId) ?? 0) + 1);
     const started: Promise<void>[] = [];
     for (const row of due) {
-      if (started.length >= free) break;
+      // Counted afresh: another pass may have started deliveries while this one wrote.
+      if (this.inFlight.size >= this.options.concurrency) break;
       if (this.inFlight.has(row.id)) continue;
       const busy = perWebhook.get(row.webhookId) ?? 0;
       if (busy >= this.options.perWebhookConcurrency) continue;
@@ -170,7 +198,9 @@ export class WebhookDispatcher {
     const attempts = row.attempts + 1;
     try {
       if (error === null) {
-        store.webhookOutbox.recordAttempt(row.id, { attempts, status, error: null, deliveredAt: now, nextAttemptAt: row.nextAttemptAt });
+        await store.write((tx) =>
+          tx.webhookOutbox.recordAttempt(row.id, { attempts, status, error: null, deliveredAt: now, nextAttemptAt: row.nextAttemptAt }),
+        );
         this.deps.onAttempt?.("delivered");
         return;
       }
@@ -178,7 +208,7 @@ export class WebhookDispatcher {
       const wait = backoff[Math.min(attempts - 1, backoff.length - 1)] ?? 60_000;
       // Never later than the age limit, where the row is dropped instead of tried again.
       const nextAttemptAt = Math.min(now + wait, row.createdAt + this.options.maxAgeMs);
-      store.webhookOutbox.recordAttempt(row.id, { attempts, status, error, nextAttemptAt });
+      await store.write((tx) => tx.webhookOutbox.recordAttempt(row.id, { attempts, status, error, nextAttemptAt }));
       this.deps.onAttempt?.("failed");
       logger.debug("Webhook delivery failed; will retry", { webhook_id: hook.id, event_id: row.eventId, attempts, error });
     } catch (err) {

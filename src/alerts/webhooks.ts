@@ -80,7 +80,7 @@ export class WebhookService {
       createdBy: actor,
       createdAt: now,
     };
-    return store.transaction((tx) => {
+    return store.write((tx) => {
       if (tx.webhooks.all().length >= MAX_WEBHOOKS) {
         return fail<CreatedWebhook>("conflict", `Cannot create webhook: there are ${MAX_WEBHOOKS} already; delete one first`);
       }
@@ -106,10 +106,10 @@ export class WebhookService {
   }
 
   /** Its undelivered events go with it. */
-  remove(actor: ActorId, id: string): Result<null> {
+  async remove(actor: ActorId, id: string): Promise<Result<null>> {
     const { store, clock } = this.deps;
     const now = clock.now();
-    const result = store.transaction((tx) => {
+    const result = await store.write((tx) => {
       if (!tx.webhooks.byId(id)) return fail<null>("not_found", `Cannot find webhook ${id}`);
       tx.webhooks.delete(id);
       recordAudit(tx, actor, now, { action: "webhook.delete", targetType: "webhook", targetId: id });
@@ -120,10 +120,10 @@ export class WebhookService {
   }
 
   /** Queues a `webhook.test` event for this webhook alone; returns its event id (the `webhook-id` it arrives with). */
-  test(id: string): Result<{ eventId: string }> {
+  test(id: string): Promise<Result<{ eventId: string }>> {
     const { store, clock } = this.deps;
     const now = clock.now();
-    return store.transaction((tx) => {
+    return store.write((tx) => {
       if (!tx.webhooks.byId(id)) return fail<{ eventId: string }>("not_found", `Cannot find webhook ${id}`);
       const eventId = queueWebhookEvent(tx, now, { type: WEBHOOK_TEST_EVENT, data: { webhook_id: id } }, id) as string;
       return ok({ eventId });

@@ -11,7 +11,7 @@ export interface AuditEntry {
   details?: Record<string, unknown>;
 }
 
-/** Call inside the same `store.transaction` as the change it records. */
+/** Call inside the same `store.write` as the change it records. */
 export function recordAudit(store: Store, actor: ActorId, at: number, entry: AuditEntry): void {
   store.audit.append({
     at,

@@ -131,10 +131,10 @@ export class PriceBook {
     return [...out.values()].sort((a, b) => a.model.localeCompare(b.model));
   }
 
-  /** Adds or replaces an override, audited in the same transaction. */
-  set(actor: ActorId, model: string, price: Price): void {
+  /** Adds or replaces an override, audited in the same write; memory follows once it is committed. */
+  async set(actor: ActorId, model: string, price: Price): Promise<void> {
     const now = this.clock.now();
-    this.store.transaction((tx) => {
+    await this.store.write((tx) => {
       tx.prices.upsert({ model, ...price, updatedAt: now });
       recordAudit(tx, actor, now, { action: "price.set", targetType: "price", targetId: model, details: { ...price } });
     });
@@ -143,10 +143,10 @@ export class PriceBook {
   }
 
   /** Removes an override (the built-in price, if any, applies again); `false` if there was none. */
-  remove(actor: ActorId, model: string): boolean {
+  async remove(actor: ActorId, model: string): Promise<boolean> {
     if (!this.overrides.has(model)) return false;
     const now = this.clock.now();
-    this.store.transaction((tx) => {
+    await this.store.write((tx) => {
       tx.prices.delete(model);
       recordAudit(tx, actor, now, { action: "price.delete", targetType: "price", targetId: model });
     });

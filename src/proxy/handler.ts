@@ -149,7 +149,9 @@ function answer(run: ProxyRun, request: Request, upstream: Response, prepared: P
 async function answerBuffered(run: ProxyRun, upstream: Response, headers: Headers, kind: BodyKind): Promise<Response> {
   const { deps, trace } = run;
   const guard = run.guard as UpstreamGuard;
-  const bytes = afterStoredObjectAnswer(run, deps.objects, upstream.status, await readUpstream(upstream, guard));
+  // A stored object's owner is written before the client hears of the object: it may use it at once.
+  const recorded = afterStoredObjectAnswer(run, deps.objects, upstream.status, await readUpstream(upstream, guard));
+  const bytes = recorded instanceof Promise ? await recorded : recorded;
   guard.release();
   const firstByteMs = performance.now() - trace.started;
   const provider = (trace.auth as Authenticated).providerKey.row.provider;

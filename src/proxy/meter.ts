@@ -13,8 +13,11 @@ export interface MeterOptions {
   onFirstChunk(): void;
   /** Replaces the provider key where the stream echoes it; absent for a placeholder key. */
   echo?: SecretEcho;
-  /** A stored object's id, announced by the stream (`response.created`): called before that event reaches the client. */
-  onObjectId?(id: string): void;
+  /**
+   * A stored object's id, announced by the stream (`response.created`): called before that event reaches the
+   * client, which waits for the returned promise; it must not reject.
+   */
+  onObjectId?(id: string): Promise<void> | undefined;
   onDone(result: MeterResult): void;
 }
 
@@ -71,6 +74,8 @@ class BodyMeter {
   private jsonChunks: Uint8Array[] | undefined;
   private first = true;
   private finished = false;
+  /** `onObjectId`'s promise, which the chunk that announced the object waits for. */
+  private recording: Promise<void> | undefined;
   private readonly echo: EchoStream | undefined;
 
   constructor(
@@ -92,10 +97,12 @@ class BodyMeter {
         return;
       }
       if (chunk.done) {
-        this.upstreamEnded(controller);
+        const ended = this.upstreamEnded(controller);
+        if (ended) await ended;
         return;
       }
-      if (this.forward(controller, chunk.value)) return;
+      const sent = this.forward(controller, chunk.value);
+      if (sent instanceof Promise ? await sent : sent) return;
     }
   }
 
@@ -113,12 +120,17 @@ class BodyMeter {
   }
 
   /** Sends what the SSE rewrite and the echo scrubber still hold, then settles and closes. */
-  private upstreamEnded(controller: Controller): void {
-    if (this.options.kind === "sse") {
-      const tail = this.scanSse(this.decoder.decode()) + this.pending;
-      this.pending = "";
-      if (tail && this.options.stripUsage) this.send(controller, this.encoder.encode(tail));
-    }
+  private upstreamEnded(controller: Controller): Promise<void> | undefined {
+    const tail = this.options.kind === "sse" ? this.scanSse(this.decoder.decode()) + this.pending : "";
+    this.pending = "";
+    const recording = this.takeRecording();
+    if (recording) return recording.then(() => this.close(controller, tail));
+    this.close(controller, tail);
+    return undefined;
+  }
+
+  private close(controller: Controller, tail: string): void {
+    if (tail && this.options.stripUsage) this.send(controller, this.encoder.encode(tail));
     const held = this.echo?.end();
     if (held) controller.enqueue(held);
     this.finish();
@@ -126,10 +138,24 @@ class BodyMeter {
   }
 
   /** Meters one upstream chunk and sends it on; false when it held nothing to send yet. */
-  private forward(controller: Controller, value: Uint8Array): boolean {
+  private forward(controller: Controller, value: Uint8Array): boolean | Promise<boolean> {
     this.count(value);
     if (this.options.kind !== "sse") return this.send(controller, value);
     const out = this.scanSse(this.decoder.decode(value, STREAMING));
+    // Only the chunk that announced a stored object waits: every other one goes on without a promise.
+    const recording = this.takeRecording();
+    if (recording) return recording.then(() => this.sendScanned(controller, value, out));
+    return this.sendScanned(controller, value, out);
+  }
+
+  private takeRecording(): Promise<void> | undefined {
+    const recording = this.recording;
+    this.recording = undefined;
+    return recording;
+  }
+
+  /** Sends an SSE chunk after its scan: rewritten when stripping, else as it came. */
+  private sendScanned(controller: Controller, value: Uint8Array, out: string): boolean {
     if (!this.options.stripUsage) return this.send(controller, value);
     // Only part of an event so far: read on rather than send an empty chunk.
     if (!out) return false;
@@ -173,7 +199,7 @@ class BodyMeter {
             this.merge(usageFrom(parsed));
             if (this.result.objectId === undefined) {
               this.result.objectId = createdId(parsed);
-              if (this.result.objectId !== undefined) this.options.onObjectId?.(this.result.objectId);
+              if (this.result.objectId !== undefined) this.recording = this.options.onObjectId?.(this.result.objectId);
             }
           }
         }

@@ -1,4 +1,4 @@
-import type { ObjectOwners } from "../vault/stored-objects.ts";
+import type { CreatedObject, ObjectOwners } from "../vault/stored-objects.ts";
 import type { Authenticated } from "./authenticate.ts";
 import { ProxyError } from "./errors.ts";
 import type { ProxyRun } from "./run.ts";
@@ -76,41 +76,56 @@ function ownedTarget(run: ProxyRun): { kind: string; id: string } | undefined {
 /**
  * After a successful answer: the creator of a new object is recorded (its id
  * from the answer), a deleted one forgotten, and a list keeps only the
- * caller's own objects. Returns the body to send when it changed.
+ * caller's own objects. Returns the body to send when it changed, once the
+ * records are written (the client may use a new object at once); the answers
+ * of endpoints that store nothing pass without a promise.
  */
-export function afterStoredObjectAnswer(run: ProxyRun, owners: ObjectOwners, status: number, bytes: Uint8Array<ArrayBuffer>): Uint8Array<ArrayBuffer> {
+export function afterStoredObjectAnswer(
+  run: ProxyRun,
+  owners: ObjectOwners,
+  status: number,
+  bytes: Uint8Array<ArrayBuffer>,
+): Uint8Array<ArrayBuffer> | Promise<Uint8Array<ArrayBuffer>> {
   const stores = run.endpoint?.stores;
   const auth = run.trace.auth;
   if (!stores || !auth || status < 200 || status >= 300) return bytes;
   const providerKeyId = auth.providerKey.row.id;
-  if (stores.action === "delete") {
-    owners.deleted({ providerKeyId, objectId: run.groups.id ?? "" });
-    return bytes;
-  }
+  if (stores.action === "delete") return owners.deleted({ providerKeyId, objectId: run.groups.id ?? "" }).then(() => bytes);
   // Batch reads are parsed too: an OpenAI batch names the files the provider made for it, an Anthropic one its results URL.
   const batch = stores.kind === "batch" || stores.kind === "message_batch";
   if (stores.action === "read" && !batch) return bytes;
   const json = parse(bytes);
   if (!json) return bytes;
-  const seeBatch = (item: unknown): boolean => (batch ? afterBatch(item, stores.kind, owners, auth) : false);
+  const created: CreatedObject[] = [];
+  const seeBatch = (item: unknown): boolean => (batch ? afterBatch(item, stores.kind, created, auth) : false);
   if (stores.action === "list") {
     const owned = onlyOwned(json, owners, providerKeyId, auth.proxyKey.id);
     for (const item of owned.data as unknown[]) seeBatch(item);
-    return encoder.encode(JSON.stringify(owned));
+    return recordCreated(owners, created, auth, encoder.encode(JSON.stringify(owned)));
   }
   const id = typeof json.id === "string" ? json.id : undefined;
-  if (stores.action === "create" && id) owners.created({ providerKeyId, objectId: id, kind: stores.kind }, auth.proxyKey.id);
+  if (stores.action === "create" && id) created.push({ providerKeyId, objectId: id, kind: stores.kind });
   // A completed upload answers with the file it made, which belongs to the upload's owner.
   const file = json.file as { id?: unknown } | undefined;
-  if (typeof file?.id === "string") owners.created({ providerKeyId, objectId: file.id, kind: "file" }, auth.proxyKey.id);
-  return seeBatch(json) ? encoder.encode(JSON.stringify(json)) : bytes;
+  if (typeof file?.id === "string") created.push({ providerKeyId, objectId: file.id, kind: "file" });
+  return recordCreated(owners, created, auth, seeBatch(json) ? encoder.encode(JSON.stringify(json)) : bytes);
+}
+
+/** `body`, after the caller is recorded as the creator of `created` (if any). */
+function recordCreated(
+  owners: ObjectOwners,
+  created: CreatedObject[],
+  auth: Authenticated,
+  body: Uint8Array<ArrayBuffer>,
+): Uint8Array<ArrayBuffer> | Promise<Uint8Array<ArrayBuffer>> {
+  return created.length === 0 ? body : owners.created(created, auth.proxyKey.id).then(() => body);
 }
 
 /** What a batch in an answer (the caller's own) implies; true when the batch object was changed for the client. */
-function afterBatch(item: unknown, kind: string, owners: ObjectOwners, auth: Authenticated): boolean {
+function afterBatch(item: unknown, kind: string, created: CreatedObject[], auth: Authenticated): boolean {
   if (typeof item !== "object" || item === null) return false;
   if (kind === "batch") {
-    ownBatchFiles(item, owners, auth.providerKey.row.id, auth.proxyKey.id);
+    created.push(...batchFiles(item, auth.providerKey.row.id));
     return false;
   }
   return keywardResultsUrl(item, auth.providerKey.row.baseUrl);
@@ -131,20 +146,29 @@ function keywardResultsUrl(batch: { results_url?: unknown }, baseUrl: string): b
 }
 
 /** A batch's output and error files are made by the provider when it ends; they belong to the batch's owner (the caller). */
-function ownBatchFiles(batch: unknown, owners: ObjectOwners, providerKeyId: string, proxyKeyId: string): void {
-  if (typeof batch !== "object" || batch === null) return;
+function batchFiles(batch: object, providerKeyId: string): CreatedObject[] {
   const { output_file_id: output, error_file_id: error } = batch as { output_file_id?: unknown; error_file_id?: unknown };
-  for (const fileId of [output, error]) {
-    if (typeof fileId === "string" && fileId !== "") owners.created({ providerKeyId, objectId: fileId, kind: "file" }, proxyKeyId);
-  }
+  return [output, error].flatMap((fileId) => (typeof fileId === "string" && fileId !== "" ? [{ providerKeyId, objectId: fileId, kind: "file" as const }] : []));
 }
 
-/** Records the object a streamed answer created (a stored response's id arrives in its first event). */
-export function recordStreamedObject(run: ProxyRun, owners: ObjectOwners, objectId: string | undefined): void {
+/**
+ * Records the object a streamed answer created (a stored response's id
+ * arrives in its first event); the stream waits for it. Never rejects: a
+ * record that cannot be written is logged and the stream goes on, and the
+ * object then belongs to no one, so nobody can use it through keyward.
+ */
+export async function recordStreamedObject(run: ProxyRun, owners: ObjectOwners, objectId: string | undefined): Promise<void> {
   const stores = run.endpoint?.stores;
   const auth = run.trace.auth;
   if (!stores || stores.action !== "create" || !auth || !objectId) return;
-  owners.created({ providerKeyId: auth.providerKey.row.id, objectId, kind: stores.kind }, auth.proxyKey.id);
+  try {
+    await owners.created([{ providerKeyId: auth.providerKey.row.id, objectId, kind: stores.kind }], auth.proxyKey.id);
+  } catch (err) {
+    run.deps.logger.error("Cannot record the owner of a stored object", {
+      error: err instanceof Error ? err.message : String(err),
+      request_id: run.trace.requestId,
+    });
+  }
 }
 
 /**

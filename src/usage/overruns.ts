@@ -18,12 +18,12 @@ export function overrunRecorder(deps: { store: Store; clock: Clock; metrics: Met
     deps.metrics.overrunCost.inc({}, overrunMicros / 1_000_000);
     const details = { provider_key_id: row.providerKeyId, overrun_usd: microsToUsd(overrunMicros) };
     deps.logger.warn("A request cost more than its reservation: its upstream ignored the output cap", { key_id: row.id, ...details });
-    try {
-      deps.store.transaction((tx) =>
-        recordAudit(tx, "proxy", deps.clock.now(), { action: "proxy_key.overrun", targetType: "proxy_key", targetId: row.id, details }),
-      );
-    } catch (err) {
-      deps.logger.error("Cannot write the audit row of an overrun", { key_id: row.id, error: err instanceof Error ? err.message : String(err) });
-    }
+    const at = deps.clock.now();
+    // Not waited for: this runs while a request settles, which must not wait on the database.
+    deps.store
+      .write((tx) => recordAudit(tx, "proxy", at, { action: "proxy_key.overrun", targetType: "proxy_key", targetId: row.id, details }))
+      .catch((err: unknown) => {
+        deps.logger.error("Cannot write the audit row of an overrun", { key_id: row.id, error: err instanceof Error ? err.message : String(err) });
+      });
   };
 }

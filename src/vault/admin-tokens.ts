@@ -85,7 +85,7 @@ export class AdminTokenService {
       createdBy: actor,
       createdAt: now,
     };
-    return store.transaction((tx) => {
+    return store.write((tx) => {
       if (tx.adminTokens.byId(row.id)) {
         return fail<CreatedAdminToken>("conflict", `Cannot create admin token: id ${row.id} exists`);
       }
@@ -129,10 +129,10 @@ export class AdminTokenService {
     return row ? ok(row) : fail("not_found", `Cannot find admin token ${id}`);
   }
 
-  revoke(actor: ActorId, id: string): Result<AdminTokenRow> {
+  async revoke(actor: ActorId, id: string): Promise<Result<AdminTokenRow>> {
     const { store, clock, events } = this.deps;
     const now = clock.now();
-    const result = store.transaction((tx) => {
+    const result = await store.write((tx) => {
       const current = tx.adminTokens.byId(id);
       if (!current) return fail<AdminTokenRow>("not_found", `Cannot find admin token ${id}`);
       if (current.revokedAt !== null) return ok(current);

@@ -52,7 +52,7 @@ export async function openKeyring(store: Store, masterKey: Uint8Array, clock: Cl
   if (stored === undefined) {
     const sealer = await Sealer.create(masterKey, 1);
     const record = await sealCheckValue(sealer);
-    store.transaction((tx) => {
+    await store.write((tx) => {
       // Another process may have initialised the database meanwhile; keep its record.
       if (tx.meta.get(CHECK_KEY) === undefined) tx.meta.set(CHECK_KEY, record, clock.now());
     });

@@ -118,7 +118,7 @@ export class ProviderKeyService {
       createdAt: now,
       updatedAt: now,
     };
-    const created = store.transaction((tx) => {
+    return store.write((tx) => {
       if (tx.providerKeys.byName(input.name)) {
         return fail<ProviderKeyRow>("conflict", `Cannot create provider key: name "${input.name}" is taken`, "name");
       }
@@ -131,7 +131,6 @@ export class ProviderKeyService {
       });
       return ok(row);
     });
-    return created;
   }
 
   list(limit: number, after?: PageCursor): { rows: ProviderKeyRow[]; nextCursor: string | null } {
@@ -173,7 +172,7 @@ export class ProviderKeyService {
     const now = clock.now();
     patch.updatedAt = now;
 
-    const result = store.transaction((tx) => {
+    const result = await store.write((tx) => {
       if (!tx.providerKeys.byId(id)) return fail<ProviderKeyRow>("not_found", `Cannot find provider key ${id}`);
       if (input.name !== undefined) {
         const holder = tx.providerKeys.byName(input.name);
@@ -199,11 +198,11 @@ export class ProviderKeyService {
    * Deleting a provider key removes its proxy keys' rows too (they could never
    * work again); without `cascade`, keys still active block the delete.
    */
-  remove(actor: ActorId, id: string, options: { cascade: boolean }): Result<{ revokedProxyKeyIds: string[] }> {
+  async remove(actor: ActorId, id: string, options: { cascade: boolean }): Promise<Result<{ revokedProxyKeyIds: string[] }>> {
     const { store, clock, events } = this.deps;
     const { cascade } = options;
     const now = clock.now();
-    const result = store.transaction((tx) => {
+    const result = await store.write((tx) => {
       if (!tx.providerKeys.byId(id)) return fail<{ revokedProxyKeyIds: string[] }>("not_found", `Cannot find provider key ${id}`);
       const policies = tx.trustPolicies.countForProviderKey(id);
       if (policies > 0) {

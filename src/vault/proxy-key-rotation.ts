@@ -22,8 +22,8 @@ function cannotRotate(row: ProxyKeyRow, now: number): Result<CreatedProxyKey> | 
  * spend, budget ceiling, team, metadata, owned objects, logs) stays. The old
  * secret is kept as `previous_secret_hash` until `grace_seconds` from now, or
  * dropped at once with no grace; a rotation within a grace replaces the one
- * kept, so the oldest secret stops at once. Hashing runs before the
- * transaction (a store transaction must not await); the `secretChanged` event
+ * kept, so the oldest secret stops at once. Hashing runs before the write
+ * (whose function must not await, and may run again); the `secretChanged` event
  * makes the proxy check every token for the key again.
  */
 export async function rotateProxyKey(deps: ProxyKeyServiceDeps, actor: ActorId, id: string, graceSeconds: number): Promise<Result<CreatedProxyKey>> {
@@ -40,7 +40,7 @@ export async function rotateProxyKey(deps: ProxyKeyServiceDeps, actor: ActorId, 
   const key = generateKey("proxy", id);
   const secretHash = await (deps.hash ?? hashSecret)(key.secret);
   const now = clock.now();
-  const result = store.transaction((tx) => {
+  const result = await store.write((tx) => {
     // Read again: the key may have been revoked, deleted or rotated while we hashed.
     const current = tx.proxyKeys.byId(id);
     if (!current) return missing();

@@ -106,6 +106,7 @@ function resolveExpiry(input: ExpiryInput, now: number): Result<number | null | 
 /**
  * A bound on minting checked inside the transaction that inserts the keys (a
  * keys:issue token's aggregate bounds); `now` is the new keys' `createdAt`.
+ * It reads `tx` only: the write may run it again.
  */
 export type MintAdmission = (tx: Store, now: number) => Result<null>;
 
@@ -193,7 +194,7 @@ export class ProxyKeyService {
       const slice = names.slice(i, i + 4);
       created.push(...(await Promise.all(slice.map((name) => this.newKey(actor, { ...input, name }, expiry.value ?? null, now)))));
     }
-    const result = store.transaction((tx) => {
+    const result = await store.write((tx) => {
       // Re-checked inside the transaction: the provider key may have gone while we hashed.
       if (!tx.providerKeys.byId(input.provider_key_id)) return missing();
       if (input.team_id !== undefined && !tx.teams.byId(input.team_id)) return noTeam<CreatedProxyKey[]>("create proxy key", input.team_id);
@@ -238,7 +239,7 @@ export class ProxyKeyService {
     return row ? ok(row) : fail("not_found", `Cannot find proxy key ${id}`);
   }
 
-  update(actor: ActorId, id: string, input: UpdateProxyKeyInput): Result<ProxyKeyRow> {
+  async update(actor: ActorId, id: string, input: UpdateProxyKeyInput): Promise<Result<ProxyKeyRow>> {
     const { store, clock, events } = this.deps;
     const now = clock.now();
     const expiry = resolveExpiry(input, now);
@@ -250,7 +251,7 @@ export class ProxyKeyService {
     if (input.team_id !== undefined) patch.teamId = input.team_id;
     Object.assign(patch, limitsPatch(input));
     let budgetChanged = false;
-    const result = store.transaction((tx) => {
+    const result = await store.write((tx) => {
       const current = tx.proxyKeys.byId(id);
       if (!current) return fail<ProxyKeyRow>("not_found", `Cannot find proxy key ${id}`);
       if (typeof input.team_id === "string" && !tx.teams.byId(input.team_id)) return noTeam<ProxyKeyRow>("move proxy key", input.team_id);
@@ -276,10 +277,10 @@ export class ProxyKeyService {
   }
 
   /** Idempotent: revoking a revoked key returns it unchanged. */
-  revoke(actor: ActorId, id: string): Result<ProxyKeyRow> {
+  async revoke(actor: ActorId, id: string): Promise<Result<ProxyKeyRow>> {
     const { store, clock, events } = this.deps;
     const now = clock.now();
-    const result = store.transaction((tx) => {
+    const result = await store.write((tx) => {
       const current = tx.proxyKeys.byId(id);
       if (!current) return fail<ProxyKeyRow>("not_found", `Cannot find proxy key ${id}`);
       if (current.revokedAt !== null) return ok(current);
@@ -297,10 +298,10 @@ export class ProxyKeyService {
     return rotateProxyKey(this.deps, actor, id, graceSeconds);
   }
 
-  remove(actor: ActorId, id: string): Result<null> {
+  async remove(actor: ActorId, id: string): Promise<Result<null>> {
     const { store, clock, events } = this.deps;
     const now = clock.now();
-    const result = store.transaction((tx) => {
+    const result = await store.write((tx) => {
       const current = tx.proxyKeys.byId(id);
       if (!current) return fail<null>("not_found", `Cannot find proxy key ${id}`);
       tx.proxyKeys.delete(id);

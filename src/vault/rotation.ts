@@ -23,7 +23,7 @@ export interface RotationResult {
 }
 
 export interface RotationOptions {
-  /** Runs between re-encrypted rows inside the transaction (the tests' kill window; a no-op otherwise). */
+  /** Runs between re-encrypted rows inside the transaction, again if the write runs again (the tests' kill window; a no-op otherwise). */
   betweenRows?: () => void;
 }
 
@@ -59,7 +59,7 @@ export async function rotateMasterKey(store: Store, current: Sealer, newKey: Uin
   const checkAfter = await sealCheckValue(next);
 
   const changed = () => new Error("Cannot rotate master key: provider keys or webhooks changed while re-encrypting; nothing was changed, run it again");
-  store.transaction((tx) => {
+  await store.write((tx) => {
     if (tx.meta.get(CHECK_KEY) !== checkBefore || tx.providerKeys.all().length !== resealed.length || tx.webhooks.all().length !== hooks.length)
       throw changed();
     for (const { id, before, sealed } of resealed) {

@@ -2,6 +2,12 @@ import type { Clock } from "../clock.ts";
 import type { Store } from "../db/store.ts";
 import type { ObjectKind } from "../providers/endpoints.ts";
 
+export interface CreatedObject {
+  providerKeyId: string;
+  objectId: string;
+  kind: ObjectKind;
+}
+
 /**
  * Objects a provider stores for whoever created them (files, batches, stored
  * responses, vector stores…) are shared by everyone holding that provider's
@@ -19,12 +25,16 @@ export class ObjectOwners {
     return this.store.storedObjects.ownerOf(object.providerKeyId, object.objectId) === proxyKeyId;
   }
 
-  created(object: { providerKeyId: string; objectId: string; kind: ObjectKind }, proxyKeyId: string): void {
-    this.store.storedObjects.record({ ...object, proxyKeyId, createdAt: this.clock.now() });
+  /** Every object one answer created, in one write: an upload's file and a batch's output files come with others. */
+  async created(objects: readonly CreatedObject[], proxyKeyId: string): Promise<void> {
+    const createdAt = this.clock.now();
+    await this.store.write((tx) => {
+      for (const object of objects) tx.storedObjects.record({ ...object, proxyKeyId, createdAt });
+    });
   }
 
-  deleted(object: { providerKeyId: string; objectId: string }): void {
-    this.store.storedObjects.remove(object.providerKeyId, object.objectId);
+  async deleted(object: { providerKeyId: string; objectId: string }): Promise<void> {
+    await this.store.write((tx) => tx.storedObjects.remove(object.providerKeyId, object.objectId));
   }
 
   /** Which of a provider's listed ids the proxy key owns. */

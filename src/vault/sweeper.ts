@@ -39,17 +39,18 @@ export class ExpiredKeySweeper {
   ) {}
 
   start(): void {
-    this.timer ??= setInterval(() => this.sweep(), this.options.intervalMs);
-    this.sweep();
+    // `sweep` catches its own failures: a pass that cannot write is logged and retried at the next tick.
+    this.timer ??= setInterval(() => void this.sweep(), this.options.intervalMs);
+    void this.sweep();
   }
 
   /** One pass; returns the ids purged. Safe to call any time. */
-  sweep(): string[] {
+  async sweep(): Promise<string[]> {
     const { store, clock, events, logger, forget } = this.deps;
     const now = clock.now();
     let purged: string[] = [];
     try {
-      purged = store.transaction((tx) => {
+      purged = await store.write((tx) => {
         const ids = tx.proxyKeys.purgeSecrets(now - this.options.retentionDays * DAY, PURGED_SECRET_HASH);
         if (ids.length > 0) {
           recordAudit(tx, "sweeper", now, {

@@ -39,7 +39,7 @@ export interface TeamServiceDeps {
 export class TeamService {
   constructor(private readonly deps: TeamServiceDeps) {}
 
-  create(actor: ActorId, input: CreateTeamInput): Result<TeamRow> {
+  async create(actor: ActorId, input: CreateTeamInput): Promise<Result<TeamRow>> {
     const { store, clock, events } = this.deps;
     const now = clock.now();
     const row: TeamRow = {
@@ -61,7 +61,7 @@ export class TeamService {
       ...sharedLimitsPatch(input),
     };
     row.periodStartedAt = periodStart(row.budgetPeriod, now);
-    const result = store.transaction((tx) => {
+    const result = await store.write((tx) => {
       if (tx.teams.byName(input.name)) return fail<TeamRow>("conflict", `Cannot create team: name "${input.name}" is taken`, "name");
       tx.teams.insert(row);
       recordAudit(tx, actor, now, { action: "team.create", targetType: "team", targetId: row.id, details: { name: row.name, fields: givenFields(input) } });
@@ -85,14 +85,14 @@ export class TeamService {
    * refused from their next request until the period resets or the budget is
    * raised (the route says so in the answer). Keys keep their own spend.
    */
-  update(actor: ActorId, id: string, input: UpdateTeamInput): Result<TeamRow> {
+  async update(actor: ActorId, id: string, input: UpdateTeamInput): Promise<Result<TeamRow>> {
     const { store, clock, events } = this.deps;
     const now = clock.now();
     const patch: Partial<TeamRow> = { updatedAt: now, ...sharedLimitsPatch(input) };
     if (input.name !== undefined) patch.name = input.name;
     if (input.metadata !== undefined) patch.metadata = input.metadata;
     let budgetChanged = false;
-    const result = store.transaction((tx) => {
+    const result = await store.write((tx) => {
       const current = tx.teams.byId(id);
       if (!current) return fail<TeamRow>("not_found", `Cannot find team ${id}`);
       if (input.name !== undefined && input.name !== current.name && tx.teams.byName(input.name)) {
@@ -109,10 +109,10 @@ export class TeamService {
   }
 
   /** Disabled, every key of the team is refused on its next request (403 `team_disabled`); idempotent. */
-  setDisabled(actor: ActorId, id: string, disabled: boolean): Result<TeamRow> {
+  async setDisabled(actor: ActorId, id: string, disabled: boolean): Promise<Result<TeamRow>> {
     const { store, clock, events } = this.deps;
     const now = clock.now();
-    const result = store.transaction((tx) => {
+    const result = await store.write((tx) => {
       const current = tx.teams.byId(id);
       if (!current) return fail<TeamRow>("not_found", `Cannot find team ${id}`);
       if (current.disabled === disabled) return ok(current);
@@ -125,10 +125,10 @@ export class TeamService {
   }
 
   /** Refused while keys belong to the team (revoked and expired ones too: their rows name it); move or delete them first. */
-  remove(actor: ActorId, id: string): Result<null> {
+  async remove(actor: ActorId, id: string): Promise<Result<null>> {
     const { store, clock, events } = this.deps;
     const now = clock.now();
-    const result = store.transaction((tx) => {
+    const result = await store.write((tx) => {
       const current = tx.teams.byId(id);
       if (!current) return fail<null>("not_found", `Cannot find team ${id}`);
       const keys = tx.teams.countKeys(id);

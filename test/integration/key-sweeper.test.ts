@@ -97,9 +97,9 @@ describe("expired-key sweeper", () => {
     await h.stop();
     h = await startProxyHarness({ config: { expiredKeyRetentionDays: 0, keySweepIntervalMs: 3_600_000 } });
     const pair = await createKeyPair(h.t, { base_url: h.mock.baseUrl, proxy: { ttl_seconds: 1 } });
-    expect(h.t.services.sweeper.sweep()).toEqual([]);
+    expect(await h.t.services.sweeper.sweep()).toEqual([]);
     h.clock.advance(1000);
-    expect(h.t.services.sweeper.sweep()).toEqual([pair.proxyKeyId]);
-    expect(h.t.services.sweeper.sweep()).toEqual([]);
+    expect(await h.t.services.sweeper.sweep()).toEqual([pair.proxyKeyId]);
+    expect(await h.t.services.sweeper.sweep()).toEqual([]);
   });
 });

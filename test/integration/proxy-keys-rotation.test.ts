@@ -234,7 +234,7 @@ describe("proxy key rotation", () => {
     expect(h.t.store.proxyKeys.byId(keys.proxyKeyId)!.previousSecretHash).toStartWith("$argon2id$");
     expectStatus(await h.t.call("POST", `/api/proxy-keys/${keys.proxyKeyId}/revoke`, {}), 200);
     h.clock.advance(31 * 24 * HOUR);
-    expect(h.t.services.sweeper.sweep()).toContain(keys.proxyKeyId);
+    expect(await h.t.services.sweeper.sweep()).toContain(keys.proxyKeyId);
     const row = h.t.store.proxyKeys.byId(keys.proxyKeyId)!;
     expect(row.secretHash).toBe(PURGED_SECRET_HASH);
     expect(row.previousSecretHash).toBeNull();

@@ -56,7 +56,7 @@ async function keyPair(proxy: Record<string, unknown> = {}): Promise<KeyPair> {
 
 /** Runs the checks and a delivery pass; returns what arrived since `from`, each verified against `secret`. */
 async function deliver(t: TestApp, secret: string, from: number): Promise<ReceivedWebhook[]> {
-  t.services.alerts.check();
+  await t.services.alerts.check();
   await t.services.webhookDispatcher.runOnce();
   const got = r.received.slice(from);
   for (const d of got) {
@@ -177,12 +177,12 @@ describe("key.expiring", () => {
     secrets.add(revoked.json.key);
     secrets.add(ci.json.key);
 
-    expect(h.t.services.alerts.scanExpiring()).toBe(0);
+    expect(await h.t.services.alerts.scanExpiring()).toBe(0);
     h.clock.advance(24 * 3600_000 - 1);
-    expect(h.t.services.alerts.scanExpiring()).toBe(0);
+    expect(await h.t.services.alerts.scanExpiring()).toBe(0);
     h.clock.advance(1);
-    expect(h.t.services.alerts.scanExpiring()).toBe(1);
-    expect(h.t.services.alerts.scanExpiring()).toBe(0);
+    expect(await h.t.services.alerts.scanExpiring()).toBe(1);
+    expect(await h.t.services.alerts.scanExpiring()).toBe(0);
     const got = payloads(await deliver(h.t, hook.secret, 0));
     expect(got).toEqual([
       {
@@ -200,9 +200,9 @@ describe("key.expiring", () => {
 
     // A new expiry is a new announcement, once it is within 24 h.
     expectStatus(await h.t.call("PATCH", `/api/proxy-keys/${keys.proxyKeyId}`, { ttl_seconds: 30 * 3600 }), 200);
-    expect(h.t.services.alerts.scanExpiring()).toBe(0);
+    expect(await h.t.services.alerts.scanExpiring()).toBe(0);
     h.clock.advance(6 * 3600_000);
-    expect(h.t.services.alerts.scanExpiring()).toBe(1);
+    expect(await h.t.services.alerts.scanExpiring()).toBe(1);
   });
 });
 

@@ -69,16 +69,16 @@ describe("resolution", () => {
     expect(book.resolve("toString")).toBeUndefined();
   });
 
-  test("an override beats the built-in at each step; the cache follows writes", () => {
+  test("an override beats the built-in at each step; the cache follows writes", async () => {
     const before = book.resolve("gpt-4o-2024-08-06");
     expect(before?.source).toBe("builtin");
-    book.set("admin", "gpt-4o", { inputMicros: 1_000_000, cachedInputMicros: null, outputMicros: 2_000_000 });
+    await book.set("admin", "gpt-4o", { inputMicros: 1_000_000, cachedInputMicros: null, outputMicros: 2_000_000 });
     expect(book.resolve("gpt-4o-2024-08-06")).toMatchObject({ entry: "gpt-4o", source: "override" });
     // The exact built-in snapshot still wins over its base's override.
     expect(book.resolve("gpt-4o-2024-05-13")).toMatchObject({ entry: "gpt-4o-2024-05-13", source: "builtin" });
-    book.set("admin", "claude-sonnet-4-6", { inputMicros: 3_000_000, cachedInputMicros: 300_000, outputMicros: 15_000_000 });
+    await book.set("admin", "claude-sonnet-4-6", { inputMicros: 3_000_000, cachedInputMicros: 300_000, outputMicros: 15_000_000 });
     expect(book.resolve("claude-sonnet-4-6")).toMatchObject({ entry: "claude-sonnet-4-6", source: "override" });
-    expect(book.remove("admin", "gpt-4o")).toBe(true);
+    expect(await book.remove("admin", "gpt-4o")).toBe(true);
     expect(book.resolve("gpt-4o-2024-08-06")).toMatchObject({ entry: "gpt-4o", source: "builtin" });
   });
 

@@ -68,7 +68,7 @@ export function adminTokenRoutes(auth: AdminAuthDeps, service: AdminTokenService
         },
       },
     )
-    .post("/:id/revoke", ({ params, actor }) => adminTokenView(unwrap(service.revoke(actor.id, params.id)), now()), {
+    .post("/:id/revoke", async ({ params, actor }) => adminTokenView(unwrap(await service.revoke(actor.id, params.id)), now()), {
       scope: "admin",
       params: IdParams,
       response: { 200: AdminTokenView, ...errorResponses(401, 403, 404, 422) },

@@ -12,7 +12,7 @@ const IdParams = t.Object({ id: t.String({ maxLength: 64, description: "Trust po
 export function trustPolicyRoutes(auth: AdminAuthDeps, service: TrustPolicyService) {
   return new Elysia({ name: "admin.oidc-trust-policies", prefix: "/oidc/trust-policies", detail: { tags: ["OIDC"] } })
     .use(adminAuth(auth))
-    .post("", ({ body, actor, status }) => status(201, trustPolicyView(unwrap(service.create(actor.id, body)))), {
+    .post("", async ({ body, actor, status }) => status(201, trustPolicyView(unwrap(await service.create(actor.id, body)))), {
       scope: "admin",
       parse: "application/json",
       body: CreateTrustPolicyBody,
@@ -44,8 +44,8 @@ export function trustPolicyRoutes(auth: AdminAuthDeps, service: TrustPolicyServi
     })
     .delete(
       "/:id",
-      ({ params, actor }) => {
-        unwrap(service.remove(actor.id, params.id));
+      async ({ params, actor }) => {
+        unwrap(await service.remove(actor.id, params.id));
         return { deleted: true as const, id: params.id };
       },
       {

@@ -86,9 +86,9 @@ function priceView(p: PriceListing) {
 }
 
 /** Stores the override in micro-dollars and answers it as listed, so the answer shows what now applies. */
-function setPrice(prices: PriceBook, actor: ActorId, price: { model: string; body: Static<typeof SetPriceBody> }) {
+async function setPrice(prices: PriceBook, actor: ActorId, price: { model: string; body: Static<typeof SetPriceBody> }) {
   const { model, body } = price;
-  prices.set(actor, model, {
+  await prices.set(actor, model, {
     inputMicros: usdToMicros(body.input_per_million_usd),
     cachedInputMicros: body.cached_input_per_million_usd === undefined ? null : usdToMicros(body.cached_input_per_million_usd),
     outputMicros: usdToMicros(body.output_per_million_usd),
@@ -151,8 +151,8 @@ export function priceRoutes(auth: AdminAuthDeps, prices: PriceBook) {
     })
     .delete(
       "/:model",
-      ({ params, actor }) => {
-        if (!prices.remove(actor.id, params.model)) {
+      async ({ params, actor }) => {
+        if (!(await prices.remove(actor.id, params.model))) {
           throw new ApiError({ code: "not_found", message: `Cannot delete price: ${params.model} has no override` });
         }
         return { deleted: true as const, model: params.model };

@@ -13,8 +13,8 @@ const DeleteQuery = t.Object({
   cascade: t.Optional(t.Boolean({ default: false, description: "Revoke the provider key's active proxy keys instead of refusing" })),
 });
 
-function removeProviderKey(service: ProviderKeyService, actor: ActorId, target: { id: string; cascade: boolean }) {
-  const result = unwrap(service.remove(actor, target.id, { cascade: target.cascade }));
+async function removeProviderKey(service: ProviderKeyService, actor: ActorId, target: { id: string; cascade: boolean }) {
+  const result = unwrap(await service.remove(actor, target.id, { cascade: target.cascade }));
   return { deleted: true as const, id: target.id, revoked_proxy_key_ids: result.revokedProxyKeyIds };
 }
 

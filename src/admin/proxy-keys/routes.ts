@@ -144,7 +144,7 @@ function keyRoutes(auth: Auth, service: ProxyKeyService, views: Views, reads: Ad
       response: { 200: ProxyKeyView, ...errorResponses(401, 403, 404, 422) },
       detail: { summary: "Get a proxy key" },
     })
-    .patch("/:id", ({ params, body, actor }) => view(unwrap(service.update(actor.id, params.id, body))), {
+    .patch("/:id", async ({ params, body, actor }) => view(unwrap(await service.update(actor.id, params.id, body))), {
       scope: "admin",
       params: IdParams,
       parse: "application/json",
@@ -156,7 +156,7 @@ function keyRoutes(auth: Auth, service: ProxyKeyService, views: Views, reads: Ad
           "Rename, change expiry (null clears it), metadata or limits, or move the key to another team (`team_id`; null for none). A moved key keeps its own spend; its new team counts the key's spend from the move.",
       },
     })
-    .post("/:id/revoke", ({ params, actor }) => view(unwrap(service.revoke(actor.id, params.id))), {
+    .post("/:id/revoke", async ({ params, actor }) => view(unwrap(await service.revoke(actor.id, params.id))), {
       scope: "admin",
       params: IdParams,
       response: { 200: ProxyKeyView, ...errorResponses(401, 403, 404, 422) },
@@ -164,8 +164,8 @@ function keyRoutes(auth: Auth, service: ProxyKeyService, views: Views, reads: Ad
     })
     .delete(
       "/:id",
-      ({ params, actor }) => {
-        unwrap(service.remove(actor.id, params.id));
+      async ({ params, actor }) => {
+        unwrap(await service.remove(actor.id, params.id));
         return { deleted: true as const, id: params.id };
       },
       {

@@ -20,7 +20,7 @@ export function teamRoutes(auth: AdminAuthDeps, service: TeamService, ledger: Bu
   };
   return new Elysia({ name: "admin.teams", prefix: "/teams", detail: { tags: ["Teams"] } })
     .use(adminAuth(auth))
-    .post("", ({ body, actor, status }) => status(201, changed(unwrap(service.create(actor.id, body)))), {
+    .post("", async ({ body, actor, status }) => status(201, changed(unwrap(await service.create(actor.id, body)))), {
       scope: "admin",
       parse: "application/json",
       body: CreateTeamBody,
@@ -53,7 +53,7 @@ export function teamRoutes(auth: AdminAuthDeps, service: TeamService, ledger: Bu
       response: { 200: TeamView, ...errorResponses(401, 403, 404, 422) },
       detail: { summary: "Get a team", description: "With its spend, reservations, remaining budget and period start, as a proxy key shows its own." },
     })
-    .patch("/:id", ({ params, body, actor }) => changed(unwrap(service.update(actor.id, params.id, body))), {
+    .patch("/:id", async ({ params, body, actor }) => changed(unwrap(await service.update(actor.id, params.id, body))), {
       scope: "admin",
       params: IdParams,
       parse: "application/json",
@@ -65,7 +65,7 @@ export function teamRoutes(auth: AdminAuthDeps, service: TeamService, ledger: Bu
           "Rename, change limits (null removes one) or metadata; applies from each key's next request. A `budget_usd` at or below what the team spent this period is accepted and refuses the team's keys from then on: `warnings` says so.",
       },
     })
-    .post("/:id/disable", ({ params, actor }) => view(unwrap(service.setDisabled(actor.id, params.id, true))), {
+    .post("/:id/disable", async ({ params, actor }) => view(unwrap(await service.setDisabled(actor.id, params.id, true))), {
       scope: "admin",
       params: IdParams,
       response: { 200: TeamView, ...errorResponses(401, 403, 404, 422) },
@@ -74,7 +74,7 @@ export function teamRoutes(auth: AdminAuthDeps, service: TeamService, ledger: Bu
         description: "Every key of the team is refused on its next request with 403 `team_disabled`, until the team is enabled again. Idempotent.",
       },
     })
-    .post("/:id/enable", ({ params, actor }) => view(unwrap(service.setDisabled(actor.id, params.id, false))), {
+    .post("/:id/enable", async ({ params, actor }) => view(unwrap(await service.setDisabled(actor.id, params.id, false))), {
       scope: "admin",
       params: IdParams,
       response: { 200: TeamView, ...errorResponses(401, 403, 404, 422) },
@@ -82,8 +82,8 @@ export function teamRoutes(auth: AdminAuthDeps, service: TeamService, ledger: Bu
     })
     .delete(
       "/:id",
-      ({ params, actor }) => {
-        unwrap(service.remove(actor.id, params.id));
+      async ({ params, actor }) => {
+        unwrap(await service.remove(actor.id, params.id));
         return { deleted: true as const, id: params.id };
       },
       {

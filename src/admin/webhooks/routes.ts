@@ -51,8 +51,8 @@ export function webhookRoutes(auth: AdminAuthDeps, service: WebhookService) {
     })
     .delete(
       "/:id",
-      ({ params, actor }) => {
-        unwrap(service.remove(actor.id, params.id));
+      async ({ params, actor }) => {
+        unwrap(await service.remove(actor.id, params.id));
         return { deleted: true as const, id: params.id };
       },
       {
@@ -64,8 +64,8 @@ export function webhookRoutes(auth: AdminAuthDeps, service: WebhookService) {
     )
     .post(
       "/:id/test",
-      ({ params, status }) => {
-        const queued = unwrap(service.test(params.id));
+      async ({ params, status }) => {
+        const queued = unwrap(await service.test(params.id));
         return status(202, { event_id: queued.eventId, webhook_id: params.id });
       },
       {

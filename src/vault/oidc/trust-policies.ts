@@ -129,7 +129,7 @@ function cleanClaims(claims: CreateTrustPolicyInput["claims"]): Result<Record<st
 export class TrustPolicyService {
   constructor(private readonly deps: TrustPolicyServiceDeps) {}
 
-  create(actor: ActorId, input: CreateTrustPolicyInput): Result<TrustPolicyRow> {
+  async create(actor: ActorId, input: CreateTrustPolicyInput): Promise<Result<TrustPolicyRow>> {
     const { store, clock } = this.deps;
     const issuer = validateIssuerUrl(input.issuer, this.deps.allowHttpIssuers);
     if (!issuer.ok) return issuer;
@@ -158,7 +158,7 @@ export class TrustPolicyService {
       createdBy: actor,
       createdAt: now,
     };
-    return store.transaction((tx) => {
+    return store.write((tx) => {
       if (!tx.providerKeys.byId(input.provider_key_id)) {
         return fail<TrustPolicyRow>("not_found", `Cannot create trust policy: provider key ${input.provider_key_id} does not exist`, "provider_key_id");
       }
@@ -197,10 +197,10 @@ export class TrustPolicyService {
   }
 
   /** Keys already minted under the policy keep working until they expire; revoke them separately. */
-  remove(actor: ActorId, id: string): Result<null> {
+  async remove(actor: ActorId, id: string): Promise<Result<null>> {
     const { store, clock } = this.deps;
     const now = clock.now();
-    return store.transaction((tx) => {
+    return store.write((tx) => {
       const current = tx.trustPolicies.byId(id);
       if (!current) return fail<null>("not_found", `Cannot find trust policy ${id}`);
       tx.trustPolicies.delete(id);
