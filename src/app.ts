@@ -22,10 +22,13 @@ import { WebhookService } from "./alerts/webhooks.ts";
 import type { Clock } from "./clock.ts";
 import { InlineReads, ThreadedReads } from "./db/reads.ts";
 import { ADMIN_READS, type AdminReads } from "./admin/reads.ts";
+import { SharedAdminReads } from "./admin/shared-reads.ts";
 import { workerUrl } from "./runtime/worker-url.ts";
+import { StorageUnavailableError } from "./db/errors.ts";
 import type { Store } from "./db/store.ts";
 import type { BudgetLedger } from "./limits/budget.ts";
 import { LimitGate } from "./limits/gate.ts";
+import { LeaseKeeper } from "./limits/lease-keeper.ts";
 import { ObjectOwners } from "./vault/stored-objects.ts";
 import { overrunRecorder } from "./usage/overruns.ts";
 import { PriceBook } from "./limits/pricing.ts";
@@ -41,11 +44,13 @@ import { Metrics } from "./telemetry/metrics.ts";
 import { metricsRoutes } from "./telemetry/metrics-route.ts";
 import { TalliedRequestLog } from "./usage/refusal-tally.ts";
 import { RequestLogWriter, type RequestLog, type RequestLogSink } from "./usage/request-log.ts";
+import { SharedRequestLogWriter } from "./usage/shared-request-log.ts";
 import { ThreadedRequestLog } from "./usage/threaded-request-log.ts";
 import { createUpstreamClient, type UpstreamClient } from "./upstream/client.ts";
 import type { Connect } from "./runtime/sockets.ts";
 import { AdminTokenService } from "./vault/admin-tokens.ts";
 import { VaultEvents } from "./changes/events.ts";
+import { eventsForRemoteRow } from "./changes/remote.ts";
 import { OidcExchange } from "./vault/oidc/exchange.ts";
 import { ReplayCache } from "./vault/oidc/replay.ts";
 import { TrustPolicyService } from "./vault/oidc/trust-policies.ts";
@@ -151,10 +156,12 @@ export function createServices(deps: AppDeps) {
   );
   const metrics = new Metrics();
   const prices = new PriceBook(deps.store, deps.clock);
+  followRemoteChanges(deps.store, events, prices);
   const gate = new LimitGate(prices, {
     onReject: (reason) => metrics.rejections.inc({ limit: reason }),
     onOverrun: overrunRecorder({ store: deps.store, clock: deps.clock, metrics, logger: deps.logger }),
     ceilings: deps.store.budgetCeilings,
+    leases: deps.store.shared?.leases,
   });
   events.on((event) => {
     if (event.kind === "team" && event.budgetChanged === true) {
@@ -171,6 +178,8 @@ export function createServices(deps: AppDeps) {
     }
   });
   const requestLog = createRequestLog(deps, gate.ledger);
+  const shared = deps.store.shared;
+  const leaseKeeper = shared ? new LeaseKeeper({ ledger: gate.ledger, leases: shared.leases, clock: deps.clock, logger: deps.logger }) : undefined;
   const alerting = createAlerting(deps, metrics, gate.ledger);
   const reads = createReads(deps);
   // Minting hashes on the same low-priority argon2 threads as verification.
@@ -199,6 +208,7 @@ export function createServices(deps: AppDeps) {
     prices,
     gate,
     requestLog,
+    leaseKeeper,
     reads,
     webhooks: alerting.webhooks,
     webhookDispatcher: alerting.dispatcher,
@@ -207,6 +217,16 @@ export function createServices(deps: AppDeps) {
 }
 
 export type Services = ReturnType<typeof createServices>;
+
+/** With a shared database: what other instances change reaches this one's caches and ledger as its own writes do. */
+function followRemoteChanges(store: Store, events: VaultEvents, prices: PriceBook): void {
+  store.shared?.onRemoteChange((rows) => {
+    for (const row of rows) {
+      if (row.table === "prices") prices.reload();
+      for (const event of eventsForRemoteRow(row)) events.emit(event);
+    }
+  });
+}
 
 /**
  * Budget ceilings still open were granted by a process that did not stop
@@ -251,11 +271,18 @@ function closeCeilings(deps: AppDeps, ledger: BudgetLedger): void {
 /**
  * With the database's path, request-log rows are written by a worker thread
  * on a connection of its own (falling back to this thread if it fails);
- * without it, here, which is simpler for in-process tests. Either way
- * refusals are tallied in front of it, so both paths fold them the same.
+ * without it, here, which is simpler for in-process tests. With a shared
+ * database, they go to PostgreSQL's one log for every instance. Either way
+ * refusals are tallied in front of it, so every path folds them the same.
  */
 function createRequestLog(deps: AppDeps, ledger: BudgetLedger): RequestLog {
   const logOptions = { flushIntervalMs: deps.config.logFlushIntervalMs, retentionDays: deps.config.logRetentionDays };
+  const shared = deps.store.shared;
+  if (shared) {
+    // No spend goes with these rows: in a cluster, budget leases own it.
+    const sink = new SharedRequestLogWriter(shared.log, deps.clock, deps.logger, logOptions);
+    return new TalliedRequestLog(sink, deps.clock, { flushIntervalMs: logOptions.flushIntervalMs });
+  }
   const inlineLog = () => new RequestLogWriter(deps.store, ledger, deps.clock, deps.logger, logOptions);
   const sink: RequestLogSink = deps.logWorkerPath
     ? new ThreadedRequestLog(ledger, deps.clock, deps.logger, {
@@ -298,19 +325,22 @@ function createAlerting(deps: AppDeps, metrics: Metrics, ledger: BudgetLedger) {
 /**
  * The admin API's long reads: on a worker thread with its own connection
  * when there is a database file (falling back to this thread if it fails),
- * else here.
+ * else here. With a shared database, usage and logs are read from the
+ * request log on PostgreSQL instead, the one every instance writes.
  */
 function createReads(deps: AppDeps): AdminReads {
   const path = deps.readWorkerPath ?? deps.logWorkerPath;
-  if (!path) return new InlineReads(ADMIN_READS, deps.store);
-  return new ThreadedReads({
-    handlers: ADMIN_READS,
-    path,
-    store: deps.store,
-    logger: deps.logger,
-    // An extra entrypoint of the compiled binary (package.json "build"); a module file from source.
-    worker: () => new Worker(workerUrl("admin/read-worker"), { type: "module" }),
-  });
+  const local: AdminReads = path
+    ? new ThreadedReads({
+        handlers: ADMIN_READS,
+        path,
+        store: deps.store,
+        logger: deps.logger,
+        // An extra entrypoint of the compiled binary (package.json "build"); a module file from source.
+        worker: () => new Worker(workerUrl("admin/read-worker"), { type: "module" }),
+      })
+    : new InlineReads(ADMIN_READS, deps.store);
+  return deps.store.shared ? new SharedAdminReads(local, deps.store.shared.log, deps.logger) : local;
 }
 
 function createOidcExchange(deps: AppDeps, proxyKeys: ProxyKeyService, replay: ReplayCache): OidcExchange {
@@ -341,6 +371,7 @@ function createProxy(deps: AppDeps, services: Services, upstream: UpstreamClient
     access: deps.access,
     afterResponse,
     objects: new ObjectOwners(deps.store, deps.clock),
+    vaultFresh: deps.store.shared ? () => deps.store.shared?.isFresh() === true : undefined,
     alerts: services.alerts,
   });
 }
@@ -353,6 +384,12 @@ function createProxy(deps: AppDeps, services: Services, upstream: UpstreamClient
 function answerError(logger: Logger, failure: { code: string | number; error: unknown; path: string }): Response {
   const { code, error, path } = failure;
   if (error instanceof ApiError) return error.toResponse();
+  if (error instanceof StorageUnavailableError) {
+    logger.warn("Cannot complete a request: the shared database is unavailable", { error: error.message });
+    return path.startsWith("/v1")
+      ? new ProxyError("service_unavailable", error.message, { headers: { "retry-after": "1" } }).toResponse()
+      : adminErrorResponse({ code: "service_unavailable", message: error.message });
+  }
   if (path.startsWith("/v1")) {
     if (error instanceof ProxyError) return error.toResponse();
     logger.error("Unhandled proxy error", { code: String(code) });
@@ -405,6 +442,7 @@ export function createApp(deps: AppDeps) {
     );
   selfFetch = (request) => app.handle(request);
   services.requestLog.start();
+  services.leaseKeeper?.start();
   services.reads.start();
   services.sweeper.start();
   services.alerts.start();
@@ -424,6 +462,8 @@ export function createApp(deps: AppDeps) {
       services.reads.close();
       afterResponse.run();
       await services.requestLog.stop();
+      // After the last settle: what every slice spent is reported, and the rest goes back to the budget.
+      await services.leaseKeeper?.stop();
       // After the last settle: alerts still noted become outbox rows, delivered after the next start.
       await services.alerts.stop();
       closeCeilings(deps, services.gate.ledger);

@@ -5,8 +5,10 @@
  * renders `--help` and README's configuration section.
  */
 import { parseArgs } from "node:util";
+import { postgresConfig, redactPostgresUrl } from "./config-database.ts";
 import { ConfigError } from "./config-error.ts";
 import { readConfigFile, type ConfigFile, type FileValue } from "./config-file.ts";
+import type { PostgresOptions } from "./db/pg/connect.ts";
 
 export { ConfigError } from "./config-error.ts";
 
@@ -23,6 +25,8 @@ interface OptionSpec {
   help: string;
   /** Secrets are masked when the effective config is printed. */
   secret?: boolean;
+  /** Values that may hold a secret (a URL's password) are printed as this gives them. */
+  redact?: (value: string) => string;
   /** Not accepted inside a config file (`config` itself). */
   notInFile?: boolean;
 }
@@ -39,6 +43,25 @@ export const SERVE_OPTIONS = [
   { flag: "host", env: "KEYWARD_HOST", kind: "string", default: "0.0.0.0", help: "Address to bind" },
   { flag: "data-dir", env: "KEYWARD_DATA_DIR", kind: "string", default: "./keyward-data", help: "Directory for keyward.db (and master.key when generated)" },
   { flag: "master-key-file", env: "KEYWARD_MASTER_KEY_FILE", kind: "string", help: "File holding the base64 master key (32 bytes)" },
+  {
+    flag: "database-url",
+    env: "KEYWARD_DATABASE_URL",
+    kind: "string",
+    help: "PostgreSQL instead of SQLite in --data-dir: postgres://user@host:5432/db[?sslmode=…] (TLS verified by default, except on loopback)",
+    redact: redactPostgresUrl,
+  },
+  {
+    flag: "database-password-file",
+    env: "KEYWARD_DATABASE_PASSWORD_FILE",
+    kind: "string",
+    help: "File holding the PostgreSQL password (trimmed; wins over the URL's)",
+  },
+  {
+    flag: "database-ca-file",
+    env: "KEYWARD_DATABASE_CA_FILE",
+    kind: "string",
+    help: "PEM CA certificate to verify PostgreSQL's server certificate with (like sslrootcert)",
+  },
   {
     flag: "allow-http-upstreams",
     env: "KEYWARD_ALLOW_HTTP_UPSTREAMS",
@@ -151,6 +174,8 @@ export interface ServeConfig {
   port: number;
   host: string;
   dataDir: string;
+  /** Set by `--database-url`: the database is PostgreSQL, shared by every instance given the same URL. */
+  postgres?: PostgresOptions;
   masterKeyFile?: string;
   masterKey?: string;
   adminToken?: string;
@@ -255,6 +280,8 @@ export interface ResolvedOption {
   /** The variable or file path the value came from. */
   origin?: string;
   secret: boolean;
+  /** The value as it may be printed, when it holds a secret part (a URL's password). */
+  redacted?: string;
 }
 
 /** Reads the value of one option: flag, then env, then config file, then default. */
@@ -263,7 +290,7 @@ function resolve(
   flags: Record<string, string | boolean | undefined>,
   env: Env,
   file: ConfigFile | undefined,
-): Omit<ResolvedOption, "flag" | "secret"> {
+): Omit<ResolvedOption, "flag" | "secret" | "redacted"> {
   const flagValue = flags[spec.flag];
   if (flagValue !== undefined) return { value: coerce(spec, flagValue, `--${spec.flag}`), source: "flag" };
   const envValue = env[spec.env];
@@ -313,11 +340,11 @@ export function resolveServeConfig(flags: Record<string, string | boolean | unde
   const configSpec = SERVE_OPTIONS.find((s) => s.flag === "config") as OptionSpec;
   const configPath = resolve(configSpec, flags, env, undefined).value as string | undefined;
   const file = configPath === undefined ? undefined : readConfigFile(configPath, FILE_KEYS);
-  const options = SERVE_OPTIONS.map((spec: OptionSpec) => ({
-    flag: spec.flag as ServeFlag,
-    secret: spec.secret === true,
-    ...resolve(spec, flags, env, file),
-  }));
+  const options = SERVE_OPTIONS.map((spec: OptionSpec): ResolvedOption => {
+    const resolved = resolve(spec, flags, env, file);
+    const redacted = spec.redact && typeof resolved.value === "string" ? spec.redact(resolved.value) : undefined;
+    return { flag: spec.flag as ServeFlag, secret: spec.secret === true, ...resolved, ...(redacted === undefined ? {} : { redacted }) };
+  });
   const value = (flag: ServeFlag) => options.find((o) => o.flag === flag)?.value;
   const described = (flag: ServeFlag) => {
     const option = options.find((o) => o.flag === flag) as ResolvedOption;
@@ -332,10 +359,19 @@ export function resolveServeConfig(flags: Record<string, string | boolean | unde
   // Half a TLS setup would silently serve plain HTTP: refuse it.
   if (certFile !== undefined && keyFile === undefined) throw new ConfigError(`Invalid ${described("tls-cert")}: --tls-key (KEYWARD_TLS_KEY) is required too`);
   if (keyFile !== undefined && certFile === undefined) throw new ConfigError(`Invalid ${described("tls-key")}: --tls-cert (KEYWARD_TLS_CERT) is required too`);
+  const postgres = postgresConfig(
+    {
+      url: value("database-url") as string | undefined,
+      passwordFile: value("database-password-file") as string | undefined,
+      caFile: value("database-ca-file") as string | undefined,
+    },
+    described,
+  );
   const config: ServeConfig = {
     port: value("port") as number,
     host: value("host") as string,
     dataDir: value("data-dir") as string,
+    ...(postgres === undefined ? {} : { postgres }),
     masterKeyFile: value("master-key-file") as string | undefined,
     masterKey: env.KEYWARD_MASTER_KEY || undefined,
     adminToken: env.KEYWARD_ADMIN_TOKEN || undefined,
@@ -360,6 +396,11 @@ export function resolveServeConfig(flags: Record<string, string | boolean | unde
 
 export function loadServeConfig(flags: Record<string, string | boolean | undefined>, env: Env): ServeConfig {
   return resolveServeConfig(flags, env).config;
+}
+
+/** PostgreSQL's connection options (for `openPostgres`) when `--database-url` is set; undefined means SQLite in the data dir. */
+export function postgresOptions(config: ServeConfig): PostgresOptions | undefined {
+  return config.postgres;
 }
 
 /** Rows for `--help` and README: flag, env, default, description. */

@@ -15,6 +15,7 @@ export const ERROR_CODES = [
   "payload_too_large",
   "internal_error",
   "bad_gateway",
+  "service_unavailable",
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

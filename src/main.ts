@@ -8,6 +8,7 @@ import { backupCommand } from "./cli/backup.ts";
 import { configCommand } from "./cli/config-check.ts";
 import { helpText } from "./cli/help.ts";
 import { issueCommand } from "./cli/issue.ts";
+import { migrateCommand } from "./cli/migrate.ts";
 import { restoreCommand } from "./cli/restore.ts";
 import { rotateMasterKeyCommand } from "./cli/rotate-master-key.ts";
 import { serveCommand } from "./cli/serve.ts";
@@ -33,6 +34,8 @@ async function run(argv: string[]): Promise<number> {
       return restoreCommand(rest, env);
     case "rotate-master-key":
       return rotateMasterKeyCommand(rest, env);
+    case "migrate":
+      return migrateCommand(rest, env);
     case "systemd-unit":
       return systemdUnitCommand(rest);
     case "config":

@@ -1,8 +1,13 @@
+import { hostname } from "node:os";
+import { join } from "node:path";
 import { createApp, DEFAULT_APP_CONFIG, type AppDeps } from "./app.ts";
 import { systemClock, type Clock } from "./clock.ts";
 import type { ServeConfig } from "./config.ts";
 import { openDatabase, type OpenedDatabase } from "./db/open.ts";
+import { openSharedDatabase } from "./db/cluster/open.ts";
+import { openPostgres } from "./db/pg/connect.ts";
 import { createSqliteStore } from "./db/sqlite-store.ts";
+import type { Store } from "./db/store.ts";
 import type { Runtime, ServerHandle } from "./runtime/index.ts";
 import type { ServeOptions } from "./runtime/types.ts";
 import { removePidFile, writePidFile } from "./ops/pidfile.ts";
@@ -13,7 +18,7 @@ import type { Logger } from "./telemetry/logger.ts";
 import { RefusalLines } from "./telemetry/refusal-lines.ts";
 import { routableRequest } from "./telemetry/request-url.ts";
 import { openKeyring } from "./vault/keyring.ts";
-import { loadMasterKey } from "./vault/master-key.ts";
+import { loadMasterKey, MasterKeyError } from "./vault/master-key.ts";
 import { VERSION } from "./version.ts";
 
 export interface RunningServer {
@@ -38,7 +43,13 @@ export interface StartOptions {
   print?: (text: string) => void;
   clock?: Clock;
   fetch?: typeof fetch;
+  /** How current an instance sharing PostgreSQL must prove itself (tests shorten it). */
+  cluster?: { freshnessMs: number; pollMs: number };
 }
+
+/** A successful read of the change log vouches for an instance's state this long. */
+const DEFAULT_FRESHNESS_MS = 5000;
+const DEFAULT_POLL_MS = 1000;
 
 function banner(token: string): string {
   const line = "=".repeat(78);
@@ -69,14 +80,12 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
   const clock = options.clock ?? systemClock;
   const refusalLines = new RefusalLines(accessLogger(logger), logger);
   const access = refusalLines.log;
-  const opened = openDatabase(runtime, config.dataDir);
-  const store = createSqliteStore(opened.db, () => opened.client.close());
+  const { store, logWorkerPath, close } = await openStore(options);
   try {
     // Written before anything else so a restore or rotation started meanwhile sees a live server.
     writePidFile(config.dataDir);
-    reportMigration(opened, logger);
     const sealer = await openKeyring(store, unlockMasterKey(config, logger), clock);
-    const app = createApp(appDeps(options, { store, sealer, clock, access, logWorkerPath: opened.path }));
+    const app = createApp(appDeps(options, { store, sealer, clock, access, logWorkerPath }));
     await bootstrapRootToken(app.services, options);
     const logged = withAccessLog(app.fetch, { access, trustProxy: config.trustProxy });
     // Before anything reads the path: routing must never depend on the Host header.
@@ -92,15 +101,62 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
         await drain(handle, config.shutdownTimeoutMs, logger);
         await app.close();
         refusalLines.report();
-        store.close();
+        await close();
         removePidFile(config.dataDir);
       },
     };
   } catch (err) {
-    store.close();
+    await close();
     removePidFile(config.dataDir);
     throw err;
   }
+}
+
+interface OpenedStore {
+  store: Store;
+  /** The SQLite file the request-log worker and the read worker open. */
+  logWorkerPath: string;
+  close: () => Promise<void>;
+}
+
+/** SQLite in the data dir by default; with `--database-url`, the vault shared through PostgreSQL and mirrored under the data dir. */
+async function openStore(options: StartOptions): Promise<OpenedStore> {
+  const { config, runtime, logger } = options;
+  if (!config.postgres) {
+    const opened = openDatabase(runtime, config.dataDir);
+    reportMigration(opened, logger);
+    const store = createSqliteStore(opened.db, () => opened.client.close());
+    return { store, logWorkerPath: opened.path, close: async () => store.close() };
+  }
+  const sql = openPostgres(config.postgres);
+  try {
+    const shared = await openSharedDatabase(runtime, {
+      sql,
+      mirrorDir: join(config.dataDir, "mirror"),
+      instanceId: `${hostname()}-${process.pid}-${crypto.randomUUID().slice(0, 8)}`,
+      freshnessMs: options.cluster?.freshnessMs ?? DEFAULT_FRESHNESS_MS,
+      pollMs: options.cluster?.pollMs ?? DEFAULT_POLL_MS,
+      onError: (err) => logger.warn("Cannot read the shared vault's changes from PostgreSQL", { error: describeError(err) }),
+    });
+    if (shared.applied > 0) logger.info("Database migrated", { database: "postgresql", migrations: shared.applied });
+    logger.info("Joined the shared vault", { instance: shared.store.shared.instanceId, version: shared.store.shared.version() });
+    return {
+      store: shared.store,
+      logWorkerPath: shared.mirror.path,
+      close: async () => {
+        await shared.store.shared.stop();
+        shared.mirror.client.close();
+        await sql.end({ timeout: 5 });
+      },
+    };
+  } catch (err) {
+    await sql.end({ timeout: 1 });
+    throw err;
+  }
+}
+
+function describeError(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
 }
 
 function reportMigration(opened: OpenedDatabase, logger: Logger): void {
@@ -110,6 +166,12 @@ function reportMigration(opened: OpenedDatabase, logger: Logger): void {
 
 /** The master key's bytes; a key generated just now is announced, since losing it loses every provider key. */
 function unlockMasterKey(config: ServeConfig, logger: Logger): Uint8Array {
+  if (config.postgres && !config.masterKey && !config.masterKeyFile) {
+    // A key generated here would be this instance's alone: the others could not open what it seals.
+    throw new MasterKeyError(
+      "Cannot start on a shared database without a master key: set KEYWARD_MASTER_KEY or --master-key-file to the same key on every instance",
+    );
+  }
   const masterKey = loadMasterKey(config, { createIfMissing: true });
   if (masterKey.generatedAt) {
     logger.warn("Generated a new master key; back it up, provider keys cannot be decrypted without it", {

@@ -22,6 +22,8 @@ export function statusOf(code: ErrorCode): number {
       return 500;
     case "bad_gateway":
       return 502;
+    case "service_unavailable":
+      return 503;
   }
 }
 

@@ -34,7 +34,7 @@ export function configCommand(args: string[], env: Env): number {
   const { options } = resolveServeConfig(flags.values, env);
   const rows = [["option", "value", "source"]];
   for (const option of options) {
-    const shown = option.value === undefined ? "(unset)" : option.secret ? MASK : String(option.value);
+    const shown = option.value === undefined ? "(unset)" : option.secret ? MASK : (option.redacted ?? String(option.value));
     const source = option.origin && option.source === "file" ? `file ${option.origin}` : option.origin ? `env ${option.origin}` : option.source;
     rows.push([option.flag, shown, source]);
   }

@@ -39,6 +39,9 @@ Usage:
   keyward rotate-master-key --new-key-file F [--data-dir D]
                                             Re-encrypt every provider key under a new master key (one transaction);
                                             refused while a server runs on the data dir
+  keyward migrate [--database-url URL] [--data-dir D]
+                                            Apply this binary's migrations (PostgreSQL with --database-url, else
+                                            the SQLite database) and print how many were applied
   keyward systemd-unit [--binary PATH] [--user NAME]
                                             Print a hardened systemd unit
   keyward config check [--config F] [options]
@@ -56,7 +59,8 @@ For keyward issue, from the environment (flags win):
 ${table(ISSUE_ENV.map((s) => [s.env, s.help]))}
 
 Flags win over environment variables, which win over the --config file. Host-side commands
-(backup, restore, rotate-master-key) take --data-dir, --master-key-file and --config too.
+(backup, restore, rotate-master-key) take --data-dir, --master-key-file and --config too;
+migrate takes --config, --data-dir and the --database-* options.
 Admin API docs: http://HOST:PORT/docs
 `;
 }

@@ -37,8 +37,13 @@ export const JOURNAL: JournalEntry[] = journal.entries;
 
 /** The same records drizzle's `readMigrationFiles` builds from the folder, hashes included. */
 export function embeddedMigrations(): MigrationMeta[] {
-  return JOURNAL.map((entry) => {
-    const query = MIGRATION_SQL[entry.tag];
+  return migrationRecords(JOURNAL, MIGRATION_SQL);
+}
+
+/** What `embeddedMigrations` does, for any journal and its SQL (the PostgreSQL migrations use it too). */
+export function migrationRecords(journal: readonly JournalEntry[], sqlByTag: Readonly<Record<string, string>>): MigrationMeta[] {
+  return journal.map((entry) => {
+    const query = sqlByTag[entry.tag];
     if (query === undefined) throw new Error(`Cannot migrate: migration ${entry.tag} is not embedded`);
     return {
       sql: query.split("--> statement-breakpoint"),

@@ -3,14 +3,10 @@ import { join } from "node:path";
 import type { Runtime, SqliteClient } from "../runtime/index.ts";
 import { backupBeforeUpgrade, schemaState } from "./backup.ts";
 import { createDb, type Db } from "./client.ts";
+import { newerDatabaseError } from "./errors.ts";
 import { embeddedMigrations, JOURNAL, LATEST_MIGRATION_MILLIS } from "./migrations.ts";
 
-export class DatabaseVersionError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "DatabaseVersionError";
-  }
-}
+export { DatabaseVersionError } from "./errors.ts";
 
 export interface OpenedDatabase {
   db: Db;
@@ -38,9 +34,7 @@ export function migrate(client: SqliteClient): number {
       const last = client.prepare(`SELECT created_at FROM ${MIGRATIONS_TABLE} ORDER BY created_at DESC LIMIT 1`).values()[0]?.[0];
       const lastMillis = last === undefined ? -1 : Number(last);
       if (lastMillis > LATEST_MIGRATION_MILLIS) {
-        throw new DatabaseVersionError(
-          `Cannot open database: it was written by a newer keyward (its schema is ahead of this binary's ${SCHEMA_TAG}); upgrade keyward`,
-        );
+        throw newerDatabaseError(SCHEMA_TAG);
       }
       for (const migration of embeddedMigrations()) {
         if (migration.folderMillis <= lastMillis) continue;

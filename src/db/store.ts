@@ -5,6 +5,7 @@
  * bun:sqlite transactions are; a networked backend would run the same
  * callbacks inside its own connection-pinned transaction.
  */
+import type { BudgetLeases } from "./leases.ts";
 import type {
   adminTokens,
   auditLog,
@@ -337,6 +338,37 @@ export interface AlertRepo {
   prune(now: number): number;
 }
 
+/** A row another instance changed, as this instance's copy was before and is after (see src/db/cluster/). */
+export interface AppliedRow {
+  table: string;
+  key: Record<string, unknown>;
+  before?: Record<string, unknown>;
+  after?: Record<string, unknown>;
+}
+
+/** The request log where every instance writes and reads it: the network makes each call asynchronous. */
+export interface SharedRequestLog {
+  /** Rows and their rollups, in one transaction. */
+  appendMany(rows: NewRequestLogRow[]): Promise<void>;
+  page(filter: RequestLogFilter, query: IdPageQuery): Promise<LogPage>;
+  usage(group: UsageGroup, window: TimeWindow): Promise<UsageRow[]>;
+  /** As `RequestLogRepo.pruneBatch`; instances pruning together take different rows. */
+  pruneBatch(at: number): Promise<number>;
+}
+
+/** What a store shared by several instances adds (absent on a store of one process's own). */
+export interface SharedState {
+  instanceId: string;
+  /** The one request log of every instance (the store's own `requestLog` is this instance's mirror, unused). */
+  log: SharedRequestLog;
+  /** Budget slices: budgets shared by every instance (the store's budget ceilings are then unused). */
+  leases: BudgetLeases;
+  /** False once this instance cannot vouch that it holds every committed vault change. */
+  isFresh(): boolean;
+  /** Rows changed by other instances, after this instance's copy applied them. */
+  onRemoteChange(listener: (rows: AppliedRow[]) => void): () => void;
+}
+
 export interface Store {
   providerKeys: ProviderKeyRepo;
   proxyKeys: ProxyKeyRepo;
@@ -376,6 +408,8 @@ export interface Store {
    * an fsync several times a second.
    */
   relaxedTransaction<T>(fn: (store: Store) => T): T;
+  /** Present when several instances share the store. */
+  shared?: SharedState;
   /** True when the database answers a trivial query. */
   ping(): boolean;
   /** Gives one step's worth of freed pages back to the file system; true while more are left. */

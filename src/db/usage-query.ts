@@ -97,11 +97,14 @@ const GROUPS: Record<UsageGroup, GroupSql> = {
   },
 };
 
-/** The spans a grouping's grain is kept in, coarsest first. */
-const spansOf = (group: UsageGroup) => [...ROLLUP_SPANS[GROUPS[group].grain]].sort((x, y) => y - x);
+/** The rollup grain a grouping reads (PostgreSQL's queries read the same ones). */
+export const usageGrain = (group: UsageGroup): RollupGrain => GROUPS[group].grain;
 
-/** SQLite integers for unbounded ends. */
-const bound = (t: number) => (t === -Infinity ? Number.MIN_SAFE_INTEGER : t === Infinity ? Number.MAX_SAFE_INTEGER : t);
+/** The spans a grouping's grain is kept in, coarsest first. */
+export const spansOf = (group: UsageGroup): number[] => [...ROLLUP_SPANS[GROUPS[group].grain]].sort((x, y) => y - x);
+
+/** Integers for unbounded ends, which both backends' int8 columns compare with. */
+export const bound = (t: number): number => (t === -Infinity ? Number.MIN_SAFE_INTEGER : t === Infinity ? Number.MAX_SAFE_INTEGER : t);
 
 /** One statement: the buckets and rows the plan names, summed per group, ordered by group. */
 export function usageSql(group: UsageGroup, plan: UsagePlan): { sql: string; params: number[] } {

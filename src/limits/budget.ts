@@ -1,4 +1,5 @@
 import type { SpendUpdate } from "../db/store.ts";
+import type { BudgetLeases, LeaseUsage } from "../db/leases.ts";
 import { periodEnd, periodStart, type BudgetPeriod } from "./period.ts";
 
 /**
@@ -19,7 +20,32 @@ interface BudgetState {
   reservedMicros: number;
   /** Spend this process may reach in the period without writing first (0: nothing granted yet). */
   ceilingMicros: number;
+  /** With a shared database: this instance's slice of the budget in the period (see leases.ts). */
+  lease?: LeaseState;
 }
+
+/**
+ * An instance's slice of one budget. `spendMicros` of its state is then the
+ * spend outside this instance as of the last grant plus what this instance
+ * spent since: what views and alerts show. Admission counts the other
+ * instances' whole slices instead (`outsideMicros`).
+ */
+interface LeaseState {
+  usedMicros: number;
+  grantedMicros: number;
+  outsideMicros: number;
+  /** A grant under way: requests that need more wait for it instead of asking again. */
+  pending?: Promise<void>;
+  /** Until then a request that does not fit is refused without asking: the database just said the budget has no more room. */
+  exhaustedUntil: number;
+  /** Until then a request that does not fit answers 503: the database could not be asked. */
+  unavailableUntil: number;
+  lastActivity: number;
+  reported: number;
+}
+
+/** How long "no more room" and "cannot ask" answers stand before the database is asked again. */
+const LEASE_ANSWER_MS = 1000;
 
 /**
  * Where a budget's ceiling is made durable. `raise` and `raiseTeam` must have
@@ -55,6 +81,8 @@ export type BudgetHolder = "key" | "team";
 
 export type ReserveOutcome =
   | { ok: true; reservation: Reservation }
+  /** The budget's slice is being widened: try again once `wait` resolves. */
+  | { ok: false; reason: "pending"; holder: BudgetHolder; wait: Promise<void> }
   | {
       ok: false;
       /** `unavailable`: the ceiling could not be written, so nothing may be spent past it. */
@@ -91,6 +119,7 @@ class Book {
     readonly holder: BudgetHolder,
     private readonly raise: (id: string, periodStartedAt: number, ceilingMicros: number) => void,
     private readonly close: ((id: string) => void) | undefined,
+    readonly leases?: BudgetLeases,
   ) {}
 
   /** Current-period state, rolling over at the period boundary (UTC). */
@@ -105,6 +134,7 @@ class Book {
       state.spendMicros = 0;
       state.periodStartedAt = start;
       state.ceilingMicros = 0;
+      state.lease = undefined;
       this.dirty.add(subject.id);
     } else if (start < state.periodStartedAt) {
       // The admin switched to a longer period: keep what was spent, widen the window.
@@ -151,10 +181,101 @@ class Book {
     return true;
   }
 
+  /**
+   * With leases: undefined when the request fits this instance's slice; a
+   * pending outcome while the slice is widened (the caller waits and tries
+   * again); a refusal when the database said there is no more room, or could
+   * not be asked.
+   */
+  leased(subject: Budgeted, state: BudgetState, amountMicros: number, now: number): ReserveOutcome | undefined {
+    const leases = this.leases;
+    const budget = subject.budgetMicros;
+    if (!leases || budget === null) return undefined;
+    const lease = (state.lease ??= {
+      usedMicros: 0,
+      grantedMicros: 0,
+      outsideMicros: state.spendMicros,
+      exhaustedUntil: 0,
+      unavailableUntil: 0,
+      lastActivity: now,
+      reported: 0,
+    });
+    lease.lastActivity = now;
+    const need = lease.usedMicros + state.reservedMicros + amountMicros;
+    if (need <= lease.grantedMicros) return undefined;
+    if (lease.pending) return { ok: false, reason: "pending", holder: this.holder, wait: lease.pending };
+    const remainingMicros = Math.max(0, budget - lease.outsideMicros - lease.usedMicros - state.reservedMicros);
+    if (now < lease.unavailableUntil)
+      return { ok: false, reason: "unavailable", holder: this.holder, remainingMicros, reservedMicros: state.reservedMicros, retryAfterSeconds: 1 };
+    if (now < lease.exhaustedUntil) {
+      const end = periodEnd(subject.budgetPeriod, state.periodStartedAt);
+      const retry = end !== undefined && amountMicros <= budget ? Math.max(1, Math.ceil((end - now) / 1000)) : undefined;
+      return { ok: false, reason: "budget", holder: this.holder, remainingMicros, reservedMicros: state.reservedMicros, retryAfterSeconds: retry };
+    }
+    const room = budget - lease.outsideMicros;
+    const slice = Math.max(amountMicros * SLICE_REQUESTS, Math.ceil(budget / SLICE_FRACTION));
+    const want = Math.max(need, Math.min(room, need + Math.min(slice, Math.floor((room - need) / 2))));
+    const request = {
+      holder: this.holder,
+      id: subject.id,
+      periodStartedAt: state.periodStartedAt,
+      usedMicros: lease.usedMicros,
+      minMicros: need,
+      wantMicros: want,
+    };
+    lease.pending = leases
+      .grant(request)
+      .then(
+        (answer) => {
+          // A period that rolled over meanwhile started a lease of its own.
+          if (state.lease !== lease) return;
+          lease.grantedMicros = answer.grantedMicros;
+          lease.outsideMicros = answer.outsideMicros;
+          state.spendMicros = answer.spentOutsideMicros + lease.usedMicros;
+          if (answer.grantedMicros < need) lease.exhaustedUntil = now + LEASE_ANSWER_MS;
+        },
+        () => {
+          lease.unavailableUntil = now + LEASE_ANSWER_MS;
+        },
+      )
+      .finally(() => {
+        lease.pending = undefined;
+      });
+    return { ok: false, reason: "pending", holder: this.holder, wait: lease.pending };
+  }
+
+  /** Leases spent under since they were last reported; `reported` remembers the figure sent. */
+  leaseUsage(out: LeaseUsage[]): void {
+    for (const [id, state] of this.states) {
+      const lease = state.lease;
+      if (!lease || lease.usedMicros === lease.reported) continue;
+      lease.reported = lease.usedMicros;
+      out.push({ holder: this.holder, id, periodStartedAt: state.periodStartedAt, usedMicros: lease.usedMicros });
+    }
+  }
+
+  /**
+   * Ends the leases nothing used since `before` (all of them without it) that hold no reservation:
+   * their unspent slice goes back to the budget for other instances. Their spend stays counted here.
+   */
+  endLeases(out: LeaseUsage[], before?: number): void {
+    for (const [id, state] of this.states) {
+      const lease = state.lease;
+      if (!lease || lease.pending || state.reservedMicros > 0 || (before !== undefined && lease.lastActivity >= before)) continue;
+      out.push({ holder: this.holder, id, periodStartedAt: state.periodStartedAt, usedMicros: lease.usedMicros });
+      state.lease = undefined;
+    }
+  }
+
   /** Adds settled spend (`budgetMicros` null: unknown or none); returns the spend before it, for threshold crossings. */
   charge(id: string, budgetMicros: number | null, state: BudgetState, actualMicros: number): number {
     const before = state.spendMicros;
     state.spendMicros += actualMicros;
+    if (state.lease) {
+      // Past the slice only when an upstream ignored a cap: the next report says so, and others count it.
+      state.lease.usedMicros += actualMicros;
+      return before;
+    }
     this.dirty.add(id);
     // An upstream that ignored a cap spent past the reservation: keep the ceiling at least at the spend,
     // so a crash before the next flush cannot forget it. Best effort: the spend flush follows anyway.
@@ -169,6 +290,17 @@ class Book {
 
   rebase(subject: Budgeted, now: number): boolean {
     const state = this.state(subject, now);
+    if (this.leases) {
+      // The slice was granted under the old terms: give it back, so the next request asks under the new ones.
+      const lease = state.lease;
+      if (lease && !lease.pending && state.reservedMicros === 0) {
+        state.lease = undefined;
+        this.leases.close([{ holder: this.holder, id: subject.id, periodStartedAt: state.periodStartedAt, usedMicros: lease.usedMicros }]).catch(() => {});
+      } else if (lease) {
+        lease.grantedMicros = Math.min(lease.grantedMicros, lease.usedMicros + state.reservedMicros);
+      }
+      return true;
+    }
     const covered = subject.budgetMicros === null ? 0 : state.spendMicros + state.reservedMicros;
     try {
       if (covered > 0) this.raise(subject.id, state.periodStartedAt, covered);
@@ -192,7 +324,7 @@ class Book {
   }
 
   settled(): boolean {
-    if (this.dirty.size > 0) return false;
+    if (this.dirty.size > 0 && !this.leases) return false;
     for (const state of this.states.values()) if (state.reservedMicros > 0) return false;
     return true;
   }
@@ -222,9 +354,36 @@ export class BudgetLedger {
   private readonly teams: Book;
   private readonly crossingListeners = new Set<CrossingListener>();
 
-  constructor(ceilings: CeilingStore = NO_CEILINGS) {
-    this.keys = new Book("key", (id, period, ceiling) => ceilings.raise(id, period, ceiling), ceilings.close && ((id) => ceilings.close?.(id)));
-    this.teams = new Book("team", (id, period, ceiling) => ceilings.raiseTeam(id, period, ceiling), ceilings.closeTeam && ((id) => ceilings.closeTeam?.(id)));
+  /** `leases`: instances share the budgets through a database (durable ceilings are then not used). */
+  constructor(ceilings: CeilingStore = NO_CEILINGS, leases?: BudgetLeases) {
+    this.keys = new Book("key", (id, period, ceiling) => ceilings.raise(id, period, ceiling), ceilings.close && ((id) => ceilings.close?.(id)), leases);
+    this.teams = new Book(
+      "team",
+      (id, period, ceiling) => ceilings.raiseTeam(id, period, ceiling),
+      ceilings.closeTeam && ((id) => ceilings.closeTeam?.(id)),
+      leases,
+    );
+  }
+
+  /** True when budgets are leased from a shared database. */
+  get leased(): boolean {
+    return this.keys.leases !== undefined;
+  }
+
+  /** What was spent under each slice since the last call, to report to the shared database. */
+  leaseUsage(): LeaseUsage[] {
+    const out: LeaseUsage[] = [];
+    this.keys.leaseUsage(out);
+    this.teams.leaseUsage(out);
+    return out;
+  }
+
+  /** Slices unused since `before` (every idle one without it), ended here; the caller closes them in the database. */
+  endLeases(before?: number): LeaseUsage[] {
+    const out: LeaseUsage[] = [];
+    this.keys.endLeases(out, before);
+    this.teams.endLeases(out, before);
+    return out;
   }
 
   view(row: Budgeted, now: number): { spendMicros: number; reservedMicros: number; periodStartedAt: number } {
@@ -247,7 +406,12 @@ export class BudgetLedger {
     const keyState = this.keys.state(row, now);
     const teamState = team === undefined ? undefined : this.teams.state(team, now);
     // A request that costs nothing (no model, no usage) is never refused by a budget.
-    if (amountMicros > 0) {
+    if (amountMicros > 0 && this.keys.leases) {
+      // Each within this instance's slices, or widen them first: both before either holds.
+      const leased =
+        this.keys.leased(row, keyState, amountMicros, now) ?? (team && teamState ? this.teams.leased(team, teamState, amountMicros, now) : undefined);
+      if (leased) return leased;
+    } else if (amountMicros > 0) {
       const refused = this.keys.refusal(row, keyState, amountMicros, now);
       if (refused) return refused;
       const teamRefused = team && teamState ? this.teams.refusal(team, teamState, amountMicros, now) : undefined;

@@ -1,3 +1,4 @@
+import type { BudgetLeases } from "../db/leases.ts";
 import type { ProxyKeyRow, TeamRow } from "../db/store.ts";
 import { BudgetLedger, type CeilingStore, type Reservation } from "./budget.ts";
 import { costOf, worstCaseCost, type Usage } from "./cost.ts";
@@ -47,6 +48,11 @@ export interface Refusal {
   retryAfterSeconds?: number;
   /** The key's rate figures at the moment of refusal, for rate refusals. */
   rateHeaders?: Record<string, string>;
+  /**
+   * A budget's slice is being widened by the shared database: admitting again
+   * once this resolves may succeed. Nothing is held meanwhile.
+   */
+  wait?: Promise<void>;
 }
 
 /**
@@ -70,6 +76,8 @@ export interface GateOptions {
   onOverrun?: (row: ProxyKeyRow, overrunMicros: number) => void;
   /** Where budget ceilings (keys' and teams') are made durable before spend may pass them. */
   ceilings?: CeilingStore;
+  /** Budgets shared by several instances: each spends within slices the database grants (ceilings are then unused). */
+  leases?: BudgetLeases;
 }
 
 /** How refusals name a team's limits: `team hack-2026`. */
@@ -97,7 +105,7 @@ export class LimitGate {
     private readonly prices: PriceBook,
     options: GateOptions = {},
   ) {
-    this.ledger = new BudgetLedger(options.ceilings);
+    this.ledger = new BudgetLedger(options.ceilings, options.leases);
     this.onReject = options.onReject ?? (() => {});
     this.onOverrun = options.onOverrun ?? (() => {});
   }
@@ -155,6 +163,16 @@ export class LimitGate {
       estimate = worstCaseCost(price.price, bound, bound.terms) + bound.extraMicros;
     }
     const outcome = this.ledger.reserve(row, estimate, now, team);
+    if (!outcome.ok && outcome.reason === "pending") {
+      // Not a refusal yet: counted only if it becomes one.
+      return {
+        ok: false,
+        reason: "ledger_unavailable",
+        message: "Cannot start request: the budget's slice could not be widened in time",
+        retryAfterSeconds: 1,
+        wait: outcome.wait,
+      };
+    }
     if (!outcome.ok && outcome.reason === "unavailable") {
       return this.refuse({ reason: "ledger_unavailable", message: "Cannot start request: the budget ledger cannot be written", retryAfterSeconds: 1 });
     }

@@ -97,7 +97,13 @@ export class PriceBook {
     private readonly store: Store,
     private readonly clock: Clock,
   ) {
-    for (const row of store.prices.all()) this.overrides.set(row.model, fromRow(row));
+    this.reload();
+  }
+
+  /** Reads the overrides again: another instance sharing the database changed them. */
+  reload(): void {
+    this.overrides = new Map(this.store.prices.all().map((row) => [row.model, fromRow(row)]));
+    this.resolved.clear();
   }
 
   resolve(model: string): ResolvedPrice | undefined {

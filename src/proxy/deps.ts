@@ -33,6 +33,8 @@ export interface ProxyDeps {
   afterResponse: AfterResponse;
   /** Who created each stored object, so other proxy keys get 404 for it. */
   objects: ObjectOwners;
+  /** False while this instance cannot confirm it holds the shared vault's latest changes: every key is refused (503). Absent: one process, always current. */
+  vaultFresh?: () => boolean;
   /** Told when an upstream refuses a provider key (401/403); it only notes it, the alert goes out later. */
   alerts?: ProviderAuthAlerts;
 }

@@ -1,6 +1,7 @@
 import type { Admission } from "../limits/gate.ts";
 import type { ProviderAdapter } from "../providers/types.ts";
 import { requestContext, type RequestContext } from "../telemetry/request-context.ts";
+import { StorageUnavailableError } from "../db/errors.ts";
 import { authenticate, type Authenticated } from "./authenticate.ts";
 import { attachPinnedAccount, attachProviderCredential } from "./credentials-out.ts";
 import type { ProxyDeps } from "./deps.ts";
@@ -27,11 +28,15 @@ export async function handleProxyRequest(deps: ProxyDeps, request: Request, give
   const rest = pathAfterV1(request.url);
   const run = new ProxyRun(deps, startTrace(deps, request, rest, given ?? requestContext(request)));
   try {
+    // An instance that cannot vouch for its copy of the vault may have missed a revocation: it answers no key.
+    if (deps.vaultFresh && !deps.vaultFresh()) throw STALE_VAULT;
     // Synchronous for a key verified before: no promise on the path every request takes.
     const auth = authenticate(request.headers, deps.cache, deps.verifier, deps.clock, run.trace.client);
     run.trace.auth = auth instanceof Promise ? await auth : auth;
     checkPath(run.trace.auth.providerKey.adapter, run.trace.path);
     const prepared = await prepareRequest(run, request, run.trace.auth);
+    const admitting = run.admitted();
+    if (admitting) await admitting;
     checkOwnership(run, deps.objects);
     checkReferences(run, deps.objects, prepared.json);
     // Only now may the connection outlive the server's idle timeout (a quiet stream): a request that is not
@@ -42,8 +47,20 @@ export async function handleProxyRequest(deps: ProxyDeps, request: Request, give
     const answered = answer(run, request, upstream, prepared);
     return answered instanceof Promise ? await answered : answered;
   } catch (err) {
+    // An admission still waiting for a budget's slice settles first, so what it holds is released below.
+    await run.admitted()?.catch(() => {});
     return answerFailure(run, err);
   }
+}
+
+const STALE_VAULT = new ProxyError(
+  "service_unavailable",
+  "Cannot serve requests: this instance cannot confirm it holds the vault's latest changes (the shared database does not answer); retry, another instance may serve",
+  { headers: { "retry-after": "1" }, neverReachedProvider: true },
+);
+
+function storageUnavailable(err: StorageUnavailableError): ProxyError {
+  return new ProxyError("service_unavailable", err.message, { headers: { "retry-after": "1" } });
 }
 
 /** `/v1/chat/completions?x=1` → `/chat/completions?x=1`. */
@@ -223,8 +240,13 @@ function answerFailure(run: ProxyRun, err: unknown): Response {
   }
   // Nothing before authentication can fail but authentication itself.
   if (!trace.auth && err instanceof ProxyError) deps.metrics.authFailures.inc({ code: err.code });
-  const error = err instanceof ProxyError ? err : new ProxyError("internal_error", "Cannot forward request: internal error");
-  if (!(err instanceof ProxyError)) {
+  const error =
+    err instanceof ProxyError
+      ? err
+      : err instanceof StorageUnavailableError
+        ? storageUnavailable(err)
+        : new ProxyError("internal_error", "Cannot forward request: internal error");
+  if (!(err instanceof ProxyError) && !(err instanceof StorageUnavailableError)) {
     // An error's message may quote what it was given, the provider key included (a header it refused).
     const message = err instanceof Error ? err.message : String(err);
     deps.logger.error("Proxy request failed", { error: run.echo ? run.echo.inText(message) : message, request_id: trace.requestId });

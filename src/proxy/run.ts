@@ -18,6 +18,7 @@ export class ProxyRun {
   /** The endpoint's path groups (`model`, `deployment`, `id`). */
   groups: Record<string, string> = {};
   admission: Admission | undefined;
+  private pendingAdmission: Promise<void> | undefined;
   guard: UpstreamGuard | undefined;
   /** The reservation covers the request's worst case, so it is what an unknown cost is charged. */
   bounded = false;
@@ -48,12 +49,37 @@ export class ProxyRun {
   /** Admits against the key's limits and its team's (the team authentication found). */
   admit(row: ProxyKeyRow, ask: { bound?: Bound; model?: string }): void {
     const admitted = this.deps.gate.admit(row, ask, this.deps.clock.now(), this.trace.auth?.team);
-    if (!admitted.ok) throw refusalError(admitted);
-    this.admission = admitted;
+    if (admitted.ok) {
+      this.admission = admitted;
+      return;
+    }
+    if (!admitted.wait) throw refusalError(admitted);
+    // A shared budget's slice is being widened: preparing goes on, and the request waits for the admission before it is sent.
+    this.pendingAdmission = this.admitAfter(admitted.wait, row, ask, 2);
+    // Awaited by the handler (or dropped with the request); a refusal must not count as unhandled meanwhile.
+    this.pendingAdmission.catch(() => {});
+  }
+
+  private async admitAfter(wait: Promise<void>, row: ProxyKeyRow, ask: { bound?: Bound; model?: string }, attempt: number): Promise<void> {
+    await wait;
+    const admitted = this.deps.gate.admit(row, ask, this.deps.clock.now(), this.trace.auth?.team);
+    if (admitted.ok) {
+      this.admission = admitted;
+      return;
+    }
+    // Each wait is one grant: a few at most (requests on this instance may take what one grant widened).
+    if (admitted.wait && attempt < MAX_ADMIT_ATTEMPTS) return this.admitAfter(admitted.wait, row, ask, attempt + 1);
+    throw refusalError({ ...admitted, wait: undefined });
+  }
+
+  /** Resolves once the request is admitted; throws its refusal. */
+  admitted(): Promise<void> | undefined {
+    return this.pendingAdmission;
   }
 }
 
 const NOTHING_SETTLED: Settled = { costMicros: 0, overrunMicros: 0 };
+const MAX_ADMIT_ATTEMPTS = 4;
 
 export interface Prepared {
   /** The body to send upstream: the client's bytes, or what keyward parsed, serialised again; a stream for uploads passed through. */

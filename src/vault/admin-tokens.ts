@@ -51,7 +51,7 @@ function validateScopes(scopes: string[]): Result<Scope[]> {
 export class AdminTokenService {
   constructor(private readonly deps: AdminTokenServiceDeps) {}
 
-  async create(actor: ActorId, input: CreateAdminTokenInput, preset?: ParsedKey): Promise<Result<CreatedAdminToken>> {
+  async create(actor: ActorId, input: CreateAdminTokenInput, preset?: ParsedKey, options: { onlyWhenNone?: boolean } = {}): Promise<Result<CreatedAdminToken>> {
     const { store, clock } = this.deps;
     const scopes = validateScopes(input.scopes);
     if (!scopes.ok) return scopes;
@@ -86,6 +86,8 @@ export class AdminTokenService {
       createdAt: now,
     };
     return store.write((tx) => {
+      // Decided inside the write: instances starting together on one shared database create one root token, not one each.
+      if (options.onlyWhenNone === true && tx.adminTokens.count() > 0) return fail<CreatedAdminToken>("conflict", "Cannot create a root token: one exists");
       if (tx.adminTokens.byId(row.id)) {
         return fail<CreatedAdminToken>("conflict", `Cannot create admin token: id ${row.id} exists`);
       }
@@ -113,10 +115,13 @@ export class AdminTokenService {
       }
       if (this.deps.store.adminTokens.byId(parsed.id)) return ok({});
       const created = await this.create("bootstrap", { name: "root (KEYWARD_ADMIN_TOKEN)", scopes: ["admin"] }, parsed);
+      // Another instance sharing the database registered it meanwhile.
+      if (!created.ok && created.error.code === "conflict") return ok({});
       return created.ok ? ok({ registered: created.value.row.id }) : created;
     }
     if (this.deps.store.adminTokens.count() > 0) return ok({});
-    const created = await this.create("bootstrap", { name: "root", scopes: ["admin"] });
+    const created = await this.create("bootstrap", { name: "root", scopes: ["admin"] }, undefined, { onlyWhenNone: true });
+    if (!created.ok && created.error.code === "conflict") return ok({});
     return created.ok ? ok({ generated: created.value.token }) : created;
   }
 

@@ -87,10 +87,14 @@ describe("serve config", () => {
             : spec.kind === "string"
               ? spec.flag === "cors-origins"
                 ? "https://app.example.com"
-                : "/some/value"
+                : spec.flag === "database-url"
+                  ? "postgres://kw@db.example/kw"
+                  : "/some/value"
               : String(spec.kind === "port" ? 4321 : spec.max);
-      const viaFlag = load(spec.kind === "boolean" ? [`--${spec.flag}`] : [`--${spec.flag}`, value]);
-      const viaEnv = load([], { [spec.env]: value });
+      // The database's password and CA files are only valid with a database URL: both loads get one.
+      const base = spec.flag === "database-password-file" || spec.flag === "database-ca-file" ? ["--database-url", "postgres://kw@db.example/kw"] : [];
+      const viaFlag = load(spec.kind === "boolean" ? [...base, `--${spec.flag}`] : [...base, `--${spec.flag}`, value]);
+      const viaEnv = load(base, { [spec.env]: value });
       expect(viaEnv).toEqual(viaFlag);
       expect(viaEnv).not.toEqual(defaults);
     }
