@@ -162,6 +162,7 @@ export function createServices(deps: AppDeps) {
     onOverrun: overrunRecorder({ store: deps.store, clock: deps.clock, metrics, logger: deps.logger }),
     ceilings: deps.store.budgetCeilings,
     leases: deps.store.shared?.leases,
+    rateShare: deps.store.shared && ((limit: number) => deps.store.shared?.rateShare(limit) ?? limit),
   });
   events.on((event) => {
     if (event.kind === "team" && event.budgetChanged === true) {
@@ -314,6 +315,7 @@ function createAlerting(deps: AppDeps, metrics: Metrics, ledger: BudgetLedger) {
       onDropped: (reason, count) => metrics.webhookDropped.inc({ reason }, count),
       onAttempt: (result) => metrics.webhookAttempts.inc({ result }),
       userAgent: `keyward/${deps.config.version}`,
+      leading: deps.store.shared && (() => deps.store.shared?.isLeader() === true),
     },
     options,
   );

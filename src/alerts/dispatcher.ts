@@ -30,6 +30,8 @@ export interface DispatcherDeps {
   /** Counts attempts by how they ended (metrics). */
   onAttempt?: (result: "delivered" | "failed") => void;
   userAgent: string;
+  /** Delivers only while this says so: of several instances sharing the database, one delivers, or receivers would get each event once per instance. */
+  leading?: () => boolean;
 }
 
 /** Errors are stored for the deliveries list; a long one is cut. */
@@ -61,7 +63,7 @@ export class WebhookDispatcher {
   start(): void {
     // A pass still writing when the timer fires again is left to finish: two at once would drop the outbox's excess twice.
     this.timer ??= setInterval(() => {
-      if (this.preparing) return;
+      if (this.preparing || this.deps.leading?.() === false) return;
       this.runOnce({ housekeeping: false }).catch((err: unknown) =>
         this.deps.logger.warn("Webhook delivery pass failed; will retry", { error: describe(err) }),
       );

@@ -1,3 +1,4 @@
+import { refuseSharedDatabase } from "./host.ts";
 import { systemClock } from "../clock.ts";
 import { ConfigError, loadServeConfig, parseFlags, type Env } from "../config.ts";
 import { openDatabase } from "../db/open.ts";
@@ -35,7 +36,9 @@ export async function adminTokenCommand(args: string[], env: Env): Promise<numbe
   if (typeof name !== "string" || !name.trim()) throw new ConfigError("Missing value for --name");
   const scopesFlag = flags.values.scopes;
   if (typeof scopesFlag !== "string" || !scopesFlag.trim()) throw new ConfigError("Missing value for --scopes (admin, keys:issue, read)");
-  const { dataDir } = loadServeConfig({ "data-dir": flags.values["data-dir"] }, env);
+  const config = loadServeConfig({ "data-dir": flags.values["data-dir"] }, env);
+  refuseSharedDatabase(config);
+  const { dataDir } = config;
   const policyFlag = flags.values.policy;
   let policy: IssuerPolicy | undefined;
   if (typeof policyFlag === "string") {

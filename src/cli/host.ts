@@ -18,7 +18,21 @@ export function parseHostArgs(args: string[], env: Env, extra: Record<string, { 
     return "help";
   }
   const serveFlags = Object.fromEntries(Object.keys(HOST_OPTIONS).map((k) => [k, flags.values[k]]));
-  return { config: loadServeConfig(serveFlags, env), values: flags.values, positionals: flags.positionals };
+  const config = loadServeConfig(serveFlags, env);
+  refuseSharedDatabase(config);
+  return { config, values: flags.values, positionals: flags.positionals };
+}
+
+/**
+ * The host-side commands work on the SQLite file in the data dir. With a
+ * database URL set they would quietly act on a file the servers do not use.
+ */
+export function refuseSharedDatabase(config: ServeConfig): void {
+  if (!config.postgres) return;
+  throw new ConfigError(
+    "Cannot run this command on PostgreSQL (KEYWARD_DATABASE_URL or --database-url is set): it works on the SQLite database in the data dir. " +
+      "On PostgreSQL, back up with pg_dump and restore with pg_restore, and create admin tokens through the admin API; rotating a shared database's master key is not supported yet",
+  );
 }
 
 export function onePositional(positionals: string[], what: string, usage: string): string {

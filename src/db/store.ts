@@ -363,6 +363,13 @@ export interface SharedState {
   log: SharedRequestLog;
   /** Budget slices: budgets shared by every instance (the store's budget ceilings are then unused). */
   leases: BudgetLeases;
+  /**
+   * This instance's share of a rate or concurrency limit: the shares of the
+   * instances sharing the database sum to the limit at most.
+   */
+  rateShare(limit: number): number;
+  /** True on the one instance that does what must happen once (webhook deliveries). */
+  isLeader(): boolean;
   /** False once this instance cannot vouch that it holds every committed vault change. */
   isFresh(): boolean;
   /** Rows changed by other instances, after this instance's copy applied them. */

@@ -78,6 +78,8 @@ export interface GateOptions {
   ceilings?: CeilingStore;
   /** Budgets shared by several instances: each spends within slices the database grants (ceilings are then unused). */
   leases?: BudgetLeases;
+  /** The part of a rate or concurrency limit this instance may use, when instances share each limit (see RateLimits). */
+  rateShare?: (limit: number) => number;
 }
 
 /** How refusals name a team's limits: `team hack-2026`. */
@@ -95,9 +97,9 @@ const shown = (model: string) => (model.length > 64 ? `${model.slice(0, 64)}…`
  */
 export class LimitGate {
   readonly ledger: BudgetLedger;
-  private readonly rates = new RateLimits();
+  private readonly rates: RateLimits;
   /** Teams' own windows and slots, shared by all their keys. */
-  private readonly teamRates = new RateLimits();
+  private readonly teamRates: RateLimits;
   private readonly onReject: (reason: RejectionReason) => void;
   private readonly onOverrun: (row: ProxyKeyRow, overrunMicros: number) => void;
 
@@ -106,6 +108,8 @@ export class LimitGate {
     options: GateOptions = {},
   ) {
     this.ledger = new BudgetLedger(options.ceilings, options.leases);
+    this.rates = new RateLimits(options.rateShare);
+    this.teamRates = new RateLimits(options.rateShare);
     this.onReject = options.onReject ?? (() => {});
     this.onOverrun = options.onOverrun ?? (() => {});
   }

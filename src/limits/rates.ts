@@ -25,6 +25,12 @@ const fmtSeconds = (s: number) => `${s}s`;
  * large requests cannot all pass a small `tpm` before any of them is counted.
  */
 export class RateLimits {
+  /**
+   * `share`: the part of a limit this process may use (all of it alone; its
+   * share when instances split each limit between them, summing to the limit).
+   */
+  constructor(private readonly share: (limit: number) => number = (limit) => limit) {}
+
   private readonly requests = new Map<string, MinuteWindow>();
   private readonly tokens = new Map<string, MinuteWindow>();
   private readonly inFlight = new Map<string, number>();
@@ -41,21 +47,32 @@ export class RateLimits {
 
   /** Why a request with this token bound cannot start now, if it cannot; `holder` names whose limit it is in the message. */
   check(row: RateSubject, tokenBound: number, now: number, holder = "this key"): RateRefusal | undefined {
-    if (row.maxConcurrency !== null && (this.inFlight.get(row.id) ?? 0) >= row.maxConcurrency) {
-      return { reason: "concurrency", message: `Cannot start request: ${holder} allows ${row.maxConcurrency} at a time`, retryAfterSeconds: 1 };
+    if (row.maxConcurrency !== null && (this.inFlight.get(row.id) ?? 0) >= this.share(row.maxConcurrency)) {
+      return {
+        reason: "concurrency",
+        message: `Cannot start request: ${holder} allows ${row.maxConcurrency} at a time${this.shared(row.maxConcurrency)}`,
+        retryAfterSeconds: 1,
+      };
     }
     if (row.rpm !== null) {
       const w = this.window(this.requests, row.id);
-      if (w.total(now) + 1 > row.rpm) {
+      const rpm = this.share(row.rpm);
+      if (w.total(now) + 1 > rpm) {
         return {
           reason: "rpm",
-          message: `Cannot start request: ${holder} allows ${row.rpm} requests per minute`,
-          retryAfterSeconds: w.retryAfter(now, 1, row.rpm),
+          message: `Cannot start request: ${holder} allows ${row.rpm} requests per minute${this.shared(row.rpm)}`,
+          retryAfterSeconds: w.retryAfter(now, 1, Math.max(1, rpm)),
         };
       }
     }
-    if (row.tpm !== null && tokenBound > 0) return this.checkTokens(row.id, row.tpm, tokenBound, now, holder);
+    if (row.tpm !== null && tokenBound > 0) return this.checkTokens(row.id, this.share(row.tpm), tokenBound, now, holder);
     return undefined;
+  }
+
+  /** Said in a refusal when this process holds less than the whole limit. */
+  private shared(limit: number): string {
+    const part = this.share(limit);
+    return part === limit ? "" : ` (${part} of them on this instance, which shares the limit with others)`;
   }
 
   private checkTokens(id: string, tpm: number, tokenBound: number, now: number, holder: string): RateRefusal | undefined {
@@ -103,13 +120,13 @@ export class RateLimits {
     if (row.rpm !== null) {
       const w = this.window(this.requests, row.id);
       headers["x-keyward-ratelimit-limit-requests"] = String(row.rpm);
-      headers["x-keyward-ratelimit-remaining-requests"] = String(Math.max(0, row.rpm - w.total(now)));
+      headers["x-keyward-ratelimit-remaining-requests"] = String(Math.max(0, this.share(row.rpm) - w.total(now)));
       headers["x-keyward-ratelimit-reset-requests"] = fmtSeconds(w.resetIn(now));
     }
     if (row.tpm !== null) {
       const w = this.window(this.tokens, row.id);
       headers["x-keyward-ratelimit-limit-tokens"] = String(row.tpm);
-      headers["x-keyward-ratelimit-remaining-tokens"] = String(Math.max(0, row.tpm - w.total(now) - (this.heldTokens.get(row.id) ?? 0)));
+      headers["x-keyward-ratelimit-remaining-tokens"] = String(Math.max(0, this.share(row.tpm) - w.total(now) - (this.heldTokens.get(row.id) ?? 0)));
       headers["x-keyward-ratelimit-reset-tokens"] = fmtSeconds(w.resetIn(now));
     }
     return headers;

@@ -9,6 +9,7 @@ import type { RunningServer } from "../../src/server.ts";
 import { adminApi } from "../helpers/admin-api.ts";
 import { chat, FRESHNESS, newCluster, startInstance, statusOf, stopCluster } from "../helpers/cluster.ts";
 import { startMockProvider, type MockProvider } from "../helpers/mock-provider.ts";
+import { startWebhookReceiver } from "../helpers/webhook-receiver.ts";
 import { createDatabase, databaseUrl, startPostgresServer, usePostgres, type PostgresServer } from "../helpers/postgres.ts";
 
 describe("three instances on one PostgreSQL", () => {
@@ -53,6 +54,25 @@ describe("three instances on one PostgreSQL", () => {
     const disabled = await adminC.call("PATCH", `/api/provider-keys/${provider.body.id}`, { disabled: true });
     expect(disabled.status).toBe(200);
     expect(await statusOf(chat(a, minted.body.key))).toBe(403);
+  });
+
+  test("a webhook event is delivered once, not once per instance", async () => {
+    // A receiver that never answers: every instance that tried to deliver would show up here, not only the first.
+    const receiver = startWebhookReceiver({ fallback: "hang" });
+    try {
+      const adminB = adminApi(b.url, cluster.adminToken);
+      const hook = await adminB.call("POST", "/api/webhooks", { url: receiver.url, events: ["key.revoked"] });
+      expect(hook.status).toBe(201);
+      const provider = await adminB.createProviderKey({ name: "mock-3", provider: "openai", key: "sk-mock-provider-key-777777", base_url: mock.baseUrl });
+      const minted = await adminB.mintProxyKey({ name: "announced", provider_key_id: provider.body.id });
+      expect((await adminApi(c.url, cluster.adminToken).revokeProxyKey(minted.body.id)).status).toBe(200);
+      await receiver.waitFor(1, 10_000);
+      // Every instance polls its outbox each second: another instance's attempt would have come by now.
+      await Bun.sleep(2500);
+      expect(receiver.received.map((delivery) => JSON.parse(delivery.body).type)).toEqual(["key.revoked"]);
+    } finally {
+      await receiver.stop();
+    }
   });
 
   test("one root token for the cluster, and every instance answers the same listing", async () => {

@@ -10,14 +10,13 @@ import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import type { Page } from "playwright-core";
 import { isolatedBinary, REPO_ROOT, startKeyward, type RunningBinary } from "../helpers/binary.ts";
-import { chromiumOrWarn, launchChromium, refuseOffMachine, type LaunchedChromium } from "../helpers/chromium.ts";
+import { axeViolations, chromiumOrWarn, launchChromium, pageFaults, refuseOffMachine, type LaunchedChromium } from "../helpers/chromium.ts";
 import { startMockProvider, type MockProvider } from "../helpers/mock-provider.ts";
 
 const hasChromium = chromiumOrWarn("console browser test");
 
 /** README's picture of the usage page; rewritten only on request (UPDATE_SCREENSHOT=1), so a test run leaves the tree clean. */
 const SCREENSHOT = process.env.UPDATE_SCREENSHOT === "1" ? join(REPO_ROOT, "test/e2e/fixtures/console-usage.png") : undefined;
-const AXE = readFileSync(join(REPO_ROOT, "node_modules/axe-core/axe.min.js"), "utf8");
 
 const tempDirs: string[] = [];
 let server: RunningBinary | undefined;
@@ -40,14 +39,6 @@ afterAll(async () => {
   for (const d of tempDirs) rmSync(d, { recursive: true, force: true });
 });
 
-/** axe-core run in the page (evaluated over CDP, which the page's CSP does not govern): WCAG 2 A/AA violations. */
-async function axeViolations(page: Page): Promise<string[]> {
-  await page.evaluate(AXE);
-  return page.evaluate(
-    "axe.run(document, { runOnly: ['wcag2a', 'wcag2aa'] }).then((r) => r.violations.map((v) => v.id + ': ' + v.nodes.map((n) => n.target.join(' ')).join(', ')))",
-  );
-}
-
 function chat(url: string, key: string): Promise<Response> {
   return fetch(`${url}/v1/chat/completions`, {
     method: "POST",
@@ -63,14 +54,10 @@ describe.skipIf(!hasChromium)("the console in headless Chromium", () => {
     const ctx = (browser as LaunchedChromium).context;
     const origin = new URL(running.url).origin;
     const requested: string[] = [];
-    const errors: string[] = [];
     const page: Page = ctx.pages()[0] ?? (await ctx.newPage());
     page.on("request", (request) => requested.push(request.url()));
-    page.on("pageerror", (error) => errors.push(`pageerror: ${error.message}`));
-    page.on("console", (msg) => {
-      if (msg.type() === "error") errors.push(`console: ${msg.text()}`);
-    });
-    page.on("dialog", (dialog) => void dialog.accept());
+    // The console asks in its own <dialog>s: a native prompt() or confirm() is a failure too.
+    const errors = pageFaults(page);
     const blocked = await refuseOffMachine(ctx);
 
     const response = await page.goto(`${running.url}/console`, { waitUntil: "load" });
@@ -104,7 +91,7 @@ describe.skipIf(!hasChromium)("the console in headless Chromium", () => {
     await page.getByLabel("Name", { exact: true }).fill("alice");
     await page.getByLabel("Budget (USD, optional)").fill("5");
     await page.getByRole("button", { name: "Mint key" }).click();
-    await page.getByText("it will not be shown again").waitFor();
+    await page.getByText("it won't be shown again").waitFor();
     await expect(page.getByRole("button", { name: "Copy" }).isVisible()).resolves.toBe(true);
     const key = await page.locator("#secret-value").inputValue();
     expect(key).toMatch(/^kwp_/);
@@ -123,6 +110,9 @@ describe.skipIf(!hasChromium)("the console in headless Chromium", () => {
 
     // Revoke: the key's next request is refused.
     await page.getByRole("button", { name: "Revoke alice" }).click();
+    const confirm = page.getByRole("dialog", { name: "Revoke proxy key alice?" });
+    await expect(confirm.getByRole("button", { name: "Cancel" }).evaluate((b) => b === document.activeElement)).resolves.toBe(true);
+    await confirm.getByRole("button", { name: "Revoke" }).click();
     await page.getByRole("row", { name: /alice/ }).getByText("revoked").waitFor();
     expect((await chat(running.url, key)).status).toBe(401);
 

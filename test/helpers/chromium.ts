@@ -3,10 +3,10 @@
  * swagger-ui): one set of launch flags and a fresh profile per launch, so
  * every suite drives the same browser and leaves no profile behind.
  */
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { chromium, type BrowserContext } from "playwright-core";
+import { join, resolve } from "node:path";
+import { chromium, type BrowserContext, type Page } from "playwright-core";
 
 const CHROMIUM = "/usr/bin/chromium";
 const hasChromium = existsSync(CHROMIUM);
@@ -66,4 +66,34 @@ export async function launchChromium(options: { viewport?: { width: number; heig
       rmSync(userDataDir, { recursive: true, force: true });
     },
   };
+}
+
+let axeSource: string | undefined;
+
+/** axe-core run in the page (evaluated over CDP, which the page's CSP does not govern): its WCAG 2 A/AA violations. */
+export async function axeViolations(page: Page): Promise<string[]> {
+  axeSource ??= readFileSync(resolve(import.meta.dir, "../../node_modules/axe-core/axe.min.js"), "utf8");
+  // Once per document: the console changes pages by hash, so axe stays loaded across them.
+  if (!(await page.evaluate("typeof axe !== 'undefined'"))) await page.evaluate(axeSource);
+  return page.evaluate(
+    "axe.run(document, { runOnly: ['wcag2a', 'wcag2aa'] }).then((r) => r.violations.map((v) => v.id + ': ' + v.nodes.map((n) => n.target.join(' ')).join(', ')))",
+  );
+}
+
+/**
+ * Collects what a console page must never do: throw, log an error, or open a
+ * native prompt()/confirm()/alert() (dismissed, so the page does not hang).
+ * Returns the list it fills; a test expects it empty at the end.
+ */
+export function pageFaults(page: Page): string[] {
+  const faults: string[] = [];
+  page.on("pageerror", (error) => faults.push(`pageerror: ${error.message}`));
+  page.on("console", (msg) => {
+    if (msg.type() === "error") faults.push(`console: ${msg.text()}`);
+  });
+  page.on("dialog", (dialog) => {
+    faults.push(`native ${dialog.type()}: ${dialog.message()}`);
+    void dialog.dismiss();
+  });
+  return faults;
 }

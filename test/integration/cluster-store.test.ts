@@ -1,13 +1,13 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import postgres from "postgres";
+import type postgres from "postgres";
 import { openSharedDatabase, type OpenedSharedDatabase } from "../../src/db/cluster/open.ts";
+import { openPostgres } from "../../src/db/pg/connect.ts";
 import type { AppliedRow, ProviderKeyRow, ProxyKeyRow } from "../../src/db/store.ts";
 import { detectRuntime } from "../../src/runtime/index.ts";
-
-const url = process.env.KEYWARD_TEST_PG_URL ?? "postgres://postgres@127.0.0.1:55432/postgres";
+import { usePostgres } from "../helpers/postgres.ts";
 
 function providerKey(id: string, name: string): ProviderKeyRow {
   return {
@@ -59,13 +59,12 @@ function proxyKey(id: string, providerKeyId: string): ProxyKeyRow {
 
 describe("cluster store", () => {
   const dir = mkdtempSync(join(tmpdir(), "kw-cluster-"));
-  const database = `kw_cluster_${Date.now()}`;
-  const admin = postgres(url, { onnotice: () => {} });
+  const pg = usePostgres();
   const clients: postgres.Sql[] = [];
   const instances: OpenedSharedDatabase[] = [];
 
   async function instance(name: string): Promise<OpenedSharedDatabase> {
-    const sql = postgres(url.replace(/\/[^/]*$/, `/${database}`), { onnotice: () => {}, max: 4 });
+    const sql = openPostgres({ url: pg.url, max: 4 });
     clients.push(sql);
     const opened = await openSharedDatabase(await detectRuntime(), {
       sql,
@@ -79,15 +78,10 @@ describe("cluster store", () => {
     return opened;
   }
 
-  beforeAll(async () => {
-    await admin.unsafe(`CREATE DATABASE ${database}`);
-  });
   afterAll(async () => {
     for (const opened of instances) await opened.store.shared.stop();
     for (const opened of instances) opened.mirror.client.close();
     for (const sql of clients) await sql.end();
-    await admin.unsafe(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
-    await admin.end();
     rmSync(dir, { recursive: true, force: true });
   });
 

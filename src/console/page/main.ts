@@ -6,9 +6,15 @@ import { render, type VNode } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import { api, message, session } from "./api.ts";
 import { html } from "./html.ts";
-import { EventBatch, ProviderKeys, ProxyKeys, Teams } from "./keys.ts";
-import { SimpleList } from "./lists.ts";
+import { AdminTokens } from "./admin-tokens.ts";
+import { AuditLog } from "./audit.ts";
+import { EventBatch } from "./event.ts";
+import { ProviderKeys } from "./provider-keys.ts";
+import { ProxyKeys } from "./proxy-keys.ts";
+import { Teams } from "./teams.ts";
+import { TrustPolicies } from "./trust-policies.ts";
 import { Logs, Usage } from "./usage.ts";
+import { Webhooks } from "./webhooks.ts";
 
 interface Self {
   id: string;
@@ -22,6 +28,7 @@ interface Tab {
   view: () => VNode;
 }
 
+/** The pages a token's scopes reach (src/vault/scopes.ts): admin everything, read the lists, keys:issue minting only. */
 function tabsFor(self: Self): Tab[] {
   const admin = self.scopes.includes("admin");
   const canRead = admin || self.scopes.includes("read");
@@ -35,51 +42,16 @@ function tabsFor(self: Self): Tab[] {
     tabs.push(
       { id: "usage", label: "Usage", view: () => html`<${Usage} />` },
       { id: "logs", label: "Request log", view: () => html`<${Logs} />` },
-      { id: "teams", label: "Teams", view: () => html`<${Teams} />` },
-      {
-        id: "admin-tokens",
-        label: "Admin tokens",
-        view: () =>
-          html`<${SimpleList}
-            title="Admin tokens"
-            path="/api/admin-tokens?limit=200"
-            fields=${[
-              ["name", "Name"],
-              ["scopes", "Scopes"],
-              ["status", "Status"],
-              ["expires_at", "Expires"],
-            ]}
-          />`,
-      },
-      {
-        id: "webhooks",
-        label: "Webhooks",
-        view: () =>
-          html`<${SimpleList}
-            title="Webhooks"
-            path="/api/webhooks?limit=200"
-            fields=${[
-              ["url", "URL"],
-              ["events", "Events"],
-              ["created_at", "Created"],
-            ]}
-          />`,
-      },
-      {
-        id: "audit",
-        label: "Audit log",
-        view: () =>
-          html`<${SimpleList}
-            title="Audit log"
-            path="/api/audit?limit=100"
-            fields=${[
-              ["at", "At"],
-              ["actor", "Actor"],
-              ["action", "Action"],
-              ["target_id", "Target"],
-            ]}
-          />`,
-      },
+      { id: "teams", label: "Teams", view: () => html`<${Teams} admin=${admin} />` },
+      { id: "admin-tokens", label: "Admin tokens", view: () => html`<${AdminTokens} admin=${admin} selfId=${self.id} />` },
+    );
+  }
+  // Trust policies are admin-only, reads included: they name who may mint keys.
+  if (admin) tabs.push({ id: "oidc", label: "OIDC", view: () => html`<${TrustPolicies} />` });
+  if (canRead) {
+    tabs.push(
+      { id: "webhooks", label: "Webhooks", view: () => html`<${Webhooks} admin=${admin} />` },
+      { id: "audit", label: "Audit log", view: () => html`<${AuditLog} />` },
     );
   }
   return tabs;

@@ -1,34 +1,48 @@
 /** Small shared pieces: forms, tables, messages, money, the secret shown once. */
 import type { ComponentChildren, VNode } from "preact";
-import { useCallback, useEffect, useState } from "preact/hooks";
+import { useCallback, useEffect, useRef, useState } from "preact/hooks";
 import { message } from "./api.ts";
 import { html } from "./html.ts";
 
 export const usd = (n: number | null | undefined): string => (n === null || n === undefined ? "—" : `$${n < 1 && n > 0 ? n.toFixed(4) : n.toFixed(2)}`);
 export const when = (iso: string | null | undefined): string => (iso ? iso.replace("T", " ").replace(/\.\d+Z$|Z$/, " UTC") : "—");
 
-/** A load that shows its error and can be run again. */
-export function useLoad<T>(load: () => Promise<T>, deps: unknown[]): { data: T | undefined; error: string | null; reload: () => void } {
+/** A load that shows its error and can be run again; `reload()` settles once the new data (or error) is in. */
+export function useLoad<T>(load: () => Promise<T>, deps: unknown[]): { data: T | undefined; error: string | null; reload: () => Promise<void> } {
   const [data, setData] = useState<T | undefined>(undefined);
   const [error, setError] = useState<string | null>(null);
   const [tick, setTick] = useState(0);
+  const waiting = useRef<(() => void)[]>([]);
   useEffect(() => {
     let live = true;
+    const settle = (): void => {
+      for (const resolve of waiting.current.splice(0)) resolve();
+    };
     load().then(
       (d) => {
         if (!live) return;
         setData(d);
         setError(null);
+        settle();
       },
       (err: unknown) => {
-        if (live) setError(message(err));
+        if (!live) return;
+        setError(message(err));
+        settle();
       },
     );
     return () => {
       live = false;
     };
   }, [...deps, tick]);
-  const reload = useCallback(() => setTick((t) => t + 1), []);
+  const reload = useCallback(
+    () =>
+      new Promise<void>((resolve) => {
+        waiting.current.push(resolve);
+        setTick((t) => t + 1);
+      }),
+    [],
+  );
   return { data, error, reload };
 }
 
@@ -100,25 +114,34 @@ export function SpendBar(props: { spend: number; budget: number | null; label: s
 }
 
 /** A secret shown once: copy button, and the plain warning that it will not be shown again. */
-export function SecretOnce(props: { title: string; secret: string; onDone: () => void }): VNode {
-  const [copied, setCopied] = useState(false);
+export function SecretOnce(props: { title: string; secret: string; onDone: () => void; what?: string; note?: string }): VNode {
+  const [copied, setCopied] = useState<string>("");
+  const what = props.what ?? "key";
   const copy = async (): Promise<void> => {
     try {
       await navigator.clipboard.writeText(props.secret);
-      setCopied(true);
+      setCopied("Copied.");
     } catch {
-      setCopied(false);
+      // Clipboard refused (no permission, not a secure context): the field is selected for a manual copy.
+      const field = document.getElementById("secret-value");
+      if (field instanceof HTMLInputElement) field.select();
+      setCopied("Copying was refused: the value is selected, copy it with the keyboard.");
     }
   };
   return html`<section class="secret" aria-labelledby="secret-title">
     <h3 id="secret-title">${props.title}</h3>
-    <p class="warning"><strong>Copy this key now: it will not be shown again.</strong> keyward stores only its hash.</p>
-    <label for="secret-value">Key</label>
+    <p class="warning"><strong>Copy this ${what} now: it won't be shown again.</strong> ${props.note ?? "keyward stores only its hash."}</p>
+    <label for="secret-value">${what.charAt(0).toUpperCase() + what.slice(1)}</label>
     <input id="secret-value" class="secret-value" readonly value=${props.secret} />
     <div class="row">
       <button type="button" onClick=${() => void copy()}>Copy</button>
-      <span role="status">${copied ? "Copied." : ""}</span>
+      <span role="status">${copied}</span>
       <button type="button" class="secondary" onClick=${props.onDone}>I have stored it</button>
     </div>
   </section>`;
+}
+
+/** What an action did, announced politely. */
+export function Notice(props: { text: string | null }): VNode | null {
+  return props.text ? html`<p class="ok" role="status">${props.text}</p>` : null;
 }

@@ -18,6 +18,7 @@ import { createPgRequestLog } from "../pg/request-log.ts";
 import type { SharedState, Store } from "../store.ts";
 import { clearCapture, installCapture, peekChanges, type RowChange } from "./capture.ts";
 import type { AppliedChange } from "./local-apply.ts";
+import { Leadership } from "./leader.ts";
 import { loadMirror } from "./load.ts";
 import { PgBudgetLeases } from "./budget-leases.ts";
 import { applyToPostgres } from "./pg-apply.ts";
@@ -71,7 +72,9 @@ export async function openClusterStore(options: ClusterOptions): Promise<Cluster
   const { sql, mirror, local, instanceId } = options;
   installCapture(mirror, MIRRORED_TABLES);
   const listeners = new Set<(changes: AppliedChange[]) => void>();
+  const leadership = new Leadership(sql, options.onError);
   const sync = new ChangeSync({
+    onRead: () => leadership.refresh(),
     sql,
     mirror,
     instanceId,
@@ -129,20 +132,28 @@ export async function openClusterStore(options: ClusterOptions): Promise<Cluster
     },
     ping: () => local.ping() && sync.isFresh(),
     close: () => {
-      void sync.stop().finally(() => local.close());
+      void sync
+        .stop()
+        .then(() => leadership.stop())
+        .finally(() => local.close());
     },
     shared: {
       instanceId,
       log: createPgRequestLog(sql),
       // Past three freshness bounds silent, an instance has refused every key for two of them: its slices can be taken as spent.
-      leases: new PgBudgetLeases(sql, { instanceId, deadAfterMs: 3 * options.freshnessMs }),
+      leases: new PgBudgetLeases(sql, { instanceId, deadAfterMs: sync.deadAfterMs }),
+      rateShare: (limit) => sync.rateShare(limit),
+      isLeader: () => leadership.isLeader() && sync.isFresh(),
       isFresh: () => sync.isFresh(),
       version: () => sync.version,
       onRemoteChange: (listener) => {
         listeners.add(listener);
         return () => listeners.delete(listener);
       },
-      stop: () => sync.stop(),
+      stop: async () => {
+        await sync.stop();
+        await leadership.stop();
+      },
     },
   };
   return store;

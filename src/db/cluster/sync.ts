@@ -32,13 +32,24 @@ export interface SyncOptions {
   freshnessMs: number;
   /** How often the change log is read when no NOTIFY arrives. */
   pollMs: number;
+  /** Called after each successful read of the log (leadership rides on the same beat). */
+  onRead?: () => Promise<void>;
   /** Told about every change applied from elsewhere, after it is applied. */
   onApplied: (changes: AppliedChange[]) => void;
   onError: (err: unknown) => void;
 }
 
+/** Instances alive as of the last read of the log, by PostgreSQL's clock. */
+interface Membership {
+  members: { id: string; startedAt: number }[];
+  /** PostgreSQL's time when it was read, and this process's monotonic time then. */
+  pgNow: number;
+  readAt: number;
+}
+
 export class ChangeSync {
   private versionHeld = 0;
+  private membership: Membership | undefined;
   private freshUntil = 0;
   private timer: ReturnType<typeof setTimeout> | undefined;
   private running: Promise<void> | undefined;
@@ -104,11 +115,48 @@ export class ChangeSync {
       const rows = await sql<{ version: string | number; changes: RowChange[] }[]>`
         SELECT version, changes FROM change_log WHERE version > ${this.versionHeld} ORDER BY version`;
       for (const row of rows) this.applyCommitted(Number(row.version), row.changes);
-      await sql.unsafe(`UPDATE cluster_instances SET seen_at = ${PG_NOW_MS}, acked_version = $2 WHERE id = $1`, [instanceId, this.versionHeld]);
+      const members = await sql.unsafe<{ id: string; started_at: number; now: number }[]>(
+        `WITH me AS (UPDATE cluster_instances SET seen_at = ${PG_NOW_MS}, acked_version = $2 WHERE id = $1)
+         SELECT id, started_at, ${PG_NOW_MS} AS now FROM cluster_instances WHERE seen_at > ${PG_NOW_MS} - $3 OR id = $1 ORDER BY id`,
+        [instanceId, this.versionHeld, this.deadAfterMs],
+      );
+      this.membership = {
+        members: members.map((member) => ({ id: member.id, startedAt: member.started_at })),
+        pgNow: members[0]?.now ?? 0,
+        readAt: performance.now(),
+      };
       this.freshUntil = Math.max(this.freshUntil, startedAt + this.options.freshnessMs);
+      await this.options.onRead?.();
     } catch (err) {
       this.options.onError(err);
     }
+  }
+
+  /** An instance silent this long is presumed dead: its budget slices are taken as spent, its rate shares go to the others. */
+  get deadAfterMs(): number {
+    return 3 * this.options.freshnessMs;
+  }
+
+  /**
+   * This instance's share of a rate or concurrency limit. Live instances split
+   * each limit by rank, the shares summing to the limit. An instance counts
+   * for the others once it has been up `freshnessMs` (each of them has read
+   * the log since, or is stale and serves nothing), and takes its own share
+   * only after `2 × freshnessMs`, when every other has lowered its own.
+   * A departed instance's share goes to the others once it is presumed dead
+   * (a clean stop deletes its row at once).
+   */
+  rateShare(limit: number): number {
+    const view = this.membership;
+    if (!view) return 0;
+    const { freshnessMs } = this.options;
+    const pgNow = view.pgNow + (performance.now() - view.readAt);
+    const me = view.members.find((member) => member.id === this.options.instanceId);
+    if (!me || me.startedAt > pgNow - 2 * freshnessMs) return 0;
+    const counted = view.members.filter((member) => member.startedAt <= pgNow - freshnessMs);
+    const rank = counted.indexOf(me);
+    const n = counted.length;
+    return Math.floor(limit / n) + (rank < limit % n ? 1 : 0);
   }
 
   /**
