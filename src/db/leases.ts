@@ -44,4 +44,10 @@ export interface BudgetLeases {
   report(usage: LeaseUsage[]): Promise<void>;
   /** Ends grants: their spend becomes closed spend, the rest of each slice goes back to the budget. */
   close(usage: LeaseUsage[]): Promise<void>;
+  /**
+   * Spend outside this instance, by subject id: closed spend plus what other
+   * instances reported under their slices, in each subject's period (a subject
+   * whose stored period is older has spent nothing in this one).
+   */
+  spentElsewhere(subjects: LeaseSubject[]): Promise<Map<string, number>>;
 }

@@ -36,6 +36,8 @@ interface LeaseState {
   outsideMicros: number;
   /** A grant under way: requests that need more wait for it instead of asking again. */
   pending?: Promise<void>;
+  /** What requests that came while a grant was under way need: the next grant asks for them too, so one round serves them all. */
+  waitingMicros: number;
   /** Until then a request that does not fit is refused without asking: the database just said the budget has no more room. */
   exhaustedUntil: number;
   /** Until then a request that does not fit answers 503: the database could not be asked. */
@@ -195,6 +197,7 @@ class Book {
       usedMicros: 0,
       grantedMicros: 0,
       outsideMicros: state.spendMicros,
+      waitingMicros: 0,
       exhaustedUntil: 0,
       unavailableUntil: 0,
       lastActivity: now,
@@ -203,7 +206,10 @@ class Book {
     lease.lastActivity = now;
     const need = lease.usedMicros + state.reservedMicros + amountMicros;
     if (need <= lease.grantedMicros) return undefined;
-    if (lease.pending) return { ok: false, reason: "pending", holder: this.holder, wait: lease.pending };
+    if (lease.pending) {
+      lease.waitingMicros += amountMicros;
+      return { ok: false, reason: "pending", holder: this.holder, wait: lease.pending };
+    }
     const remainingMicros = Math.max(0, budget - lease.outsideMicros - lease.usedMicros - state.reservedMicros);
     if (now < lease.unavailableUntil)
       return { ok: false, reason: "unavailable", holder: this.holder, remainingMicros, reservedMicros: state.reservedMicros, retryAfterSeconds: 1 };
@@ -214,7 +220,10 @@ class Book {
     }
     const room = budget - lease.outsideMicros;
     const slice = Math.max(amountMicros * SLICE_REQUESTS, Math.ceil(budget / SLICE_FRACTION));
-    const want = Math.max(need, Math.min(room, need + Math.min(slice, Math.floor((room - need) / 2))));
+    // The waiting requests are not held yet: whatever they need on top of this one is asked for now, as long as it fits.
+    const wanted = Math.min(Math.max(need, room), need + lease.waitingMicros);
+    lease.waitingMicros = 0;
+    const want = Math.max(wanted, Math.min(room, wanted + Math.min(slice, Math.floor((room - wanted) / 2))));
     const request = {
       holder: this.holder,
       id: subject.id,
@@ -281,6 +290,21 @@ class Book {
     // so a crash before the next flush cannot forget it. Best effort: the spend flush follows anyway.
     if (budgetMicros !== null && state.spendMicros > state.ceilingMicros) this.raiseCeiling(id, state, state.spendMicros);
     return before;
+  }
+
+  /**
+   * Takes back spend charged in the period that started at `periodStartedAt`
+   * (see `BudgetLedger.adjust`); returns how much was taken back.
+   */
+  refund(id: string, state: BudgetState, periodStartedAt: number, amountMicros: number): number {
+    if (state.periodStartedAt !== periodStartedAt) return 0;
+    const lease = state.lease;
+    const amount = Math.min(amountMicros, state.spendMicros, lease ? lease.usedMicros : amountMicros);
+    if (amount <= 0) return 0;
+    state.spendMicros -= amount;
+    if (lease) lease.usedMicros -= amount;
+    else this.dirty.add(id);
+    return amount;
   }
 
   unhold(id: string, amountMicros: number): void {
@@ -378,6 +402,25 @@ export class BudgetLedger {
     return out;
   }
 
+  /**
+   * With budgets shared by several instances: reads what the others spent on
+   * these keys (or teams) and shows it in their spend, so a view on this
+   * instance is current to the others' last report (each second), not to
+   * this instance's own last grant. Without leases there is nothing to read.
+   */
+  async refreshShared(holder: BudgetHolder, subjects: Budgeted[], now: number): Promise<void> {
+    const book = holder === "key" ? this.keys : this.teams;
+    const leases = book.leases;
+    const budgeted = subjects.filter((subject) => subject.budgetMicros !== null);
+    if (!leases || budgeted.length === 0) return;
+    const states = new Map(budgeted.map((subject) => [subject.id, book.state(subject, now)]));
+    const spent = await leases.spentElsewhere([...states].map(([id, state]) => ({ holder, id, periodStartedAt: state.periodStartedAt })));
+    for (const [id, state] of states) {
+      const elsewhere = spent.get(id);
+      if (elsewhere !== undefined) state.spendMicros = elsewhere + (state.lease?.usedMicros ?? 0);
+    }
+  }
+
   /** Slices unused since `before` (every idle one without it), ended here; the caller closes them in the database. */
   endLeases(before?: number): LeaseUsage[] {
     const out: LeaseUsage[] = [];
@@ -456,6 +499,35 @@ export class BudgetLedger {
     if (actualMicros <= 0) return;
     const before = this.teams.charge(reservation.teamId, known ? team.budgetMicros : null, teamState, actualMicros);
     if (known) this.announce(this.teams, team, before, teamState);
+  }
+
+  /**
+   * Spend settled outside any request: a batch charged its worst case when it
+   * was created settles hours later at its real cost. A positive delta is
+   * charged like a request's overrun (thresholds announced); a negative one is
+   * refunded, through the same state the charge went to, in the period it was
+   * charged in only (a later period never spent it), and never below zero.
+   *
+   * Refunds take the simplest safe path rather than a lease protocol of their
+   * own. Without leases, spend falls and is written by the next flush; the
+   * durable ceiling stays where it was, which is safe: a crash burns it and
+   * the refund is lost, never the charge. With leases, this instance's slice
+   * gives back at most what it used: PostgreSQL keeps each slice's highest
+   * reported use, so the shared figure keeps the charge until this instance
+   * spends past it again, and a charge made under another slice stays spent.
+   * Either way the budget may count more than was billed, never less.
+   */
+  adjust(row: Budgeted, deltaMicros: number, now: number, charged: { periodStartedAt: number; team?: Budgeted; teamPeriodStartedAt?: number }): void {
+    const keyState = this.keys.state(row, now);
+    const team = charged.team;
+    const teamState = team === undefined ? undefined : this.teams.state(team, now);
+    if (deltaMicros > 0) {
+      this.announce(this.keys, row, this.keys.charge(row.id, row.budgetMicros, keyState, deltaMicros), keyState);
+      if (team && teamState) this.announce(this.teams, team, this.teams.charge(team.id, team.budgetMicros, teamState, deltaMicros), teamState);
+    } else if (deltaMicros < 0) {
+      this.keys.refund(row.id, keyState, charged.periodStartedAt, -deltaMicros);
+      if (team && teamState && charged.teamPeriodStartedAt !== undefined) this.teams.refund(team.id, teamState, charged.teamPeriodStartedAt, -deltaMicros);
+    }
   }
 
   release(reservation: Reservation): void {

@@ -131,20 +131,8 @@ export class LimitGate {
    */
   admit(row: ProxyKeyRow, ask: { bound?: Bound; model?: string }, now: number, team?: TeamRow): Admission | Refusal {
     const bound = ask.bound;
-    if (bound && row.allowedModels !== null && !row.allowedModels.includes(bound.model)) {
-      return this.refuse({
-        reason: "model_not_allowed",
-        message: `Cannot use model ${shown(bound.model)}: this key allows ${row.allowedModels.join(", ") || "no models"}`,
-        field: "model",
-      });
-    }
-    if (bound && team && team.allowedModels !== null && !team.allowedModels.includes(bound.model)) {
-      return this.refuse({
-        reason: "model_not_allowed",
-        message: `Cannot use model ${shown(bound.model)}: ${teamLabel(team)} allows ${team.allowedModels.join(", ") || "no models"}`,
-        field: "model",
-      });
-    }
+    const notAllowed = bound ? this.notAllowed(row, bound.model, team) : undefined;
+    if (notAllowed) return notAllowed;
     const tokenBound = bound ? bound.promptTokens + bound.terms.promptOverheadTokens + bound.outputTokens : 0;
     const rateRefusal = this.rates.check(row, tokenBound, now) ?? (team ? this.teamRates.check(team, tokenBound, now, teamLabel(team)) : undefined);
     if (rateRefusal) return this.refuse({ ...rateRefusal, rateHeaders: this.rates.headers(row, now) });
@@ -203,6 +191,49 @@ export class LimitGate {
     };
     if (team) admission.team = team;
     return admission;
+  }
+
+  private notAllowed(row: ProxyKeyRow, model: string, team: TeamRow | undefined): Refusal | undefined {
+    if (row.allowedModels !== null && !row.allowedModels.includes(model)) {
+      return this.refuse({
+        reason: "model_not_allowed",
+        message: `Cannot use model ${shown(model)}: this key allows ${row.allowedModels.join(", ") || "no models"}`,
+        field: "model",
+      });
+    }
+    if (team && team.allowedModels !== null && !team.allowedModels.includes(model)) {
+      return this.refuse({
+        reason: "model_not_allowed",
+        message: `Cannot use model ${shown(model)}: ${teamLabel(team)} allows ${team.allowedModels.join(", ") || "no models"}`,
+        field: "model",
+      });
+    }
+    return undefined;
+  }
+
+  /**
+   * What `admit` would say of `model` before any rate or budget is looked at:
+   * the allow-lists of the key and its team and, when `priced`, the price a
+   * budget needs. For requests checked long before they run (a batch's
+   * input lines); nothing is held. Returns the price when there is one.
+   */
+  vetModel(row: ProxyKeyRow, model: string, priced: boolean, team?: TeamRow): { ok: true; price?: ResolvedPrice } | Refusal {
+    const notAllowed = this.notAllowed(row, model, team);
+    if (notAllowed) return notAllowed;
+    const price = this.prices.resolve(model);
+    if (priced && !price) {
+      return this.refuse({
+        reason: "price_unknown",
+        message: `Cannot meter model ${shown(model)}: it has no price; an admin can add one with PUT /api/prices/${shown(model)}`,
+        field: "model",
+      });
+    }
+    return { ok: true, price };
+  }
+
+  /** The model's price, as admissions resolve it (batches settle with it, long after they were admitted). */
+  priceOf(model: string): ResolvedPrice | undefined {
+    return this.prices.resolve(model);
   }
 
   /**

@@ -27,6 +27,11 @@ export interface ReadOptions {
   unboundedReservationMicros: number | null;
   /** The model when the endpoint names it outside the body (the URL, an Azure deployment's mapping). */
   model?: string;
+  /**
+   * The body is forwarded as the client wrote it (a batch's input file), so no
+   * cap can be written into it: a body without one cannot be bounded and is refused.
+   */
+  requireCap?: boolean;
 }
 
 export interface LimitedBody {
@@ -60,7 +65,11 @@ export function readLimitedBody(text: string, fields: BodyFieldsOf, options: Rea
   if (typeof json !== "object" || json === null || Array.isArray(json)) {
     return refuse("invalid_request", "Cannot read request: body must be a JSON object");
   }
-  const body = json as Record<string, unknown>;
+  return readParsedBody(json as Record<string, unknown>, fields, options);
+}
+
+/** `readLimitedBody` for a body already parsed strictly (a line of a batch's input file). */
+export function readParsedBody(body: Record<string, unknown>, fields: BodyFieldsOf, options: ReadOptions): ReadResult {
   const fieldError = checkLimitFields(body, fields);
   if (fieldError) return refuse("invalid_request", fieldError.message, fieldError.field);
   const model = fields.model ? body[fields.model] : options.model;
@@ -80,6 +89,14 @@ export function readLimitedBody(text: string, fields: BodyFieldsOf, options: Rea
       }
       extraMicros = options.unboundedReservationMicros;
     }
+  }
+  if (options.requireCap && options.bindsCost && fields.outputCaps.length > 0 && !hasCap(body, fields)) {
+    const named = fields.defaultCap ?? fields.outputCaps[0] ?? "max_tokens";
+    return refuse(
+      "cost_not_bounded",
+      `Cannot meter request: it sets no output cap (${fields.outputCaps.join(" or ")}), and keyward cannot write one into a body it forwards as written`,
+      fields.container ? `${fields.container}.${named}` : named,
+    );
   }
   let terms = STANDARD_TERMS;
   if (options.priced) {
@@ -104,6 +121,14 @@ export function readLimitedBody(text: string, fields: BodyFieldsOf, options: Rea
       extraMicros,
     },
   };
+}
+
+/** The body sets one of the endpoint's output caps (checked to be a count by `checkLimitFields`). */
+function hasCap(body: Record<string, unknown>, fields: BodyFieldsOf): boolean {
+  const container = fields.container ? body[fields.container] : body;
+  if (typeof container !== "object" || container === null) return false;
+  const scope = container as Record<string, unknown>;
+  return fields.outputCaps.some((field) => typeof scope[field] === "number");
 }
 
 /**

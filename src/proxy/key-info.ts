@@ -96,6 +96,9 @@ export async function answerKeyInfo(deps: ProxyDeps, request: Request, given?: R
   const now = deps.clock.now();
   // The team authentication found (it refuses a key whose team is disabled or gone), with the ledger's figures for it.
   const team = trace.auth.team;
+  // With several instances, what the others spent counts too (one round trip; none otherwise).
+  await deps.gate.ledger.refreshShared("key", [row], now);
+  if (team) await deps.gate.ledger.refreshShared("team", [team], now);
   const teamBalance = team === undefined ? undefined : { team, spend: deps.gate.ledger.viewTeam(team, now) };
   const body = JSON.stringify(keyInfo(row, deps.gate.ledger.view(row, now), teamBalance));
   recordOutcome(deps, trace, 200, { answeredHere: true });

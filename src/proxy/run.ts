@@ -1,10 +1,10 @@
-import type { ProxyKeyRow } from "../db/store.ts";
+import type { ProxyKeyRow, Store } from "../db/store.ts";
 import type { Admission, Bound, Charge, Settled } from "../limits/gate.ts";
 import type { Endpoint } from "../providers/endpoints.ts";
 import { chargeOf, type AnswerEnd, type AnswerSettled } from "./charge.ts";
 import type { ProxyDeps } from "./deps.ts";
 import type { SecretEcho } from "./echo.ts";
-import { refusalError } from "./errors.ts";
+import { refusalError, type ProxyError } from "./errors.ts";
 import type { Trace } from "./outcome.ts";
 import type { UpstreamGuard } from "./upstream-guard.ts";
 
@@ -26,6 +26,12 @@ export class ProxyRun {
   sent = false;
   /** Replaces the provider key wherever the upstream's answer echoes it; undefined for a placeholder key. */
   echo: SecretEcho | undefined;
+  /**
+   * What else is recorded of the object the answer created, in the same write
+   * as its owner (a batch input file's check, a batch's charge). It may run
+   * again (see Store.write), so it only writes to `tx`.
+   */
+  recordCreated: ((tx: Store, objectId: string) => void) | undefined;
 
   constructor(
     readonly deps: ProxyDeps,
@@ -79,7 +85,8 @@ export class ProxyRun {
 }
 
 const NOTHING_SETTLED: Settled = { costMicros: 0, overrunMicros: 0 };
-const MAX_ADMIT_ATTEMPTS = 4;
+/** Each wait is one grant, asked for every request then waiting: a few rounds suffice unless many more keep arriving. */
+const MAX_ADMIT_ATTEMPTS = 8;
 
 export interface Prepared {
   /** The body to send upstream: the client's bytes, or what keyward parsed, serialised again; a stream for uploads passed through. */
@@ -90,6 +97,8 @@ export interface Prepared {
   injectUsage: boolean;
   /** The body as keyward parsed it, when it is a JSON object: what it references is checked for ownership. */
   json?: Record<string, unknown>;
+  /** Why a streamed body was cut off on its way upstream (a batch input file that failed its check), once it was. */
+  refusal?: () => ProxyError | undefined;
 }
 
 /** Model names and paths are stored and logged at most this long: a client could send megabytes of either. */

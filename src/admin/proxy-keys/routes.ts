@@ -127,6 +127,7 @@ function keyRoutes(auth: Auth, service: ProxyKeyService, views: Views, reads: Ad
         // Read by the read worker (src/db/reads.ts): a status filter can walk many of 100k keys.
         const rows = await reads.read("proxyKeyPage", { limit: limit + 1, after: readCursor(query.cursor, decodeCursor) }, filter);
         const page = pageOf(rows, limit);
+        await views.refresh(page.rows);
         // Serialised here rather than checked against the schema first (which documents it): for a page of 200
         // keys the check cost the serving thread more than making the views (test/bench/README.md).
         return jsonResponse(JSON.stringify({ data: page.rows.map(views.many().view), next_cursor: page.nextCursor }));
@@ -138,12 +139,21 @@ function keyRoutes(auth: Auth, service: ProxyKeyService, views: Views, reads: Ad
         detail: { summary: "List proxy keys", description: "Newest first; filter by provider key and status." },
       },
     )
-    .get("/:id", ({ params }) => view(unwrap(service.get(params.id))), {
-      scope: "read",
-      params: IdParams,
-      response: { 200: ProxyKeyView, ...errorResponses(401, 403, 404, 422) },
-      detail: { summary: "Get a proxy key" },
-    })
+    .get(
+      "/:id",
+      async ({ params }) => {
+        const row = unwrap(service.get(params.id));
+        // With several instances, spend includes what the others reported (no round trip otherwise).
+        await views.refresh([row]);
+        return view(row);
+      },
+      {
+        scope: "read",
+        params: IdParams,
+        response: { 200: ProxyKeyView, ...errorResponses(401, 403, 404, 422) },
+        detail: { summary: "Get a proxy key" },
+      },
+    )
     .patch("/:id", async ({ params, body, actor }) => view(unwrap(await service.update(actor.id, params.id, body))), {
       scope: "admin",
       params: IdParams,

@@ -29,5 +29,7 @@ export function proxyKeyViews(store: Store, clock: Clock, ledger: BudgetLedger) 
       return read.get(id);
     });
   };
-  return { ...bind((id) => store.providerKeys.byId(id)), many };
+  /** With several instances: spend then includes what the others reported (see BudgetLedger.refreshShared). */
+  const refresh = (rows: ProxyKeyRow[]) => ledger.refreshShared("key", rows, clock.now());
+  return { ...bind((id) => store.providerKeys.byId(id)), many, refresh };
 }

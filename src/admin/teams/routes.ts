@@ -14,6 +14,11 @@ const IdParams = t.Object({ id: t.String({ maxLength: 64, description: "Team id"
 export function teamRoutes(auth: AdminAuthDeps, service: TeamService, ledger: BudgetLedger) {
   // Spend and reservations come from the budget ledger, which is authoritative while the server runs.
   const view = (row: TeamRow) => teamView(row, ledger.viewTeam(row, auth.clock.now()));
+  // With several instances, spend includes what the others reported (no round trip otherwise).
+  const refreshed = async (row: TeamRow) => {
+    await ledger.refreshShared("team", [row], auth.clock.now());
+    return row;
+  };
   const changed = (row: TeamRow) => {
     const spend = ledger.viewTeam(row, auth.clock.now());
     return { ...teamView(row, spend), warnings: teamWarnings(row, spend) };
@@ -36,8 +41,9 @@ export function teamRoutes(auth: AdminAuthDeps, service: TeamService, ledger: Bu
     })
     .get(
       "",
-      ({ query }) => {
+      async ({ query }) => {
         const page = service.list(query.limit ?? 50, readCursor(query.cursor, decodeCursor));
+        await ledger.refreshShared("team", page.rows, auth.clock.now());
         return { data: page.rows.map(view), next_cursor: page.nextCursor };
       },
       {
@@ -47,7 +53,7 @@ export function teamRoutes(auth: AdminAuthDeps, service: TeamService, ledger: Bu
         detail: { summary: "List teams", description: "Newest first, with each team's spend, reservations, remaining budget and period start." },
       },
     )
-    .get("/:id", ({ params }) => view(unwrap(service.get(params.id))), {
+    .get("/:id", async ({ params }) => view(await refreshed(unwrap(service.get(params.id)))), {
       scope: "read",
       params: IdParams,
       response: { 200: TeamView, ...errorResponses(401, 403, 404, 422) },

@@ -7,7 +7,7 @@
  * have spent is taken as spent, so a crash underspends, never overspends.
  */
 import type { Sql, TransactionSql } from "postgres";
-import type { BudgetLeases, LeaseAnswer, LeaseRequest, LeaseUsage } from "../leases.ts";
+import type { BudgetLeases, LeaseAnswer, LeaseRequest, LeaseSubject, LeaseUsage } from "../leases.ts";
 import { PG_NOW_MS } from "./sync.ts";
 
 const TABLE = { key: "proxy_keys", team: "teams" } as const;
@@ -110,6 +110,23 @@ export class PgBudgetLeases implements BudgetLeases {
                    AND period_started_at = ${entry.periodStartedAt}`;
       }
     });
+  }
+
+  async spentElsewhere(subjects: LeaseSubject[]): Promise<Map<string, number>> {
+    const spent = new Map<string, number>();
+    for (const holder of ["key", "team"] as const) {
+      const mine = subjects.filter((subject) => subject.holder === holder);
+      if (mine.length === 0) continue;
+      const rows = await this.sql.unsafe<{ id: string; spent: number }[]>(
+        `SELECT s.id, (CASE WHEN s.period_started_at = w.period THEN s.spend_micros ELSE 0 END)
+                  + coalesce((SELECT sum(l.used_micros) FROM budget_leases l
+                              WHERE l.holder = $1 AND l.subject_id = s.id AND l.period_started_at = w.period AND l.instance_id <> $2), 0)::int8 AS spent
+         FROM unnest($3::text[], $4::int8[]) AS w(id, period) JOIN ${TABLE[holder]} s ON s.id = w.id`,
+        [holder, this.options.instanceId, mine.map((subject) => subject.id), mine.map((subject) => subject.periodStartedAt)],
+      );
+      for (const row of rows) spent.set(row.id, row.spent);
+    }
+    return spent;
   }
 
   async close(usage: LeaseUsage[]): Promise<void> {

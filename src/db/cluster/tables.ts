@@ -68,6 +68,8 @@ export const MIRRORED_TABLES: MirroredTable[] = [
   shape(schema.proxyKeys, SPEND),
   shape(schema.oidcTrustPolicies),
   shape(schema.storedObjects),
+  shape(schema.checkedBatchFiles),
+  shape(schema.batchCharges),
   shape(schema.webhookOutbox),
   shape(schema.alertsSent),
   shape(schema.auditLog),
