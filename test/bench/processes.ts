@@ -97,3 +97,22 @@ export async function clockTicksPerSecond(): Promise<number> {
     return 100;
   }
 }
+
+/**
+ * CPU of a process tree in clock ticks: every live process in it (all
+ * threads), plus what the root's children that already exited used (its
+ * cutime + cstime). A tree whose root forks and reaps workers (PostgreSQL's
+ * backends, autovacuum) is then counted whole between two readings, workers
+ * that came and went between them included.
+ */
+export function treeTicks(root: number): number {
+  let reaped = 0;
+  try {
+    const stat = readFileSync(`/proc/${root}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    reaped = Number(fields[13]) + Number(fields[14]); // fields 16 and 17 of proc(5): cutime, cstime
+  } catch {
+    return 0; // gone
+  }
+  return reaped + processTree(root).reduce((sum, pid) => sum + statTicks(`/proc/${pid}/stat`), 0);
+}

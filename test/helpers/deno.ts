@@ -23,10 +23,11 @@ export interface KeywardOnDeno extends RunningBinary {
 
 /**
  * Runs `deno run -A src/main.ts serve` on 127.0.0.1, port 0, with HTTP
- * upstreams allowed, on a fresh data dir (`keyward-deno-<name>-…`), and
- * waits for it to listen: up to two minutes, as Deno may compile and cache on its first run.
+ * upstreams allowed, on a fresh data dir (`keyward-deno-<name>-…`), with
+ * `args` after those (e.g. `--database-url`), and waits for it to listen: up
+ * to two minutes, as Deno may compile and cache on its first run.
  */
-export async function startKeywardOnDeno(deno: string, name: string, env: Record<string, string> = {}): Promise<KeywardOnDeno> {
+export async function startKeywardOnDeno(deno: string, name: string, env: Record<string, string> = {}, args: string[] = []): Promise<KeywardOnDeno> {
   const tmp = mkdtempSync(join(tmpdir(), `keyward-deno-${name}-`));
   const removeTmp = () => rmSync(tmp, { recursive: true, force: true });
   let server: RunningBinary;
@@ -45,6 +46,7 @@ export async function startKeywardOnDeno(deno: string, name: string, env: Record
         "--data-dir",
         join(tmp, "data"),
         "--allow-http-upstreams",
+        ...args,
       ],
       { cwd: REPO_ROOT, env, timeoutMs: 120_000 },
     );
