@@ -152,6 +152,12 @@ describe.skipIf(!hasChromium)("the console in headless Chromium", () => {
     const shot = await page.locator("main").screenshot(SCREENSHOT === undefined ? {} : { path: SCREENSHOT });
     expect(shot.byteLength).toBeGreaterThan(10_000);
     expect(await axeViolations(page)).toEqual([]);
+    // Stacked by key and by team instead: the chart is drawn again with those bands.
+    await page.getByLabel("Stack by").selectOption("proxy_key");
+    await page.locator('.chart[data-drawn="true"][aria-label*="proxy key"] canvas').waitFor();
+    await page.getByLabel("Stack by").selectOption("team");
+    await page.locator('.chart[data-drawn="true"][aria-label*="team"] canvas').waitFor();
+    expect(await page.locator(".chart").getAttribute("data-series")).toBe("1");
 
     // The request log lists the proxied requests; a read-only page for the other lists.
     await page.getByRole("link", { name: "Request log" }).click();

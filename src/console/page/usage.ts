@@ -1,8 +1,9 @@
 /**
- * Usage: spend per UTC day, stacked by model. GET /api/usage groups by one
- * dimension at a time (day OR model) and has no model filter, so the page asks
- * group_by=model once per day of the range (days end on the hour, as the API
- * wants for rollups), then stacks the models itself.
+ * Usage: spend per UTC day, stacked by model, proxy key or team. GET
+ * /api/usage groups by one dimension at a time (day OR model) and has no
+ * filter, so the page asks group_by=<stack> once per day of the range (days
+ * end on the hour, as the API wants for rollups), then stacks the series
+ * itself: the biggest spenders each get a band, the rest one "other" band.
  */
 import type { VNode } from "preact";
 import { useEffect, useRef, useState } from "preact/hooks";
@@ -14,6 +15,7 @@ import { ErrorText, Field, Table, useLoad, usd, when } from "./ui.ts";
 interface UsageRow {
   model?: string | null;
   proxy_key_id?: string | null;
+  team_id?: string | null;
   requests: number;
   errors: number;
   input_tokens: number;
@@ -24,30 +26,50 @@ interface UsageRow {
 const DAY = 86_400_000;
 const COLORS = ["#2563eb", "#d97706", "#059669", "#db2777", "#7c3aed", "#0891b2", "#65a30d", "#dc2626"];
 
+/** What the bands of the chart are. */
+type Stack = "model" | "proxy_key" | "team";
+const STACK_LABEL: Record<Stack, string> = { model: "model", proxy_key: "proxy key", team: "team" };
+const bandOf: Record<Stack, (row: UsageRow) => string> = {
+  model: (row) => row.model ?? "(none)",
+  proxy_key: (row) => row.proxy_key_id ?? "(none)",
+  team: (row) => row.team_id ?? "(no team)",
+};
+/** More bands than this are unreadable: the smaller spenders share one. */
+const MAX_BANDS = 8;
+const OTHER = "(other)";
+
 interface Daily {
+  stack: Stack;
   days: number[];
+  /** Band names, biggest spender first. */
   models: string[];
-  /** cost[model][day] */
+  /** cost[band][day] */
   cost: number[][];
   top: UsageRow[];
 }
 
-async function loadDaily(range: number): Promise<Daily> {
+async function loadDaily(range: number, stack: Stack): Promise<Daily> {
   const end = Math.floor(Date.now() / DAY) * DAY + DAY;
   const days = Array.from({ length: range }, (_, i) => end - (range - i) * DAY);
   const perDay = await Promise.all(
     days.map((from) =>
-      api<Page<UsageRow>>("GET", `/api/usage${query({ group_by: "model", from: new Date(from).toISOString(), to: new Date(from + DAY).toISOString() })}`),
+      api<Page<UsageRow>>("GET", `/api/usage${query({ group_by: stack, from: new Date(from).toISOString(), to: new Date(from + DAY).toISOString() })}`),
     ),
   );
-  const models = [...new Set(perDay.flatMap((p) => p.data.map((r) => r.model ?? "(none)")))].toSorted();
-  const cost = models.map((m) => perDay.map((p) => p.data.filter((r) => (r.model ?? "(none)") === m).reduce((s, r) => s + r.cost_usd, 0)));
+  const band = bandOf[stack];
+  const totals = new Map<string, number>();
+  for (const row of perDay.flatMap((p) => p.data)) totals.set(band(row), (totals.get(band(row)) ?? 0) + row.cost_usd);
+  const ranked = [...totals].toSorted((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])).map(([name]) => name);
+  const shown = ranked.length > MAX_BANDS ? ranked.slice(0, MAX_BANDS - 1) : ranked;
+  const models = ranked.length > shown.length ? [...shown, OTHER] : shown;
+  const bandName = (row: UsageRow) => (shown.includes(band(row)) ? band(row) : OTHER);
+  const cost = models.map((m) => perDay.map((p) => p.data.filter((r) => bandName(r) === m).reduce((s, r) => s + r.cost_usd, 0)));
   const keys = await api<Page<UsageRow>>(
     "GET",
     `/api/usage${query({ group_by: "proxy_key", from: new Date(days[0] ?? end).toISOString(), to: new Date(end).toISOString() })}`,
   );
   const top = keys.data.toSorted((a, b) => b.cost_usd - a.cost_usd).slice(0, 10);
-  return { days, models, cost, top };
+  return { stack, days, models, cost, top };
 }
 
 function Chart(props: { daily: Daily }): VNode {
@@ -69,7 +91,7 @@ function Chart(props: { daily: Daily }): VNode {
       {
         width: Math.max(320, el.clientWidth || 800),
         height: 320,
-        title: "Spend per day (USD), stacked by model",
+        title: `Spend per day (USD), stacked by ${STACK_LABEL[props.daily.stack]}`,
         scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, max > 0 ? max * 1.1 : 1] } },
         axes: [{}, { values: (_u, ticks) => ticks.map((t) => `$${t.toFixed(2)}`), size: 70 }],
         series: [
@@ -91,12 +113,18 @@ function Chart(props: { daily: Daily }): VNode {
     el.dataset.drawn = "true";
     return () => chart.destroy();
   }, [props.daily]);
-  return html`<div class="chart" ref=${box} role="img" aria-label="Spend per day, stacked by model; the same figures are in the table below"></div>`;
+  return html`<div
+    class="chart"
+    ref=${box}
+    role="img"
+    aria-label=${`Spend per day, stacked by ${STACK_LABEL[props.daily.stack]}; the same figures are in the table below`}
+  ></div>`;
 }
 
 export function Usage(): VNode {
   const [range, setRange] = useState(7);
-  const daily = useLoad(() => loadDaily(range), [range]);
+  const [stack, setStack] = useState<Stack>("model");
+  const daily = useLoad(() => loadDaily(range, stack), [range, stack]);
   const d = daily.data;
   const totals = d ? d.days.map((day, i) => ({ day, cost: d.cost.reduce((s, row) => s + (row[i] ?? 0), 0) })) : [];
   return html`<section aria-labelledby="us-title">
@@ -107,6 +135,13 @@ export function Usage(): VNode {
           <option value="7">Last 7 days</option>
           <option value="14">Last 14 days</option>
           <option value="30">Last 30 days</option>
+        </select>
+      <//>
+      <${Field} label="Stack by" id="us-stack">
+        <select id="us-stack" value=${stack} onChange=${(e: Event) => setStack((e.currentTarget as HTMLSelectElement).value as Stack)}>
+          <option value="model">Model</option>
+          <option value="proxy_key">Proxy key</option>
+          <option value="team">Team</option>
         </select>
       <//>
     </div>
