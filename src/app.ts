@@ -26,10 +26,13 @@ import { SharedAdminReads } from "./admin/shared-reads.ts";
 import { workerUrl } from "./runtime/worker-url.ts";
 import { StorageUnavailableError } from "./db/errors.ts";
 import type { Store } from "./db/store.ts";
+import type { PostgresOptions } from "./db/pg/connect.ts";
 import type { BudgetLedger } from "./limits/budget.ts";
 import { LimitGate } from "./limits/gate.ts";
 import { LeaseKeeper } from "./limits/lease-keeper.ts";
 import { ObjectOwners } from "./vault/stored-objects.ts";
+import { BatchCharges } from "./usage/batch-charges.ts";
+import { BatchSettler } from "./proxy/batch-settler.ts";
 import { overrunRecorder } from "./usage/overruns.ts";
 import { PriceBook } from "./limits/pricing.ts";
 import { ProxyError } from "./proxy/errors.ts";
@@ -46,6 +49,7 @@ import { TalliedRequestLog } from "./usage/refusal-tally.ts";
 import { RequestLogWriter, type RequestLog, type RequestLogSink } from "./usage/request-log.ts";
 import { SharedRequestLogWriter } from "./usage/shared-request-log.ts";
 import { ThreadedRequestLog } from "./usage/threaded-request-log.ts";
+import { ThreadedSharedRequestLog } from "./usage/threaded-shared-log.ts";
 import { createUpstreamClient, type UpstreamClient } from "./upstream/client.ts";
 import type { Connect } from "./runtime/sockets.ts";
 import { AdminTokenService } from "./vault/admin-tokens.ts";
@@ -83,7 +87,12 @@ export interface AppConfig {
   corsOrigins?: readonly string[];
   /** Alert checks and webhook delivery (intervals, retries, bounds); unset fields take `DEFAULT_ALERT_OPTIONS`. */
   alerts?: Partial<AlertOptions>;
+  /** How often open batch charges are checked with their provider (ms); unset: `DEFAULT_BATCH_SETTLE_INTERVAL_MS`, 0: never. */
+  batchSettleIntervalMs?: number;
 }
+
+/** Batches run up to a day: asking every five minutes settles one soon enough after it ends, at a few requests per round. */
+export const DEFAULT_BATCH_SETTLE_INTERVAL_MS = 5 * 60_000;
 
 export const DEFAULT_APP_CONFIG: Omit<AppConfig, "version"> = {
   allowHttpUpstreams: false,
@@ -118,6 +127,13 @@ export interface AppDeps {
    * written on this thread, which is simpler for in-process tests.
    */
   logWorkerPath?: string;
+  /**
+   * With a store shared through PostgreSQL: the server's own options, for
+   * the log worker's connection, when request-log rows should be written
+   * from the worker thread (the server does this); without it they are
+   * written on this thread.
+   */
+  logWorkerPostgres?: PostgresOptions;
   /**
    * The database file, for the worker thread that answers the admin API's
    * long reads on its own connection (usage, logs, audit, key pages).
@@ -178,6 +194,12 @@ export function createServices(deps: AppDeps) {
       deps.logger.warn("Cannot replace a budget ceiling after a budget change: a crash would take the old one as spent", { key_id: event.id });
     }
   });
+  const batchCharges = new BatchCharges({
+    store: deps.store,
+    clock: deps.clock,
+    ledger: gate.ledger,
+    onOverrun: overrunRecorder({ store: deps.store, clock: deps.clock, metrics, logger: deps.logger }),
+  });
   const requestLog = createRequestLog(deps, gate.ledger);
   const shared = deps.store.shared;
   const leaseKeeper = shared ? new LeaseKeeper({ ledger: gate.ledger, leases: shared.leases, clock: deps.clock, logger: deps.logger }) : undefined;
@@ -208,6 +230,7 @@ export function createServices(deps: AppDeps) {
     metrics,
     prices,
     gate,
+    batchCharges,
     requestLog,
     leaseKeeper,
     reads,
@@ -281,7 +304,9 @@ function createRequestLog(deps: AppDeps, ledger: BudgetLedger): RequestLog {
   const shared = deps.store.shared;
   if (shared) {
     // No spend goes with these rows: in a cluster, budget leases own it.
-    const sink = new SharedRequestLogWriter(shared.log, deps.clock, deps.logger, logOptions);
+    const sink: RequestLogSink = deps.logWorkerPostgres
+      ? new ThreadedSharedRequestLog(shared.log, deps.clock, deps.logger, { ...logOptions, postgres: deps.logWorkerPostgres })
+      : new SharedRequestLogWriter(shared.log, deps.clock, deps.logger, logOptions);
     return new TalliedRequestLog(sink, deps.clock, { flushIntervalMs: logOptions.flushIntervalMs });
   }
   const inlineLog = () => new RequestLogWriter(deps.store, ledger, deps.clock, deps.logger, logOptions);
@@ -355,7 +380,21 @@ function createOidcExchange(deps: AppDeps, proxyKeys: ProxyKeyService, replay: R
 }
 
 /** The `/v1` handler, on the services it shares with the admin API. */
-function createProxy(deps: AppDeps, services: Services, upstream: UpstreamClient | undefined, afterResponse: AfterResponse) {
+/** Settles batches' charges when they end; with several instances only the leader asks the providers on its own. */
+function createBatchSettler(deps: AppDeps, services: Services, upstream: UpstreamClient | undefined): BatchSettler {
+  return new BatchSettler({
+    charges: services.batchCharges,
+    cache: services.keyCache,
+    gate: services.gate,
+    fetch: upstream?.fetch ?? deps.fetch,
+    logger: deps.logger,
+    upstreamTimeoutMs: deps.config.upstreamTimeoutMs,
+    intervalMs: deps.config.batchSettleIntervalMs ?? DEFAULT_BATCH_SETTLE_INTERVAL_MS,
+    leading: deps.store.shared && (() => deps.store.shared?.isLeader() === true),
+  });
+}
+
+function createProxy(deps: AppDeps, services: Services, batches: BatchSettler, upstream: UpstreamClient | undefined, afterResponse: AfterResponse) {
   const options = { corsOrigins: deps.config.corsOrigins };
   return proxyFetch(options, {
     cache: services.keyCache,
@@ -373,6 +412,7 @@ function createProxy(deps: AppDeps, services: Services, upstream: UpstreamClient
     access: deps.access,
     afterResponse,
     objects: new ObjectOwners(deps.store, deps.clock),
+    batches,
     vaultFresh: deps.store.shared ? () => deps.store.shared?.isFresh() === true : undefined,
     alerts: services.alerts,
   });
@@ -418,7 +458,8 @@ export function createApp(deps: AppDeps) {
   const auth = { store: deps.store, clock: deps.clock, verifier: services.adminVerifier };
   const afterResponse = new AfterResponse(deps.logger);
   const upstream = deps.connect ? createUpstreamClient(deps.connect, { busy: deps.fetch }) : undefined;
-  const proxy = createProxy(deps, services, upstream, afterResponse);
+  const batches = createBatchSettler(deps, services, upstream);
+  const proxy = createProxy(deps, services, batches, upstream, afterResponse);
   // The docs module asks the finished app for its own OpenAPI document.
   let selfFetch: (request: Request) => Promise<Response> = async () => new Response(null, { status: 503 });
   const app = new Elysia({ normalize: false })
@@ -449,6 +490,7 @@ export function createApp(deps: AppDeps) {
   services.sweeper.start();
   services.alerts.start();
   services.webhookDispatcher.start();
+  batches.start();
   return {
     app,
     /** The server's entry: `/v1` goes straight to the proxy, everything else through the admin app. */
@@ -459,6 +501,8 @@ export function createApp(deps: AppDeps) {
       services.sweeper.stop();
       // First: attempts in flight are cut short and stay due for the next start.
       await services.webhookDispatcher.stop();
+      // Before the upstream client closes: a batch being settled finishes reading its output.
+      await batches.stop();
       upstream?.close();
       services.argon2.close();
       services.reads.close();

@@ -5,7 +5,7 @@ import { systemClock, type Clock } from "./clock.ts";
 import type { ServeConfig } from "./config.ts";
 import { openDatabase, type OpenedDatabase } from "./db/open.ts";
 import { openSharedDatabase } from "./db/cluster/open.ts";
-import { openPostgres } from "./db/pg/connect.ts";
+import { openPostgres, type PostgresOptions } from "./db/pg/connect.ts";
 import { createSqliteStore } from "./db/sqlite-store.ts";
 import type { Store } from "./db/store.ts";
 import type { Runtime, ServerHandle } from "./runtime/index.ts";
@@ -80,12 +80,12 @@ export async function startServer(options: StartOptions): Promise<RunningServer>
   const clock = options.clock ?? systemClock;
   const refusalLines = new RefusalLines(accessLogger(logger), logger);
   const access = refusalLines.log;
-  const { store, logWorkerPath, close } = await openStore(options);
+  const { store, logWorkerPath, logWorkerPostgres, close } = await openStore(options);
   try {
     // Written before anything else so a restore or rotation started meanwhile sees a live server.
     writePidFile(config.dataDir);
     const sealer = await openKeyring(store, unlockMasterKey(config, logger), clock);
-    const app = createApp(appDeps(options, { store, sealer, clock, access, logWorkerPath }));
+    const app = createApp(appDeps(options, { store, sealer, clock, access, logWorkerPath, logWorkerPostgres }));
     await bootstrapRootToken(app.services, options);
     const logged = withAccessLog(app.fetch, { access, trustProxy: config.trustProxy });
     // Before anything reads the path: routing must never depend on the Host header.
@@ -116,6 +116,8 @@ interface OpenedStore {
   store: Store;
   /** The SQLite file the request-log worker and the read worker open. */
   logWorkerPath: string;
+  /** With a shared database: where the request-log worker writes the shared log instead, on a connection of its own. */
+  logWorkerPostgres?: PostgresOptions;
   close: () => Promise<void>;
 }
 
@@ -143,6 +145,7 @@ async function openStore(options: StartOptions): Promise<OpenedStore> {
     return {
       store: shared.store,
       logWorkerPath: shared.mirror.path,
+      logWorkerPostgres: config.postgres,
       close: async () => {
         await shared.store.shared.stop();
         shared.mirror.client.close();
@@ -182,7 +185,7 @@ function unlockMasterKey(config: ServeConfig, logger: Logger): Uint8Array {
 }
 
 /** The app's parts: those opened above, and the rest from the options and the configuration. */
-function appDeps(options: StartOptions, opened: Pick<AppDeps, "store" | "sealer" | "clock" | "access" | "logWorkerPath">): AppDeps {
+function appDeps(options: StartOptions, opened: Pick<AppDeps, "store" | "sealer" | "clock" | "access" | "logWorkerPath" | "logWorkerPostgres">): AppDeps {
   const { config, runtime, logger } = options;
   return {
     ...opened,

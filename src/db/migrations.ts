@@ -14,6 +14,7 @@ import m0004 from "../../drizzle/0004_endpoints_ownership.sql" with { type: "tex
 import m0005 from "../../drizzle/0005_usage_rollups.sql" with { type: "text" };
 import m0006 from "../../drizzle/0006_provider_headers.sql" with { type: "text" };
 import m0007 from "../../drizzle/0007_teams_webhooks.sql" with { type: "text" };
+import m0008 from "../../drizzle/0008_batch_metering.sql" with { type: "text" };
 
 export const MIGRATION_SQL: Record<string, string> = {
   "0000_vault_core": m0000,
@@ -24,6 +25,7 @@ export const MIGRATION_SQL: Record<string, string> = {
   "0005_usage_rollups": m0005,
   "0006_provider_headers": m0006,
   "0007_teams_webhooks": m0007,
+  "0008_batch_metering": m0008,
 };
 
 export interface JournalEntry {

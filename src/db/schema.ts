@@ -392,3 +392,68 @@ export const oidcTrustPolicies = sqliteTable(
     index("oidc_trust_policies_created_idx").on(table.createdAt, table.id),
   ],
 );
+
+/**
+ * Batch input files a key with limits uploaded through keyward, read line by
+ * line as they streamed through: what a batch made from one runs (its
+ * endpoint, model and requests) and may cost at most. A key with limits
+ * creates batches only from its own checked files.
+ */
+export const checkedBatchFiles = sqliteTable(
+  "checked_batch_files",
+  {
+    providerKeyId: text("provider_key_id")
+      .notNull()
+      .references(() => providerKeys.id, { onDelete: "cascade" }),
+    fileId: text("file_id").notNull(),
+    proxyKeyId: text("proxy_key_id").notNull(),
+    /** The `url` every line calls, as the lines wrote it (`/v1/chat/completions`): a batch's `endpoint` must name it. */
+    url: text("url").notNull(),
+    model: text("model").notNull(),
+    lines: integer("lines").notNull(),
+    /** Integer micro-dollars at the batch price; null when no budget applied at upload, so nothing was priced. */
+    worstMicros: integer("worst_micros"),
+    /** The share of the standard price the provider bills the batch's requests. */
+    pricePercent: integer("price_percent").notNull(),
+    createdAt: integer("created_at").notNull(),
+  },
+  (table) => [primaryKey({ columns: [table.providerKeyId, table.fileId] })],
+);
+
+/**
+ * What creating a batch charged a key and its team: the input file's worst
+ * case, added to spend once the provider accepted the batch (not held in
+ * memory: a batch runs up to a day, past restarts). Open until the batch ends
+ * and its output settles spend to the real cost; closed exactly once, by the
+ * write that sets `settledAt`.
+ */
+export const batchCharges = sqliteTable(
+  "batch_charges",
+  {
+    providerKeyId: text("provider_key_id")
+      .notNull()
+      .references(() => providerKeys.id, { onDelete: "cascade" }),
+    batchId: text("batch_id").notNull(),
+    proxyKeyId: text("proxy_key_id").notNull(),
+    /** The team charged with the key, as admitted; null when the key had none. */
+    teamId: text("team_id"),
+    model: text("model").notNull(),
+    pricePercent: integer("price_percent").notNull(),
+    /** Integer micro-dollars added to spend at creation. */
+    chargedMicros: integer("charged_micros").notNull(),
+    /** The periods the charge went to: a refund is given back only within them. */
+    periodStartedAt: integer("period_started_at").notNull(),
+    teamPeriodStartedAt: integer("team_period_started_at"),
+    createdAt: integer("created_at").notNull(),
+    settledAt: integer("settled_at"),
+    /** The real cost the batch settled at (micro-dollars, batch price). */
+    costMicros: integer("cost_micros"),
+  },
+  (table) => [
+    primaryKey({ columns: [table.providerKeyId, table.batchId] }),
+    // What the background check walks: open charges, oldest first.
+    index("batch_charges_open_idx")
+      .on(table.createdAt)
+      .where(sql`${table.settledAt} is null`),
+  ],
+);

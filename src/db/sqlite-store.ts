@@ -5,6 +5,7 @@ import { queryLogPage } from "./log-query.ts";
 import { logRowValues, prepareLogWrites, pruneLogBatch, vacuumStep, writeLogRows, type LogWriteStatements } from "./request-log-sql.ts";
 import { auditLog, meta, prices } from "./schema.ts";
 import { storedObjectRepo } from "./sqlite-stored-objects.ts";
+import { batchRepo } from "./sqlite-batches.ts";
 import { budgetCeilingRepo } from "./sqlite-budget-ceilings.ts";
 import { teamRepo } from "./sqlite-teams.ts";
 import { alertRepo, webhookOutboxRepo, webhookRepo } from "./sqlite-webhooks.ts";
@@ -92,6 +93,7 @@ export function createSqliteStore(db: Db, close: () => void = () => {}, prepared
     trustPolicies: trustPolicyRepo(db),
     budgetCeilings: budgetCeilingRepo(db),
     storedObjects: storedObjectRepo(db),
+    batches: batchRepo(db),
     teams: teamRepo(db),
     webhooks: webhookRepo(db),
     webhookOutbox: webhookOutboxRepo(db),

@@ -9,6 +9,8 @@ import type { BudgetLeases } from "./leases.ts";
 import type {
   adminTokens,
   auditLog,
+  batchCharges,
+  checkedBatchFiles,
   oidcTrustPolicies,
   prices,
   providerKeys,
@@ -259,6 +261,23 @@ export interface StoredObjectRepo {
   page(query: PageQuery, filter: StoredObjectFilter): StoredObjectRow[];
 }
 
+export type CheckedBatchFileRow = typeof checkedBatchFiles.$inferSelect;
+export type BatchChargeRow = typeof batchCharges.$inferSelect;
+
+/** Batch input files checked at upload, and what creating batches from them charged (see `checkedBatchFiles` and `batchCharges` in schema.ts). */
+export interface BatchRepo {
+  /** Records a checked file; a file recorded already keeps its first check. */
+  recordFile(row: CheckedBatchFileRow): void;
+  file(providerKeyId: string, fileId: string): CheckedBatchFileRow | undefined;
+  /** Opens a batch's charge; one recorded already stays as it was. */
+  openCharge(row: BatchChargeRow): void;
+  charge(providerKeyId: string, batchId: string): BatchChargeRow | undefined;
+  /** Open charges, oldest first. */
+  openCharges(limit: number): BatchChargeRow[];
+  /** Closes an open charge at its real cost; false when it was closed already (or never opened). */
+  close(providerKeyId: string, batchId: string, costMicros: number, at: number): boolean;
+}
+
 export type WebhookRow = typeof webhooks.$inferSelect;
 export type WebhookOutboxRow = typeof webhookOutbox.$inferSelect;
 export type NewWebhookOutboxRow = typeof webhookOutbox.$inferInsert;
@@ -387,6 +406,7 @@ export interface Store {
   trustPolicies: TrustPolicyRepo;
   budgetCeilings: BudgetCeilingRepo;
   storedObjects: StoredObjectRepo;
+  batches: BatchRepo;
   teams: TeamRepo;
   webhooks: WebhookRepo;
   webhookOutbox: WebhookOutboxRepo;
@@ -395,8 +415,9 @@ export interface Store {
    * Runs `fn` atomically and resolves once its writes are committed where
    * every instance reads them. Every change to the vault (keys, tokens,
    * teams, policies, prices, webhooks and their outbox, stored objects,
-   * alerts, audit, meta) goes through here: on SQLite it is `transaction`
-   * and resolves at once; on PostgreSQL the commit crosses the network, and
+   * batch checks and charges, alerts, audit, meta) goes through here: on
+   * SQLite it is `transaction` and resolves at once; on PostgreSQL the
+   * commit crosses the network, and
    * `fn` may run again when another instance wrote first, so it must not
    * have effects outside the store. `fn` itself stays synchronous.
    */

@@ -15,8 +15,10 @@ import { promptTokensBound } from "./request-shape.ts";
 import { parseStrictJson } from "./strict-json.ts";
 import { unpricedTerm } from "./tiers.ts";
 
-/** OpenAI takes at most 50,000 requests in one batch input file. */
+/** OpenAI takes at most 50,000 requests in one batch input file… */
 export const MAX_BATCH_LINES = 50_000;
+/** …and Anthropic 100,000 in one message batch. */
+const MAX_INLINE_REQUESTS = 100_000;
 
 /** A cost at the batch price, rounded up per request so a batch's cost never falls below what it is billed. */
 export function batchPrice(standardMicros: number, pricePercent: number): number {
@@ -57,7 +59,7 @@ export interface BatchFileSummary {
 /** Line separators other parsers split on (Python's `splitlines`) but JSON allows inside strings: a line must not hold one raw. */
 const OTHER_SEPARATORS = /[\u0085\u2028\u2029]/;
 
-/** Reads a file's lines in order; the first refusal stops the check (the caller stops feeding lines). */
+/** Reads a batch's requests in order (a file's lines, or a body's list); the first refusal stops the check (the caller stops feeding them). */
 export class BatchFileCheck {
   private count = 0;
   private url: string | undefined;
@@ -79,17 +81,32 @@ export class BatchFileCheck {
     if (typeof request.custom_id !== "string" || request.custom_id === "") return refuse("custom_id must be a non-empty string", "custom_id");
     if (request.method !== "POST") return refuse("method must be POST", "method");
     if (typeof request.url !== "string") return refuse("url must be a string", "url");
-    if (this.url !== undefined && request.url !== this.url) return refuse(`every line of a batch calls the same url (the first calls ${clip(this.url)})`, "url");
     const endpoint = this.endpointOf(request.url);
     if (!endpoint?.body) return refuse(`keyward cannot meter batch requests to ${clip(request.url)}`, "url");
+    if (this.url !== undefined && request.url !== this.url)
+      return refuse(`every line of a batch calls the same url (the first calls ${clip(this.url)})`, "url");
     if (!isObject(request.body)) return refuse("body must be a JSON object", "body");
-    return this.checkBody(line, request.body, endpoint, byteLength, request.url);
+    return this.checkBody(line, request.body, { endpoint, url: request.url, byteLength, where: "body" });
+  }
+
+  /**
+   * Checks request `index` of a batch listed in its body (Anthropic's
+   * `requests[].params`), all calling `url`: `params` is forwarded as keyward
+   * serialises it, `byteLength` long.
+   */
+  addRequest(index: number, url: string, params: unknown, byteLength: number): BatchLineRefusal | undefined {
+    const where = `requests[${index}].params`;
+    if (++this.count > MAX_INLINE_REQUESTS) return { line: index + 1, field: "requests", message: `a batch holds at most ${MAX_INLINE_REQUESTS} requests` };
+    if (!isObject(params)) return { line: index + 1, field: where, message: "params must be a JSON object" };
+    const endpoint = this.endpointOf(url);
+    if (!endpoint) return { line: index + 1, field: where, message: `keyward cannot meter batch requests to ${clip(url)}` };
+    return this.checkBody(index + 1, params, { endpoint, url, byteLength, where });
   }
 
   /** After the last line: the file's summary, or why it cannot be a batch's input. */
   finish(): { ok: true; summary: BatchFileSummary } | { ok: false; refusal: BatchLineRefusal } {
     if (this.count === 0 || this.url === undefined || this.model === undefined) {
-      return { ok: false, refusal: { line: 1, message: "a batch input file needs at least one request" } };
+      return { ok: false, refusal: { line: 1, message: "a batch needs at least one request" } };
     }
     return { ok: true, summary: { lines: this.count, url: this.url, model: this.model, worstMicros: this.worst } };
   }
@@ -102,9 +119,14 @@ export class BatchFileCheck {
     return endpoint?.billing === "tokens" && endpoint.body?.model === "model" && endpoint.modelFrom === undefined ? endpoint : undefined;
   }
 
-  private checkBody(line: number, body: Record<string, unknown>, endpoint: Endpoint, byteLength: number, url: string): BatchLineRefusal | undefined {
+  private checkBody(
+    line: number,
+    body: Record<string, unknown>,
+    at: { endpoint: Endpoint; url: string; byteLength: number; where: string },
+  ): BatchLineRefusal | undefined {
     const { context } = this;
-    const inBody = (field?: string) => (field === undefined ? "body" : `body.${field}`);
+    const { endpoint, url, byteLength } = at;
+    const inBody = (field?: string) => (field === undefined ? at.where : `${at.where}.${field}`);
     const refuse = (message: string, field?: string): BatchLineRefusal => ({ line, field: inBody(field), message });
     const read = readParsedBody(body, endpoint.body ?? { outputCaps: [], outputMultipliers: [] }, {
       provider: context.provider,
@@ -117,19 +139,24 @@ export class BatchFileCheck {
     if (!read.ok) return refuse(read.refusal.message, read.refusal.field);
     const { model, terms, outputTokens, extraMicros } = read.body;
     if (read.body.stream) return refuse("a batch's requests cannot stream", "stream");
-    if (this.model !== undefined && model !== this.model) return refuse(`every line of a batch runs the same model (the first runs ${clip(this.model)})`, "model");
+    const vetted = context.gate.vetModel(context.row, model, context.priced, context.team);
+    if (!vetted.ok) return refuse(vetted.message, vetted.field);
+    if (this.model !== undefined && model !== this.model)
+      return refuse(`every line of a batch runs the same model (the first runs ${clip(this.model)})`, "model");
     // Batches bill at their own price: a tier other than the standard one (or flex, never dearer) has no batch rate to charge.
     if (terms.tier !== undefined && terms.tier.name !== "flex") {
       return refuse(`a batch's requests are billed at the batch price, which has no ${clip(terms.tier.value)} tier`, terms.tier.field);
     }
-    const vetted = context.gate.vetModel(context.row, model, context.priced, context.team);
-    if (!vetted.ok) return refuse(vetted.message, vetted.field);
+    // A batch settles from its output alone, at the 5-minute rate where the usage does not split its cache writes.
+    if (terms.cacheWriteTtl === "1h")
+      return refuse("a batch's requests cannot ask for an hour's prompt cache (ttl 1h), which its usage may not tell apart", "cache_control");
     if (context.priced && vetted.price) {
       const unpriced = unpricedTerm(vetted.price.price, terms);
       if (unpriced) return refuse(unpriced.message, unpriced.field);
       // The line's bytes bound the body's text, which is what the provider tokenizes (see promptTokensBound).
       const bound = { promptTokens: promptTokensBound(body, byteLength), outputTokens };
-      this.worst += batchPrice(worstCaseCost(vetted.price.price, bound, terms) + extraMicros, context.pricePercent);
+      // The key's reservation for what no body bounds (a file by id) is its own figure, not a price: never discounted.
+      this.worst += batchPrice(worstCaseCost(vetted.price.price, bound, terms), context.pricePercent) + extraMicros;
     }
     this.url ??= url;
     this.model ??= model;

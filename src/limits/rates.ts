@@ -65,7 +65,7 @@ export class RateLimits {
         };
       }
     }
-    if (row.tpm !== null && tokenBound > 0) return this.checkTokens(row.id, this.share(row.tpm), tokenBound, now, holder);
+    if (row.tpm !== null && tokenBound > 0) return this.checkTokens(row.id, row.tpm, tokenBound, now, holder);
     return undefined;
   }
 
@@ -75,16 +75,21 @@ export class RateLimits {
     return part === limit ? "" : ` (${part} of them on this instance, which shares the limit with others)`;
   }
 
-  private checkTokens(id: string, tpm: number, tokenBound: number, now: number, holder: string): RateRefusal | undefined {
+  /** `limit` is the holder's whole tpm, which the messages name; this process admits against its share of it. */
+  private checkTokens(id: string, limit: number, tokenBound: number, now: number, holder: string): RateRefusal | undefined {
+    const tpm = this.share(limit);
     if (tokenBound > tpm) {
-      return { reason: "tpm", message: `Cannot start request: it may use up to ${tokenBound} tokens and ${holder} allows ${tpm} per minute` };
+      return {
+        reason: "tpm",
+        message: `Cannot start request: it may use up to ${tokenBound} tokens and ${holder} allows ${limit} per minute${this.shared(limit)}`,
+      };
     }
     const w = this.window(this.tokens, id);
     const held = this.heldTokens.get(id) ?? 0;
     if (w.total(now) + held + tokenBound <= tpm) return undefined;
     return {
       reason: "tpm",
-      message: `Cannot start request: it may use up to ${tokenBound} tokens and ${holder} has ${Math.max(0, tpm - w.total(now) - held)} of its ${tpm} per minute left`,
+      message: `Cannot start request: it may use up to ${tokenBound} tokens and ${holder} has ${Math.max(0, tpm - w.total(now) - held)} of its ${limit} per minute left${this.shared(limit)}`,
       // Held tokens settle within their requests' lifetime; the window's own age is the part that can be known.
       retryAfterSeconds: w.retryAfter(now, tokenBound + held, tpm),
     };

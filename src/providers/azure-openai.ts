@@ -1,4 +1,4 @@
-import { AZURE_DEPLOYMENT_ENDPOINTS, openaiStyleEndpoints } from "./endpoints.ts";
+import { AZURE_DEPLOYMENT_ENDPOINTS, OPENAI_BATCH_PRICE_PERCENT, openaiStyleEndpoints } from "./endpoints.ts";
 import type { ProviderAdapter } from "./types.ts";
 
 /** Base URL is per resource, e.g. `https://RESOURCE.openai.azure.com/openai/v1`. */
@@ -7,5 +7,5 @@ export const azureOpenai: ProviderAdapter = {
   auth: "api-key",
   passHeaders: [],
   openaiStyleStreams: true,
-  endpoints: [...openaiStyleEndpoints({ chatCap: "max_tokens" }), ...AZURE_DEPLOYMENT_ENDPOINTS],
+  endpoints: [...openaiStyleEndpoints({ chatCap: "max_tokens", batchPricePercent: OPENAI_BATCH_PRICE_PERCENT }), ...AZURE_DEPLOYMENT_ENDPOINTS],
 };

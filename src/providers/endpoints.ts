@@ -60,16 +60,41 @@ export interface Endpoint {
   readonly stores?: Stores;
   /**
    * A unit-priced request that names no model: `storage` is billed by size and
-   * time, `batch` runs requests whose models keyward does not read (an uploaded
-   * input file, or a list inside the body). A key with `allowed_models` cannot
-   * call it; a budgeted key reserves its `unbounded_reservation_usd`.
+   * time. A key with `allowed_models` cannot call it; a budgeted key reserves
+   * its `unbounded_reservation_usd`.
    */
-  readonly namesNoModel?: "storage" | "batch";
-  /** Keys with limits may not call it at all, for this reason (a credential that bypasses keyward, a cost keyward cannot meter yet). */
+  readonly namesNoModel?: "storage";
+  /** Keys with limits may not call it at all, for this reason (a credential that bypasses keyward, a cost keyward cannot meter). */
   readonly refuseLimited?: string;
   /** Bodies larger than the proxy's JSON cap are allowed up to this size and streamed through, never held whole. */
   readonly maxBodyBytes?: number;
+  /**
+   * An upload that may be a batch's input file: a key with limits has it read
+   * line by line as it streams through, each line checked as the request it
+   * describes, and its worst case recorded for the batch created from it.
+   */
+  readonly batchInput?: BatchPricing;
+  /**
+   * Runs a batch whose requests keyward checks: `file`, from an input file
+   * read at upload (`batchInput`); `inline`, listed in the body, billed at
+   * `pricePercent` of the standard price.
+   */
+  readonly batch?: { readonly requests: "file" } | ({ readonly requests: "inline" } & BatchPricing);
+  /** Its answer says whether a batch has ended, which settles what its creation charged. */
+  readonly settlesBatch?: true;
 }
+
+/** What a provider bills a batch's requests, as a share of the same requests' standard price. */
+export interface BatchPricing {
+  readonly pricePercent: number;
+}
+
+/** OpenAI's Batch API (and Azure OpenAI's global batch) bills each request at half the standard price. */
+export const OPENAI_BATCH_PRICE_PERCENT = 50;
+/** Anthropic's Message Batches API too. */
+export const ANTHROPIC_BATCH_PRICE_PERCENT = 50;
+/** A server whose batch discount keyward does not know is priced as if it gave none: never less than it bills. */
+const UNKNOWN_BATCH_PRICE_PERCENT = 100;
 
 const CREDENTIAL = "it hands out a provider credential that would bypass this key's limits";
 const ID = "(?<id>[A-Za-z0-9_.:-]+)";
@@ -87,7 +112,8 @@ const stored = (kind: ObjectKind, base: string, name: string): Endpoint[] => [
 ];
 
 /** The OpenAI API as OpenAI, Azure's v1 API, Gemini's compatible endpoint and compatible servers serve it. */
-export function openaiStyleEndpoints(options: { chatCap: "max_completion_tokens" | "max_tokens" }): readonly Endpoint[] {
+export function openaiStyleEndpoints(options: { chatCap: "max_completion_tokens" | "max_tokens"; batchPricePercent?: number }): readonly Endpoint[] {
+  const batchInput: BatchPricing = { pricePercent: options.batchPricePercent ?? UNKNOWN_BATCH_PRICE_PERCENT };
   return [
     {
       name: "chat.completions",
@@ -139,7 +165,7 @@ export function openaiStyleEndpoints(options: { chatCap: "max_completion_tokens"
     { name: "audio.speech", method: "POST", path: /^\/audio\/speech$/, billing: "units" },
     { name: "audio.transcriptions", method: "POST", path: /^\/audio\/transcriptions$/, billing: "units", form: { model: "model" }, maxBodyBytes: AUDIO_BYTES },
     { name: "audio.translations", method: "POST", path: /^\/audio\/translations$/, billing: "units", form: { model: "model" }, maxBodyBytes: AUDIO_BYTES },
-    ...stored("file", "files", "files").map((e) => (e.stores?.action === "create" ? { ...e, form: {}, maxBodyBytes: UPLOAD_BYTES } : e)),
+    ...stored("file", "files", "files").map((e) => (e.stores?.action === "create" ? { ...e, form: {}, maxBodyBytes: UPLOAD_BYTES, batchInput } : e)),
     { name: "files.content", method: "GET", path: new RegExp(`^/files/${ID}/content$`), billing: "free", stores: { kind: "file", action: "read" } },
     { name: "uploads.create", method: "POST", path: /^\/uploads$/, billing: "free", stores: { kind: "upload", action: "create" } },
     {
@@ -159,19 +185,25 @@ export function openaiStyleEndpoints(options: { chatCap: "max_completion_tokens"
       stores: { kind: "upload", action: "update" },
     },
     { name: "uploads.cancel", method: "POST", path: new RegExp(`^/uploads/${ID}/cancel$`), billing: "free", stores: { kind: "upload", action: "update" } },
-    // A batch runs later, outside any request keyward sees, and keyward does not yet check its input file
-    // line by line nor settle from its output: a key with limits may not start one.
+    // A batch runs later, outside any request keyward sees: a key with limits creates one only from an input file
+    // keyward checked at upload, is charged its worst case at creation, and is refunded to the real cost once it ends.
     {
       name: "batches.create",
       method: "POST",
       path: /^\/batches$/,
-      billing: "units",
-      namesNoModel: "batch",
-      refuseLimited: "its requests run and are billed later, from an input file keyward does not check yet",
+      billing: "tokens",
+      batch: { requests: "file" },
       stores: { kind: "batch", action: "create" },
     },
     { name: "batches.list", method: "GET", path: /^\/batches$/, billing: "free", stores: { kind: "batch", action: "list" } },
-    { name: "batches.retrieve", method: "GET", path: new RegExp(`^/batches/${ID}$`), billing: "free", stores: { kind: "batch", action: "read" } },
+    {
+      name: "batches.retrieve",
+      method: "GET",
+      path: new RegExp(`^/batches/${ID}$`),
+      billing: "free",
+      stores: { kind: "batch", action: "read" },
+      settlesBatch: true,
+    },
     { name: "batches.cancel", method: "POST", path: new RegExp(`^/batches/${ID}/cancel$`), billing: "free", stores: { kind: "batch", action: "update" } },
     // Stored vectors are billed per GB and day, which no request bounds.
     {
@@ -279,14 +311,14 @@ export const ANTHROPIC_ENDPOINTS: readonly Endpoint[] = [
     body: { model: "model", outputCaps: ["max_tokens"], outputMultipliers: [], defaultCap: "max_tokens" },
   },
   { name: "messages.count_tokens", method: "POST", path: /^\/messages\/count_tokens$/, billing: "free" },
-  // Like OpenAI's batches: not metered yet, so refused to keys with limits.
+  // Like OpenAI's batches, its requests run later: a key with limits has each checked in the body, is charged their
+  // worst case at creation, and is refunded to the real cost once the batch ends.
   {
     name: "messages.batches.create",
     method: "POST",
     path: /^\/messages\/batches$/,
-    billing: "units",
-    namesNoModel: "batch",
-    refuseLimited: "its requests run and are billed later, which keyward does not meter yet",
+    billing: "tokens",
+    batch: { requests: "inline", pricePercent: ANTHROPIC_BATCH_PRICE_PERCENT },
     stores: { kind: "message_batch", action: "create" },
   },
   { name: "messages.batches.list", method: "GET", path: /^\/messages\/batches$/, billing: "free", stores: { kind: "message_batch", action: "list" } },
@@ -296,6 +328,7 @@ export const ANTHROPIC_ENDPOINTS: readonly Endpoint[] = [
     path: new RegExp(`^/messages/batches/${ID}$`),
     billing: "free",
     stores: { kind: "message_batch", action: "read" },
+    settlesBatch: true,
   },
   {
     name: "messages.batches.results",

@@ -1,4 +1,4 @@
-import { openaiStyleEndpoints } from "./endpoints.ts";
+import { OPENAI_BATCH_PRICE_PERCENT, openaiStyleEndpoints } from "./endpoints.ts";
 import type { ProviderAdapter } from "./types.ts";
 
 export const openai: ProviderAdapter = {
@@ -8,5 +8,5 @@ export const openai: ProviderAdapter = {
   // Not openai-organization nor openai-project: the provider key pins them (src/proxy/credentials-out.ts).
   passHeaders: ["openai-beta"],
   openaiStyleStreams: true,
-  endpoints: openaiStyleEndpoints({ chatCap: "max_completion_tokens" }),
+  endpoints: openaiStyleEndpoints({ chatCap: "max_completion_tokens", batchPricePercent: OPENAI_BATCH_PRICE_PERCENT }),
 };

@@ -29,7 +29,8 @@ export interface ChargeContext {
 
 /**
  * What to charge for an answer, and the usage to log with it. Reading a
- * stored object is never charged again. With a bounded reservation, the
+ * stored object is never charged again, and creating a batch is charged its
+ * worst case whatever its answer says. With a bounded reservation, the
  * provider's own final count is charged when the answer ended normally, and
  * the reservation when the cost is unknown: an answer cut short (its counts
  * so far are provisional, and the provider bills what it generated) or a
@@ -38,6 +39,11 @@ export interface ChargeContext {
  */
 export function chargeOf(end: AnswerEnd, context: ChargeContext): { charge: Charge; usage?: Usage } {
   if (context.endpoint?.billing === "free") return { charge: NOTHING };
+  // A batch object's `usage` sums requests that have not run yet (zero at creation): a created batch is charged its
+  // worst case, which its end settles.
+  if (context.endpoint?.batch !== undefined && context.bounded) {
+    return { charge: end.cutShort || (end.status >= 200 && end.status < 300) ? RESERVATION : NOTHING };
+  }
   const usage = end.usage ?? (end.metered ? finalUsage(end.metered) : undefined);
   if (context.bounded) {
     if (usage && !end.cutShort) return { charge: { kind: "usage", usage }, usage };

@@ -9,6 +9,7 @@ import type { ObjectOwners } from "../vault/stored-objects.ts";
 import type { SecretVerifier } from "../vault/verifier.ts";
 import type { AfterResponse } from "./after-response.ts";
 import type { ProviderAuthAlerts } from "../alerts/checks.ts";
+import type { BatchSettler } from "./batch-settler.ts";
 import type { KeyCache } from "./key-cache.ts";
 
 /** What the proxy handler is built from; `createApp` wires the real parts, tests their own. */
@@ -33,6 +34,8 @@ export interface ProxyDeps {
   afterResponse: AfterResponse;
   /** Who created each stored object, so other proxy keys get 404 for it. */
   objects: ObjectOwners;
+  /** Batch input files checked at upload, and the charges of batches made from them, settled when they end. */
+  batches: BatchSettler;
   /** False while this instance cannot confirm it holds the shared vault's latest changes: every key is refused (503). Absent: one process, always current. */
   vaultFresh?: () => boolean;
   /** Told when an upstream refuses a provider key (401/403); it only notes it, the alert goes out later. */

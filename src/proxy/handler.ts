@@ -102,7 +102,12 @@ async function sendUpstream(run: ProxyRun, request: Request, rest: string, prepa
   run.guard = guard;
   run.sent = true;
   const url = upstreamBase(providerKey.row.baseUrl, run) + withoutGoogleKeyParam(rest, run);
-  return forward({ url, method: request.method, headers, body: prepared.body }, { fetch: deps.fetch, guard });
+  try {
+    return await forward({ url, method: request.method, headers, body: prepared.body }, { fetch: deps.fetch, guard });
+  } catch (err) {
+    // A body keyward cut off on its way (a batch input that failed its check) failed the exchange: its reason is the answer.
+    throw prepared.refusal?.() ?? err;
+  }
 }
 
 /**
@@ -171,6 +176,8 @@ async function answerBuffered(run: ProxyRun, upstream: Response, headers: Header
   const bytes = recorded instanceof Promise ? await recorded : recorded;
   guard.release();
   const firstByteMs = performance.now() - trace.started;
+  // A batch the client sees ended is settled first: its spend is current when the client looks next.
+  if (run.endpoint?.settlesBatch && upstream.status === 200) await deps.batches.afterRead((trace.auth as Authenticated).providerKey, bytes);
   const provider = (trace.auth as Authenticated).providerKey.row.provider;
   // The client does not wait for metering and bookkeeping; the reservation holds the budget meanwhile,
   // so nothing can be overspent in that moment.

@@ -1,3 +1,4 @@
+import type { Store } from "../db/store.ts";
 import type { CreatedObject, ObjectOwners } from "../vault/stored-objects.ts";
 import type { Authenticated } from "./authenticate.ts";
 import { ProxyError } from "./errors.ts";
@@ -108,17 +109,20 @@ export function afterStoredObjectAnswer(
   // A completed upload answers with the file it made, which belongs to the upload's owner.
   const file = json.file as { id?: unknown } | undefined;
   if (typeof file?.id === "string") created.push({ providerKeyId, objectId: file.id, kind: "file" });
-  return recordCreated(owners, created, auth, seeBatch(json) ? encoder.encode(JSON.stringify(json)) : bytes);
+  const also = run.recordCreated;
+  const alsoCreated = stores.action === "create" && id && also ? (tx: Store) => also(tx, id) : undefined;
+  return recordCreated(owners, created, auth, seeBatch(json) ? encoder.encode(JSON.stringify(json)) : bytes, alsoCreated);
 }
 
-/** `body`, after the caller is recorded as the creator of `created` (if any). */
+/** `body`, after the caller is recorded as the creator of `created` (if any), with what else goes with it. */
 function recordCreated(
   owners: ObjectOwners,
   created: CreatedObject[],
   auth: Authenticated,
   body: Uint8Array<ArrayBuffer>,
+  also?: (tx: Store) => void,
 ): Uint8Array<ArrayBuffer> | Promise<Uint8Array<ArrayBuffer>> {
-  return created.length === 0 ? body : owners.created(created, auth.proxyKey.id).then(() => body);
+  return created.length === 0 ? body : owners.created(created, auth.proxyKey.id, also).then(() => body);
 }
 
 /** What a batch in an answer (the caller's own) implies; true when the batch object was changed for the client. */

@@ -5,6 +5,8 @@ import { parseStrictJson } from "../limits/strict-json.ts";
 import { STANDARD_TERMS } from "../limits/tiers.ts";
 import { findEndpoint, type Endpoint } from "../providers/endpoints.ts";
 import type { Authenticated } from "./authenticate.ts";
+import { prepareBatchCreate, prepareInlineBatch } from "./batch-create.ts";
+import { prepareBatchInput } from "./batch-upload.ts";
 import { decodeBody, decodedStream } from "./body-encoding.ts";
 import { readBody } from "./body.ts";
 import { bodyRefusalError, ProxyError } from "./errors.ts";
@@ -39,6 +41,11 @@ export async function prepareRequest(run: ProxyRun, request: Request, auth: Auth
     throw new ProxyError("endpoint_not_allowed", `Cannot forward ${endpoint.name} for a key with limits: ${endpoint.refuseLimited}`);
   }
   const maxBytes = endpoint?.maxBodyBytes ?? deps.maxBodyBytes;
+  // A file that may be a batch's input is read as it goes through: a batch made from it runs its lines unseen.
+  if (limited && endpoint?.batchInput && request.body) {
+    run.admit(auth.proxyKey, {});
+    return prepareBatchInput(run, request, auth, endpoint.batchInput, maxBytes);
+  }
   // Uploads larger than the JSON cap go through as they arrive, unless the key's limits must read them first.
   if (endpoint?.maxBodyBytes && !(limited && endpoint.form?.model !== undefined) && request.body) {
     run.admit(auth.proxyKey, {});
@@ -48,6 +55,8 @@ export async function prepareRequest(run: ProxyRun, request: Request, auth: Auth
   const raw = hasBody ? await readBody(request, maxBytes) : undefined;
   const encoding = request.headers.get("content-encoding");
   const body = raw && encoding !== null ? await decodeBody(raw, encoding, maxBytes) : raw;
+  if (limited && endpoint?.batch?.requests === "file") return prepareBatchCreate(run, auth, body);
+  if (limited && endpoint?.batch?.requests === "inline") return prepareInlineBatch(run, auth, endpoint.batch, body);
   if (limited && endpoint?.body) return prepareLimited(run, auth, endpoint, body);
   if (limited && endpoint?.billing === "units") return prepareUnits(run, request, auth, endpoint, body);
   return preparePassthrough(run, request, auth, body);
@@ -125,8 +134,8 @@ function prepareLimited(run: ProxyRun, auth: Authenticated, endpoint: Endpoint, 
 const MODEL_ONLY = { model: "model", outputCaps: [], outputMultipliers: [] } as const;
 
 /**
- * Endpoints priced per image, second or character (or stored byte, or by
- * batch), which keyward has no table for: a budgeted key reserves its
+ * Endpoints priced per image, second or character (or stored byte), which
+ * keyward has no table for: a budgeted key reserves its
  * `unbounded_reservation_usd` or is refused, and the key's limits still see one
  * reading of the model (JSON or form, encoded again). A request that names no
  * model at all (`namesNoModel`) is refused to a key with `allowed_models`.
@@ -143,14 +152,11 @@ async function prepareUnits(
   if (budgeted(auth) && reservation === null) {
     throw new ProxyError(
       "cost_not_bounded",
-      `Cannot meter ${endpoint.name}: it is priced per image, second, character, stored byte or batch, which keyward cannot bound; an admin can allow it on this key with unbounded_reservation_usd`,
+      `Cannot meter ${endpoint.name}: it is priced per image, second, character or stored byte, which keyward cannot bound; an admin can allow it on this key with unbounded_reservation_usd`,
     );
   }
   if (endpoint.namesNoModel !== undefined && (proxyKey.allowedModels !== null || (auth.team !== undefined && auth.team.allowedModels !== null))) {
-    throw new ProxyError(
-      "endpoint_not_allowed",
-      `Cannot forward ${endpoint.name}: ${endpoint.namesNoModel === "batch" ? "the models its requests run are not in this request" : "it names no model"}, so this key's allowed_models cannot be checked`,
-    );
+    throw new ProxyError("endpoint_not_allowed", `Cannot forward ${endpoint.name}: it names no model, so this key's allowed_models cannot be checked`);
   }
   const contentType = request.headers.get("content-type") ?? "";
   let model: string | undefined;

@@ -1,8 +1,12 @@
 /**
  * Messages between the server thread and the request-log worker. The worker
- * owns a second SQLite connection and does every request-log write, so a
+ * owns a connection of its own and does every request-log write, so a
  * commit of thousands of rows never stalls the thread that serves requests.
+ * It has two modes, chosen by the first message: SQLite (`open`), where it
+ * writes rows and spend to the database file, and PostgreSQL
+ * (`open-postgres`), where it writes rows to the log every instance shares.
  */
+import type { PostgresOptions } from "../db/pg/connect.ts";
 import type { SpendUpdate } from "../db/store.ts";
 
 /**
@@ -13,7 +17,7 @@ import type { SpendUpdate } from "../db/store.ts";
  */
 export type LogLines = string;
 
-export type ToLogWorker =
+export type ToSqliteLogWorker =
   | { type: "open"; path: string; busyTimeoutMs: number }
   /** Commit these rows and the spend as of now (and anything held from a failed commit) in one transaction. */
   | { type: "commit"; id: number; rows: LogLines; spend: SpendUpdate[] }
@@ -21,7 +25,27 @@ export type ToLogWorker =
   /** The same as `commit`, then close the connection and answer `stopped`. */
   | { type: "stop"; id: number; rows: LogLines; spend: SpendUpdate[] };
 
-export type FromLogWorker =
+/**
+ * PostgreSQL mode keeps nothing: a write that fails is reported and
+ * forgotten, and the server thread, which keeps every row until the worker
+ * says it is written, sends it again. The options carry the password (or
+ * its file), so no message is ever logged whole.
+ */
+export type ToPostgresLogWorker =
+  | { type: "open-postgres"; postgres: PostgresOptions }
+  /** Append these rows and their rollups in one transaction; answered `appended` or `failed`. */
+  | { type: "append"; id: number; rows: LogLines }
+  /** Delete one batch of rows older than `before`; answered `pruned` or `failed`. */
+  | { type: "prune"; id: number; before: number }
+  /** Close the connection; answered `closed`. */
+  | { type: "close"; id: number };
+
+export type ToLogWorker = ToSqliteLogWorker | ToPostgresLogWorker;
+
+/** The PostgreSQL requests that follow `open-postgres`. */
+export type PostgresLogRequest = Exclude<ToPostgresLogWorker, { type: "open-postgres" }>;
+
+export type FromSqliteLogWorker =
   | { type: "opened" }
   | { type: "open-failed"; error: string }
   | { type: "committed"; id: number }
@@ -31,3 +55,15 @@ export type FromLogWorker =
   | { type: "sweep-failed"; error: string }
   /** `ok: false`: the last commit failed and the server thread must write what it still holds. */
   | { type: "stopped"; id: number; ok: boolean };
+
+/** What the worker answers a PostgreSQL request `id`. */
+export type PostgresLogAnswer =
+  | { type: "appended"; id: number }
+  | { type: "pruned"; id: number; removed: number }
+  | { type: "failed"; id: number; error: string }
+  | { type: "closed"; id: number };
+
+/** What the worker sends in PostgreSQL mode. */
+export type FromPostgresLogWorker = { type: "opened" } | { type: "open-failed"; error: string } | PostgresLogAnswer;
+
+export type FromLogWorker = FromSqliteLogWorker | FromPostgresLogWorker;

@@ -1,7 +1,11 @@
 /**
  * Worker entry: writes request-log rows and spend on its own SQLite
- * connection (WAL lets it commit while the server thread reads). Listed as an
- * entrypoint of the compiled binary; see ThreadedRequestLog for the other side.
+ * connection (WAL lets it commit while the server thread reads), or, when
+ * its first message is `open-postgres`, request-log rows on a PostgreSQL
+ * connection of its own (./log-worker-postgres.ts). One entry for both, so
+ * the compiled binary needs no second one. Listed as an entrypoint of the
+ * compiled binary; see ThreadedRequestLog and ThreadedSharedRequestLog for
+ * the other side.
  */
 import {
   prepareLogWrites,
@@ -18,7 +22,7 @@ import type { SpendUpdate } from "../db/store.ts";
 import { detectRuntime, type SqliteClient } from "../runtime/index.ts";
 import { lowerThreadPriority } from "../runtime/thread-priority.ts";
 import type { SqliteStatement } from "../runtime/types.ts";
-import type { FromLogWorker, LogLines, ToLogWorker } from "./log-worker-protocol.ts";
+import type { FromLogWorker, LogLines, PostgresLogRequest, ToLogWorker } from "./log-worker-protocol.ts";
 
 /** The worker global, typed narrowly: keyward type-checks against Bun's DOM-less globals. */
 const port = globalThis as unknown as {
@@ -35,6 +39,9 @@ let held: LogRowValues[] = [];
 const spend = new Map<string, SpendUpdate>();
 /** Keys and teams apart in `spend`: their ids come from different tables. */
 const spendKey = (update: SpendUpdate) => (update.team ? `team ${update.id}` : update.id);
+
+/** PostgreSQL mode, once `open-postgres` has opened it: the requests that follow go here. */
+let postgres: ((msg: PostgresLogRequest) => Promise<void>) | undefined;
 
 function closeDatabase(): void {
   client?.close();
@@ -95,6 +102,25 @@ async function handle(msg: ToLogWorker): Promise<void> {
         pruning = { before: msg.before, removed: 0 };
         schedulePrune();
       }
+      return;
+    case "open-postgres":
+      try {
+        lowerThreadPriority();
+        // Loaded here, not above: a worker on SQLite never loads the PostgreSQL driver.
+        const { openPostgresLog } = await import("./log-worker-postgres.ts");
+        postgres = openPostgresLog(msg.postgres, (answer) => port.postMessage(answer));
+        port.postMessage({ type: "opened" });
+      } catch (err) {
+        port.postMessage({ type: "open-failed", error: message(err) });
+      }
+      return;
+    case "append":
+    case "prune":
+    case "close":
+      if (postgres) return postgres(msg);
+      // Answered all the same, so that nothing on the server thread waits for it.
+      if (msg.type === "close") port.postMessage({ type: "closed", id: msg.id });
+      else port.postMessage({ type: "failed", id: msg.id, error: "the database is not open" });
       return;
     case "stop": {
       pruning = undefined;

@@ -7,6 +7,12 @@
  * spend is shared by every instance that serves it, and its budget leases
  * own it; a spend snapshot of this instance's alone, written with the rows,
  * would overwrite what the others charged. So it takes no `SpendSource`.
+ *
+ * `BatchedLogWriter` holds what the two writers of that log share: the
+ * queue, its bound, the batches, the retries and what they log. Where a
+ * batch goes is its `LogBatchTarget`: PostgreSQL from this thread
+ * (`SharedRequestLogWriter`), or the log worker's own connection
+ * (./threaded-shared-log.ts).
  */
 import type { Clock } from "../clock.ts";
 import type { NewRequestLogRow, SharedRequestLog } from "../db/store.ts";
@@ -38,21 +44,31 @@ export interface SharedRequestLogOptions extends RequestLogOptions {
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 const messageOf = (err: unknown) => (err instanceof Error ? err.message : String(err));
 
+/** Where batches of queued rows go, and what a row is queued as. */
+export interface LogBatchTarget<T> {
+  /** What the queue holds for a row, made as the row is appended. */
+  encode(row: LoggedRequest): T;
+  /** Writes the batch whole, or fails and writes none of it. */
+  appendMany(rows: T[]): Promise<void>;
+  /** As `SharedRequestLog.pruneBatch`. */
+  pruneBatch(at: number): Promise<number>;
+}
+
 /** Rows oldest first. Taking from the front moves no other row, as `Array.shift` or `splice` would on every call. */
-class RowQueue {
-  private rows: NewRequestLogRow[] = [];
+class RowQueue<T> {
+  private rows: T[] = [];
   private head = 0;
 
   get length(): number {
     return this.rows.length - this.head;
   }
 
-  push(row: NewRequestLogRow): void {
+  push(row: T): void {
     this.rows.push(row);
   }
 
   /** Removes and returns the oldest `n` (fewer when fewer are queued). */
-  take(n: number): NewRequestLogRow[] {
+  take(n: number): T[] {
     const out = this.rows.slice(this.head, this.head + n);
     this.head += out.length;
     if (this.head === this.rows.length) [this.rows, this.head] = [[], 0];
@@ -61,7 +77,7 @@ class RowQueue {
   }
 
   /** Puts rows taken back in front, in their order: a write that failed. */
-  restore(rows: NewRequestLogRow[]): void {
+  restore(rows: T[]): void {
     this.rows = rows.concat(this.rows.slice(this.head));
     this.head = 0;
   }
@@ -74,10 +90,10 @@ class RowQueue {
  * tick, so an outage delays the log; only a long one loses rows (see
  * `maxRows`). Retention is pruned here too, in small batches.
  */
-export class SharedRequestLogWriter implements RequestLogSink {
-  private readonly queue = new RowQueue();
+export class BatchedLogWriter<T> implements RequestLogSink {
+  private readonly queue = new RowQueue<T>();
   /** Taken from the queue for the write under way; put back if it fails. */
-  private inFlight: NewRequestLogRow[] = [];
+  private inFlight: T[] = [];
   /** Flushes run one after another on this chain; `queued` counts those not finished. */
   private chain: Promise<boolean> = Promise.resolve(true);
   private queued = 0;
@@ -92,14 +108,14 @@ export class SharedRequestLogWriter implements RequestLogSink {
   private stopped = false;
 
   constructor(
-    private readonly log: SharedRequestLog,
+    private readonly log: LogBatchTarget<T>,
     private readonly clock: Clock,
     private readonly logger: Logger,
     private readonly options: SharedRequestLogOptions,
   ) {}
 
   append(row: LoggedRequest): void {
-    this.queue.push(row);
+    this.queue.push(this.log.encode(row));
     this.dropOverflow();
   }
 
@@ -247,5 +263,17 @@ export class SharedRequestLogWriter implements RequestLogSink {
     this.droppedInStreak += gone;
     this.dropped += gone;
     this.options.onDropped?.(gone);
+  }
+}
+
+/** The shared log written from this thread: each batch goes to PostgreSQL through the server's own pool. */
+export class SharedRequestLogWriter extends BatchedLogWriter<NewRequestLogRow> {
+  constructor(log: SharedRequestLog, clock: Clock, logger: Logger, options: SharedRequestLogOptions) {
+    const target: LogBatchTarget<NewRequestLogRow> = {
+      encode: (row) => row,
+      appendMany: (rows) => log.appendMany(rows),
+      pruneBatch: (at) => log.pruneBatch(at),
+    };
+    super(target, clock, logger, options);
   }
 }

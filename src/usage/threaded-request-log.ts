@@ -2,7 +2,7 @@ import type { Clock } from "../clock.ts";
 import { workerUrl } from "../runtime/worker-url.ts";
 import { logRowValues, rowFromValues, type LogRowValues } from "../db/request-log-sql.ts";
 import type { LoggedRequest } from "./error-codes.ts";
-import type { FromLogWorker, ToLogWorker } from "./log-worker-protocol.ts";
+import type { FromSqliteLogWorker, ToSqliteLogWorker } from "./log-worker-protocol.ts";
 import type { Logger } from "../telemetry/logger.ts";
 import { DAY, RETENTION_SWEEP_MS, type RequestLogSink, type RequestLogWriter, type RequestLogOptions, type SpendSource } from "./request-log.ts";
 
@@ -65,7 +65,7 @@ export class ThreadedRequestLog implements RequestLogSink {
     if (this.worker || this.inline) return;
     try {
       const worker = (this.options.worker ?? startLogWorker)();
-      worker.onmessage = (event: MessageEvent<FromLogWorker>) => this.receive(event.data);
+      worker.onmessage = (event: MessageEvent<FromSqliteLogWorker>) => this.receive(event.data);
       worker.onerror = (event) => {
         // Handled here: without this, an error in the worker would end the whole process.
         event.preventDefault();
@@ -136,7 +136,7 @@ export class ThreadedRequestLog implements RequestLogSink {
     this.send({ type, id, rows: rows.join("\n"), spend });
   }
 
-  private send(message: ToLogWorker): void {
+  private send(message: ToSqliteLogWorker): void {
     this.worker?.postMessage(message);
   }
 
@@ -146,7 +146,7 @@ export class ThreadedRequestLog implements RequestLogSink {
     this.waiters.delete(id);
   }
 
-  private receive(message: FromLogWorker): void {
+  private receive(message: FromSqliteLogWorker): void {
     switch (message.type) {
       case "opened":
         return;

@@ -25,11 +25,16 @@ export class ObjectOwners {
     return this.store.storedObjects.ownerOf(object.providerKeyId, object.objectId) === proxyKeyId;
   }
 
-  /** Every object one answer created, in one write: an upload's file and a batch's output files come with others. */
-  async created(objects: readonly CreatedObject[], proxyKeyId: string): Promise<void> {
+  /**
+   * Every object one answer created, in one write: an upload's file and a
+   * batch's output files come with others. `also` writes what else goes with
+   * them in the same transaction (it may run again, like any `write`).
+   */
+  async created(objects: readonly CreatedObject[], proxyKeyId: string, also?: (tx: Store) => void): Promise<void> {
     const createdAt = this.clock.now();
     await this.store.write((tx) => {
       for (const object of objects) tx.storedObjects.record({ ...object, proxyKeyId, createdAt });
+      also?.(tx);
     });
   }
 

@@ -91,7 +91,9 @@ describe("a budget shared by three instances", () => {
     // Each instance reports what it spent every second: then every instance shows the key's whole spend.
     await Bun.sleep(1500);
     const shown = await Promise.all(
-      servers.map(async (server) => (await adminApi(server.url, cluster.adminToken).call<{ spend_usd: number }>("GET", `/api/proxy-keys/${key.body.id}`)).body.spend_usd),
+      servers.map(
+        async (server) => (await adminApi(server.url, cluster.adminToken).call<{ spend_usd: number }>("GET", `/api/proxy-keys/${key.body.id}`)).body.spend_usd,
+      ),
     );
     expect(shown.map((usd) => Math.round(usd * 1e6))).toEqual([succeeded * COST, succeeded * COST, succeeded * COST]);
 

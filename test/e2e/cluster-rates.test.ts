@@ -34,7 +34,8 @@ describe("a key's requests per minute across two instances", () => {
     const key = await admin.call<{ id: string; key: string }>("POST", "/api/proxy-keys", { name: "rpm", provider_key_id: provider.body.id, rpm: 5 });
     expect(key.status).toBe(201);
 
-    // Both instances are younger than two freshness bounds: neither has a share yet.
+    // Both instances are younger than two freshness bounds and each has seen the other (a poll later): neither has a share yet.
+    await Bun.sleep(2 * FRESHNESS.pollMs);
     const early = await chat(a, key.body.key);
     expect(early.status).toBe(429);
     expect(((await early.json()) as { error: { message: string } }).error.message).toContain("shares the limit");

@@ -1,10 +1,13 @@
 /**
  * One request log for a cluster: two instances on one PostgreSQL each serve
  * some requests with the same proxy key, and once both have flushed, usage
- * and the log pages answer the same on either, counting every request.
+ * and the log pages answer the same on either, counting every request. Each
+ * instance writes its rows from its log worker, on a connection of its own.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
+import { openPostgres } from "../../src/db/pg/connect.ts";
 import type { RunningServer } from "../../src/server.ts";
+import { LOG_WORKER_APPLICATION_NAME } from "../../src/usage/log-worker-postgres.ts";
 import { adminApi } from "../helpers/admin-api.ts";
 import { chat, newCluster, startInstance, statusOf, stopCluster } from "../helpers/cluster.ts";
 import { startMockProvider, type MockProvider } from "../helpers/mock-provider.ts";
@@ -78,6 +81,16 @@ test("usage and logs answer the same on both instances, counting the requests ea
   expect(new Set(logsA.data.map((entry) => entry.request_id)).size).toBe(ON_A + ON_B);
   expect(logsA.data.every((entry) => entry.proxy_key_id === minted.body.id && entry.status === 200)).toBe(true);
   expect(logsA.next_cursor).toBeNull();
+
+  // Each instance's log worker holds its own connection, alive: it wrote the rows (had it died, they would have moved to the server's pool).
+  const sql = openPostgres({ url: pg.url, max: 1 });
+  try {
+    const [workers] = await sql<{ n: number }[]>`
+      SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND application_name = ${LOG_WORKER_APPLICATION_NAME}`;
+    expect(workers?.n).toBe(2);
+  } finally {
+    await sql.end();
+  }
 });
 
 test("the audit log still comes from each instance's mirror, and agrees", async () => {

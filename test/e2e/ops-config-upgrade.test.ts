@@ -44,10 +44,11 @@ const UNDO_LATEST_MIGRATION: Record<string, string[]> = {
     "DROP TABLE teams",
     "DROP TABLE alerts_sent",
   ],
+  "0008_batch_metering": ["DROP TABLE batch_charges", "DROP TABLE checked_batch_files"],
 };
 
 /** The tables the newest migration added. */
-const NEWEST_TABLES = "SELECT name FROM sqlite_master WHERE type = 'table' AND name IN ('teams', 'webhooks') ORDER BY name";
+const NEWEST_TABLES = "SELECT name FROM sqlite_master WHERE type = 'table' AND name IN ('batch_charges', 'checked_batch_files') ORDER BY name";
 
 const left = new Leftovers();
 let binary: OpsBinary;
@@ -186,7 +187,7 @@ describe("upgrades", () => {
       expect((await chat(upgraded.server.url)).status).toBe(200);
       const usage = await upgraded.api.call<{ data: Array<{ requests: number }> }>("GET", "/api/usage?group_by=proxy_key");
       expect(usage.body.data).toEqual([expect.objectContaining({ proxy_key_id: pair.proxyKeyId, requests: 2 })]);
-      expect(await queryFile(dbPath, NEWEST_TABLES)).toEqual([["teams"], ["webhooks"]]);
+      expect(await queryFile(dbPath, NEWEST_TABLES)).toEqual([["batch_charges"], ["checked_batch_files"]]);
     } finally {
       expect(await upgraded.server.stop("SIGTERM")).toBe(0);
     }

@@ -13,10 +13,10 @@ import { startPostgresServer } from "./postgres-server.ts";
 
 export { startPostgresServer, type PostgresServer, type PostgresServerOptions } from "./postgres-server.ts";
 
-/** The shared server's superuser URL: from .ci/run, or a server of this process's own, started once. */
 let shared: Promise<string> | undefined;
 
-function sharedServerUrl(): Promise<string> {
+/** The shared server's superuser URL: from .ci/run, or a server of this process's own, started once. */
+export function sharedServerUrl(): Promise<string> {
   const given = process.env.KEYWARD_TEST_PG_URL;
   if (given) return Promise.resolve(given);
   shared ??= startPostgresServer().then((server) => server.url);
@@ -35,9 +35,9 @@ function admin(serverUrl: string): Sql {
   return postgres(serverUrl, { max: 1, onnotice: () => undefined, connect_timeout: 10 });
 }
 
-/** Creates an empty database on the server and returns its name. */
-export async function createDatabase(serverUrl: string): Promise<string> {
-  const name = `kw_${randomBytes(6).toString("hex")}`;
+/** Creates an empty database on the server and returns its name, `<prefix>_<random>`. */
+export async function createDatabase(serverUrl: string, prefix = "kw"): Promise<string> {
+  const name = `${prefix}_${randomBytes(6).toString("hex")}`;
   const sql = admin(serverUrl);
   try {
     await sql.unsafe(`CREATE DATABASE ${name}`);
@@ -54,6 +54,17 @@ export async function dropDatabase(serverUrl: string, name: string): Promise<voi
   const sql = admin(serverUrl);
   try {
     await sql.unsafe(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+  } finally {
+    await sql.end();
+  }
+}
+
+/** Drops every database named `<prefix>_…` (what a test process left behind, say), cutting their connections. */
+export async function dropDatabasesByPrefix(serverUrl: string, prefix: string): Promise<void> {
+  const sql = admin(serverUrl);
+  try {
+    const rows = await sql<{ name: string }[]>`SELECT datname AS name FROM pg_database WHERE starts_with(datname, ${`${prefix}_`})`;
+    for (const row of rows) await sql`DROP DATABASE IF EXISTS ${sql(row.name)} WITH (FORCE)`;
   } finally {
     await sql.end();
   }

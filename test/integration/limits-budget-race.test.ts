@@ -11,6 +11,7 @@
 import { Database } from "bun:sqlite";
 import { describe, expect, test } from "bun:test";
 import OpenAI from "openai";
+import { TEST_BACKEND } from "../helpers/app.ts";
 import { allLogs, byteLength, getKey, micros, waitSettled } from "../helpers/limits.ts";
 import { createKeyPair, useProxyHarness } from "../helpers/proxy.ts";
 
@@ -103,7 +104,9 @@ for (const logWorker of [false, true]) {
       const after = await one(1);
       expect(after).toBe("429 insufficient_quota");
 
-      // What a restart would read: the spend committed to the database matches too.
+      // What a restart would read: the spend committed to the file matches too. On PostgreSQL there is no
+      // such file (the mirror holds no spend): budget leases carry it, and the answers above are what count.
+      if (TEST_BACKEND === "postgres") return;
       await h.t.flushLog();
       const db = new Database(h.t.dbPath, { readonly: true });
       try {

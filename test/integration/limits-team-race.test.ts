@@ -10,6 +10,7 @@
 import { Database } from "bun:sqlite";
 import { describe, expect, test } from "bun:test";
 import { createProviderKey, expectStatus } from "../helpers/admin-fixtures.ts";
+import { TEST_BACKEND } from "../helpers/app.ts";
 import { allLogs, getKey, micros, postV1, waitSettled } from "../helpers/limits.ts";
 import { useProxyHarness } from "../helpers/proxy.ts";
 
@@ -72,7 +73,9 @@ for (const logWorker of [false, true]) {
       expect(logs.reduce((sum, l) => sum + l.count, 0)).toBe(REQUESTS);
       expect(logs.reduce((sum, l) => sum + micros(l.cost_usd), 0)).toBe(teamSpend);
 
-      // What a restart would read: the team's spend committed with the log.
+      // What a restart would read: the team's spend committed with the log. On PostgreSQL there is no such
+      // file (the mirror holds no spend): budget leases carry it, and the answers above are what count.
+      if (TEST_BACKEND === "postgres") return;
       await h.t.flushLog();
       const db = new Database(h.t.dbPath, { readonly: true });
       try {

@@ -58,6 +58,13 @@ interface Row {
   setup?: (via: Via) => Promise<Record<string, string>>;
   /** The limited key cannot create it (batches): the setup runs on the key without limits, whose object the limited key is told does not exist. */
   setupOnOpenKey?: true;
+  /**
+   * The allow-listed key cannot make what the request needs (a batch's input file naming a model it does not allow
+   * is refused at upload): the open key's stands in, which the allow-listed key cannot use.
+   */
+  allowListedSetupOnOpenKey?: true;
+  /** What the allow-listed key gets, where it is not the 403 a single request naming the model would get. */
+  allowListed?: Outcome;
   /** The model the request names (body, form, URL or deployment); null: the request names none. Required for billed endpoints. */
   model?: string | null;
   open: Outcome;
@@ -67,8 +74,6 @@ interface Row {
 const OK: Outcome = { status: 200 };
 const refused = (refusedStatus: number, code: string): Outcome => ({ refused: refusedStatus, code });
 const REALTIME_REFUSED = refused(403, "endpoint_not_allowed");
-/** Batches are not metered yet: keys with limits may not start one. */
-const BATCH_REFUSED = refused(403, "endpoint_not_allowed");
 /** Another key's object: keyward's 404, as if it did not exist. */
 const HIDDEN = refused(404, "not_found");
 
@@ -156,8 +161,9 @@ async function uploadFile(
   return (await v.call("POST", "/files", { form: form(fields) })).id as string;
 }
 
+// Capped: a key with limits uploads only batch lines keyward can bound as they are.
 const batchLines = new TextEncoder().encode(
-  `${JSON.stringify({ custom_id: "a", method: "POST", url: "/v1/chat/completions", body: { model: "gpt-4o-mini", messages } })}\n`,
+  `${JSON.stringify({ custom_id: "a", method: "POST", url: "/v1/chat/completions", body: { model: "gpt-4o-mini", messages, max_completion_tokens: 20 } })}\n`,
 );
 
 async function createBatch(v: Via): Promise<string> {
@@ -314,9 +320,11 @@ const OPENAI_ROWS: Record<string, Row> = {
     path: "/batches",
     setup: async (v) => ({ file: await uploadFile(v, "batch", batchLines, "batch.jsonl") }),
     body: (ids) => ({ json: { input_file_id: ids.file, endpoint: "/v1/chat/completions", completion_window: "24h" } }),
+    // The model is the input file's, which keyward checked when the same key uploaded it.
     model: null,
+    allowListedSetupOnOpenKey: true,
     open: OK,
-    limited: BATCH_REFUSED,
+    limited: OK,
   },
   "batches.list": { method: "GET", path: "/batches", open: OK, limited: OK },
   "batches.retrieve": {
@@ -413,7 +421,16 @@ const ANTHROPIC_ROWS: Record<string, Row> = {
     limited: OK,
   },
   "messages.count_tokens": { method: "POST", path: "/messages/count_tokens", body: json({ model: "claude-haiku-4-5", messages }), open: OK, limited: OK },
-  "messages.batches.create": { method: "POST", path: "/messages/batches", body: json(MESSAGE_BATCH), model: null, open: OK, limited: BATCH_REFUSED },
+  "messages.batches.create": {
+    method: "POST",
+    path: "/messages/batches",
+    body: json(MESSAGE_BATCH),
+    model: "claude-haiku-4-5",
+    open: OK,
+    limited: OK,
+    // Each of a batch's requests is checked: a refused one names itself (requests[0].params.model) in a 400.
+    allowListed: refused(400, "invalid_request"),
+  },
   "messages.batches.list": { method: "GET", path: "/messages/batches", open: OK, limited: OK },
   "messages.batches.retrieve": {
     method: "GET",
@@ -620,9 +637,9 @@ for (const registry of Object.keys(TABLE) as Registry[]) {
       }
 
       if (endpoint?.billing !== "free" && row.model !== undefined && endpoint?.refuseLimited === undefined) {
-        const expected = row.model === null ? refused(403, "endpoint_not_allowed") : refused(403, "model_not_allowed");
+        const expected = row.allowListed ?? (row.model === null ? refused(403, "endpoint_not_allowed") : refused(403, "model_not_allowed"));
         test(`${name}: a key allowed other models → 403 ${"code" in expected ? expected.code : ""}, nothing forwarded`, async () => {
-          await runRow(vias[registry].allowListed, row, expected);
+          await runRow(vias[registry].allowListed, row, expected, row.allowListedSetupOnOpenKey ? vias[registry].open : undefined);
         });
       }
     }

@@ -36,6 +36,8 @@ const rowsAgree: RowsAgree = {
   budgetCeilings: true,
   storedObjects: true,
   oidcTrustPolicies: true,
+  checkedBatchFiles: true,
+  batchCharges: true,
 };
 
 const sqliteTables: [string, SQLiteTable][] = Object.entries(sqlite).flatMap(([name, table]) => (table instanceof SQLiteTable ? [[name, table]] : []));

@@ -144,7 +144,8 @@ export class ChangeSync {
    * the log since, or is stale and serves nothing), and takes its own share
    * only after `2 × freshnessMs`, when every other has lowered its own.
    * A departed instance's share goes to the others once it is presumed dead
-   * (a clean stop deletes its row at once).
+   * (a clean stop deletes its row at once). Alone, an instance has the whole
+   * limit at once: an instance joining later waits for it to make room.
    */
   rateShare(limit: number): number {
     const view = this.membership;
@@ -152,7 +153,9 @@ export class ChangeSync {
     const { freshnessMs } = this.options;
     const pgNow = view.pgNow + (performance.now() - view.readAt);
     const me = view.members.find((member) => member.id === this.options.instanceId);
-    if (!me || me.startedAt > pgNow - 2 * freshnessMs) return 0;
+    if (!me) return 0;
+    if (view.members.length === 1) return limit;
+    if (me.startedAt > pgNow - 2 * freshnessMs) return 0;
     const counted = view.members.filter((member) => member.startedAt <= pgNow - freshnessMs);
     const rank = counted.indexOf(me);
     const n = counted.length;

@@ -22,6 +22,8 @@ export interface PostgresOptions {
   caFile?: string;
   /** Connections in the pool. */
   max?: number;
+  /** How the connections show in `pg_stat_activity` ("keyward"). */
+  applicationName?: string;
 }
 
 /** Enough for a server's transactions, the log writer and the background loops, small enough for several instances on one server. */
@@ -92,7 +94,7 @@ export function postgresClientOptions(options: PostgresOptions): { url: string; 
       // Notices (`CREATE … IF NOT EXISTS` on an existing object) are not problems; postgres.js prints them by default.
       onnotice: () => undefined,
       types: { bigint: INT8_AS_NUMBER },
-      connection: { application_name: "keyward" },
+      connection: { application_name: options.applicationName ?? "keyward" },
     },
   };
 }

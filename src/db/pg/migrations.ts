@@ -7,10 +7,12 @@
 import type { MigrationMeta } from "drizzle-orm/migrator";
 import journal from "../../../drizzle/pg/meta/_journal.json" with { type: "json" };
 import m0000 from "../../../drizzle/pg/0000_cluster_core.sql" with { type: "text" };
+import m0001 from "../../../drizzle/pg/0001_batch_metering.sql" with { type: "text" };
 import { migrationRecords, type JournalEntry } from "../migrations.ts";
 
 export const PG_MIGRATION_SQL: Record<string, string> = {
   "0000_cluster_core": m0000,
+  "0001_batch_metering": m0001,
 };
 
 export const PG_JOURNAL: JournalEntry[] = journal.entries;

@@ -114,14 +114,21 @@ function columnsOf(rows: readonly (readonly Cell[])[], width: number): Cell[][] 
   return columns;
 }
 
-async function appendRows(sql: Sql, rows: NewRequestLogRow[]): Promise<void> {
-  if (rows.length === 0) return;
-  const values: LogRowValues[] = rows.map(logRowValues);
+/**
+ * Rows already in their values' form, as the request-log worker gets them
+ * (JSON lines), and their rollups: one round trip, one transaction.
+ */
+export async function appendLogValues(sql: Sql, values: readonly LogRowValues[]): Promise<void> {
+  if (values.length === 0) return;
   const logColumns = columnsOf(values, LOG_COLUMNS.length);
   logColumns[9] = values.map((v) => v[9] === 1);
   const rollupColumns = columnsOf(rollupsOf(values).sort(byPrimaryKey), ROLLUP_COLUMNS.length);
   // One round trip, one implicit transaction (a batch ends with one Sync): all of it commits, or none.
   await sql.batch([sql.unsafe(INSERT_ROWS, logColumns), sql.unsafe(ADD_ROLLUPS, rollupColumns)]);
+}
+
+function appendRows(sql: Sql, rows: NewRequestLogRow[]): Promise<void> {
+  return appendLogValues(sql, rows.map(logRowValues));
 }
 
 /**

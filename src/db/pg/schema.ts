@@ -251,3 +251,47 @@ export const oidcTrustPolicies = pgTable(
     index("oidc_trust_policies_created_idx").on(table.createdAt, table.id),
   ],
 );
+
+export const checkedBatchFiles = pgTable(
+  "checked_batch_files",
+  {
+    providerKeyId: text("provider_key_id")
+      .notNull()
+      .references(() => providerKeys.id, { onDelete: "cascade" }),
+    fileId: text("file_id").notNull(),
+    proxyKeyId: text("proxy_key_id").notNull(),
+    url: text("url").notNull(),
+    model: text("model").notNull(),
+    lines: int("lines").notNull(),
+    worstMicros: int("worst_micros"),
+    pricePercent: int("price_percent").notNull(),
+    createdAt: int("created_at").notNull(),
+  },
+  (table) => [primaryKey({ columns: [table.providerKeyId, table.fileId] })],
+);
+
+export const batchCharges = pgTable(
+  "batch_charges",
+  {
+    providerKeyId: text("provider_key_id")
+      .notNull()
+      .references(() => providerKeys.id, { onDelete: "cascade" }),
+    batchId: text("batch_id").notNull(),
+    proxyKeyId: text("proxy_key_id").notNull(),
+    teamId: text("team_id"),
+    model: text("model").notNull(),
+    pricePercent: int("price_percent").notNull(),
+    chargedMicros: int("charged_micros").notNull(),
+    periodStartedAt: int("period_started_at").notNull(),
+    teamPeriodStartedAt: int("team_period_started_at"),
+    createdAt: int("created_at").notNull(),
+    settledAt: int("settled_at"),
+    costMicros: int("cost_micros"),
+  },
+  (table) => [
+    primaryKey({ columns: [table.providerKeyId, table.batchId] }),
+    index("batch_charges_open_idx")
+      .on(table.createdAt)
+      .where(sql`${table.settledAt} is null`),
+  ],
+);
