@@ -13,6 +13,7 @@ import { createSqliteStore } from "../../src/db/sqlite-store.ts";
 import type { ProxyKeyRow, Store, TeamRow } from "../../src/db/store.ts";
 import { BudgetLedger, type CeilingStore } from "../../src/limits/budget.ts";
 import { detectRuntime, type SqliteClient } from "../../src/runtime/index.ts";
+import { proxyKeyRow } from "../helpers/rows.ts";
 
 const NOW = Date.UTC(2026, 0, 15, 12, 0, 0);
 const TODAY = Date.UTC(2026, 0, 15);
@@ -66,25 +67,7 @@ const BUDGET_ONLY = {
 } satisfies Partial<ProxyKeyRow> & Partial<TeamRow>;
 
 function keyRow(id: string, fields: Partial<ProxyKeyRow> = {}): ProxyKeyRow {
-  return {
-    id,
-    name: id,
-    providerKeyId: "pk",
-    secretHash: "$argon2id$test",
-    keyHint: "kwp_…",
-    expiresAt: null,
-    revokedAt: null,
-    metadata: null,
-    createdBy: null,
-    createdAt: NOW,
-    updatedAt: NOW,
-    ...BUDGET_ONLY,
-    unboundedReservationMicros: null,
-    teamId: null,
-    previousSecretHash: null,
-    previousSecretExpiresAt: null,
-    ...fields,
-  };
+  return proxyKeyRow({ id, name: id, providerKeyId: "pk", secretHash: "$argon2id$test", createdAt: NOW, updatedAt: NOW, ...BUDGET_ONLY, ...fields });
 }
 
 function addKey(id: string, fields: Partial<ProxyKeyRow> = {}): ProxyKeyRow {

@@ -4,43 +4,11 @@
  * even when two instances settle the same batch at the same moment (a client
  * reading it on one, the background check on the leader).
  */
-import { afterAll, expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import type postgres from "postgres";
-import { openSharedDatabase, type OpenedSharedDatabase } from "../../src/db/cluster/open.ts";
-import { openPostgres } from "../../src/db/pg/connect.ts";
+import { expect, test } from "bun:test";
 import type { BatchChargeRow } from "../../src/db/store.ts";
-import { detectRuntime } from "../../src/runtime/index.ts";
-import { usePostgres } from "../helpers/postgres.ts";
+import { useClusterStores } from "../helpers/cluster-stores.ts";
 
-const dir = mkdtempSync(join(tmpdir(), "kw-cluster-batches-"));
-const pg = usePostgres();
-const clients: postgres.Sql[] = [];
-const instances: OpenedSharedDatabase[] = [];
-
-async function instance(name: string): Promise<OpenedSharedDatabase> {
-  const sql = openPostgres({ url: pg.url, max: 4 });
-  clients.push(sql);
-  const opened = await openSharedDatabase(await detectRuntime(), {
-    sql,
-    mirrorDir: join(dir, name),
-    instanceId: name,
-    freshnessMs: 2000,
-    pollMs: 200,
-    onError: (err) => console.error(err),
-  });
-  instances.push(opened);
-  return opened;
-}
-
-afterAll(async () => {
-  for (const opened of instances) await opened.store.shared.stop();
-  for (const opened of instances) opened.mirror.client.close();
-  for (const sql of clients) await sql.end();
-  rmSync(dir, { recursive: true, force: true });
-});
+const { instance } = useClusterStores();
 
 const charge: BatchChargeRow = {
   providerKeyId: "pk_b",

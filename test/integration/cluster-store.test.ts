@@ -1,13 +1,13 @@
-import { afterAll, describe, expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import type postgres from "postgres";
-import { openSharedDatabase, type OpenedSharedDatabase } from "../../src/db/cluster/open.ts";
-import { openPostgres } from "../../src/db/pg/connect.ts";
+/**
+ * The shared store on its own: a write through one instance is in every
+ * other's mirror when it resolves, concurrent writes are serialised, and a
+ * failed one changes nothing anywhere.
+ */
+import { describe, expect, test } from "bun:test";
+import type { OpenedSharedDatabase } from "../../src/db/cluster/open.ts";
 import type { AppliedRow, ProviderKeyRow, ProxyKeyRow } from "../../src/db/store.ts";
-import { detectRuntime } from "../../src/runtime/index.ts";
-import { usePostgres } from "../helpers/postgres.ts";
+import { useClusterStores } from "../helpers/cluster-stores.ts";
+import { proxyKeyRow } from "../helpers/rows.ts";
 
 function providerKey(id: string, name: string): ProviderKeyRow {
   return {
@@ -30,60 +30,11 @@ function providerKey(id: string, name: string): ProviderKeyRow {
 }
 
 function proxyKey(id: string, providerKeyId: string): ProxyKeyRow {
-  return {
-    id,
-    name: id,
-    providerKeyId,
-    secretHash: "$argon2id$fake",
-    keyHint: "kw-…",
-    expiresAt: null,
-    revokedAt: null,
-    metadata: { team: "x" },
-    createdBy: "test",
-    createdAt: 2,
-    updatedAt: 2,
-    allowedModels: ["gpt-4o"],
-    rpm: null,
-    tpm: null,
-    maxConcurrency: null,
-    budgetMicros: 5_000_000,
-    budgetPeriod: "total",
-    spendMicros: 0,
-    periodStartedAt: 0,
-    unboundedReservationMicros: null,
-    teamId: null,
-    previousSecretHash: null,
-    previousSecretExpiresAt: null,
-  };
+  return proxyKeyRow({ id, name: id, providerKeyId, secretHash: "$argon2id$fake", metadata: { team: "x" }, allowedModels: ["gpt-4o"], budgetMicros: 5_000_000 });
 }
 
 describe("cluster store", () => {
-  const dir = mkdtempSync(join(tmpdir(), "kw-cluster-"));
-  const pg = usePostgres();
-  const clients: postgres.Sql[] = [];
-  const instances: OpenedSharedDatabase[] = [];
-
-  async function instance(name: string): Promise<OpenedSharedDatabase> {
-    const sql = openPostgres({ url: pg.url, max: 4 });
-    clients.push(sql);
-    const opened = await openSharedDatabase(await detectRuntime(), {
-      sql,
-      mirrorDir: join(dir, name),
-      instanceId: name,
-      freshnessMs: 2000,
-      pollMs: 200,
-      onError: (err) => console.error(err),
-    });
-    instances.push(opened);
-    return opened;
-  }
-
-  afterAll(async () => {
-    for (const opened of instances) await opened.store.shared.stop();
-    for (const opened of instances) opened.mirror.client.close();
-    for (const sql of clients) await sql.end();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const { instance, instances } = useClusterStores();
 
   test("a write on one instance is in every other's mirror when it resolves, blobs and json intact", async () => {
     const a = await instance("a");

@@ -7,36 +7,13 @@ import { expect, test } from "bun:test";
 import type { ProxyKeyRow, TeamRow } from "../../src/db/store.ts";
 import { BudgetLedger, type BudgetCrossing } from "../../src/limits/budget.ts";
 import { periodStart } from "../../src/limits/period.ts";
+import { proxyKeyRow } from "../helpers/rows.ts";
 
 const NOW = Date.UTC(2026, 0, 15, 12, 0, 0);
 const DAY = 86_400_000;
 
 function key(budgetMicros: number | null, spendMicros: number): ProxyKeyRow {
-  return {
-    id: `k-${Math.random().toString(36).slice(2)}`,
-    name: "k",
-    providerKeyId: "p",
-    secretHash: "",
-    keyHint: "",
-    expiresAt: null,
-    revokedAt: null,
-    metadata: null,
-    createdBy: null,
-    createdAt: NOW - 30 * DAY,
-    updatedAt: NOW,
-    allowedModels: null,
-    rpm: null,
-    tpm: null,
-    maxConcurrency: null,
-    budgetMicros,
-    budgetPeriod: "daily",
-    spendMicros,
-    periodStartedAt: periodStart("daily", NOW),
-    unboundedReservationMicros: null,
-    teamId: null,
-    previousSecretHash: null,
-    previousSecretExpiresAt: null,
-  };
+  return proxyKeyRow({ at: NOW, budgetMicros, budgetPeriod: "daily", spendMicros, periodStartedAt: periodStart("daily", NOW) });
 }
 
 function team(budgetMicros: number, spendMicros: number): TeamRow {

@@ -11,35 +11,12 @@ import { describe, expect, test } from "bun:test";
 import type { BudgetLeases, LeaseAnswer, LeaseRequest, LeaseSubject, LeaseUsage } from "../../src/db/leases.ts";
 import type { ProxyKeyRow } from "../../src/db/store.ts";
 import { BudgetLedger, type ReserveOutcome } from "../../src/limits/budget.ts";
+import { proxyKeyRow } from "../helpers/rows.ts";
 
 const NOW = Date.UTC(2026, 0, 15, 12, 0, 0);
 
 function key(budgetMicros: number | null, id = "k1"): ProxyKeyRow {
-  return {
-    id,
-    name: "k",
-    providerKeyId: "p",
-    secretHash: "",
-    keyHint: "",
-    expiresAt: null,
-    revokedAt: null,
-    metadata: null,
-    createdBy: null,
-    createdAt: NOW,
-    updatedAt: NOW,
-    allowedModels: null,
-    rpm: null,
-    tpm: null,
-    maxConcurrency: null,
-    budgetMicros,
-    budgetPeriod: "total",
-    spendMicros: 0,
-    periodStartedAt: 0,
-    unboundedReservationMicros: null,
-    teamId: null,
-    previousSecretHash: null,
-    previousSecretExpiresAt: null,
-  };
+  return proxyKeyRow({ at: NOW, id, budgetMicros });
 }
 
 /** A database holding one budget for this instance alone, with `othersMicros` granted to other instances. */

@@ -7,36 +7,13 @@ import { describe, expect, test } from "bun:test";
 import type { ProxyKeyRow } from "../../src/db/store.ts";
 import { BudgetLedger } from "../../src/limits/budget.ts";
 import { periodStart, type BudgetPeriod } from "../../src/limits/period.ts";
+import { proxyKeyRow } from "../helpers/rows.ts";
 
 const NOW = Date.UTC(2026, 0, 15, 12, 0, 0); // a Thursday
 const HOUR = 3_600_000;
 
 function key(budgetMicros: number | null, period: BudgetPeriod = "total", spendMicros = 0): ProxyKeyRow {
-  return {
-    id: `k-${Math.random().toString(36).slice(2)}`,
-    name: "k",
-    providerKeyId: "p",
-    secretHash: "",
-    keyHint: "",
-    expiresAt: null,
-    revokedAt: null,
-    metadata: null,
-    createdBy: null,
-    createdAt: NOW - 30 * 24 * HOUR,
-    updatedAt: NOW,
-    allowedModels: null,
-    rpm: null,
-    tpm: null,
-    maxConcurrency: null,
-    budgetMicros,
-    budgetPeriod: period,
-    spendMicros,
-    periodStartedAt: periodStart(period, NOW),
-    unboundedReservationMicros: null,
-    teamId: null,
-    previousSecretHash: null,
-    previousSecretExpiresAt: null,
-  };
+  return proxyKeyRow({ at: NOW, budgetMicros, budgetPeriod: period, spendMicros, periodStartedAt: periodStart(period, NOW) });
 }
 
 describe("BudgetLedger", () => {
