@@ -315,13 +315,13 @@ class Book {
   rebase(subject: Budgeted, now: number): boolean {
     const state = this.state(subject, now);
     if (this.leases) {
-      // The slice was granted under the old terms: give it back, so the next request asks under the new ones.
+      // The slice was granted under the old terms: shrink it to what is spent and held, so the next request
+      // asks the database, which grants under the new ones. The lease stays (not closed and begun anew):
+      // its spend must keep counting against the budget in that same grant, not arrive later with a close.
       const lease = state.lease;
-      if (lease && !lease.pending && state.reservedMicros === 0) {
-        state.lease = undefined;
-        this.leases.close([{ holder: this.holder, id: subject.id, periodStartedAt: state.periodStartedAt, usedMicros: lease.usedMicros }]).catch(() => {});
-      } else if (lease) {
+      if (lease) {
         lease.grantedMicros = Math.min(lease.grantedMicros, lease.usedMicros + state.reservedMicros);
+        lease.exhaustedUntil = 0;
       }
       return true;
     }

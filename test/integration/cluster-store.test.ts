@@ -30,7 +30,15 @@ function providerKey(id: string, name: string): ProviderKeyRow {
 }
 
 function proxyKey(id: string, providerKeyId: string): ProxyKeyRow {
-  return proxyKeyRow({ id, name: id, providerKeyId, secretHash: "$argon2id$fake", metadata: { team: "x" }, allowedModels: ["gpt-4o"], budgetMicros: 5_000_000 });
+  return proxyKeyRow({
+    id,
+    name: id,
+    providerKeyId,
+    secretHash: "$argon2id$fake",
+    metadata: { team: "x" },
+    allowedModels: ["gpt-4o"],
+    budgetMicros: 5_000_000,
+  });
 }
 
 describe("cluster store", () => {

@@ -26,13 +26,14 @@ class ScriptedLeases implements BudgetLeases {
   closed: LeaseUsage[] = [];
   failing = false;
   constructor(
-    private readonly budget: number,
+    public budget: number,
     private readonly othersMicros = 0,
   ) {}
   grant(request: LeaseRequest): Promise<LeaseAnswer> {
     this.grants.push(request);
     if (this.failing) return Promise.reject(new Error("connection refused"));
-    this.granted = Math.max(this.granted, Math.min(request.wantMicros, this.budget - this.othersMicros));
+    // As PostgreSQL grants: never past the room, whatever was granted before.
+    this.granted = Math.max(0, Math.min(request.wantMicros, this.budget - this.othersMicros));
     return Promise.resolve({ grantedMicros: this.granted, outsideMicros: this.othersMicros, spentOutsideMicros: 0, budgetMicros: this.budget });
   }
   report(): Promise<void> {
@@ -118,7 +119,24 @@ describe("a leased budget", () => {
     expect(await settled(ledger.reserve(row, 1_000, NOW))).toBe("unavailable");
   });
 
-  test("keys without a budget never ask; a budget change gives the slice back; views show others' spend", async () => {
+  test("a budget lowered below the spend refuses from the next request: the slice shrinks and the database is asked", async () => {
+    const leases = new ScriptedLeases(10_000);
+    const ledger = new BudgetLedger(undefined, leases);
+    const row = key(10_000);
+    await settled(ledger.reserve(row, 1_000, NOW));
+    const outcome = ledger.reserve(row, 1_000, NOW);
+    if (!outcome.ok) throw new Error("expected an admission");
+    ledger.settle(row, outcome.reservation, 900, NOW);
+    leases.budget = 500;
+    const lowered = { ...row, budgetMicros: 500 };
+    expect(ledger.rebase(lowered, NOW)).toBe(true);
+    expect(await settled(ledger.reserve(lowered, 100, NOW))).toBe("waited");
+    // The grant reported the 900 spent under the old slice: it counts against the new budget.
+    expect(leases.grants.at(-1)?.usedMicros).toBe(900);
+    expect(await settled(ledger.reserve(lowered, 100, NOW))).toBe("budget");
+  });
+
+  test("keys without a budget never ask; a budget change shrinks the slice; views show others' spend", async () => {
     const leases = new ScriptedLeases(10_000);
     const ledger = new BudgetLedger(undefined, leases);
     expect(ledger.reserve(key(null, "unbudgeted"), 1_000, NOW).ok).toBe(true);
@@ -132,9 +150,12 @@ describe("a leased budget", () => {
     expect(ledger.leaseUsage()).toEqual([{ holder: "key", id: "k1", periodStartedAt: 0, usedMicros: 600 }]);
     expect(ledger.leaseUsage()).toEqual([]);
     expect(ledger.rebase(row, NOW)).toBe(true);
-    expect(leases.closed).toEqual([{ holder: "key", id: "k1", periodStartedAt: 0, usedMicros: 600 }]);
+    // Not closed: the next request asks again, reporting what the slice spent.
+    expect(leases.closed).toEqual([]);
+    expect(await settled(ledger.reserve(row, 1_000, NOW))).toBe("waited");
+    expect(leases.grants.at(-1)?.usedMicros).toBe(600);
 
     await ledger.refreshShared("key", [row], NOW);
-    expect(ledger.view(row, NOW).spendMicros).toBe(777);
+    expect(ledger.view(row, NOW).spendMicros).toBe(777 + 600);
   });
 });

@@ -5,11 +5,12 @@
 import type { VNode } from "preact";
 import { useState } from "preact/hooks";
 import { api, type Page } from "./api.ts";
-import { ConfirmDialog, useModal } from "./dialog.ts";
+import { ConfirmDialog } from "./dialog.ts";
 import { checked, defined, list, num, value } from "./forms.ts";
 import { html } from "./html.ts";
 import { teamOptions, type ProviderKey, type Team } from "./models.ts";
-import { ErrorText, Field, Notice, SecretOnce, Table, useAction, useLoad, usd, when } from "./ui.ts";
+import { ErrorText, Field, Notice, SecretOnce, Table, useLoad, usd, when } from "./ui.ts";
+import { usePageActions } from "./page-actions.ts";
 
 interface Policy {
   provider_key_ids: string[];
@@ -93,13 +94,7 @@ export function AdminTokens(props: { admin: boolean; selfId: string }): VNode {
   const teams = useLoad(() => (props.admin ? api<Page<Team>>("GET", "/api/teams?limit=200") : Promise.resolve(undefined)), []);
   const [issuer, setIssuer] = useState(false);
   const [secret, setSecret] = useState<{ name: string; token: string } | null>(null);
-  const [notice, setNotice] = useState<string | null>(null);
-  const action = useAction();
-  const modal = useModal();
-  const done = async (text: string): Promise<void> => {
-    await tokens.reload();
-    setNotice(text);
-  };
+  const { notice, setNotice, action, modal, done } = usePageActions(() => tokens.reload());
   const create = (e: Event): void => {
     e.preventDefault();
     const form = e.currentTarget as HTMLFormElement;

@@ -1,13 +1,12 @@
 /** Provider keys: add, edit (the key itself, deployments, OpenAI pins), disable/enable, delete with its cascade. */
 import type { VNode } from "preact";
-import { useState } from "preact/hooks";
 import { api, type Page } from "./api.ts";
-import { useModal } from "./dialog.ts";
 import { value } from "./forms.ts";
 import { html } from "./html.ts";
 import { PROVIDERS, type ProviderKey } from "./models.ts";
 import { DeleteProviderKey, EditProviderKey } from "./provider-key-dialogs.ts";
-import { ErrorText, Field, Notice, Table, useAction, useLoad } from "./ui.ts";
+import { ErrorText, Field, Notice, Table, useLoad } from "./ui.ts";
+import { usePageActions } from "./page-actions.ts";
 
 /** Azure deployments or OpenAI pins: what a provider key adds to its requests. */
 function settings(k: ProviderKey): VNode | string {
@@ -28,13 +27,7 @@ function settings(k: ProviderKey): VNode | string {
 
 export function ProviderKeys(props: { admin: boolean }): VNode {
   const list = useLoad(() => api<Page<ProviderKey>>("GET", "/api/provider-keys?limit=200"), []);
-  const action = useAction();
-  const modal = useModal();
-  const [notice, setNotice] = useState<string | null>(null);
-  const done = async (text: string): Promise<void> => {
-    await list.reload();
-    setNotice(text);
-  };
+  const { notice, setNotice, action, modal, done } = usePageActions(() => list.reload());
   const add = (e: Event): void => {
     e.preventDefault();
     const form = e.currentTarget as HTMLFormElement;

@@ -6,13 +6,13 @@
 import type { VNode } from "preact";
 import { useState } from "preact/hooks";
 import { api, query, type Page } from "./api.ts";
-import { useModal } from "./dialog.ts";
 import { value } from "./forms.ts";
 import { html } from "./html.ts";
 import { limitSummary, MintLimitFields, mintBody } from "./limits.ts";
 import { providerOptions, teamOptions, type ProviderKey, type ProxyKey, type Team } from "./models.ts";
 import { EditProxyKey, RevokeProxyKey, RotateProxyKey } from "./proxy-key-dialogs.ts";
-import { ErrorText, Field, Notice, SecretOnce, SpendBar, Table, useAction, useLoad, when } from "./ui.ts";
+import { ErrorText, Field, Notice, SecretOnce, SpendBar, Table, useLoad, when } from "./ui.ts";
+import { usePageActions } from "./page-actions.ts";
 
 const STATUSES = ["active", "expired", "revoked", "provider-disabled"];
 
@@ -20,7 +20,6 @@ export function ProxyKeys(props: { admin: boolean; canRead: boolean; canIssue: b
   const [status, setStatus] = useState("");
   const [search, setSearch] = useState("");
   const [secret, setSecret] = useState<{ title: string; key: string } | null>(null);
-  const [notice, setNotice] = useState<string | null>(null);
   const [pages, setPages] = useState<string[]>([]);
   const cursor = pages.at(-1);
   const list = useLoad(
@@ -29,12 +28,7 @@ export function ProxyKeys(props: { admin: boolean; canRead: boolean; canIssue: b
   );
   const providers = useLoad(() => (props.canRead ? api<Page<ProviderKey>>("GET", "/api/provider-keys?limit=200") : Promise.resolve(undefined)), []);
   const teams = useLoad(() => (props.canRead ? api<Page<Team>>("GET", "/api/teams?limit=200") : Promise.resolve(undefined)), []);
-  const action = useAction();
-  const modal = useModal();
-  const done = async (text: string): Promise<void> => {
-    await list.reload();
-    setNotice(text);
-  };
+  const { notice, setNotice, action, modal, done } = usePageActions(() => list.reload());
   const mint = (e: Event): void => {
     e.preventDefault();
     const form = e.currentTarget as HTMLFormElement;

@@ -1,13 +1,13 @@
 /** Teams: shared limits and a shared budget over groups of keys; create, edit, disable/enable, delete. */
 import type { VNode } from "preact";
-import { useState } from "preact/hooks";
 import { api, type Page } from "./api.ts";
-import { ConfirmDialog, FormDialog, useModal } from "./dialog.ts";
+import { ConfirmDialog, FormDialog } from "./dialog.ts";
 import { defined, value } from "./forms.ts";
 import { html } from "./html.ts";
 import { LimitFields, limitsBody, limitsPatch, limitSummary } from "./limits.ts";
 import type { Team } from "./models.ts";
-import { ErrorText, Field, Notice, SpendBar, Table, useAction, useLoad } from "./ui.ts";
+import { ErrorText, Field, Notice, SpendBar, Table, useLoad } from "./ui.ts";
+import { usePageActions } from "./page-actions.ts";
 
 interface Changed extends Team {
   warnings: string[];
@@ -47,13 +47,7 @@ function DeleteTeam(props: { team: Team; onClose: () => void; onDeleted: (messag
 
 export function Teams(props: { admin: boolean }): VNode {
   const list = useLoad(() => api<Page<Team>>("GET", "/api/teams?limit=200"), []);
-  const action = useAction();
-  const modal = useModal();
-  const [notice, setNotice] = useState<string | null>(null);
-  const done = async (text: string): Promise<void> => {
-    await list.reload();
-    setNotice(text);
-  };
+  const { notice, setNotice, action, modal, done } = usePageActions(() => list.reload());
   const create = (e: Event): void => {
     e.preventDefault();
     const form = e.currentTarget as HTMLFormElement;

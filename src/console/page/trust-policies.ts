@@ -3,14 +3,14 @@
  * may exchange their ID token for a short-lived proxy key. List, create, delete.
  */
 import type { VNode } from "preact";
-import { useState } from "preact/hooks";
 import { api, type Page } from "./api.ts";
-import { ConfirmDialog, useModal } from "./dialog.ts";
+import { ConfirmDialog } from "./dialog.ts";
 import { list, num, splitList, value } from "./forms.ts";
 import { html } from "./html.ts";
 import { providerOptions, teamOptions, type ProviderKey, type Team } from "./models.ts";
 import { filled, PairRows, usePairs } from "./pairs.ts";
-import { ErrorText, Field, Notice, Table, useAction, useLoad, usd } from "./ui.ts";
+import { ErrorText, Field, Notice, Table, useLoad, usd } from "./ui.ts";
+import { usePageActions } from "./page-actions.ts";
 
 interface TrustPolicy {
   id: string;
@@ -44,13 +44,7 @@ export function TrustPolicies(): VNode {
   const providers = useLoad(() => api<Page<ProviderKey>>("GET", "/api/provider-keys?limit=200"), []);
   const teams = useLoad(() => api<Page<Team>>("GET", "/api/teams?limit=200"), []);
   const claims = usePairs([["repository", ""]]);
-  const [notice, setNotice] = useState<string | null>(null);
-  const action = useAction();
-  const modal = useModal();
-  const done = async (text: string): Promise<void> => {
-    await policies.reload();
-    setNotice(text);
-  };
+  const { notice, setNotice, action, modal, done } = usePageActions(() => policies.reload());
   const create = (e: Event): void => {
     e.preventDefault();
     const form = e.currentTarget as HTMLFormElement;

@@ -2,10 +2,11 @@
 import type { VNode } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import { api, type Page } from "./api.ts";
-import { ConfirmDialog, Dialog, useModal } from "./dialog.ts";
+import { ConfirmDialog, Dialog } from "./dialog.ts";
 import { checked, value } from "./forms.ts";
 import { html } from "./html.ts";
-import { ErrorText, Field, Notice, SecretOnce, Table, useAction, useLoad, when } from "./ui.ts";
+import { ErrorText, Field, Notice, SecretOnce, Table, useLoad, when } from "./ui.ts";
+import { usePageActions } from "./page-actions.ts";
 
 interface Webhook {
   id: string;
@@ -80,13 +81,7 @@ function DeleteWebhook(props: { hook: Webhook; onClose: () => void; onDeleted: (
 export function Webhooks(props: { admin: boolean }): VNode {
   const hooks = useLoad(() => api<Page<Webhook>>("GET", "/api/webhooks?limit=200"), []);
   const [secret, setSecret] = useState<{ url: string; secret: string } | null>(null);
-  const [notice, setNotice] = useState<string | null>(null);
-  const action = useAction();
-  const modal = useModal();
-  const done = async (text: string): Promise<void> => {
-    await hooks.reload();
-    setNotice(text);
-  };
+  const { notice, setNotice, action, modal, done } = usePageActions(() => hooks.reload());
   const create = (e: Event): void => {
     e.preventDefault();
     const form = e.currentTarget as HTMLFormElement;

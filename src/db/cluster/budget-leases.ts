@@ -58,7 +58,9 @@ export class PgBudgetLeases implements BudgetLeases {
       const budget = subject.budget_micros;
       // No budget (removed meanwhile): the whole wish, which nothing counts against.
       const room = budget === null ? request.wantMicros : Math.max(0, budget - outside);
-      const granted = Math.max(mine?.granted_micros ?? 0, Math.min(request.wantMicros, room));
+      // Never more than the room, even below this instance's earlier grant: the budget may have been lowered
+      // since (what is in flight here was admitted before, and counts through `used` when it settles).
+      const granted = Math.max(0, Math.min(request.wantMicros, room));
       await tx.unsafe(
         `INSERT INTO budget_leases (holder, subject_id, instance_id, period_started_at, granted_micros, used_micros, updated_at)
          VALUES ($1, $2, $3, $4, $5, $6, ${PG_NOW_MS})
