@@ -1,4 +1,4 @@
-import { ANTHROPIC_ENDPOINTS } from "./endpoints.ts";
+import { ANTHROPIC_ENDPOINTS } from "./anthropic-endpoints.ts";
 import type { ProviderAdapter } from "./types.ts";
 
 export const anthropic: ProviderAdapter = {

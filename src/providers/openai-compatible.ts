@@ -1,4 +1,4 @@
-import { openaiStyleEndpoints } from "./endpoints.ts";
+import { openaiStyleEndpoints } from "./openai-endpoints.ts";
 import type { ProviderAdapter } from "./types.ts";
 
 /** Any host speaking the OpenAI API: vLLM, Ollama, OpenRouter, Groq… */

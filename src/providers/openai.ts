@@ -1,4 +1,5 @@
-import { OPENAI_BATCH_PRICE_PERCENT, openaiStyleEndpoints } from "./endpoints.ts";
+import { OPENAI_BATCH_PRICE_PERCENT } from "./endpoints.ts";
+import { openaiStyleEndpoints } from "./openai-endpoints.ts";
 import type { ProviderAdapter } from "./types.ts";
 
 export const openai: ProviderAdapter = {

@@ -12,6 +12,11 @@ export interface ProviderAdapter {
   openaiStyleStreams: boolean;
   /** What each known endpoint costs and where its model and output bounds are. */
   endpoints: readonly Endpoint[];
+  /**
+   * Azure: a request with a dated `api-version` (`2024-10-21`, `2025-04-01-preview`)
+   * belongs to the dated API, which lives at the base URL without its `/v1`.
+   */
+  datedApiVersion?: true;
   /** Paths (after `/v1`) this provider serves; others get 404 without a round trip. Absent: all. */
   paths?: RegExp;
 }

@@ -11,7 +11,7 @@ import { ClientGone, forward } from "./forward.ts";
 import { forwardRequestHeaders, forwardResponseHeaders } from "./headers.ts";
 import { meterBody, type BodyKind } from "./meter.ts";
 import { recordOutcome, type Trace } from "./outcome.ts";
-import { afterStoredObjectAnswer, checkOwnership, checkReferences, recordStreamedObject } from "./ownership.ts";
+import { afterStoredObjectAnswer, answerUploadSession, checkOwnership, checkReferences, recordStreamedObject } from "./ownership.ts";
 import { prepareRequest } from "./prepare.ts";
 import { ProxyRun, type Prepared } from "./run.ts";
 import { UpstreamGuard } from "./upstream-guard.ts";
@@ -98,12 +98,14 @@ async function sendUpstream(run: ProxyRun, request: Request, rest: string, prepa
   const secret = providerKey.plain ?? (await deps.cache.providerSecret(providerKey));
   attachProviderCredential(headers, run.endpoint?.credential ?? providerKey.adapter.auth, secret);
   run.echo = echoFor(providerKey, secret, providerKey.row.keyHint);
-  const guard = new UpstreamGuard(() => deps.disconnectSignal(request), deps.upstreamTimeoutMs);
+  const clientSignal = () => deps.disconnectSignal(request);
+  const guard = new UpstreamGuard(clientSignal, deps.upstreamTimeoutMs);
   run.guard = guard;
   run.sent = true;
-  const url = upstreamBase(providerKey.row.baseUrl, run) + withoutGoogleKeyParam(rest, run);
+  const url = upstreamBase(providerKey.row.baseUrl, run, providerKey.adapter, rest) + withoutGoogleKeyParam(rest, run);
+  if (run.endpoint?.stores?.action === "list") run.upstreamRequest = { url, headers, clientSignal };
   try {
-    return await forward({ url, method: request.method, headers, body: prepared.body }, { fetch: deps.fetch, guard });
+    return await forward({ url, method: request.method, headers, body: prepared.body, stream: run.trace.streamed }, { fetch: deps.fetch, guard });
   } catch (err) {
     // A body keyward cut off on its way (a batch input that failed its check) failed the exchange: its reason is the answer.
     throw prepared.refusal?.() ?? err;
@@ -112,15 +114,20 @@ async function sendUpstream(run: ProxyRun, request: Request, rest: string, prepa
 
 /**
  * Where the path goes: after the provider key's base URL, or after its origin
- * for paths that carry their own API version (Gemini's `/v1beta/…`); Azure's
- * deployment paths live beside its v1 API (`…/openai/deployments/…`, not
- * `…/openai/v1/deployments/…`).
+ * for paths that carry their own API version (Gemini's `/v1beta/…`). Azure's
+ * dated API (deployment paths, and any request with a dated `api-version`, as
+ * the `AzureOpenAI` client sends) lives beside its v1 API: `…/openai/files`,
+ * not `…/openai/v1/files`.
  */
-function upstreamBase(baseUrl: string, run: ProxyRun): string {
-  if (run.endpoint?.upstream === "origin") return new URL(baseUrl).origin;
-  if (run.endpoint?.modelFrom === "deployment" && baseUrl.endsWith("/v1")) return baseUrl.slice(0, -3);
+function upstreamBase(baseUrl: string, run: ProxyRun, adapter: ProviderAdapter, rest: string): string {
+  const upstream = run.endpoint?.upstream;
+  if (upstream === "origin") return new URL(baseUrl).origin;
+  if ((upstream === "dated" || (adapter.datedApiVersion && DATED_API_VERSION.test(rest))) && baseUrl.endsWith("/v1")) return baseUrl.slice(0, -3);
   return baseUrl;
 }
+
+/** `api-version=2024-10-21` or `2025-04-01-preview`; the v1 API takes none, or `preview` or `latest`. */
+const DATED_API_VERSION = /[?&]api-version=\d{4}-\d{2}-\d{2}/;
 
 /**
  * Google also reads a credential from `?key=`. On its native API the provider
@@ -157,6 +164,13 @@ function answer(run: ProxyRun, request: Request, upstream: Response, prepared: P
   // The provider's own request id is the one its support asks for (SDKs expose it): it keeps x-request-id.
   if (!headers.has("x-request-id")) headers.set("x-request-id", run.trace.requestId);
   headers.set("x-keyward-request-id", run.trace.requestId);
+  // A resumable upload's session is the caller's before the client hears where to send its chunks.
+  const session = answerUploadSession(run, run.deps.objects, upstream.status, headers, request.url);
+  if (session) return session.then(() => answerBy(run, request, upstream, headers, prepared));
+  return answerBy(run, request, upstream, headers, prepared);
+}
+
+function answerBy(run: ProxyRun, request: Request, upstream: Response, headers: Headers, prepared: Prepared): Promise<Response> | Response {
   const kind = bodyKind(upstream);
   const bodiless = isBodiless(request.method, upstream);
   if (!bodiless && kind !== "sse" && (kind === "json" || upstream.status >= 400) && bufferable(upstream)) {

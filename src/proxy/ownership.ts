@@ -1,7 +1,9 @@
 import type { Store } from "../db/store.ts";
+import { OPENAI_LIST } from "../providers/endpoints.ts";
 import type { CreatedObject, ObjectOwners } from "../vault/stored-objects.ts";
 import type { Authenticated } from "./authenticate.ts";
 import { ProxyError } from "./errors.ts";
+import { ownedList } from "./list-pages.ts";
 import type { ProxyRun } from "./run.ts";
 
 const decoder = new TextDecoder();
@@ -21,8 +23,12 @@ export function checkOwnership(run: ProxyRun, owners: ObjectOwners): void {
   }
 }
 
-/** Fields through which a request body uses stored objects by id. */
-const REFERENCES = new Set(["previous_response_id", "input_file_id", "file_id", "file_ids", "vector_store_ids"]);
+/** Fields through which a request body uses stored objects by id (Gemini's `cachedContent` by its name). */
+const REFERENCES = new Set(["previous_response_id", "input_file_id", "file_id", "file_ids", "vector_store_ids", "cachedContent", "cached_content"]);
+/** Gemini names an uploaded file in a part's `fileData` by its URI at the provider: `https://…/v1beta/files/{id}`. */
+const FILE_URIS = new Set(["fileUri", "file_uri"]);
+/** Anywhere in the path, so a spelling the provider might still resolve (`//v1beta/…`, `…/files/{id}:download`) is checked too. */
+const FILE_NAME = /(?:^|\/)(files\/[A-Za-z0-9_-]+)/;
 /** Bodies are walked this deep for references; real ones sit a few levels down (a content part's `file_id`). */
 const MAX_REFERENCE_DEPTH = 8;
 
@@ -35,6 +41,8 @@ const MAX_REFERENCE_DEPTH = 8;
 export function checkReferences(run: ProxyRun, owners: ObjectOwners, json: Record<string, unknown> | undefined): void {
   const auth = run.trace.auth;
   if (!auth || !json) return;
+  const providerKeyId = auth.providerKey.row.id;
+  const refuse = (id: string, key: string) => new ProxyError("not_found", `No such object: ${id.slice(0, 128)}`, { param: key });
   const stack: Array<{ value: unknown; depth: number }> = [{ value: json, depth: 0 }];
   while (stack.length > 0) {
     const { value, depth } = stack.pop() as { value: unknown; depth: number };
@@ -42,14 +50,25 @@ export function checkReferences(run: ProxyRun, owners: ObjectOwners, json: Recor
     for (const [key, child] of Object.entries(value)) {
       if (REFERENCES.has(key)) {
         for (const id of Array.isArray(child) ? child : [child]) {
-          if (typeof id === "string" && !owners.mayUse({ providerKeyId: auth.providerKey.row.id, objectId: id }, auth.proxyKey.id)) {
-            throw new ProxyError("not_found", `No such object: ${id.slice(0, 128)}`, { param: key });
-          }
+          if (typeof id === "string" && !owners.mayUse({ providerKeyId, objectId: id }, auth.proxyKey.id)) throw refuse(id, key);
         }
+      } else if (FILE_URIS.has(key) && typeof child === "string") {
+        const id = providerFileName(child, auth.providerKey.row.baseUrl);
+        if (id !== undefined && !owners.mayUse({ providerKeyId, objectId: id }, auth.proxyKey.id)) throw refuse(child, key);
       } else if (typeof child === "object" && child !== null) {
         stack.push({ value: child, depth: depth + 1 });
       }
     }
+  }
+}
+
+/** `files/{id}` when `uri` names a file at the provider key's host (other URIs, a video's or a bucket's, are not stored objects). */
+function providerFileName(uri: string, baseUrl: string): string | undefined {
+  try {
+    const url = new URL(uri);
+    return url.origin === new URL(baseUrl).origin ? FILE_NAME.exec(decodeURIComponent(url.pathname))?.[1] : undefined;
+  } catch {
+    return undefined;
   }
 }
 
@@ -67,6 +86,8 @@ const KINDS: Record<string, string> = {
 /** The stored object a request acts on, if it needs its owner's key. */
 function ownedTarget(run: ProxyRun): { kind: string; id: string } | undefined {
   const stores = run.endpoint?.stores;
+  // A resumable upload's later requests name its session, which must be the caller's.
+  if (stores?.session) return run.groups.id === undefined ? undefined : { kind: "upload", id: run.groups.id };
   if (stores) return stores.action === "create" || stores.action === "list" ? undefined : { kind: stores.kind.replace("_", " "), id: run.groups.id ?? "" };
   if (run.endpoint) return undefined;
   // An endpoint the registry does not know (a key without limits reaches it) is still refused on another key's object.
@@ -100,11 +121,12 @@ export function afterStoredObjectAnswer(
   const created: CreatedObject[] = [];
   const seeBatch = (item: unknown): boolean => (batch ? afterBatch(item, stores.kind, created, auth) : false);
   if (stores.action === "list") {
-    const owned = onlyOwned(json, owners, providerKeyId, auth.proxyKey.id);
-    for (const item of owned.data as unknown[]) seeBatch(item);
-    return recordCreated(owners, created, auth, encoder.encode(JSON.stringify(owned)));
+    return ownedList(run, owners, json, stores.list ?? OPENAI_LIST).then(({ page, items }) => {
+      for (const item of items) seeBatch(item);
+      return recordCreated(owners, created, auth, encoder.encode(JSON.stringify(page)));
+    });
   }
-  const id = typeof json.id === "string" ? json.id : undefined;
+  const id = stringAt(json, stores.createdId ?? ID_FIELD);
   if (stores.action === "create" && id) created.push({ providerKeyId, objectId: id, kind: stores.kind });
   // A completed upload answers with the file it made, which belongs to the upload's owner.
   const file = json.file as { id?: unknown } | undefined;
@@ -175,20 +197,13 @@ export async function recordStreamedObject(run: ProxyRun, owners: ObjectOwners, 
   }
 }
 
-/**
- * A provider's list page, filtered to the caller's objects. Pagination is the
- * provider's: `first_id`, `last_id` and `has_more` stay as it sent them, so a
- * client that follows them sees every page; a page may hold fewer items than
- * asked for, or none, while more follow.
- */
-function onlyOwned(json: Record<string, unknown>, owners: ObjectOwners, providerKeyId: string, proxyKeyId: string): Record<string, unknown> {
-  if (!Array.isArray(json.data)) return { ...json, data: [] };
-  const items = json.data as unknown[];
-  const ids = items.map((item) =>
-    typeof item === "object" && item !== null && typeof (item as { id?: unknown }).id === "string" ? (item as { id: string }).id : "",
-  );
-  const owned = owners.owned(providerKeyId, proxyKeyId, ids.filter(Boolean));
-  return { ...json, data: items.filter((_, i) => owned.has(ids[i] ?? "")) };
+const ID_FIELD = ["id"];
+
+/** The string at `path` in an answer, if there is one. */
+function stringAt(json: Record<string, unknown>, path: readonly string[]): string | undefined {
+  let value: unknown = json;
+  for (const key of path) value = typeof value === "object" && value !== null ? (value as Record<string, unknown>)[key] : undefined;
+  return typeof value === "string" && value !== "" ? value : undefined;
 }
 
 function parse(bytes: Uint8Array): Record<string, unknown> | undefined {
@@ -198,4 +213,46 @@ function parse(bytes: Uint8Array): Record<string, unknown> | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * The session a resumable upload names in its query (Gemini's `upload_id`):
+ * the object its request acts on, checked like a path's id.
+ */
+export function sessionOf(run: ProxyRun, requestUrl: string): void {
+  const session = run.endpoint?.stores?.session;
+  if (!session) return;
+  const start = requestUrl.indexOf("?");
+  const ids = start < 0 ? [] : new URLSearchParams(requestUrl.slice(start + 1)).getAll(session.param);
+  // Parsers differ on which of two values counts: the one checked must be the one the provider reads.
+  if (ids.length > 1) throw new ProxyError("invalid_request", `Cannot forward request: ${session.param} appears more than once`, { param: session.param });
+  const id = ids[0];
+  if (id !== undefined && id !== "") run.groups = { ...run.groups, id };
+}
+
+/**
+ * The answer to a resumable upload's start names the session's URL at the
+ * provider, where the client sends the file's chunks. That URL becomes the
+ * same path under keyward's `/v1` (the SDK keeps the path and puts its own
+ * base URL's host in it; any other client follows it as given), and the
+ * session becomes the caller's: every chunk must name a session it owns.
+ * Returns the record's write when there is one to wait for.
+ */
+export function answerUploadSession(run: ProxyRun, owners: ObjectOwners, status: number, headers: Headers, requestUrl: string): Promise<void> | undefined {
+  const session = run.endpoint?.stores?.session;
+  const auth = run.trace.auth;
+  if (!session || !auth || status < 200 || status >= 300) return undefined;
+  const value = headers.get(session.header);
+  if (value === null) return undefined;
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return undefined;
+  }
+  headers.set(session.header, `${new URL(requestUrl).origin}/v1${url.pathname}${url.search}`);
+  const id = url.searchParams.get(session.param);
+  // A chunk's answer names its own session again: recorded at the start already.
+  if (id === null || id === "" || run.groups.id !== undefined) return undefined;
+  return owners.created([{ providerKeyId: auth.providerKey.row.id, objectId: id, kind: "upload" }], auth.proxyKey.id);
 }

@@ -11,6 +11,7 @@ import { decodeBody, decodedStream } from "./body-encoding.ts";
 import { readBody } from "./body.ts";
 import { bodyRefusalError, ProxyError } from "./errors.ts";
 import { readLimitedForm } from "./form.ts";
+import { sessionOf } from "./ownership.ts";
 import { readPassthroughFacts, withStreamUsage } from "./passthrough.ts";
 import { clip, type Prepared, type ProxyRun } from "./run.ts";
 
@@ -33,6 +34,7 @@ export async function prepareRequest(run: ProxyRun, request: Request, auth: Auth
   const endpoint = found?.endpoint;
   run.endpoint = endpoint;
   if (found) run.groups = found.groups;
+  sessionOf(run, request.url);
   const limited = limitsReadBody(auth.proxyKey, auth.team);
   if (limited && !endpoint) {
     throw new ProxyError("endpoint_not_allowed", `Cannot forward ${request.method} /v1${clip(trace.path)}: this key's limits cannot meter that endpoint`);
@@ -48,6 +50,8 @@ export async function prepareRequest(run: ProxyRun, request: Request, auth: Auth
   }
   // Uploads larger than the JSON cap go through as they arrive, unless the key's limits must read them first.
   if (endpoint?.maxBodyBytes && !(limited && endpoint.form?.model !== undefined) && request.body) {
+    const model = modelNamedOutside(run, auth);
+    if (model !== undefined) run.trace.model = clip(model);
     run.admit(auth.proxyKey, {});
     return { body: decodedStream(request, maxBytes), injectUsage: false };
   }
@@ -67,7 +71,7 @@ function modelOutsideBody(run: ProxyRun, auth: Authenticated, endpoint: Endpoint
   if (endpoint.modelFrom === "path") return decoded(run.groups.model);
   if (endpoint.modelFrom === "deployment") {
     const deployment = decoded(run.groups.deployment) ?? "";
-    const model = auth.providerKey.row.deployments?.[deployment];
+    const model = deploymentModel(auth, deployment);
     if (model === undefined) {
       throw new ProxyError(
         "endpoint_not_allowed",
@@ -77,6 +81,19 @@ function modelOutsideBody(run: ProxyRun, auth: Authenticated, endpoint: Endpoint
     return model;
   }
   return undefined;
+}
+
+/** For the log: what runs, the URL's model (Gemini) or the one an Azure deployment maps to, if the provider key maps it. */
+function modelNamedOutside(run: ProxyRun, auth: Authenticated): string | undefined {
+  const modelFrom = run.endpoint?.modelFrom;
+  if (modelFrom === "path") return decoded(run.groups.model);
+  return modelFrom === "deployment" ? deploymentModel(auth, decoded(run.groups.deployment) ?? "") : undefined;
+}
+
+/** The model the provider key maps a deployment to (its own entries only: a deployment named `constructor` maps to nothing). */
+function deploymentModel({ providerKey }: Authenticated, deployment: string): string | undefined {
+  const deployments = providerKey.row.deployments;
+  return deployments && Object.hasOwn(deployments, deployment) ? deployments[deployment] : undefined;
 }
 
 function decoded(segment: string | undefined): string | undefined {
@@ -159,18 +176,19 @@ async function prepareUnits(
     throw new ProxyError("endpoint_not_allowed", `Cannot forward ${endpoint.name}: it names no model, so this key's allowed_models cannot be checked`);
   }
   const contentType = request.headers.get("content-type") ?? "";
-  let model: string | undefined;
+  // An Azure deployment runs its own model, whatever the body says.
+  let model = modelOutsideBody(run, auth, endpoint);
   let prepared: Prepared;
   if (endpoint.form !== undefined) {
     if (!body) throw new ProxyError("invalid_request", `Cannot read request: ${endpoint.name} takes a multipart form`);
     const form = await readLimitedForm(body, contentType, endpoint.form.model ?? "model");
-    model = form.model;
+    model ??= form.model;
     prepared = { body: form.body, contentType: form.contentType, injectUsage: false };
   } else {
     const json = strictObject(body, endpoint);
     const fieldError = checkLimitFields(json, MODEL_ONLY);
     if (fieldError) throw new ProxyError("invalid_request", fieldError.message, { param: fieldError.field });
-    model = typeof json.model === "string" ? json.model : undefined;
+    model ??= typeof json.model === "string" ? json.model : undefined;
     prepared = { body: encoder.encode(JSON.stringify(json)), contentType: "application/json", injectUsage: false, json };
   }
   if (model === undefined && endpoint.namesNoModel === undefined)
@@ -199,8 +217,7 @@ function preparePassthrough(run: ProxyRun, request: Request, auth: Authenticated
   const { trace } = run;
   const text = body && (request.headers.get("content-type") ?? "").includes("json") ? decoder.decode(body) : undefined;
   const facts = text === undefined ? undefined : readPassthroughFacts(text);
-  const pathModel = run.endpoint?.modelFrom === "path" ? decoded(run.groups.model) : undefined;
-  const model = facts?.model ?? pathModel;
+  const model = modelNamedOutside(run, auth) ?? facts?.model;
   trace.model = model === undefined ? undefined : clip(model);
   trace.streamed = (facts?.stream ?? false) || (run.endpoint?.name.endsWith("streamGenerateContent") ?? false);
   run.admit(auth.proxyKey, { model });

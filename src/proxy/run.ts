@@ -24,6 +24,8 @@ export class ProxyRun {
   bounded = false;
   /** The request was handed to the provider: from here on it may be billed. */
   sent = false;
+  /** What was sent upstream, for the further pages of a list keyward reads on (list-pages.ts). */
+  upstreamRequest: { url: string; headers: Record<string, string>; clientSignal: () => AbortSignal | undefined } | undefined;
   /** Replaces the provider key wherever the upstream's answer echoes it; undefined for a placeholder key. */
   echo: SecretEcho | undefined;
   /**

@@ -136,7 +136,7 @@ function getModel(ctx: Ctx): RouteResult {
 }
 
 /** Under `/v1` a bare models path is Gemini's only with a Google key; `/v1beta` and `/v1alpha` are Gemini's alone. */
-const onGemini = (rec: RecordedRequest, params: Record<string, string>): boolean =>
+export const onGemini = (rec: RecordedRequest, params: Record<string, string>): boolean =>
   params.version !== "v1" || rec.headers["x-goog-api-key"] !== undefined || rec.query.key !== undefined;
 
 const method = (name: string, handle: (ctx: Ctx) => RouteResult, extra: Partial<RouteSpec> = {}): RouteSpec =>

@@ -33,7 +33,8 @@ function transcribe(ctx: Ctx): RouteResult {
   const { b } = ctx;
   const translate = ctx.rec.route?.endsWith("/translations") === true;
   if (!formFile(ctx, "file")) return missing("file");
-  const model = formText(ctx, "model");
+  // An Azure deployment path names its model by the deployment.
+  const model = formText(ctx, "model") ?? ctx.rec.deployment;
   if (model === undefined) return missing("model");
   const whisper = model === "whisper-1";
   if (translate && !whisper) return openaiError(400, `Model '${model}' is not supported for translations.`, "model");
@@ -81,7 +82,7 @@ function fakeAudio(format: string): Uint8Array {
 function speech(ctx: Ctx): RouteResult {
   const { b } = ctx;
   const input = stringField(ctx.json, "input");
-  const model = stringField(ctx.json, "model");
+  const model = stringField(ctx.json, "model") ?? ctx.rec.deployment;
   if (model === undefined) return missing("model");
   if (input === undefined) return missing("input");
   if (stringField(ctx.json, "voice") === undefined) return missing("voice");

@@ -19,6 +19,7 @@
  * - anything else                404 with an OpenAI-style error (Google's for Gemini-looking paths)
  * and, each in its own file:
  * - mock-gemini.ts               Gemini's native API under `/v1beta` and `/v1` (`…/models/{model}:generateContent` …)
+ * - mock-gemini-objects.ts       Gemini files (resumable uploads) and context caches
  * - mock-stored-responses.ts     `GET|DELETE /v1/responses/{id}`, `…/input_items`, `…/cancel`
  * - mock-stored-objects.ts       OpenAI files, uploads, vector stores, batches
  * - mock-openai-media.ts         audio, images, moderations, legacy completions, realtime client secrets
@@ -39,6 +40,7 @@
 import { gunzipSync, inflateRawSync, inflateSync, brotliDecompressSync } from "node:zlib";
 import { ANTHROPIC_OBJECT_ROUTES, endBatch } from "./mock-anthropic-objects.ts";
 import { GEMINI_ROUTES } from "./mock-gemini.ts";
+import { GEMINI_OBJECT_ROUTES } from "./mock-gemini-objects.ts";
 import { asText, isObject, lenientBool, parseBody, parseMultipart, stringField, type JsonObject, type JsonValue } from "./mock-json.ts";
 import { MEDIA_ROUTES } from "./mock-openai-media.ts";
 import { permissiveUsage, readPermissive } from "./mock-permissive.ts";
@@ -443,7 +445,15 @@ const CORE_ROUTES: RouteSpec[] = [
 ];
 
 /** In order: the first route whose method, pattern and condition match answers. */
-const ROUTES: RouteSpec[] = [...GEMINI_ROUTES, ...ANTHROPIC_OBJECT_ROUTES, ...CORE_ROUTES, ...STORED_RESPONSE_ROUTES, ...STORED_OBJECT_ROUTES, ...MEDIA_ROUTES];
+const ROUTES: RouteSpec[] = [
+  ...GEMINI_ROUTES,
+  ...GEMINI_OBJECT_ROUTES,
+  ...ANTHROPIC_OBJECT_ROUTES,
+  ...CORE_ROUTES,
+  ...STORED_RESPONSE_ROUTES,
+  ...STORED_OBJECT_ROUTES,
+  ...MEDIA_ROUTES,
+];
 
 interface RouteMatch {
   spec: RouteSpec;
@@ -700,6 +710,7 @@ export async function startMockProvider(options: MockBehaviourInput = {}): Promi
       headers,
       body,
       bodyBytes: raw.byteLength,
+      bytes,
       ...(contentEncoding === undefined ? {} : { contentEncoding }),
       ...(form === undefined ? {} : { form }),
       json,

@@ -1,7 +1,8 @@
 /**
  * OpenAI's stored objects, kept in memory per mock instance (cleared by
  * `reset`): Files, Uploads, Vector stores and Batches. The store also holds
- * what mock-stored-responses.ts and mock-anthropic-objects.ts keep. Part of
+ * what mock-stored-responses.ts, mock-anthropic-objects.ts and
+ * mock-gemini-objects.ts keep. Part of
  * test/helpers/mock-provider.ts.
  *
  * Routes (OpenAI's; `/v1/files*` only without `anthropic-version`):
@@ -67,6 +68,12 @@ export interface MockStore {
   anthropicFiles: Map<string, StoredFile>;
   /** Anthropic message batches (`msgbatch_…`). */
   messageBatches: Map<string, StoredMessageBatch>;
+  /** Gemini files, by name (`files/…`). */
+  geminiFiles: Map<string, StoredFile>;
+  /** Gemini resumable uploads in progress, by `upload_id`: the file they will make and the chunks so far. */
+  geminiUploads: Map<string, { file: JsonObject; chunks: Uint8Array[] }>;
+  /** Gemini context caches, by name (`cachedContents/…`). */
+  cachedContents: Map<string, JsonObject>;
   /** A fresh id such as `file-mock7` (the counter survives `clear`, so an old id never names a new object). */
   newId(prefix: string): string;
   clear(): void;
@@ -83,6 +90,9 @@ export function createStore(): MockStore {
     uploads: new Map(),
     anthropicFiles: new Map(),
     messageBatches: new Map(),
+    geminiFiles: new Map(),
+    geminiUploads: new Map(),
+    cachedContents: new Map(),
     newId: (prefix) => `${prefix}mock${++counter}`,
     clear() {
       for (const value of Object.values(store)) if (value instanceof Map || value instanceof Set) value.clear();

@@ -181,6 +181,8 @@ export interface RecordedRequest {
   body: string;
   /** Body size in bytes as it arrived on the wire (before content-encoding was undone). */
   bodyBytes: number;
+  /** The body's bytes, after undoing a `content-encoding` (a resumable upload's chunk is binary). */
+  bytes?: Uint8Array;
   /** The request's `content-encoding`, lowercased, if it had one (the body was decoded before parsing). */
   contentEncoding?: string;
   /** A multipart/form-data body's fields: text as strings, files with their bytes (the last value wins for a repeated name). */

@@ -1,6 +1,6 @@
 /**
  * Issue 18, "Every endpoint known": one row per entry of the endpoint
- * registries (src/providers/endpoints.ts): the OpenAI-style list, Azure's
+ * registries (src/providers/*-endpoints.ts): the OpenAI-style list, Azure's
  * deployment paths, Anthropic's and Gemini's native API. Each row is sent
  * through keyward with a key without limits and with a key whose limits read
  * the body, and the answer's status and whether the mock provider received
@@ -18,14 +18,10 @@
  *   request names no model keyward could check → 403 endpoint_not_allowed.
  */
 import { beforeAll, describe, expect, test } from "bun:test";
-import {
-  ANTHROPIC_ENDPOINTS,
-  AZURE_DEPLOYMENT_ENDPOINTS,
-  findEndpoint,
-  GEMINI_NATIVE_ENDPOINTS,
-  openaiStyleEndpoints,
-  type Endpoint,
-} from "../../src/providers/endpoints.ts";
+import { ANTHROPIC_ENDPOINTS } from "../../src/providers/anthropic-endpoints.ts";
+import { findEndpoint, type Endpoint } from "../../src/providers/endpoints.ts";
+import { GEMINI_NATIVE_ENDPOINTS } from "../../src/providers/gemini-endpoints.ts";
+import { AZURE_DEPLOYMENT_ENDPOINTS, openaiStyleEndpoints } from "../../src/providers/openai-endpoints.ts";
 import { getKey, micros, waitSettled } from "../helpers/limits.ts";
 import type { RecordedRequest } from "../helpers/mock-provider.ts";
 import { createKeyPair, expectProxyError, readText, useProxyHarness, type KeyPair } from "../helpers/proxy.ts";
@@ -50,7 +46,7 @@ type Body = { json: Json } | { form: () => FormData } | undefined;
 type Outcome = { status: 200 } | { refused: number; code: string } | { forwarded: number };
 
 interface Row {
-  method: "GET" | "POST" | "DELETE";
+  method: "GET" | "POST" | "PATCH" | "DELETE";
   /** The path after keyward's `/v1` (with a query where the endpoint needs one); `{id}` from the setup. */
   path: string;
   body?: (ids: Record<string, string>) => Body;
@@ -65,6 +61,8 @@ interface Row {
   allowListedSetupOnOpenKey?: true;
   /** What the allow-listed key gets, where it is not the 403 a single request naming the model would get. */
   allowListed?: Outcome;
+  /** Headers the request needs besides the key (Google's resumable upload protocol). */
+  headers?: Record<string, string>;
   /** The model the request names (body, form, URL or deployment); null: the request names none. Required for billed endpoints. */
   model?: string | null;
   open: Outcome;
@@ -107,7 +105,7 @@ interface Via {
   keys: KeyPair;
   registry: Registry;
   /** Sends a request through keyward with this key. */
-  send(method: string, path: string, body?: Body): Promise<{ status: number; headers: Headers; text: string }>;
+  send(method: string, path: string, body?: Body, extra?: Record<string, string>): Promise<{ status: number; headers: Headers; text: string }>;
   /** Sends a setup request and returns its JSON answer (which must be a 200). */
   call(method: string, path: string, body?: Body): Promise<Json>;
 }
@@ -120,8 +118,8 @@ function via(registry: Registry, keys: KeyPair): Via {
     ...(registry === "azure" ? { "api-key": keys.proxyKey } : {}),
     ...(registry === "openai" ? { authorization: `Bearer ${keys.proxyKey}` } : {}),
   };
-  const send = async (method: string, path: string, body?: Body) => {
-    const init: RequestInit = { method, headers: { ...headers } };
+  const send = async (method: string, path: string, body?: Body, extra: Record<string, string> = {}) => {
+    const init: RequestInit = { method, headers: { ...headers, ...extra } };
     if (body && "json" in body) {
       init.body = JSON.stringify(body.json);
       (init.headers as Record<string, string>)["content-type"] = "application/json";
@@ -157,7 +155,7 @@ async function uploadFile(
   name = "a.txt",
 ): Promise<string> {
   const fields: Record<string, string | { bytes: Uint8Array<ArrayBuffer>; name: string; type: string }> = { file: { bytes, name, type: "text/plain" } };
-  if (v.registry === "openai") fields.purpose = purpose;
+  if (v.registry !== "anthropic") fields.purpose = purpose;
   return (await v.call("POST", "/files", { form: form(fields) })).id as string;
 }
 
@@ -173,6 +171,32 @@ async function createBatch(v: Via): Promise<string> {
 
 async function createUpload(v: Via, bytes = 4): Promise<string> {
   return (await v.call("POST", "/uploads", { json: { filename: "u.txt", mime_type: "text/plain", purpose: "user_data", bytes } })).id as string;
+}
+
+/** Google's resumable upload: the start names a session URL (keyward's), where the file's one chunk goes. */
+const UPLOAD_START = {
+  "x-goog-upload-protocol": "resumable",
+  "x-goog-upload-command": "start",
+  "x-goog-upload-header-content-length": "6",
+  "x-goog-upload-header-content-type": "text/plain",
+};
+
+async function uploadGeminiFile(v: Via): Promise<string> {
+  const start = await v.send("POST", "/upload/v1beta/files", { json: { file: { displayName: "a.txt" } } }, UPLOAD_START);
+  const session = start.headers.get("x-goog-upload-url") ?? "";
+  expect(session.startsWith(`${h.baseUrl}/upload/v1beta/files?upload_id=`)).toBe(true);
+  const chunk = await fetch(session, {
+    method: "POST",
+    headers: { "x-goog-api-key": v.keys.proxyKey, "x-goog-upload-command": "upload, finalize", "x-goog-upload-offset": "0" },
+    body: "hello\n",
+  });
+  const answer = (await chunk.json()) as { file: { name: string } };
+  return answer.file.name.slice("files/".length);
+}
+
+async function createCache(v: Via): Promise<string> {
+  const cache = await v.call("POST", "/v1beta/cachedContents", { json: { model: "models/gemini-2.5-flash", contents, ttl: "60s" } });
+  return (cache.name as string).slice("cachedContents/".length);
 }
 
 const MESSAGE_BATCH = { requests: [{ custom_id: "a", params: { model: "claude-haiku-4-5", max_tokens: 20, messages } }] };
@@ -384,6 +408,8 @@ const OPENAI_ROWS: Record<string, Row> = {
   },
 };
 
+const AZURE_VERSION = "api-version=2024-10-21";
+
 const AZURE_ROWS: Record<string, Row> = {
   "deployments.chat.completions": {
     method: "POST",
@@ -406,6 +432,57 @@ const AZURE_ROWS: Record<string, Row> = {
     path: "/deployments/emb/embeddings?api-version=2024-10-21",
     body: json({ input: "hi" }),
     model: "text-embedding-3-small",
+    open: OK,
+    limited: OK,
+  },
+  // The body's model is what the SDK sends; the deployment's is what runs, is allowed and is priced.
+  "deployments.images.generations": {
+    method: "POST",
+    path: `/deployments/img/images/generations?${AZURE_VERSION}`,
+    body: json({ model: "dall-e-3", prompt: "a cat" }),
+    model: "dall-e-2",
+    open: OK,
+    limited: OK,
+  },
+  "deployments.images.edits": {
+    method: "POST",
+    path: `/deployments/img-edit/images/edits?${AZURE_VERSION}`,
+    body: () => ({ form: form({ model: "gpt-image-1", prompt: "a hat", image: { bytes: PNG, name: "cat.png", type: "image/png" } }) }),
+    model: "gpt-image-1",
+    open: OK,
+    limited: OK,
+  },
+  "deployments.audio.speech": {
+    method: "POST",
+    path: `/deployments/tts/audio/speech?${AZURE_VERSION}`,
+    body: json({ model: "tts-1", input: "hi", voice: "alloy" }),
+    model: "tts-1",
+    open: OK,
+    limited: OK,
+  },
+  "deployments.audio.transcriptions": {
+    method: "POST",
+    path: `/deployments/whisper/audio/transcriptions?${AZURE_VERSION}`,
+    body: () => ({ form: form({ model: "whisper-1", file: { bytes: WAV, name: "a.wav", type: "audio/wav" } }) }),
+    model: "whisper-1",
+    open: OK,
+    limited: OK,
+  },
+  "deployments.audio.translations": {
+    method: "POST",
+    path: `/deployments/whisper/audio/translations?${AZURE_VERSION}`,
+    body: () => ({ form: form({ model: "whisper-1", file: { bytes: WAV, name: "a.wav", type: "audio/wav" } }) }),
+    model: "whisper-1",
+    open: OK,
+    limited: OK,
+  },
+  "deployments.batches.create": {
+    method: "POST",
+    path: `/deployments/chat-mini/batches?${AZURE_VERSION}`,
+    setup: async (v) => ({ file: await uploadFile(v, "batch", batchLines, "batch.jsonl") }),
+    body: (ids) => ({ json: { input_file_id: ids.file, endpoint: "/v1/chat/completions", completion_window: "24h" } }),
+    model: null,
+    allowListedSetupOnOpenKey: true,
     open: OK,
     limited: OK,
   },
@@ -517,6 +594,53 @@ const GEMINI_ROWS: Record<string, Row> = {
   "gemini.countTokens": { method: "POST", path: "/v1beta/models/gemini-2.5-flash:countTokens", body: json({ contents }), open: OK, limited: OK },
   "gemini.models.list": { method: "GET", path: "/v1beta/models", open: OK, limited: OK },
   "gemini.models.get": { method: "GET", path: "/v1/models/gemini-2.5-flash", open: OK, limited: OK },
+  "gemini.files.upload": {
+    method: "POST",
+    path: "/upload/v1beta/files",
+    headers: UPLOAD_START,
+    body: json({ file: { displayName: "a.txt" } }),
+    open: OK,
+    limited: OK,
+  },
+  "gemini.files.list": { method: "GET", path: "/v1beta/files", open: OK, limited: OK },
+  "gemini.files.get": { method: "GET", path: "/v1beta/files/{id}", setup: async (v) => ({ id: await uploadGeminiFile(v) }), open: OK, limited: OK },
+  "gemini.files.delete": { method: "DELETE", path: "/v1/files/{id}", setup: async (v) => ({ id: await uploadGeminiFile(v) }), open: OK, limited: OK },
+  // Storage billed by the hour: refused to a key with limits, which therefore owns no cache to read.
+  "gemini.cachedContents.create": {
+    method: "POST",
+    path: "/v1beta/cachedContents",
+    body: json({ model: "models/gemini-2.5-flash", contents, ttl: "60s" }),
+    model: "gemini-2.5-flash",
+    open: OK,
+    limited: refused(403, "endpoint_not_allowed"),
+  },
+  "gemini.cachedContents.list": { method: "GET", path: "/v1beta/cachedContents", open: OK, limited: OK },
+  "gemini.cachedContents.get": {
+    method: "GET",
+    path: "/v1beta/cachedContents/{id}",
+    setup: async (v) => ({ id: await createCache(v) }),
+    setupOnOpenKey: true,
+    open: OK,
+    limited: HIDDEN,
+  },
+  "gemini.cachedContents.update": {
+    method: "PATCH",
+    path: "/v1beta/cachedContents/{id}",
+    setup: async (v) => ({ id: await createCache(v) }),
+    setupOnOpenKey: true,
+    body: json({ ttl: "120s" }),
+    model: null,
+    open: OK,
+    limited: refused(403, "endpoint_not_allowed"),
+  },
+  "gemini.cachedContents.delete": {
+    method: "DELETE",
+    path: "/v1beta/cachedContents/{id}",
+    setup: async (v) => ({ id: await createCache(v) }),
+    setupOnOpenKey: true,
+    open: OK,
+    limited: HIDDEN,
+  },
 };
 
 const TABLE: Record<Registry, Record<string, Row>> = { openai: OPENAI_ROWS, azure: AZURE_ROWS, anthropic: ANTHROPIC_ROWS, gemini: GEMINI_ROWS };
@@ -552,7 +676,15 @@ beforeAll(async () => {
       const { provider, base } = PROVIDER[registry];
       const keys = await createKeyPair(h.t, { provider, base_url: base(h.mock.url), proxy: LIMITS[kind] });
       if (registry === "azure") {
-        const deployments = { "chat-mini": "gpt-4o-mini", instruct: "gpt-3.5-turbo-instruct", emb: "text-embedding-3-small" };
+        const deployments = {
+          "chat-mini": "gpt-4o-mini",
+          instruct: "gpt-3.5-turbo-instruct",
+          emb: "text-embedding-3-small",
+          img: "dall-e-2",
+          "img-edit": "gpt-image-1",
+          tts: "tts-1",
+          whisper: "whisper-1",
+        };
         expect((await h.t.call("PATCH", `/api/provider-keys/${keys.providerKeyId}`, { deployments })).status).toBe(200);
       }
       vias[registry][kind] = via(registry, keys);
@@ -586,7 +718,7 @@ async function runRow(v: Via, row: Row, outcome: Outcome, setupVia: Via = v): Pr
   const spentBefore = micros((await getKey(h.t, v.keys.proxyKeyId)).spend_usd);
   const before = h.mock.requests.length;
   const path = row.path.replace("{id}", ids.id ?? "");
-  const res = await v.send(row.method, path, row.body?.(ids));
+  const res = await v.send(row.method, path, row.body?.(ids), row.headers);
   const arrived: RecordedRequest[] = h.mock.requests.slice(before);
   if ("refused" in outcome) {
     expectProxyError(res, outcome.refused, outcome.code);

@@ -153,8 +153,10 @@ describe("OpenAI-style providers", () => {
     });
   }
 
-  test("azure-openai: api-key header upstream, api-version query kept, no Authorization", async () => {
-    const keys = await openaiKeys("azure-openai");
+  test("azure-openai: api-key header upstream, api-version query kept, no Authorization; a dated api-version goes to the dated API", async () => {
+    // Azure's base URL is its v1 API (`…/openai/v1`); the dated API lives beside it (`…/openai/…?api-version=2025-01-01`).
+    current = await createKeyPair(h.t, { provider: "azure-openai", base_url: `${h.mock.url}/openai/v1` });
+    const keys = current;
     // AzureOpenAI sends the key as `api-key`; Responses is not a deployment-scoped path.
     const azure = new AzureOpenAI({
       apiKey: keys.proxyKey,
@@ -171,10 +173,15 @@ describe("OpenAI-style providers", () => {
       messages: [{ role: "user", content: "hi" }],
     });
     expect(completion.choices[0]?.message.content).toBe(TEXT);
+    // Without a dated api-version (`preview` included), the v1 API.
+    await openaiClient(keys, { defaultQuery: { "api-version": "preview" } }).chat.completions.create({
+      model: "gpt-4o-mini",
+      messages: [{ role: "user", content: "hi" }],
+    });
 
-    expect(h.mock.requests.map((r) => r.path)).toEqual(["/v1/responses", "/v1/chat/completions"]);
+    expect(h.mock.requests.map((r) => r.path)).toEqual(["/openai/responses", "/openai/chat/completions", "/openai/v1/chat/completions"]);
+    expect(h.mock.requests.map((r) => r.query["api-version"])).toEqual(["2025-01-01", "2025-01-01", "preview"]);
     for (const rec of h.mock.requests) {
-      expect(rec.query).toEqual({ "api-version": "2025-01-01" });
       expect(rec.headers["api-key"]).toBe(keys.providerSecret);
       expect(rec.headers.authorization).toBeUndefined();
       expect(rec.headers["x-api-key"]).toBeUndefined();

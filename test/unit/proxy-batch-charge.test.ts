@@ -5,7 +5,8 @@
  * when the answer was cut short (the batch may exist).
  */
 import { expect, test } from "bun:test";
-import { findEndpoint, openaiStyleEndpoints } from "../../src/providers/endpoints.ts";
+import { findEndpoint } from "../../src/providers/endpoints.ts";
+import { openaiStyleEndpoints } from "../../src/providers/openai-endpoints.ts";
 import { chargeOf } from "../../src/proxy/charge.ts";
 
 const endpoint = findEndpoint(openaiStyleEndpoints({ chatCap: "max_completion_tokens" }), "POST", "/batches")?.endpoint;

@@ -3,7 +3,9 @@
  * fields must have one reading; the prompt bound counts media on the parsed
  * structure, never in text; what keyward cannot bound is named by path.
  */
-import { ANTHROPIC_ENDPOINTS, openaiStyleEndpoints, type Endpoint } from "../../src/providers/endpoints.ts";
+import { ANTHROPIC_ENDPOINTS } from "../../src/providers/anthropic-endpoints.ts";
+import type { Endpoint } from "../../src/providers/endpoints.ts";
+import { openaiStyleEndpoints } from "../../src/providers/openai-endpoints.ts";
 import { describe, expect, test } from "bun:test";
 import {
   checkLimitFields,

@@ -8,7 +8,7 @@ import { iso, PageQuery, pageModel, readCursor } from "../pagination.ts";
 const StoredObjectView = t.Object(
   {
     object_id: t.String({ description: "The provider's id of the object", examples: ["file-abc123"] }),
-    kind: t.String({ examples: ["file"], description: "file, upload, batch, response, vector_store or message_batch" }),
+    kind: t.String({ examples: ["file"], description: "file, upload, batch, response, vector_store, message_batch or cached_content" }),
     provider_key_id: t.String({ examples: ["pk_3kTMd9QzA1bc"] }),
     proxy_key_id: t.String({ description: "The proxy key that created it: the only one that can read, list, change or delete it", examples: ["Zk3a9QmP0xYb"] }),
     created_at: t.String({ format: "date-time" }),
