@@ -9,6 +9,8 @@ export interface UpstreamRequest {
   headers: Record<string, string>;
   /** A stream for uploads passed through as they arrive. */
   body?: Uint8Array<ArrayBuffer> | ReadableStream<Uint8Array>;
+  /** The client asked for an event stream (see `UpstreamInit.stream`). */
+  stream?: boolean;
 }
 
 export interface ForwardOptions {
@@ -40,6 +42,7 @@ export async function forward(request: UpstreamRequest, options: ForwardOptions)
       body: request.body,
       redirect: "manual",
       signal: guard.signal,
+      stream: request.stream,
     });
   } catch (err) {
     if (guard.clientGone) throw new ClientGone();

@@ -1,3 +1,4 @@
+import { fullGC } from "bun:jsc";
 import { Database } from "bun:sqlite";
 import { bunConnect } from "./bun-connect.ts";
 import { superviseIfNeeded } from "./supervise.ts";
@@ -36,19 +37,72 @@ function quietUntilSent(response: Response, restore: () => void): Response {
     return response;
   }
   const reader = body.getReader();
+  const burst = streamOpened();
   const stream = new ReadableStream<Uint8Array>({
     async pull(controller) {
-      const { done, value } = await reader.read();
-      if (done) {
+      let chunk: Awaited<ReturnType<typeof reader.read>>;
+      try {
+        chunk = await reader.read();
+      } catch (err) {
+        burst.ended();
+        throw err;
+      }
+      if (chunk.done) {
         restore();
+        burst.ended();
         controller.close();
       } else {
-        controller.enqueue(value);
+        controller.enqueue(chunk.value);
       }
     },
-    cancel: (reason) => reader.cancel(reason),
+    cancel: (reason) => {
+      burst.ended();
+      return reader.cancel(reason);
+    },
   });
   return new Response(stream, { status: response.status, statusText: response.statusText, headers: response.headers });
+}
+
+/**
+ * A full collection once a burst of event streams is over. A stream's objects
+ * live long enough to be promoted to the old generation, which the collector
+ * revisits only once the heap has grown well past its size at its last full
+ * collection: after a burst their garbage stays resident, and the next
+ * burst's peak stacks on top of it. The collection is one pause of the
+ * serving thread, so it runs only while no event stream is open, and only
+ * after enough have ended that it returns more than it costs; a trickle of
+ * streams is left to the collector's own pacing.
+ */
+const BURST_STREAMS = 256;
+let openStreams = 0;
+/** Ended since the last collection this ran. */
+let endedStreams = 0;
+let collectionDue = false;
+
+/** Counts one open event stream; `ended` (idempotent) counts it closed, however it closed. */
+function streamOpened(): { ended(): void } {
+  openStreams++;
+  let open = true;
+  return {
+    ended() {
+      if (!open) return;
+      open = false;
+      openStreams--;
+      endedStreams++;
+      if (openStreams > 0 || endedStreams < BURST_STREAMS || collectionDue) return;
+      collectionDue = true;
+      // On a later turn, once the last stream's bytes are handed to its socket.
+      setTimeout(collectIfQuiet, 0);
+    },
+  };
+}
+
+/** A stream opened since it was scheduled puts it off until the last open one ends. */
+function collectIfQuiet(): void {
+  collectionDue = false;
+  if (openStreams > 0) return;
+  endedStreams = 0;
+  fullGC();
 }
 
 async function serve(options: ServeOptions): Promise<ServerHandle> {

@@ -13,6 +13,14 @@ export interface UpstreamInit {
   signal?: AbortSignal;
   /** Never followed: a redirect is answered as it is. */
   redirect?: "manual";
+  /**
+   * The answer is expected to be an event stream: kept on keyward's own
+   * client under any load. `fetch` hands a body read from JavaScript a
+   * buffer per pending read, which a slow stream always has, so every open
+   * stream would hold one; the client's body is fed by the socket and holds
+   * only what arrived (figures in test/bench/README.md).
+   */
+  stream?: boolean;
 }
 
 export type UpstreamFetch = (url: string, init: UpstreamInit) => Promise<Response>;
@@ -110,7 +118,7 @@ export function createUpstreamClient(connect: Connect, options: UpstreamClientOp
   }
 
   function fetch(url: string, init: UpstreamInit): Promise<Response> {
-    if (busy && (waiting.count >= handoffAt || init.body instanceof ReadableStream)) return handOff(busy, url, init);
+    if (busy && ((waiting.count >= handoffAt && !init.stream) || init.body instanceof ReadableStream)) return handOff(busy, url, init);
     if (init.body instanceof ReadableStream) return Promise.reject(new TypeError("Cannot send request: a streamed body needs the runtime's fetch"));
     try {
       const scheme = url.indexOf("://");
