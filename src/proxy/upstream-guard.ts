@@ -22,16 +22,23 @@ export class UpstreamGuard {
   private readonly started = performance.now();
   private timer: ReturnType<typeof setTimeout> | undefined;
   private client: AbortSignal | undefined;
+  /**
+   * Asked once, when the watch starts, then dropped: the caller's closure
+   * holds its whole scope (the request body as sent, its parsed form), which
+   * would otherwise stay alive for as long as an answer streams.
+   */
+  private clientSignal: (() => AbortSignal | undefined) | undefined;
   private watching = false;
   private answered = false;
   private released = false;
   private expired = false;
 
   constructor(
-    private readonly clientSignal: () => AbortSignal | undefined,
+    clientSignal: () => AbortSignal | undefined,
     readonly timeoutMs: number,
     private readonly watchAfterMs = CLIENT_WATCH_AFTER_MS,
   ) {
+    this.clientSignal = clientSignal;
     this.timer = setTimeout(this.tick, Math.min(watchAfterMs, timeoutMs));
   }
 
@@ -59,6 +66,7 @@ export class UpstreamGuard {
   release(): void {
     if (this.released) return;
     this.released = true;
+    this.clientSignal = undefined;
     clearTimeout(this.timer);
     this.client?.removeEventListener("abort", this.abort);
   }
@@ -77,12 +85,13 @@ export class UpstreamGuard {
     const untilWatch = this.watching ? Infinity : this.watchAfterMs - elapsed;
     const untilTimeout = this.answered ? Infinity : this.timeoutMs - elapsed;
     const next = Math.min(untilWatch, untilTimeout);
-    if (next !== Infinity) this.timer = setTimeout(this.tick, Math.max(0, next));
+    this.timer = next === Infinity ? undefined : setTimeout(this.tick, Math.max(0, next));
   };
 
   private watch(): void {
     this.watching = true;
-    this.client = this.clientSignal();
+    this.client = this.clientSignal?.();
+    this.clientSignal = undefined;
     if (!this.client) return;
     if (this.client.aborted) this.abort();
     else this.client.addEventListener("abort", this.abort, { once: true });

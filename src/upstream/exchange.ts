@@ -45,7 +45,8 @@ export class Exchange implements ConnectionUser, ParserEvents {
   constructor(
     private readonly origin: Origin,
     private readonly method: string,
-    private readonly request: Uint8Array,
+    /** Kept for the one retry until the answer's first bytes arrive; a stream's answer may last long after. */
+    private request: Uint8Array | undefined,
     private readonly signal: AbortSignal | undefined,
     private readonly now: () => number,
     private readonly waiting: Waiting,
@@ -85,7 +86,7 @@ export class Exchange implements ConnectionUser, ParserEvents {
     this.gotBytes = false;
     // Closed between opening and now: its close event came while nobody listened.
     if (conn.isClosed) return this.closed();
-    this.write(this.request);
+    if (this.request) this.write(this.request);
   }
 
   private write(bytes: Uint8Array): void {
@@ -99,7 +100,9 @@ export class Exchange implements ConnectionUser, ParserEvents {
   }
 
   data(bytes: Uint8Array): void {
+    // Answered: never sent again (what is still unwritten stays in `unwritten`).
     this.gotBytes = true;
+    this.request = undefined;
     try {
       (this.parser as ResponseParser).push(bytes);
     } catch (err) {

@@ -103,4 +103,24 @@ describe("UpstreamGuard", () => {
     expect(guard.timedOut).toBe(true);
     expect(guard.clientGone).toBe(false);
   });
+
+  test("once watching, the guard lets go of the caller's closure (and all it holds, a request body included)", async () => {
+    const c = client();
+    // Each closure is made in a scope of its own, as a handler's is: afterwards only its guard references it.
+    const start = () => {
+      const body = new Uint8Array(64 * 1024);
+      const guard = new UpstreamGuard(() => (body.byteLength > 0 ? c.signal() : undefined), 10_000, 10);
+      guard.headersReceived();
+      return { guard, body: new WeakRef(body) };
+    };
+    const exchanges = Array.from({ length: 50 }, start);
+    await Bun.sleep(40);
+    expect(c.asked).toBe(50);
+    Bun.gc(true);
+    await Bun.sleep(0);
+    Bun.gc(true);
+    // The collector scans the stack conservatively and may keep a stray one; the guards themselves are all alive.
+    expect(exchanges.filter((e) => e.body.deref() !== undefined).length).toBeLessThan(5);
+    for (const e of exchanges) e.guard.release();
+  });
 });

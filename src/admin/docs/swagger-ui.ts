@@ -1,14 +1,12 @@
 /**
  * Swagger UI served from inside keyward (and so from inside the compiled
  * binary): `@elysiajs/swagger` would load it from a CDN, which an offline VM
- * cannot reach. Text imports work in `bun build --compile` and on Deno alike.
+ * cannot reach. Its files (swagger-ui-assets.ts) are loaded by the first
+ * request for them, as the console's are.
  */
 import { Elysia } from "elysia";
-import bundle from "../../../node_modules/swagger-ui-dist/swagger-ui-bundle.js" with { type: "text" };
-import css from "../../../node_modules/swagger-ui-dist/swagger-ui.css" with { type: "text" };
 
-// The source map is not shipped; drop the comment so browsers do not ask for it.
-const BUNDLE = bundle.replace(/\n\/\/# sourceMappingURL=.*\s*$/, "\n");
+const assets = () => import("./swagger-ui-assets.ts");
 
 function page(specUrl: string, title: string): string {
   return `<!doctype html>
@@ -50,8 +48,8 @@ export function swaggerUiRoutes(title: string) {
     .get("/docs", () => new Response(html, { headers: { "content-type": "text/html; charset=utf-8" } }), {
       detail: { hide: true },
     })
-    .get("/docs/assets/swagger-ui.css", () => cached(css, "text/css; charset=utf-8"), { detail: { hide: true } })
-    .get("/docs/assets/swagger-ui-bundle.js", () => cached(BUNDLE, "text/javascript; charset=utf-8"), {
+    .get("/docs/assets/swagger-ui.css", async () => cached((await assets()).CSS, "text/css; charset=utf-8"), { detail: { hide: true } })
+    .get("/docs/assets/swagger-ui-bundle.js", async () => cached((await assets()).BUNDLE, "text/javascript; charset=utf-8"), {
       detail: { hide: true },
     })
     .get("/docs/assets/init.js", () => cached(script, "text/javascript; charset=utf-8"), { detail: { hide: true } });
