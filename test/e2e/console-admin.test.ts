@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { rmSync } from "node:fs";
 import { join } from "node:path";
 import type { Locator, Page } from "playwright-core";
-import { isolatedBinary, startKeyward, type RunningBinary } from "../helpers/binary.ts";
+import { binaryAdmin, isolatedBinary, startKeyward, type RunningBinary } from "../helpers/binary.ts";
 import { axeViolations, chromiumOrWarn, launchChromium, pageFaults, refuseOffMachine, type LaunchedChromium } from "../helpers/chromium.ts";
 import { startWebhookReceiver, verifyStandardWebhook, type WebhookReceiver } from "../helpers/webhook-receiver.ts";
 
@@ -27,14 +27,7 @@ let blocked: string[] = [];
 const requested: string[] = [];
 
 /** The admin API as the test's own client, with the root token unless told otherwise. */
-async function admin<T>(method: string, path: string, body?: unknown, token = server.rootToken() as string): Promise<{ status: number; json: T }> {
-  const res = await fetch(`${server.url}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  return { status: res.status, json: (await res.json()) as T };
-}
+const admin = <T>(method: string, path: string, body?: unknown, token?: string) => binaryAdmin<T>(server, { method, path, body, token });
 
 const dialog = (name: string): Locator => page.getByRole("dialog", { name });
 const row = (text: string | RegExp): Locator => page.getByRole("row", { name: text });

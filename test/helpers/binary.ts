@@ -127,3 +127,17 @@ export async function runKeyward(cmd: string[], opts: { cwd?: string; env?: Reco
   if (timedOut) throw new Error(`${cmd.join(" ")} did not exit in time; stderr: ${stderr}`);
   return { code, stdout, stderr };
 }
+
+/** The admin API of a running binary, as a test's own client: the root token unless told otherwise. */
+export async function binaryAdmin<T>(
+  server: RunningBinary,
+  request: { method: string; path: string; body?: unknown; token?: string },
+): Promise<{ status: number; json: T }> {
+  const { method, path, body, token = server.rootToken() } = request;
+  const res = await fetch(`${server.url}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  return { status: res.status, json: (await res.json()) as T };
+}
