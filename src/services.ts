@@ -9,6 +9,7 @@ import { DEFAULT_ALERT_OPTIONS, type AlertOptions } from "./alerts/options.ts";
 import { WebhookService } from "./alerts/webhooks.ts";
 import { InlineReads, ThreadedReads } from "./db/reads.ts";
 import { ADMIN_READS, type AdminReads } from "./admin/reads.ts";
+import { ADMIN_READ_PACE, PacedReads } from "./admin/paced-reads.ts";
 import { SharedAdminReads } from "./admin/shared-reads.ts";
 import { workerUrl } from "./runtime/worker-url.ts";
 import type { Store } from "./db/store.ts";
@@ -252,7 +253,8 @@ function createAlerting(deps: AppDeps, metrics: Metrics, ledger: BudgetLedger) {
  * The admin API's long reads: on a worker thread with its own connection
  * when there is a database file (falling back to this thread if it fails),
  * else here. With a shared database, usage and logs are read from the
- * request log on PostgreSQL instead, the one every instance writes.
+ * request log on PostgreSQL instead, the one every instance writes. Paced
+ * either way (paced-reads.ts).
  */
 function createReads(deps: AppDeps): AdminReads {
   const path = deps.readWorkerPath ?? deps.logWorkerPath;
@@ -266,7 +268,7 @@ function createReads(deps: AppDeps): AdminReads {
         worker: () => new Worker(workerUrl("admin/read-worker"), { type: "module" }),
       })
     : new InlineReads(ADMIN_READS, deps.store);
-  return deps.store.shared ? new SharedAdminReads(local, deps.store.shared.log, deps.logger) : local;
+  return new PacedReads(deps.store.shared ? new SharedAdminReads(local, deps.store.shared.log, deps.logger) : local, ADMIN_READ_PACE);
 }
 
 function createOidcExchange(deps: AppDeps, proxyKeys: ProxyKeyService, replay: ReplayCache): OidcExchange {

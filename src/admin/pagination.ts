@@ -46,11 +46,13 @@ export { iso } from "./time.ts";
 export const NO_CONTROL_CHARS = "^(?:[^\\u0000-\\u001f\\u007f\\ud800-\\udfff]|[\\ud800-\\udbff][\\udc00-\\udfff])+$";
 
 /**
- * A one-page list (`{"data": [...], "next_cursor": null}`) as a streamed JSON
- * response, each item made (`item`) as it is written, a few per turn of the
- * event loop: for answers of a thousand items, such as a minted batch.
+ * A page (`{"data": [...], "next_cursor": …}`) as a streamed JSON response,
+ * each item made (`item`) as it is written, a few per turn of the event loop:
+ * for answers of hundreds or thousands of items (a minted batch, a page of 200
+ * keys), whose views made in one go held the serving thread for milliseconds.
  */
-export function pageStream<T>(items: readonly T[], item: (value: T) => unknown, status = 200): Response {
+export function pageStream<T>(items: readonly T[], item: (value: T) => unknown, options: { status?: number; nextCursor?: string | null } = {}): Response {
+  const { status = 200, nextCursor = null } = options;
   const encoder = new TextEncoder();
   let next = 0;
   const body = new ReadableStream<Uint8Array>({
@@ -63,7 +65,7 @@ export function pageStream<T>(items: readonly T[], item: (value: T) => unknown, 
       next += STREAM_CHUNK_ROWS;
       if (parts.length > 0) controller.enqueue(encoder.encode(parts.join("")));
       if (next >= items.length) {
-        controller.enqueue(encoder.encode('],"next_cursor":null}'));
+        controller.enqueue(encoder.encode(`],"next_cursor":${JSON.stringify(nextCursor)}}`));
         controller.close();
       }
     },

@@ -13,7 +13,7 @@ import { StorageUnavailableError } from "../db/errors.ts";
 import type { ReadArgs, ReadResult } from "../db/reads.ts";
 import type { SharedRequestLog } from "../db/store.ts";
 import type { Logger } from "../telemetry/logger.ts";
-import { ADMIN_READS, type AdminReads } from "./reads.ts";
+import { ADMIN_READS, jsonBody, type AdminReads } from "./reads.ts";
 import { logBody, usageBody } from "./usage/views.ts";
 
 type Handlers = typeof ADMIN_READS;
@@ -25,8 +25,8 @@ type SharedLogReads = {
 };
 
 const SHARED_LOG_READS: SharedLogReads = {
-  usage: async (log, group, window) => JSON.stringify(usageBody(group, await log.usage(group, window))),
-  logs: async (log, filter, limit, beforeId) => JSON.stringify(logBody(await log.page(filter, { limit: limit + 1, beforeId }), limit)),
+  usage: async (log, group, window) => jsonBody(usageBody(group, await log.usage(group, window))),
+  logs: async (log, filter, limit, beforeId) => jsonBody(logBody(await log.page(filter, { limit: limit + 1, beforeId }), limit)),
 };
 
 function isShared(name: string): name is SharedName {

@@ -13,10 +13,16 @@ import type { Store } from "./store.ts";
 /** The worker global, typed narrowly: keyward type-checks against Bun's DOM-less globals. */
 const port = globalThis as unknown as {
   onmessage: ((event: MessageEvent<ToReadWorker>) => void) | null;
-  postMessage(message: FromReadWorker): void;
+  postMessage(message: FromReadWorker, transfer?: ArrayBuffer[]): void;
 };
 
 const message = (err: unknown) => (err instanceof Error ? err.message : String(err));
+
+/** The bytes of an answer made as bytes (itself, or its `body`), to move rather than copy. */
+function transferable(value: unknown): ArrayBuffer[] {
+  const bytes = value !== null && typeof value === "object" && "body" in value ? value.body : value;
+  return bytes instanceof Uint8Array ? [bytes.buffer as ArrayBuffer] : [];
+}
 
 export function serveReads<H extends ReadHandlers>(handlers: H): void {
   let client: SqliteClient | undefined;
@@ -46,7 +52,9 @@ export function serveReads<H extends ReadHandlers>(handlers: H): void {
         // Not open: the server thread has been told, and runs the reads it sent itself.
         if (!store) return;
         try {
-          port.postMessage({ type: "result", id: msg.id, value: runRead(handlers, store, msg.name, msg.args as ReadArgs<H, string>) });
+          const value = runRead(handlers, store, msg.name, msg.args as ReadArgs<H, string>);
+          // An answer made as bytes moves to the serving thread rather than being copied there.
+          port.postMessage({ type: "result", id: msg.id, value }, transferable(value));
         } catch (err) {
           port.postMessage({ type: "failed", id: msg.id, error: message(err) });
         }

@@ -1,5 +1,5 @@
 import { microsToUsd } from "./money.ts";
-import type { BudgetPeriod } from "./period.ts";
+import { periodStart, type BudgetPeriod } from "./period.ts";
 
 /**
  * A key's (or a team's) limits and budget as its answers show them: one
@@ -19,6 +19,24 @@ export interface SpendView {
   spendMicros: number;
   reservedMicros: number;
   periodStartedAt: number;
+}
+
+/** What a budget row stores of its spend, as `storedSpend` reads it. */
+export interface StoredSpend {
+  budgetPeriod: BudgetPeriod;
+  spendMicros: number;
+  periodStartedAt: number;
+}
+
+/**
+ * The figures as the row stores them, in the period `now` falls in: nothing reserved, the spend reset if a new
+ * period has begun, the period widened if the admin switched to a longer one. What the ledger shows for a
+ * key it holds nothing for.
+ */
+export function storedSpend(row: StoredSpend, now: number): SpendView {
+  const start = periodStart(row.budgetPeriod, now);
+  if (start > row.periodStartedAt) return { spendMicros: 0, reservedMicros: 0, periodStartedAt: start };
+  return { spendMicros: row.spendMicros, reservedMicros: 0, periodStartedAt: Math.min(start, row.periodStartedAt) };
 }
 
 export interface BudgetFigures {

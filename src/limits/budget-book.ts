@@ -6,6 +6,7 @@
  */
 import type { SpendUpdate } from "../db/store.ts";
 import type { BudgetLeases, LeaseUsage } from "../db/leases.ts";
+import { storedSpend, type SpendView } from "./balance.ts";
 import { periodEnd, periodStart, type BudgetPeriod } from "./period.ts";
 
 /**
@@ -117,6 +118,14 @@ export class Book {
       this.dirty.add(subject.id);
     }
     return state;
+  }
+
+  /**
+   * What `state` would give, without keeping a state for a subject that has none: listings and views read
+   * thousands of keys, which would otherwise each stay in the book for the life of the process.
+   */
+  peek(subject: Budgeted, now: number): SpendView {
+    return this.states.has(subject.id) ? this.state(subject, now) : storedSpend(subject, now);
   }
 
   /** Why `amountMicros` does not fit the subject's budget, or undefined when it does (or it has none). */

@@ -112,14 +112,19 @@ export class BudgetLedger {
     return out;
   }
 
+  /** Budgets are shared with other instances (leased slices): a key's stored spend is then not all of it. */
+  get shared(): boolean {
+    return this.keys.leases !== undefined;
+  }
+
   view(row: Budgeted, now: number): { spendMicros: number; reservedMicros: number; periodStartedAt: number } {
-    const s = this.keys.state(row, now);
+    const s = this.keys.peek(row, now);
     return { spendMicros: s.spendMicros, reservedMicros: s.reservedMicros, periodStartedAt: s.periodStartedAt };
   }
 
   /** A team's spend, reservations and period, as `view` gives a key's. */
   viewTeam(team: Budgeted, now: number): { spendMicros: number; reservedMicros: number; periodStartedAt: number } {
-    const s = this.teams.state(team, now);
+    const s = this.teams.peek(team, now);
     return { spendMicros: s.spendMicros, reservedMicros: s.reservedMicros, periodStartedAt: s.periodStartedAt };
   }
 

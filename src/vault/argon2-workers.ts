@@ -37,8 +37,9 @@ function startArgon2Worker(): Worker {
  * keeps its latency, and a new key waits a little longer only while the
  * machine is busy.
  *
- * Workers start with the first verification (a server whose keys are all
- * verified never starts them). If one cannot start or dies, its job and all
+ * Workers start as jobs need them: the first with the first verification or
+ * hash (a server whose keys are all verified never starts one), the second
+ * only when two jobs run at once. If one cannot start or dies, its job and all
  * later ones run on the native threads as before, after one warning: a
  * verification is never lost.
  */
@@ -92,34 +93,44 @@ export class Argon2Workers {
   }
 
   private dispatch(): void {
-    const slots = this.slots ?? this.startAll();
-    if (!slots) return;
-    for (const slot of slots) {
-      const job = slot.job ? undefined : this.queue.shift();
-      if (!job) continue;
+    while (!this.fallback) {
+      const slots = (this.slots ??= []);
+      const next = this.nextIndex(slots);
+      if (next < 0) return;
+      // A worker is started only when a job can run and every running one is busy: a server that mints or
+      // verifies one at a time never holds a second worker's memory.
+      const slot = slots.find((candidate) => !candidate.job) ?? (slots.length < this.size ? this.startOne(slots) : undefined);
+      if (!slot) return;
+      const [job] = this.queue.splice(next, 1) as [Job];
       slot.job = job;
       slot.worker.postMessage(job.message);
     }
   }
 
-  private startAll(): Slot[] | undefined {
+  /**
+   * Where in the queue the oldest job that may start now is (-1: none). Hashes for minting run one at a time,
+   * so a batch of a thousand keys leaves every other core to the serving thread and its clients (argon2 fills
+   * a core's caches and the memory bus, which no scheduling priority keeps from slowing the requests on the
+   * other core); a verification a proxied request waits for may pass queued hashes and take the other worker.
+   */
+  private nextIndex(slots: Slot[]): number {
+    const hashing = slots.some((slot) => slot.job && "hash" in slot.job.message);
+    return this.queue.findIndex((job) => !(hashing && "hash" in job.message));
+  }
+
+  private startOne(slots: Slot[]): Slot | undefined {
     try {
-      const slots: Slot[] = [];
-      // Assigned before any handler can run: a worker reports only after this returns.
-      this.slots = slots;
-      for (let i = 0; i < this.size; i++) {
-        const slot: Slot = { worker: this.start() };
-        slot.worker.onmessage = (event: MessageEvent<FromArgon2Worker>) => this.answered(slot, event.data);
-        slot.worker.onerror = (event) => {
-          // Handled here: an error in a worker would otherwise end the whole process.
-          event.preventDefault();
-          this.fail(`argon2 worker failed: ${event.message}`);
-        };
-        // Idle workers must not keep a process alive (Bun; Deno's Worker has no unref).
-        (slot.worker as Worker & { unref?: () => void }).unref?.();
-        slots.push(slot);
-      }
-      return slots;
+      const slot: Slot = { worker: this.start() };
+      slot.worker.onmessage = (event: MessageEvent<FromArgon2Worker>) => this.answered(slot, event.data);
+      slot.worker.onerror = (event) => {
+        // Handled here: an error in a worker would otherwise end the whole process.
+        event.preventDefault();
+        this.fail(`argon2 worker failed: ${event.message}`);
+      };
+      // Idle workers must not keep a process alive (Bun; Deno's Worker has no unref).
+      (slot.worker as Worker & { unref?: () => void }).unref?.();
+      slots.push(slot);
+      return slot;
     } catch (err) {
       this.fail(`cannot start an argon2 worker: ${err instanceof Error ? err.message : String(err)}`);
       return undefined;

@@ -12,16 +12,7 @@ import { generateKey, keyHint } from "./key-format.ts";
 import { budgetTermsChanged, sharedLimitsPatch, type SharedLimitsInput } from "./limits-patch.ts";
 import { rotateProxyKey } from "./proxy-key-rotation.ts";
 
-export const PROXY_KEY_STATUSES = ["active", "expired", "revoked", "provider-disabled"] as const;
-export type ProxyKeyStatus = (typeof PROXY_KEY_STATUSES)[number];
-
-/** Revocation is final and outranks everything; a disabled provider key outranks expiry. */
-export function proxyKeyStatus(row: ProxyKeyRow, providerDisabled: boolean, now: number): ProxyKeyStatus {
-  if (row.revokedAt !== null) return "revoked";
-  if (row.expiresAt !== null && row.expiresAt <= now) return "expired";
-  if (providerDisabled) return "provider-disabled";
-  return "active";
-}
+export { PROXY_KEY_STATUSES, proxyKeyStatus, type ProxyKeyStatus } from "./proxy-key-status.ts";
 
 export interface ExpiryInput {
   expires_at?: string | null;

@@ -4,15 +4,20 @@
  * requests (timed one at a time by a separate process, latency-probe.ts)
  * while it prunes a retention's worth of rows, answers usage and log
  * queries, mints a batch of 1,000 keys, streams 1,000 more as CSV, lists the
- * audit log and is backed up. Each operation's requests are compared with
- * an idle stretch: the issue's bounds are p99 ≤ 2 × idle and max ≤ 50 ms.
- * This test asserts the max, against 50 ms or, on a machine so busy that its
- * idle stretches (one after each operation) alone stall longer, twice their
- * max (a query on the serving thread stalls for hundreds of ms at this size
- * either way); the p99
- * ratio, a coin toss on a shared 2-core VM (test/bench/README.md), is
- * printed, and measured by `bun run bench` (scenario 8).
+ * audit log and pages through the keys, and is backed up. Reads are sent back
+ * to back for two seconds by a client at nice 19 (admin-reads.ts), standing
+ * for a dashboard on another machine. Each operation's requests are compared
+ * with an idle stretch (one after each operation), and with a control: a
+ * process that is not keyward's keeping a core busy at nice 10.
+ *
+ * The issue's bounds are p99 ≤ 2 × idle and max ≤ 50 ms. This test asserts
+ * the max, against 50 ms or, on a machine so busy that its idle stretches
+ * alone stall longer, twice their max (a query on the serving thread stalls
+ * for hundreds of ms at this size either way). The p99 ratios are printed:
+ * on a shared 2-core VM one run's p99 is too noisy to assert on; their
+ * medians over runs are in test/bench/README.md.
  */
+import { spawn } from "bun";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
@@ -20,7 +25,7 @@ import { openDatabase } from "../../src/db/open.ts";
 import { detectRuntime } from "../../src/runtime/index.ts";
 import { runKeyward } from "../helpers/binary.ts";
 import { Leftovers, opsBinary, startServe, type OpsBinary, type StartedServer } from "../helpers/ops.ts";
-import { during, percentile, stamp, startProbe, type Probe, type Sample } from "../helpers/probe.ts";
+import { adminReadsCommand, during, percentile, stamp, startProbe, type Probe, type Sample } from "../helpers/probe.ts";
 import { createKeyPairOver, type KeyPair } from "../helpers/proxy.ts";
 import { seedLog } from "../helpers/seed-log.ts";
 
@@ -43,6 +48,14 @@ async function samplesSoFar(): Promise<Sample[]> {
   samples ??= await probe.stop();
   return samples;
 }
+
+/** Admin reads of `paths` (and `pages` further by each one's cursor) back to back for two seconds, by a low-priority client. */
+const readFor = (paths: string[], pages: number) => async () => {
+  const reader = spawn(adminReadsCommand({ url: served.server.url, token: served.token, ms: 2_000, pages, paths }), { stdout: "pipe", stderr: "inherit" });
+  const reads = Number((await new Response(reader.stdout).text()).trim());
+  expect(await reader.exited).toBe(0);
+  expect(reads).toBeGreaterThan(10);
+};
 
 /** How long the idle stretch after each operation lasts. */
 const IDLE_MS = 1_500;
@@ -104,30 +117,19 @@ describe("proxied requests keep their latency", () => {
   });
 
   test("while usage and log queries run", async () => {
-    const get = async (path: string) => {
-      const res = await served.api.call<{ data: unknown[]; next_cursor: string | null }>("GET", path);
+    // Each answer checked once here; then read back to back for two seconds by a low-priority client.
+    const usage = ["proxy_key", "provider_key", "model", "day"].map((group) => `/api/usage?group_by=${group}`);
+    for (const path of usage) {
+      const res = await served.api.call<{ data: unknown[] }>("GET", path);
       expect(res.status).toBe(200);
-      return res.body;
-    };
-    // Each for two seconds at least, so the probe times enough requests meanwhile.
-    const forAWhile = async (round: () => Promise<void>) => {
-      for (const until = performance.now() + 2_000; performance.now() < until;) await round();
-    };
-    await timed("usage queries", () =>
-      forAWhile(async () => {
-        for (const group of ["proxy_key", "provider_key", "model", "day"]) {
-          expect((await get(`/api/usage?group_by=${group}`)).data.length).toBeGreaterThan(0);
-        }
-      }),
+      expect(res.body.data.length).toBeGreaterThan(0);
+    }
+    const logs = ["", `proxy_key_id=${pair.proxyKeyId}`, "model=o3&status=429", "status=418", "provider_key_id=pk_seeded_1"].map(
+      (filter) => `/api/logs?limit=200&${filter}`,
     );
-    await timed("log queries", () =>
-      forAWhile(async () => {
-        for (const filter of ["", `proxy_key_id=${pair.proxyKeyId}`, "model=o3&status=429", "status=418", "provider_key_id=pk_seeded_1"]) {
-          let page = await get(`/api/logs?limit=200&${filter}`);
-          for (let n = 0; n < 5 && page.next_cursor !== null; n++) page = await get(`/api/logs?limit=200&${filter}&cursor=${page.next_cursor}`);
-        }
-      }),
-    );
+    await timed("usage queries", readFor(usage, 0));
+    // Each filter, then five pages further by its cursor.
+    await timed("log queries", readFor(logs, 5));
   });
 
   test("while a batch of 1,000 keys is minted", async () => {
@@ -155,14 +157,9 @@ describe("proxied requests keep their latency", () => {
   });
 
   test("while the audit log is listed and the keys are paged through", async () => {
-    await timed("audit and key listing", async () => {
-      for (let round = 0; round < 20; round++) expect((await served.api.call("GET", "/api/audit?limit=200")).status).toBe(200);
-      let cursor: string | null = "";
-      for (let n = 0; n < 15 && cursor !== null; n++) {
-        const res: { body: { next_cursor: string | null } } = await served.api.call("GET", `/api/proxy-keys?limit=200${cursor ? `&cursor=${cursor}` : ""}`);
-        cursor = res.body.next_cursor;
-      }
-    });
+    expect((await served.api.call("GET", "/api/audit?limit=200")).status).toBe(200);
+    // Each path and fourteen pages further by its cursor, over and over for two seconds.
+    await timed("audit and key listing", readFor(["/api/audit?limit=200", "/api/proxy-keys?limit=200"], 14));
   });
 
   test("while a backup is taken", async () => {
@@ -172,6 +169,15 @@ describe("proxied requests keep their latency", () => {
       expect(result.code).toBe(0);
     });
     expect(existsSync(target)).toBe(true);
+  });
+
+  test("control: a process of someone else's keeps a core busy at nice 10", async () => {
+    // Not keyward's work: what any background CPU does to the probe's latency on this machine, to read the
+    // operations' p99 against.
+    await timed("control: a busy core", async () => {
+      const busy = spawn(["nice", "-n", "10", "bun", "-e", "const end = performance.now() + 2000; while (performance.now() < end);"]);
+      expect(await busy.exited).toBe(0);
+    });
   });
 
   test("every operation: max ≤ 50 ms, or twice the idle stretches' max on a busier machine (p99 against idle printed)", async () => {

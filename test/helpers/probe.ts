@@ -72,3 +72,11 @@ export function percentile(values: number[], p: number): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] as number;
 }
+
+/**
+ * `admin-reads.ts` as a command at nice 19: the admin client stands for a dashboard on another machine, so
+ * on a 2-core VM it must not take the cores the proxied requests being timed would use.
+ */
+export function adminReadsCommand(opts: { url: string; token: string; ms: number; pages: number; paths: string[] }): string[] {
+  return ["nice", "-n", "19", "bun", join(import.meta.dir, "admin-reads.ts"), opts.url, opts.token, String(opts.ms), String(opts.pages), ...opts.paths];
+}

@@ -11,6 +11,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { openDatabase } from "../../src/db/open.ts";
+import { PacedReads } from "../../src/admin/paced-reads.ts";
 import { ADMIN_READS } from "../../src/admin/reads.ts";
 import { ThreadedReads } from "../../src/db/reads.ts";
 import { workerUrl } from "../../src/runtime/worker-url.ts";
@@ -57,7 +58,9 @@ describe("read by the read worker", () => {
   afterAll(() => t.cleanup());
 
   test("usage, logs, audit and key pages answer what the serving thread's store answers", async () => {
-    const reads = t.services.reads;
+    // Paced (src/admin/paced-reads.ts), over the worker's reads.
+    expect(t.services.reads).toBeInstanceOf(PacedReads);
+    const reads = (t.services.reads as PacedReads<typeof ADMIN_READS>).reads;
     expect(reads).toBeInstanceOf(ThreadedReads);
     const before = (reads as ThreadedReads<typeof ADMIN_READS>).workerReads;
 
@@ -116,10 +119,11 @@ test("a read worker that cannot open the database: logged once, every read answe
       )
       .immediate();
     const [usage, page] = await Promise.all([reads.read("usage", "day", {}), reads.read("logs", {}, 100, undefined)]);
-    expect(JSON.parse(usage)).toEqual(JSON.parse(ADMIN_READS.usage(store, "day", {})));
-    expect(JSON.parse(usage).data.length).toBeGreaterThan(0);
-    expect(JSON.parse(page).data.length).toBe(50);
-    expect(JSON.parse(await reads.read("audit", 1, undefined))).toEqual({ data: [], next_cursor: null });
+    const json = (body: Uint8Array) => JSON.parse(new TextDecoder().decode(body));
+    expect(json(usage)).toEqual(json(ADMIN_READS.usage(store, "day", {})));
+    expect(json(usage).data.length).toBeGreaterThan(0);
+    expect(json(page).data.length).toBe(50);
+    expect(json(await reads.read("audit", 1, undefined))).toEqual({ data: [], next_cursor: null });
     expect(errors.map((e) => e.msg)).toEqual(["Admin reads move to the server thread"]);
     expect(String(errors[0]?.fields?.reason)).toContain("read worker cannot open the database");
     expect(reads.workerReads).toBe(0);

@@ -67,6 +67,54 @@ test.if(platform() === "linux")("the workers run at nice 10, the calling thread 
   }
 });
 
+test("hashes for minting run one at a time; a verification passes queued hashes", async () => {
+  // Answers after 40 ms; a hash answers with when it ran, so the test can see whether two overlapped.
+  const slow = URL.createObjectURL(
+    new Blob(
+      [
+        `onmessage = (event) => {
+          const job = event.data, from = Date.now();
+          setTimeout(() => postMessage(job.hash ? { id: job.id, phc: from + "-" + Date.now() } : { id: job.id, valid: true }), 40);
+        };`,
+      ],
+      { type: "text/javascript" },
+    ),
+  );
+  const pool = new Argon2Workers(recordingLogger(), 2, () => new Worker(slow));
+  try {
+    const settled: string[] = [];
+    const hashes = Array.from({ length: 4 }, (_, i) => pool.hash(`secret-${i}`).then((ran) => (settled.push(`hash ${i}`), ran)));
+    const verified = pool.verify({ phc, secret: "right-secret" }).then((valid) => (settled.push("verify"), valid));
+    expect(await verified).toBe(true);
+    const spans = (await Promise.all(hashes)).map((ran) => ran.split("-").map(Number) as [number, number]);
+    for (let i = 1; i < spans.length; i++) expect((spans[i] as [number, number])[0]).toBeGreaterThanOrEqual((spans[i - 1] as [number, number])[1]);
+    // The verification took the idle worker at once instead of waiting behind three hashes.
+    expect(settled.indexOf("verify")).toBeLessThan(settled.indexOf("hash 1"));
+  } finally {
+    pool.close();
+    URL.revokeObjectURL(slow);
+  }
+});
+
+test("a worker starts only when a job can run and every running worker is busy", async () => {
+  let started = 0;
+  const pool = new Argon2Workers(recordingLogger(), 2, () => {
+    started++;
+    return new Worker(new URL("../../src/vault/argon2-worker.ts", import.meta.url), { type: "module" });
+  });
+  try {
+    // One at a time, and a batch's hashes (which run one at a time): one worker.
+    expect(await pool.verify({ phc, secret: "right-secret" })).toBe(true);
+    await Promise.all(Array.from({ length: 3 }, (_, i) => pool.hash(`minted-${i}`)));
+    expect(started).toBe(1);
+    // Two verifications at once: the second worker.
+    expect(await Promise.all([pool.verify({ phc, secret: "right-secret" }), pool.verify({ phc, secret: "nope" })])).toEqual([true, false]);
+    expect(started).toBe(2);
+  } finally {
+    pool.close();
+  }
+});
+
 test("a worker that cannot start: one warning, every verification still answered", async () => {
   const logger = recordingLogger();
   const pool = new Argon2Workers(logger, 2, () => {

@@ -131,6 +131,42 @@ test("rows and spend are committed together by the worker, on flush and at stop"
   expect(s.fallbacks()).toBe(0);
 });
 
+test("reads' flushes share commits, and each still sees every row appended before it", async () => {
+  let commits = 0;
+  const s = await setup({
+    worker: () => {
+      const worker = new Worker(new URL("../../src/usage/log-worker.ts", import.meta.url), { type: "module" });
+      const post = worker.postMessage.bind(worker);
+      worker.postMessage = (message: { type: string }) => {
+        if (message.type === "commit") commits++;
+        post(message);
+      };
+      return worker;
+    },
+  });
+  s.log.start();
+  // Fifty reads at once, a row answered before each: the first commits at once, the other 49 share one commit.
+  const seen = await Promise.all(
+    Array.from({ length: 50 }, (_, i) => {
+      s.log.append(row(i));
+      return s.log.flush().then(() => s.count() >= i + 1);
+    }),
+  );
+  expect(seen.every(Boolean)).toBe(true);
+  expect(s.count()).toBe(50);
+  expect(commits).toBe(2);
+  // Back to back, one after another: each read still sees the row before it.
+  for (let i = 50; i < 60; i++) {
+    s.log.append(row(i));
+    await s.log.flush();
+    expect(s.count()).toBe(i + 1);
+  }
+  expect(commits).toBe(12);
+  // Nothing appended since: a read does not wait for a commit, and none is made.
+  await s.log.flush();
+  expect(commits).toBe(12);
+});
+
 test("a locked database delays the rows: the failure is logged, the next flush writes every one", async () => {
   const s = await setup({ busyTimeoutMs: 50 });
   s.log.start();

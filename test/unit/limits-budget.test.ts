@@ -103,6 +103,26 @@ describe("BudgetLedger", () => {
     expect(ledger.reserve(row, 800, midnight).ok).toBe(true);
   });
 
+  test("viewing keys the ledger holds nothing for gives the stored figures and keeps nothing", () => {
+    const ledger = new BudgetLedger();
+    // A listing of a thousand keys: each view is the row's spend in its period, and the ledger stays empty.
+    const rows = Array.from({ length: 1_000 }, (_, i) => ({ ...key(1_000, "daily", i), id: `k${i}` }));
+    for (const row of rows) expect(ledger.view(row, NOW)).toEqual({ spendMicros: row.spendMicros, reservedMicros: 0, periodStartedAt: Date.UTC(2026, 0, 15) });
+    expect(ledger.drain()).toEqual([]);
+    const held = (ledger as unknown as { keys: { states: Map<string, unknown> } }).keys.states;
+    expect(held.size).toBe(0);
+    // The same figures `state` gives: rolled over past midnight, and widened to a longer period with the spend kept.
+    const midnight = Date.UTC(2026, 0, 16);
+    const stored = rows[700] as ProxyKeyRow;
+    expect(ledger.view(stored, midnight)).toEqual({ spendMicros: 0, reservedMicros: 0, periodStartedAt: midnight });
+    expect(ledger.view({ ...stored, budgetPeriod: "monthly" }, NOW)).toEqual({ spendMicros: 700, reservedMicros: 0, periodStartedAt: Date.UTC(2026, 0, 1) });
+    // A key in use is viewed through its state: reservations included.
+    const r = ledger.reserve(stored, 200, NOW);
+    expect(r.ok).toBe(true);
+    expect(ledger.view(stored, NOW)).toEqual({ spendMicros: 700, reservedMicros: 200, periodStartedAt: Date.UTC(2026, 0, 15) });
+    expect(held.size).toBe(1);
+  });
+
   test("a request reserved before midnight and settled after is charged to the new day", () => {
     const ledger = new BudgetLedger();
     const row = key(1_000, "daily");

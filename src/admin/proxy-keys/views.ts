@@ -1,8 +1,9 @@
 import type { Clock } from "../../clock.ts";
 import type { ProviderKeyRow, ProxyKeyRow, Store } from "../../db/store.ts";
 import type { BudgetLedger } from "../../limits/budget.ts";
-import { proxyKeyStatus } from "../../vault/proxy-keys.ts";
-import { proxyKeyView } from "./model.ts";
+import { storedSpend } from "../../limits/balance.ts";
+import type { Budgeted } from "../../limits/budget-book.ts";
+import { proxyKeyViewOf } from "./view.ts";
 
 /**
  * Response bodies for proxy keys: `view` for listings and reads, `createdView`
@@ -14,8 +15,7 @@ import { proxyKeyView } from "./model.ts";
 export function proxyKeyViews(store: Store, clock: Clock, ledger: BudgetLedger) {
   const viewOf = (row: ProxyKeyRow, providerKey: ProviderKeyRow | undefined) => {
     const now = clock.now();
-    const status = proxyKeyStatus(row, providerKey?.disabled ?? false, now);
-    return proxyKeyView(row, status, ledger.view(row, now), providerKey?.provider ?? "unknown");
+    return proxyKeyViewOf(row, providerKey, ledger.view(row, now), now);
   };
   const bind = (providerKeyOf: (id: string) => ProviderKeyRow | undefined) => {
     const view = (row: ProxyKeyRow) => viewOf(row, providerKeyOf(row.providerKeyId));
@@ -31,5 +31,16 @@ export function proxyKeyViews(store: Store, clock: Clock, ledger: BudgetLedger) 
   };
   /** With several instances: spend then includes what the others reported (see BudgetLedger.refreshShared). */
   const refresh = (rows: ProxyKeyRow[]) => ledger.refreshShared("key", rows, clock.now());
-  return { ...bind((id) => store.providerKeys.byId(id)), many, refresh };
+  /**
+   * Whether views made from the keys' stored spend (a page the read worker made) show what the ledger would:
+   * none of the keys is spending right now, and no other instance shares the budgets.
+   */
+  const storedSpendHolds = (budgets: Budgeted[], now: number) =>
+    !ledger.shared &&
+    budgets.every((row) => {
+      const live = ledger.view(row, now);
+      const stored = storedSpend(row, now);
+      return live.spendMicros === stored.spendMicros && live.reservedMicros === 0 && live.periodStartedAt === stored.periodStartedAt;
+    });
+  return { ...bind((id) => store.providerKeys.byId(id)), many, refresh, storedSpendHolds };
 }
