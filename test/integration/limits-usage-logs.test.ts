@@ -10,7 +10,9 @@ import { MOCK_TEXT } from "../helpers/mock-provider.ts";
 import { chatAnswerText, createKeyPair, useProxyHarness, type KeyPair } from "../helpers/proxy.ts";
 
 // Every answer reports 100 in, 50 out: gpt-4o-mini 15 + 30 = 45 µ$, gpt-4o 250 + 500 = 750 µ$.
-const h = useProxyHarness({ mock: { usage: { input: 100, output: 50 } } });
+// Rows and folded refusals are written by the routes' flush only, never by the flush timer: where the timer fired
+// during the setup on a slow machine, the refusal's folded entry was written before the requests that followed it.
+const h = useProxyHarness({ mock: { usage: { input: 100, output: 50 } }, config: { logFlushIntervalMs: 600_000 } });
 let k1: KeyPair;
 let k2: KeyPair;
 let k3: KeyPair;
