@@ -1,12 +1,11 @@
 import { BatchFileCheck, type BatchLineRefusal } from "../limits/batch-lines.ts";
 import { STANDARD_TERMS } from "../limits/tiers.ts";
-import { parseStrictJson } from "../limits/strict-json.ts";
 import type { BatchPricing } from "../providers/endpoints.ts";
 import type { Authenticated } from "./authenticate.ts";
+import { strictJsonObject } from "./body.ts";
 import { ProxyError } from "./errors.ts";
 import { clip, type Prepared, type ProxyRun } from "./run.ts";
 
-const decoder = new TextDecoder();
 const encoder = new TextEncoder();
 
 /**
@@ -19,7 +18,7 @@ const encoder = new TextEncoder();
  */
 export function prepareBatchCreate(run: ProxyRun, auth: Authenticated, body: Uint8Array | undefined): Prepared {
   const { proxyKey, providerKey, team } = auth;
-  const json = strictObject(body);
+  const json = strictJsonObject(body, "creating a batch");
   const fileId = json.input_file_id;
   if (typeof fileId !== "string" || fileId === "") {
     throw new ProxyError("invalid_request", "Cannot create batch: input_file_id must be a file id", { param: "input_file_id" });
@@ -58,7 +57,7 @@ export function prepareBatchCreate(run: ProxyRun, auth: Authenticated, body: Uin
  * OpenAI batch. A refusal names the request and field (400).
  */
 export function prepareInlineBatch(run: ProxyRun, auth: Authenticated, pricing: BatchPricing, body: Uint8Array | undefined): Prepared {
-  const json = strictObject(body);
+  const json = strictJsonObject(body, "creating a batch");
   const requests = json.requests;
   if (!Array.isArray(requests)) throw new ProxyError("invalid_request", "Cannot create batch: requests must be a list", { param: "requests" });
   const { check, priced } = batchCheck(run, auth, pricing);
@@ -133,14 +132,4 @@ function chargeOnCreation(run: ProxyRun, auth: Authenticated, batch: { model: st
 function requestError(refusal: BatchLineRefusal): ProxyError {
   const field = refusal.field ?? `requests[${refusal.line - 1}]`;
   return new ProxyError("invalid_request", `Cannot create batch: ${field}: ${refusal.message}`, { param: field });
-}
-
-function strictObject(body: Uint8Array | undefined): Record<string, unknown> {
-  if (!body) throw new ProxyError("invalid_request", "Cannot read request: creating a batch takes a JSON body");
-  const parsed = parseStrictJson(decoder.decode(body));
-  if (!parsed.ok) throw new ProxyError("invalid_request", parsed.message, { param: parsed.field });
-  const value = parsed.value;
-  if (typeof value !== "object" || value === null || Array.isArray(value))
-    throw new ProxyError("invalid_request", "Cannot read request: body must be a JSON object");
-  return value as Record<string, unknown>;
 }

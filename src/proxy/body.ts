@@ -1,3 +1,4 @@
+import { parseStrictJson } from "../limits/strict-json.ts";
 import { ProxyError } from "./errors.ts";
 
 const tooLarge = (max: number) => new ProxyError("request_too_large", `Cannot forward request: body exceeds the ${max}-byte limit`);
@@ -48,4 +49,17 @@ export function joinChunks(chunks: readonly Uint8Array[], byteLength: number): U
     offset += chunk.byteLength;
   }
   return joined;
+}
+
+const decoder = new TextDecoder();
+
+/** A body read strictly (duplicate keys and the like refused) as a JSON object; `what` names what takes it. */
+export function strictJsonObject(body: Uint8Array | undefined, what: string): Record<string, unknown> {
+  if (!body) throw new ProxyError("invalid_request", `Cannot read request: ${what} takes a JSON body`);
+  const parsed = parseStrictJson(decoder.decode(body));
+  if (!parsed.ok) throw new ProxyError("invalid_request", parsed.message, { param: parsed.field });
+  const value = parsed.value;
+  if (typeof value !== "object" || value === null || Array.isArray(value))
+    throw new ProxyError("invalid_request", "Cannot read request: body must be a JSON object");
+  return value as Record<string, unknown>;
 }

@@ -1,14 +1,13 @@
 import type { ProxyKeyRow, TeamRow } from "../db/store.ts";
 import { readLimitedBody } from "../limits/reading.ts";
 import { checkLimitFields, promptTokensBound } from "../limits/request-shape.ts";
-import { parseStrictJson } from "../limits/strict-json.ts";
 import { STANDARD_TERMS } from "../limits/tiers.ts";
 import { findEndpoint, type Endpoint } from "../providers/endpoints.ts";
 import type { Authenticated } from "./authenticate.ts";
 import { prepareBatchCreate, prepareInlineBatch } from "./batch-create.ts";
 import { prepareBatchInput } from "./batch-upload.ts";
 import { decodeBody, decodedStream } from "./body-encoding.ts";
-import { readBody } from "./body.ts";
+import { readBody, strictJsonObject } from "./body.ts";
 import { bodyRefusalError, ProxyError } from "./errors.ts";
 import { readLimitedForm } from "./form.ts";
 import { sessionOf } from "./ownership.ts";
@@ -185,7 +184,7 @@ async function prepareUnits(
     model ??= form.model;
     prepared = { body: form.body, contentType: form.contentType, injectUsage: false };
   } else {
-    const json = strictObject(body, endpoint);
+    const json = strictJsonObject(body, endpoint.name);
     const fieldError = checkLimitFields(json, MODEL_ONLY);
     if (fieldError) throw new ProxyError("invalid_request", fieldError.message, { param: fieldError.field });
     model ??= typeof json.model === "string" ? json.model : undefined;
@@ -200,16 +199,6 @@ async function prepareUnits(
     bound: { model: model ?? endpoint.name, promptTokens: 0, outputTokens: 0, extraMicros: reservation ?? 0, terms: STANDARD_TERMS, byTokens: false },
   });
   return prepared;
-}
-
-function strictObject(body: Uint8Array | undefined, endpoint: Endpoint): Record<string, unknown> {
-  if (!body) throw new ProxyError("invalid_request", `Cannot read request: ${endpoint.name} takes a JSON body`);
-  const parsed = parseStrictJson(decoder.decode(body));
-  if (!parsed.ok) throw new ProxyError("invalid_request", parsed.message, { param: parsed.field });
-  const value = parsed.value;
-  if (typeof value !== "object" || value === null || Array.isArray(value))
-    throw new ProxyError("invalid_request", "Cannot read request: body must be a JSON object");
-  return value as Record<string, unknown>;
 }
 
 /** Keys whose limits do not read the body forward the client's bytes, adding a stream-usage request at most. */
