@@ -111,6 +111,7 @@ export interface AppDeps {
   disconnectSignal?: (request: Request) => AbortSignal | undefined;
 }
 
+/** The `/v1` handler, on the services it shares with the admin API. */
 function createProxy(deps: AppDeps, services: Services, batches: BatchSettler, upstream: UpstreamClient | undefined, afterResponse: AfterResponse) {
   const options = { corsOrigins: deps.config.corsOrigins };
   return proxyFetch(options, {

@@ -280,7 +280,6 @@ function createOidcExchange(deps: AppDeps, proxyKeys: ProxyKeyService, replay: R
   });
 }
 
-/** The `/v1` handler, on the services it shares with the admin API. */
 /** Settles batches' charges when they end; with several instances only the leader asks the providers on its own. */
 export function createBatchSettler(deps: AppDeps, services: Services, upstream: UpstreamClient | undefined): BatchSettler {
   return new BatchSettler({

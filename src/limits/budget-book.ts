@@ -121,11 +121,15 @@ export class Book {
   }
 
   /**
-   * What `state` would give, without keeping a state for a subject that has none: listings and views read
-   * thousands of keys, which would otherwise each stay in the book for the life of the process.
+   * The figures `state` would give, changing nothing: views read thousands of keys, which would otherwise each
+   * stay in the book for the life of the process, and a view's row may be older than the ledger's (a page the
+   * read worker read), whose period must not roll or widen the ledger's state.
    */
   peek(subject: Budgeted, now: number): SpendView {
-    return this.states.has(subject.id) ? this.state(subject, now) : storedSpend(subject, now);
+    const state = this.states.get(subject.id);
+    if (!state) return storedSpend(subject, now);
+    const rolled = storedSpend({ budgetPeriod: subject.budgetPeriod, spendMicros: state.spendMicros, periodStartedAt: state.periodStartedAt }, now);
+    return { ...rolled, reservedMicros: state.reservedMicros };
   }
 
   /** Why `amountMicros` does not fit the subject's budget, or undefined when it does (or it has none). */

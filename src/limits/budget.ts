@@ -72,7 +72,7 @@ export class BudgetLedger {
     );
   }
 
-  /** True when budgets are leased from a shared database. */
+  /** True when budgets are leased from a shared database: a key's stored spend is then not all of it. */
   get leased(): boolean {
     return this.keys.leases !== undefined;
   }
@@ -110,11 +110,6 @@ export class BudgetLedger {
     this.keys.endLeases(out, before);
     this.teams.endLeases(out, before);
     return out;
-  }
-
-  /** Budgets are shared with other instances (leased slices): a key's stored spend is then not all of it. */
-  get shared(): boolean {
-    return this.keys.leases !== undefined;
   }
 
   view(row: Budgeted, now: number): { spendMicros: number; reservedMicros: number; periodStartedAt: number } {

@@ -123,6 +123,23 @@ describe("BudgetLedger", () => {
     expect(held.size).toBe(1);
   });
 
+  test("a view changes nothing: a stale row's period neither rolls nor widens the ledger's state", () => {
+    const ledger = new BudgetLedger();
+    const row = key(1_000, "monthly");
+    const r = ledger.reserve(row, 500, NOW);
+    if (!r.ok) throw new Error("expected admission");
+    ledger.settle(row, r.reservation, 500, NOW);
+    ledger.drain();
+    // A page read before the admin switched the key from daily to monthly, viewed after midnight.
+    const stale = { ...row, budgetPeriod: "daily" as const };
+    const midnight = Date.UTC(2026, 0, 16);
+    expect(ledger.view(stale, midnight)).toEqual({ spendMicros: 0, reservedMicros: 0, periodStartedAt: midnight });
+    // The month's spend is still there, and nothing was queued to be written.
+    expect(ledger.view(row, midnight)).toEqual({ spendMicros: 500, reservedMicros: 0, periodStartedAt: Date.UTC(2026, 0, 1) });
+    expect(ledger.drain()).toEqual([]);
+    expect(ledger.reserve(row, 501, midnight).ok).toBe(false);
+  });
+
   test("a request reserved before midnight and settled after is charged to the new day", () => {
     const ledger = new BudgetLedger();
     const row = key(1_000, "daily");

@@ -36,7 +36,7 @@ export function proxyKeyViews(store: Store, clock: Clock, ledger: BudgetLedger) 
    * none of the keys is spending right now, and no other instance shares the budgets.
    */
   const storedSpendHolds = (budgets: Budgeted[], now: number) =>
-    !ledger.shared &&
+    !ledger.leased &&
     budgets.every((row) => {
       const live = ledger.view(row, now);
       const stored = storedSpend(row, now);
