@@ -75,7 +75,7 @@ function quietUntilSent(response: Response, restore: () => void): Response {
  */
 const BURST_STREAMS = 256;
 let openStreams = 0;
-/** Ended since the last collection this ran. */
+/** Ended in this burst: since the last moment with no event stream open. */
 let endedStreams = 0;
 let collectionDue = false;
 
@@ -89,7 +89,12 @@ function streamOpened(): { ended(): void } {
       open = false;
       openStreams--;
       endedStreams++;
-      if (openStreams > 0 || endedStreams < BURST_STREAMS || collectionDue) return;
+      if (openStreams > 0 || collectionDue) return;
+      // A quiet moment ends a burst: streams one at a time never add up to one.
+      if (endedStreams < BURST_STREAMS) {
+        endedStreams = 0;
+        return;
+      }
       collectionDue = true;
       // On a later turn, once the last stream's bytes are handed to its socket.
       setTimeout(collectIfQuiet, 0);

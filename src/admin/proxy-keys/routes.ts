@@ -129,8 +129,10 @@ function keyRoutes(auth: Auth, service: ProxyKeyService, views: Views, reads: Ad
         // Read, and the page made, by the read worker (src/db/reads.ts): a status filter can walk many of 100k
         // keys, and making 200 views here took the serving thread from proxied requests. Made from the spend the
         // rows store: sent as it is unless a key on the page is spending now, or other instances share budgets.
-        const stored = await reads.read("proxyKeyPageBody", asked, filter, limit, now);
-        if (views.storedSpendHolds(stored.budgets, now)) return jsonResponse(stored.body);
+        if (views.storedPagesUsable()) {
+          const stored = await reads.read("proxyKeyPageBody", asked, filter, limit, now);
+          if (views.storedSpendHolds(stored.budgets, now)) return jsonResponse(stored.body);
+        }
         const page = pageOf(await reads.read("proxyKeyPage", asked, filter), limit);
         await views.refresh(page.rows);
         // Serialised here rather than checked against the schema first (which documents it): for a page of 200

@@ -31,16 +31,15 @@ export function proxyKeyViews(store: Store, clock: Clock, ledger: BudgetLedger) 
   };
   /** With several instances: spend then includes what the others reported (see BudgetLedger.refreshShared). */
   const refresh = (rows: ProxyKeyRow[]) => ledger.refreshShared("key", rows, clock.now());
-  /**
-   * Whether views made from the keys' stored spend (a page the read worker made) show what the ledger would:
-   * none of the keys is spending right now, and no other instance shares the budgets.
-   */
+  /** Whether pages made from the keys' stored spend can be right at all: not when other instances share the budgets. */
+  const storedPagesUsable = () => !ledger.leased;
+  /** Whether views made from the keys' stored spend (a page the read worker made) show what the ledger would. */
   const storedSpendHolds = (budgets: Budgeted[], now: number) =>
-    !ledger.leased &&
+    storedPagesUsable() &&
     budgets.every((row) => {
       const live = ledger.view(row, now);
       const stored = storedSpend(row, now);
       return live.spendMicros === stored.spendMicros && live.reservedMicros === 0 && live.periodStartedAt === stored.periodStartedAt;
     });
-  return { ...bind((id) => store.providerKeys.byId(id)), many, refresh, storedSpendHolds };
+  return { ...bind((id) => store.providerKeys.byId(id)), many, refresh, storedPagesUsable, storedSpendHolds };
 }
