@@ -6,6 +6,7 @@
  * writes rows and spend to the database file, and PostgreSQL
  * (`open-postgres`), where it writes rows to the log every instance shares.
  */
+import { workerUrl } from "../runtime/worker-url.ts";
 import type { PostgresOptions } from "../db/pg/connect.ts";
 import type { SpendUpdate } from "../db/store.ts";
 
@@ -67,3 +68,8 @@ export type PostgresLogAnswer =
 export type FromPostgresLogWorker = { type: "opened" } | { type: "open-failed"; error: string } | PostgresLogAnswer;
 
 export type FromLogWorker = FromSqliteLogWorker | FromPostgresLogWorker;
+
+/** Starts the log worker: an extra entrypoint of the compiled binary (package.json "build"), a module file from source; its first message picks SQLite or PostgreSQL. */
+export function startLogWorker(): Worker {
+  return new Worker(workerUrl("usage/log-worker"), { type: "module" });
+}

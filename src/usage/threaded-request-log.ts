@@ -1,8 +1,7 @@
 import type { Clock } from "../clock.ts";
-import { workerUrl } from "../runtime/worker-url.ts";
 import { logRowValues, rowFromValues, type LogRowValues } from "../db/request-log-sql.ts";
 import type { LoggedRequest } from "./error-codes.ts";
-import type { FromSqliteLogWorker, ToSqliteLogWorker } from "./log-worker-protocol.ts";
+import { startLogWorker, type FromSqliteLogWorker, type ToSqliteLogWorker } from "./log-worker-protocol.ts";
 import type { Logger } from "../telemetry/logger.ts";
 import { DAY, RETENTION_SWEEP_MS, type RequestLogSink, type RequestLogWriter, type RequestLogOptions, type SpendSource } from "./request-log.ts";
 
@@ -21,11 +20,6 @@ export interface ThreadedRequestLogOptions extends RequestLogOptions {
 
 /** The least time between two commits that reads asked for (see `flush`). */
 const FORCED_GAP_MS = 25;
-
-function startLogWorker(): Worker {
-  // An extra entrypoint of the compiled binary (package.json "build"); a module file from source.
-  return new Worker(workerUrl("usage/log-worker"), { type: "module" });
-}
 
 /**
  * The request log in a worker thread: the proxy appends rows in memory and

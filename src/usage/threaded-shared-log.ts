@@ -17,10 +17,9 @@ import type { Clock } from "../clock.ts";
 import type { PostgresOptions } from "../db/pg/connect.ts";
 import { logRowValues, rowFromValues, type LogRowValues } from "../db/request-log-sql.ts";
 import type { SharedRequestLog } from "../db/store.ts";
-import { workerUrl } from "../runtime/worker-url.ts";
 import type { Logger } from "../telemetry/logger.ts";
 import type { LoggedRequest } from "./error-codes.ts";
-import type { FromPostgresLogWorker, PostgresLogAnswer, PostgresLogRequest, ToLogWorker } from "./log-worker-protocol.ts";
+import { startLogWorker, type FromPostgresLogWorker, type PostgresLogAnswer, type PostgresLogRequest, type ToLogWorker } from "./log-worker-protocol.ts";
 import type { RequestLogSink } from "./request-log.ts";
 import { BatchedLogWriter, type LogBatchTarget, type SharedRequestLogOptions } from "./shared-request-log.ts";
 
@@ -37,11 +36,6 @@ const CLOSE_TIMEOUT_MS = 2_000;
 
 const messageOf = (err: unknown) => (err instanceof Error ? err.message : String(err));
 const decode = (line: string) => rowFromValues(JSON.parse(line) as LogRowValues);
-
-function startLogWorker(): Worker {
-  // The same entrypoint as SQLite's log worker (package.json "build"); its first message picks the mode.
-  return new Worker(workerUrl("usage/log-worker"), { type: "module" });
-}
 
 /** A request posted to the worker and not answered yet. */
 interface Pending {
